@@ -1,0 +1,28 @@
+#pragma once
+// PNG images (stb). Inside tweedie images are float tensors in [-1, 1]; in files, [0, 255].
+// Mapping: v = 2 * p / 255 - 1 on read, p = round((clamp(v, -1, 1) + 1) * 127.5) on write.
+#include <torch/torch.h>
+
+#include <map>
+#include <string>
+
+namespace tweedie::io {
+
+// Reads an 8- or 16-bit PNG as float32 [C, H, W] in [-1, 1]; C is 1 (gray) or 3 (RGB).
+// Alpha channels are dropped; palette images become RGB. InputError on a bad file.
+torch::Tensor read_png(const std::string& path);
+
+// Writes [C, H, W] or [H, W] (C = 1 or 3, values in [-1, 1], clamped) as an 8-bit PNG,
+// atomically. `text` entries become tEXt chunks (e.g. {"tweedie", "<provenance json>"}).
+void write_png(const std::string& path, const torch::Tensor& image,
+               const std::map<std::string, std::string>& text = {});
+
+// Reads the tEXt chunks of a PNG file (keyword -> text).
+std::map<std::string, std::string> read_png_text(const std::string& path);
+
+// Tiles images [N, C, H, W] into one [C, rows*H + pad*(rows+1), cols*W + pad*(cols+1)] image,
+// row-major, `cols` per row (rows = ceil(N / cols)); padding and empty cells get `pad_value`.
+torch::Tensor make_grid(const torch::Tensor& images, int64_t cols, int64_t pad = 2,
+                        double pad_value = 1.0);
+
+}  // namespace tweedie::io
