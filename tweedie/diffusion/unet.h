@@ -1,0 +1,94 @@
+#pragma once
+// The ADM U-Net of guided-diffusion (Dhariwal & Nichol 2021, `guided_diffusion/unet.py`,
+// class UNetModel), with parameter names and shapes identical to its state dicts so that real
+// checkpoints (DPS FFHQ-256, ImageNet-256) load unchanged.
+#include <torch/torch.h>
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+#include "tweedie/io/safetensors.h"  // TensorMap
+
+namespace tweedie::diffusion {
+
+// Constructor arguments of guided-diffusion's UNetModel; defaults are UNetModel's own.
+struct UNetConfig {
+  int64_t image_size = 32;
+  int64_t in_channels = 3;
+  int64_t model_channels = 128;
+  int64_t out_channels = 6;                 // 2 * in_channels when learn_sigma
+  int64_t num_res_blocks = 2;
+  std::vector<int64_t> attention_resolutions;  // in downsample-factor (ds) units, as UNetModel takes
+  double dropout = 0.0;
+  std::vector<int64_t> channel_mult = {1, 2, 4, 8};
+  bool conv_resample = true;
+  int64_t dims = 2;                         // only 2 is supported
+  int64_t num_classes = 0;                  // 0 = unconditional (guided-diffusion: None)
+  bool use_checkpoint = false;              // accepted, no effect on values
+  bool use_fp16 = false;
+  int64_t num_heads = 1;
+  int64_t num_head_channels = -1;
+  int64_t num_heads_upsample = -1;
+  bool use_scale_shift_norm = false;
+  bool resblock_updown = false;
+  bool use_new_attention_order = false;
+
+  // True when the output holds [eps, v] (out_channels == 2 * in_channels).
+  bool learn_sigma() const { return out_channels == 2 * in_channels; }
+
+  // Reads guided-diffusion's kwargs (either the bare kwargs object or {"unet_kwargs": {...}});
+  // unknown keys or bad values are an InputError naming the key.
+  static UNetConfig from_json(const nlohmann::json& j);
+  nlohmann::json to_json() const;
+  void validate() const;  // InputError on inconsistent settings
+};
+
+// Builds the network. forward(x [B,C,H,W], t [B] (int64 or float, may be fractional),
+// y [B] class labels or undefined) -> [B, out_channels, H, W].
+class UNetImpl : public torch::nn::Module {
+ public:
+  explicit UNetImpl(const UNetConfig& config);
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& t,
+                        const torch::Tensor& y = {});
+  // Output of each top-level block (input_blocks.N, middle_block, output_blocks.N, out), for
+  // golden tests against the reference's intermediates.
+  torch::Tensor forward_traced(const torch::Tensor& x, const torch::Tensor& t,
+                               std::vector<std::pair<std::string, torch::Tensor>>* trace,
+                               const torch::Tensor& y = {});
+  const UNetConfig& config() const { return config_; }
+  int64_t num_parameters() const;
+  // Multiply-accumulate count x 2 for one image at image_size resolution.
+  double flops_per_image() const;
+
+ private:
+  UNetConfig config_;
+  // (implementation members)
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+TORCH_MODULE(UNet);
+
+// guided-diffusion's timestep_embedding: [cos(t f), sin(t f)] (+ zero column if dim is odd),
+// f_k = exp(-ln(max_period) k / half), float32.
+torch::Tensor timestep_embedding(const torch::Tensor& t, int64_t dim, double max_period = 10000);
+
+// Copies `tensors` into the module's parameters and buffers. Strict: any missing, unexpected or
+// mis-shaped tensor is an InputError listing them (all of them, not just the first).
+void load_state_dict_strict(torch::nn::Module& module, const io::TensorMap& tensors,
+                            const std::string& source);
+
+// The module's parameters and buffers by state-dict name.
+io::TensorMap state_dict(const torch::nn::Module& module);
+
+// Loads weights (.pt or .safetensors) and the architecture: `config_path` if given, else the
+// JSON beside the weights (<weights without extension>.json), else the safetensors metadata
+// key "tweedie.unet" (a JSON UNetConfig). Strict loading. InputError on any defect.
+UNet load_unet(const std::string& weights_path, const std::string& config_path = "");
+
+// Saves weights as safetensors with the config (and extra metadata) embedded, atomically.
+void save_unet(const std::string& path, UNet& net,
+               const std::map<std::string, std::string>& metadata = {});
+
+}  // namespace tweedie::diffusion
