@@ -27,7 +27,9 @@ TEST(Runtime, ThreadsAndDevices) {
   EXPECT_GE(set_threads(0), 1);
   EXPECT_EQ(parse_device("cpu"), torch::Device(torch::kCPU));
   EXPECT_THROW(parse_device("tpu"), InputError);
-  if (!torch::cuda::is_available()) EXPECT_THROW(parse_device("cuda"), InputError);
+  if (!torch::cuda::is_available()) {
+    EXPECT_THROW(parse_device("cuda"), InputError);
+  }
 }
 
 std::string capture_progress(int force_tty, bool quiet) {
