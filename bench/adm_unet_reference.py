@@ -514,22 +514,24 @@ def check_fixture(fixtures):
 
 
 def measure(fn, min_time, repetitions, warmup=1):
-    """Minimum over `repetitions` of the mean time per call of `fn` over >= min_time seconds."""
+    """(wall, cpu): the minimum over `repetitions` of the mean wall-clock time per call of `fn`
+    (each repetition runs >= min_time seconds), and the minimum process CPU time per call (all
+    threads; on a shared machine it shows how much of the wall time was spent waiting)."""
     for _ in range(warmup):
         fn()
-    best = float("inf")
+    best, best_cpu = float("inf"), float("inf")
     iters = 1
     for _ in range(repetitions):
         while True:
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             for _ in range(iters):
                 fn()
-            dt = time.perf_counter() - t0
+            dt, dc = time.perf_counter() - t0, time.process_time() - c0
             if dt >= min_time or iters >= 1 << 20:
                 break
             iters = max(iters + 1, min(iters * 10, int(iters * 1.4 * min_time / max(dt, 1e-9))))
-        best = min(best, dt / iters)
-    return best
+        best, best_cpu = min(best, dt / iters), min(best_cpu, dc / iters)
+    return best, best_cpu
 
 
 def conv_bench(channels, res, batch, channels_last, min_time, repetitions):
@@ -540,10 +542,10 @@ def conv_bench(channels, res, batch, channels_last, min_time, repetitions):
         x = x.contiguous(memory_format=torch.channels_last)
         conv = conv.to(memory_format=torch.channels_last)
     with torch.inference_mode():
-        sec = measure(lambda: conv(x), min_time, repetitions)
+        sec, cpu = measure(lambda: conv(x), min_time, repetitions)
     flops = 2.0 * batch * channels * channels * 9 * res * res
     return {"name": f"conv3x3_c{channels}_r{res}_b{batch}_{'cl' if channels_last else 'nchw'}",
-            "seconds": sec, "gflops": flops / sec / 1e9}
+            "seconds": sec, "cpu_seconds": cpu, "gflops": flops / sec / 1e9}
 
 
 def bench(args):
@@ -572,8 +574,8 @@ def bench(args):
             x = x.contiguous(memory_format=torch.channels_last)
         t = torch.randint(0, 1000, (b,), generator=g)
         with torch.inference_mode():
-            sec = measure(lambda: model(x, t), args.min_time, args.repetitions)
-        results["nfe"][str(b)] = {"seconds": sec, "ms": sec * 1e3,
+            sec, cpu = measure(lambda: model(x, t), args.min_time, args.repetitions)
+        results["nfe"][str(b)] = {"seconds": sec, "cpu_seconds": cpu, "ms": sec * 1e3,
                                   "gflops": fpi * b / sec / 1e9}
     if args.train_batch > 0:
         b = args.train_batch
@@ -588,14 +590,15 @@ def bench(args):
             xt = xt.contiguous(memory_format=torch.channels_last)
 
         def step():
-            opt.zero_grad(set_to_none=True)
+            opt.zero_grad()  # zero-fill, as the C++ API does
             loss = F.mse_loss(model(xt, t)[:, :cin], noise)
             loss.backward()
             opt.step()
 
-        sec = measure(step, args.train_min_time, args.repetitions)
+        sec, cpu = measure(step, args.train_min_time, args.repetitions)
         # A training step is forward + backward, about 3x the forward's FLOPs.
-        results["train"] = {"batch": b, "seconds_per_step": sec, "images_per_s": b / sec,
+        results["train"] = {"batch": b, "seconds_per_step": sec, "cpu_seconds_per_step": cpu,
+                            "images_per_s": b / sec,
                             "gflops": 3 * fpi * b / sec / 1e9}
     for cl in (False, True):
         results["conv"].append(conv_bench(args.conv_channels, args.conv_res, args.conv_batch, cl,
