@@ -19,7 +19,8 @@ struct LabeledImages {
 std::string fashion_mnist_dir();
 
 // Reads one split. `pad_to_32` zero-pads (value -1, i.e. black) by 2 pixels on each side.
-// InputError naming the file if it is missing, truncated or not an idx file.
+// InputError naming the file if it is missing, truncated or not an idx file. Uncompressed
+// idx files (no .gz) are read when the .gz is absent.
 LabeledImages load_fashion_mnist(Split split, bool pad_to_32 = true,
                                  const std::string& dir = fashion_mnist_dir());
 

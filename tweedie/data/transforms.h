@@ -15,7 +15,8 @@ enum class ResizeMode { kArea, kBilinear, kBicubic, kNearest };
 ResizeMode parse_resize_mode(const std::string& name);  // "area" | "bilinear" | "bicubic" | "nearest"
 
 // Resizes to h x w; area is right for downscaling, bicubic (antialiased when shrinking) for
-// general use. Output clamped to [-1, 1].
+// general use. Bilinear is antialiased when shrinking too; nearest is torch's legacy "nearest".
+// Output clamped to [-1, 1]; a same-size resize returns a copy.
 torch::Tensor resize(const torch::Tensor& image, int64_t h, int64_t w,
                      ResizeMode mode = ResizeMode::kBicubic);
 

@@ -3,13 +3,21 @@
 // Mapping: v = 2 * p / 255 - 1 on read, p = round((clamp(v, -1, 1) + 1) * 127.5) on write.
 #include <torch/torch.h>
 
+#include <cstdint>
 #include <map>
 #include <string>
 
 namespace tweedie::io {
 
+// The file-to-tensor pixel mapping, shared by every reader of 8/16-bit pixels so that all of
+// them produce bit-identical floats: p / (max/2) - 1, e.g. 0 -> -1, 255 -> 1 for 8-bit.
+inline float unit_from_pixel(uint32_t p, uint32_t max_value) {
+  return static_cast<float>(p) / (static_cast<float>(max_value) * 0.5f) - 1.0f;
+}
+
 // Reads an 8- or 16-bit PNG as float32 [C, H, W] in [-1, 1]; C is 1 (gray) or 3 (RGB).
-// Alpha channels are dropped; palette images become RGB. InputError on a bad file.
+// Alpha channels are dropped; palette images become RGB. InputError on a bad file (chunk
+// lengths and CRCs are checked, IEND must be present).
 torch::Tensor read_png(const std::string& path);
 
 // Writes [C, H, W] or [H, W] (C = 1 or 3, values in [-1, 1], clamped) as an 8-bit PNG,

@@ -1,0 +1,49 @@
+# tweedie — the two set-up commands of the README are `make demo` and `make test`.
+# Both install the Debian packages they need (scripts/install-deps.sh, idempotent), then build.
+BUILD      ?= build
+SAN_BUILD  ?= build-sanitize
+JOBS       ?= $(shell nproc)
+CMAKE_ARGS ?=
+DEMO_OUT   ?= results/demo
+CTEST_ARGS ?=
+
+.PHONY: all deps configure build demo test test-release test-sanitize test-fast bench clean
+
+all: build
+
+deps:
+	bash scripts/install-deps.sh
+
+configure: deps
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release $(CMAKE_ARGS)
+
+build: configure
+	cmake --build $(BUILD) -j $(JOBS)
+
+# The main job on the shipped data.
+demo: build
+	bash scripts/demo.sh $(BUILD)/tweedie $(DEMO_OUT)
+
+# Every test: the release build (unit, slow, cli labels), then the unit tests and the CLI
+# under AddressSanitizer + UndefinedBehaviorSanitizer.
+test: test-release test-sanitize
+
+test-release: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+
+test-fast: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -L 'unit|cli' $(CTEST_ARGS)
+
+test-sanitize: deps
+	cmake -S . -B $(SAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTWEEDIE_SANITIZE=ON \
+	  -DTWEEDIE_BUILD_BENCH=OFF $(CMAKE_ARGS)
+	cmake --build $(SAN_BUILD) -j $(JOBS) --target tweedie_unit_tests tweedie_cli
+	cd $(SAN_BUILD) && ASAN_OPTIONS=$${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=0} \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --output-on-failure -j $(JOBS) -L unit $(CTEST_ARGS)
+
+bench: build
+	bash scripts/bench.sh $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(SAN_BUILD)

@@ -1,0 +1,51 @@
+#include "cli/config_file.h"
+
+#include <nlohmann/json.hpp>
+
+#include <sstream>
+
+namespace tweedie::cli {
+namespace {
+
+std::string scalar_text(const nlohmann::json& v, const std::string& key) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_boolean()) return v.get<bool>() ? "true" : "false";
+  if (v.is_number()) return v.dump();
+  throw CLI::ConversionError("config key '" + key + "' must be a string, number, boolean or array of them");
+}
+
+}  // namespace
+
+std::vector<CLI::ConfigItem> JsonOrTomlConfig::from_config(std::istream& input) const {
+  std::stringstream buffer;
+  buffer << input.rdbuf();
+  std::string text = buffer.str();
+  auto first = text.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos || text[first] != '{') {
+    std::istringstream toml(text);
+    return CLI::ConfigTOML::from_config(toml);
+  }
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::parse_error& e) {
+    throw CLI::ConversionError(std::string("config file is not valid JSON: ") + e.what());
+  }
+  std::vector<CLI::ConfigItem> items;
+  for (auto& [key, value] : j.items()) {
+    if (value.is_null()) continue;
+    CLI::ConfigItem item;
+    item.name = key;
+    if (value.is_array()) {
+      for (auto& v : value) item.inputs.push_back(scalar_text(v, key));
+    } else if (value.is_object()) {
+      throw CLI::ConversionError("config key '" + key + "': nested objects are not options");
+    } else {
+      item.inputs.push_back(scalar_text(value, key));
+    }
+    items.push_back(std::move(item));
+  }
+  return items;
+}
+
+}  // namespace tweedie::cli

@@ -1,0 +1,76 @@
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <string>
+
+#include "tweedie/core/error.h"
+#include "tweedie/core/progress.h"
+#include "tweedie/core/runtime.h"
+
+namespace tweedie {
+namespace {
+
+TEST(Runtime, SameSeedSameNumbersDifferentSeedDifferent) {
+  auto g1 = make_generator(42), g2 = make_generator(42), g3 = make_generator(43);
+  auto a = randn({1000}, g1), b = randn({1000}, g2), c = randn({1000}, g3);
+  EXPECT_TRUE(torch::equal(a, b));
+  EXPECT_FALSE(torch::equal(a, c));
+  // The stream continues: a second draw differs from the first.
+  EXPECT_FALSE(torch::equal(randn({1000}, g1), a));
+  auto u = rand({1000}, g1);
+  EXPECT_GE(u.min().item<float>(), 0.0f);
+  EXPECT_LT(u.max().item<float>(), 1.0f);
+}
+
+TEST(Runtime, ThreadsAndDevices) {
+  EXPECT_EQ(set_threads(1), 1);
+  EXPECT_GE(set_threads(0), 1);
+  EXPECT_EQ(parse_device("cpu"), torch::Device(torch::kCPU));
+  EXPECT_THROW(parse_device("tpu"), InputError);
+  if (!torch::cuda::is_available()) {
+    EXPECT_THROW(parse_device("cuda"), InputError);
+  }
+}
+
+std::string capture_progress(int force_tty, bool quiet) {
+  std::FILE* f = std::tmpfile();
+  {
+    ProgressOptions o;
+    o.stream = f;
+    o.force_tty = force_tty;
+    o.quiet = quiet;
+    o.plain_interval_s = 0.0;
+    o.unit = "img";
+    Progress p("train", 10, o);
+    for (int i = 1; i <= 10; ++i) p.update(i, "loss 0.5");
+  }
+  std::rewind(f);
+  std::string text;
+  char buf[256];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
+  std::fclose(f);
+  return text;
+}
+
+TEST(Progress, PlainLinesWhenNotATerminal) {
+  std::string text = capture_progress(0, false);
+  EXPECT_EQ(text.find('\r'), std::string::npos);
+  EXPECT_NE(text.find("train: 100% 10/10"), std::string::npos) << text;
+  EXPECT_NE(text.find("img/s"), std::string::npos);
+  EXPECT_NE(text.find("loss 0.5"), std::string::npos);
+}
+
+TEST(Progress, BarOnTerminalAndSilentWhenQuiet) {
+  EXPECT_NE(capture_progress(1, false).find("\r\033[Ktrain ["), std::string::npos);
+  EXPECT_EQ(capture_progress(0, true), "");
+}
+
+TEST(Progress, DurationFormat) {
+  EXPECT_EQ(Progress::format_duration(12.34), "12.3s");
+  EXPECT_EQ(Progress::format_duration(185), "3m05s");
+  EXPECT_EQ(Progress::format_duration(3720), "1h02m");
+}
+
+}  // namespace
+}  // namespace tweedie

@@ -1,0 +1,48 @@
+#pragma once
+// Progress reporting for long work. On a terminal: one redrawn bar with rate and ETA.
+// Otherwise (CI logs, pipes): a plain line every `plain_interval_s` seconds and at the end.
+// Silent when quiet. Writes to stderr so stdout stays clean for results.
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+
+namespace tweedie {
+
+struct ProgressOptions {
+  bool quiet = false;
+  double plain_interval_s = 10.0;   // non-TTY: seconds between lines
+  std::string unit = "it";          // "it", "img", "step" ...
+  std::FILE* stream = stderr;
+  int force_tty = -1;               // -1 detect, 0 plain, 1 bar (tests)
+};
+
+class Progress {
+ public:
+  Progress(std::string label, int64_t total, ProgressOptions options = {});
+  ~Progress();
+  Progress(const Progress&) = delete;
+  Progress& operator=(const Progress&) = delete;
+
+  // Reports `done` of `total` units finished; `status` is appended (e.g. "loss 0.031").
+  void update(int64_t done, const std::string& status = "");
+  // Final line (done = total unless given); called by the destructor if not called before.
+  void finish(const std::string& status = "");
+
+  // "1h02m", "3m05s", "12.3s".
+  static std::string format_duration(double seconds);
+
+ private:
+  void emit(bool final_line);
+
+  std::string label_;
+  int64_t total_;
+  int64_t done_ = 0;
+  std::string status_;
+  ProgressOptions options_;
+  bool tty_;
+  bool finished_ = false;
+  std::chrono::steady_clock::time_point start_, last_emit_;
+};
+
+}  // namespace tweedie
