@@ -262,6 +262,23 @@ TEST(Denoiser, EpsAdapterEqualsGaussianDenoiserAcrossSigma) {
   EXPECT_NEAR(adapter.sigma_max(), 157.4, 0.1);
 }
 
+// Guidance methods (DPS) differentiate D through x̃: ∂D/∂x̃ = v/(v+σ²) for the Gaussian prior.
+TEST(Denoiser, DenoisersAreDifferentiableInXTilde) {
+  const Schedule base = make_schedule("linear", 1000);
+  const Prior p;
+  const EpsDenoiser adapter(gaussian_eps_model(base, p.mean, p.var), base);
+  const GaussianDenoiser exact(p.mean, p.var);
+  auto gen = make_gen(2);
+  const double sigma = 0.7;
+  const auto expected = (p.var / (p.var + sigma * sigma)).to(torch::kFloat32).expand({2, 1, 8, 8});
+  for (const Denoiser* d :
+       {static_cast<const Denoiser*>(&adapter), static_cast<const Denoiser*>(&exact)}) {
+    auto x = (p.sample(2, gen) + sigma * torch::randn({2, 1, 8, 8}, gen)).requires_grad_(true);
+    d->denoise(x, sigma).sum().backward();
+    EXPECT_TRUE(torch::allclose(x.grad(), expected, 1e-5, 1e-6));
+  }
+}
+
 TEST(Denoiser, DiscreteAndContinuousViewsAgree) {
   const Schedule base = make_schedule("linear", 1000);
   const Schedule s = respace(base, "ddim20");

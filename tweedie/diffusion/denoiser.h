@@ -136,7 +136,7 @@ class EpsDenoiser final : public Denoiser {
                                const PredictOptions& options = {}) const;
 
   // ---- continuous ----
-  // D(x̃, σ) = x̃ − σ ε_θ(x̃/√(1+σ²), t(σ)).
+  // D(x̃, σ) = x̃ − σ ε_θ(x̃/√(1+σ²), t(σ)). Differentiable in x̃ (not in σ).
   torch::Tensor denoise(const torch::Tensor& x_tilde, const torch::Tensor& sigma) const override;
   using Denoiser::denoise;
   double sigma_min() const override { return sigmas_.front(); }

@@ -33,7 +33,7 @@ GaussianDenoiser::GaussianDenoiser(torch::Tensor mean, torch::Tensor variance)
 torch::Tensor GaussianDenoiser::denoise(const torch::Tensor& x_tilde,
                                         const torch::Tensor& sigma) const {
   count_evaluation(x_tilde.size(0));
-  const auto x = as_f64(x_tilde);
+  const auto x = x_tilde.to(torch::kFloat64);  // differentiable (DPS-style guidance)
   const auto s2 = f64_column(sigma, x).square();
   const auto d = mean_ + variance_ / (variance_ + s2) * (x - mean_);  // μ + v/(v+σ²)(x̃−μ)
   return d.to(x_tilde.device(), x_tilde.scalar_type());
@@ -50,7 +50,7 @@ EpsModel gaussian_eps_model(const Schedule& base, torch::Tensor mean, torch::Ten
   auto mu = as_f64(mean), v = as_f64(variance);
   return [log_sigmas = std::move(log_sigmas), mu, v](const torch::Tensor& x_t,
                                                      const torch::Tensor& t_model) {
-    const auto x = as_f64(x_t);
+    const auto x = x_t.to(torch::kFloat64);
     const auto sigma = f64_column(t_to_sigma(log_sigmas, t_model), x);
     const auto x_tilde = x * torch::sqrt(1 + sigma.square());  // x̃ = x_t/√ᾱ = x_t √(1+σ²)
     const auto eps = sigma * (x_tilde - mu) / (v + sigma.square());  // E[ε|x_t] = σ(x̃−μ)/(v+σ²)

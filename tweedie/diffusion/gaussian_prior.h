@@ -17,7 +17,8 @@ class GaussianDenoiser final : public Denoiser {
  public:
   GaussianDenoiser(torch::Tensor mean, torch::Tensor variance);
 
-  // μ + v/(v+σ²)·(x̃ − μ), computed in float64, returned in x̃'s dtype. Counts one NFE per call.
+  // μ + v/(v+σ²)·(x̃ − μ), computed in float64, returned in x̃'s dtype; differentiable in x̃.
+  // Counts one NFE per call.
   torch::Tensor denoise(const torch::Tensor& x_tilde, const torch::Tensor& sigma) const override;
   using Denoiser::denoise;
   // Var[x0 | x̃] = v σ²/(v + σ²), shaped [B, ...] like x̃ (float64).
