@@ -252,7 +252,8 @@ TEST(Denoiser, EpsAdapterEqualsGaussianDenoiserAcrossSigma) {
   }
   // float32 rounding of x_t, ε and x̃ − σε: a few ulps of |x̃| ≲ 4(1+σ).
   EXPECT_LT(worst, 2e-6);
-  RecordProperty("max_err_over_1_plus_sigma", std::to_string(worst));
+  RecordProperty("max_err_over_1_plus_sigma", c10::str(worst));
+  std::cout << "[ adapter ] max |D_eps - D_gauss| / (1 + sigma) = " << worst << "\n";
 
   // Per-item σ in one batch.
   const auto sig = torch::tensor({0.05, 1.0, 20.0}, torch::kFloat32);
@@ -365,6 +366,7 @@ TEST(Denoiser, LearnSigmaSplitAndLearnedRangeVariance) {
   EXPECT_EQ(fixed.p_mean_variance(s, x, idx).log_variance[1][0][0][0].item<float>(),
             static_cast<float>(s.posterior_log_variance_clipped[42]));
   EXPECT_EQ(parse_variance_type("fixed_large"), VarianceType::kFixedLarge);
+  EXPECT_EQ(model.options().to_json().at("variance"), "learned_range");
   EXPECT_THROW(parse_variance_type("learned"), InputError);
 }
 

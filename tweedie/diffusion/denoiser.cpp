@@ -111,6 +111,10 @@ torch::Tensor t_to_sigma(const std::vector<double>& log_sigmas, const torch::Ten
 
 // ---- EpsDenoiser ----------------------------------------------------------------------------
 
+nlohmann::json EpsDenoiserOptions::to_json() const {
+  return {{"variance", to_string(variance)}, {"quantize_t", quantize_t}};
+}
+
 EpsDenoiser::EpsDenoiser(EpsModel model, Schedule base, EpsDenoiserOptions options)
     : model_(std::move(model)), base_(std::move(base)), options_(options) {
   require(static_cast<bool>(model_), "EpsDenoiser: no model");

@@ -18,6 +18,8 @@
 // Denoiser may be shared between threads.
 #include <torch/torch.h>
 
+#include <nlohmann/json.hpp>
+
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -95,6 +97,7 @@ struct EpsDenoiserOptions {
   // Continuous path: feed the nearest integer timestep instead of the interpolated one
   // (k-diffusion's `quantize`). Off by default, as in k-diffusion.
   bool quantize_t = false;
+  nlohmann::json to_json() const;
 };
 
 // What the network says at one step: ε and (learned variance only) v, both shaped like x_t.
