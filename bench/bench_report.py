@@ -105,9 +105,22 @@ def main():
     fpi_eager = eager["meta"]["flops_per_image"]
     threads = ctx.get("torch_threads", "?")
 
-    nfe_cpp = {int(dict(k)["batch"]): s for k, s in find(best, "BM_UNetNFE").items()}
+    # NFE runs are named .../batch:B/cl:L; the network's default layout is the headline figure.
+    cl_default = ctx.get("channels_last_default", "1")
+
+    def nfe_runs(table, layout_default):
+        out = {}
+        for k, s in find(table, "BM_UNetNFE").items():
+            d = dict(k)
+            if (d.get("cl", cl_default) == cl_default) == layout_default:
+                out[int(d["batch"])] = s
+        return out
+
+    nfe_cpp = nfe_runs(best, True)
+    nfe_cpp_alt = nfe_runs(best, False)
+    alt_name = "tweedie, NCHW" if cl_default == "1" else "tweedie, channels-last"
     train_cpp = {int(dict(k)["batch"]): s for k, s in find(best, "BM_UNetTrainStep").items()}
-    nfe_cpp_cpu = {int(dict(k)["batch"]): s for k, s in find(cpu, "BM_UNetNFE").items()}
+    nfe_cpp_cpu = nfe_runs(cpu, True)
     train_cpp_cpu = {int(dict(k)["batch"]): s for k, s in find(cpu, "BM_UNetTrainStep").items()}
     conv_cpp = {}
     for k, s in find(best, "BM_Conv3x3").items():
@@ -135,6 +148,9 @@ def main():
 
     hdr = "| measurement | tweedie | PyTorch eager | ratio |"
     sep = "|---|---:|---:|---:|"
+    if nfe_cpp_alt:
+        hdr += f" {alt_name} |"
+        sep += "---:|"
     if eager_cl:
         hdr += " eager, channels-last |"
         sep += "---:|"
@@ -143,12 +159,16 @@ def main():
         c, e = nfe_cpp.get(b), eager["nfe"].get(b)
         row = (f"| per-NFE latency, batch {b} (ms) | {fmt(c and c * 1e3)} | {fmt(e and e * 1e3)} | "
                f"{fmt(e / c if c and e else None)} |")
+        if nfe_cpp_alt:
+            alt = nfe_cpp_alt.get(b)
+            row += f" {fmt(alt and alt * 1e3)} |"
         if eager_cl:
             ec = eager_cl["nfe"].get(b)
             row += f" {fmt(ec and ec * 1e3)} |"
         lines.append(row)
         summary["nfe"][b] = {"tweedie_ms": c and c * 1e3, "eager_ms": e and e * 1e3,
                              "ratio": e / c if c and e else None,
+                             "tweedie_other_layout_ms": nfe_cpp_alt.get(b) and nfe_cpp_alt[b] * 1e3,
                              "eager_channels_last_ms": eager_cl and eager_cl["nfe"].get(b) and
                              eager_cl["nfe"][b] * 1e3,
                              "tweedie_gflops": c and fpi * b / c / 1e9,
@@ -158,6 +178,8 @@ def main():
         c = train_cpp.get(b)
         row = (f"| training step, batch {b} (images/s) | {fmt(c and b / c)} | {fmt(b / e)} | "
                f"{fmt(e / c if c else None)} |")
+        if nfe_cpp_alt:
+            row += " n/a |"
         if eager_cl and eager_cl["train"]:
             row += f" {fmt(b / eager_cl['train'][1])} |"
         lines.append(row)
