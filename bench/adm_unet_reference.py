@@ -566,8 +566,18 @@ def bench(args):
                "flops_per_image": fpi, "min_time": args.min_time,
                "repetitions": args.repetitions, "statistic": "min over repetitions",
                "nfe": {}, "train": {}, "conv": []}
-    g = torch.Generator().manual_seed(1)
     model.eval()
+    if args.compare:
+        # Same function as the other implementation: its output for the same inputs.
+        x_path, t_path, other_path = args.compare
+        x, t = torch.from_numpy(np.load(x_path)), torch.from_numpy(np.load(t_path))
+        with torch.inference_mode():
+            ours = model(x, t).contiguous().numpy()
+        other = np.load(other_path)
+        results["check"] = {"max_abs_diff": float(np.abs(ours - other).max()),
+                            "max_abs_output": float(np.abs(ours).max()),
+                            "shape": list(ours.shape)}
+    g = torch.Generator().manual_seed(1)
     for b in args.batches:
         x = torch.randn(b, cin, s, s, generator=g)
         if args.channels_last:
@@ -624,6 +634,11 @@ def main(argv=None):
     p.add_argument("--conv-batch", type=int, default=64)
     p.add_argument("--channels-last", action="store_true",
                    help="run the eager model in channels-last memory format (not the default)")
+    p.add_argument("--compare", nargs=3, metavar=("X", "T", "OUT"),
+                   help="with --bench: report the max abs difference between this model's output "
+                        "for inputs X, T (.npy) and OUT (another implementation's output)")
+    p.add_argument("--write-inputs", nargs=2, metavar=("X", "T"),
+                   help="write a seeded batch of 4 inputs (x, t) for --compare and exit")
     p.add_argument("--json", metavar="OUT", help="write the benchmark JSON here (default stdout)")
     args = p.parse_args(argv)
     if args.check_fixture:
@@ -631,6 +646,13 @@ def main(argv=None):
         for k, v in errors.items():
             print(f"{k:20s} max abs err {v:.3g}")
         return 0 if max(errors.values()) <= 1e-4 else 1
+    if args.write_inputs:
+        g = torch.Generator().manual_seed(7)
+        cfg = load_model(args.model).config if args.model else SHIPPED_CONFIG
+        s, c = cfg["image_size"], cfg["in_channels"]
+        np.save(args.write_inputs[0], torch.randn(4, c, s, s, generator=g).numpy())
+        np.save(args.write_inputs[1], np.array([0, 10, 500, 999], dtype=np.int64))
+        return 0
     if args.save_weights:
         save_model(args.save_weights, random_model(seed=args.seed))
         return 0

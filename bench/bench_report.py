@@ -130,6 +130,7 @@ def main():
         conv_cpp[name] = 2.0 * b * c * c * 9 * r * r / s / 1e9
     conv_peak = max(list(conv_cpp.values()) + list(eager["conv"].values()))
 
+    mismatch = False
     rows, summary = [], {"threads": threads, "flops_per_image": fpi, "conv_peak_gflops": conv_peak,
                          "nfe": {}, "train": {}, "conv": {}}
     lines = []
@@ -144,6 +145,16 @@ def main():
     lines.append(f"- Each figure is the **minimum** time over {nreps} repetitions "
                  f"({eager['rounds']} alternating rounds of C++ and Python); the machine may be "
                  "shared, so the minimum is the least disturbed run.")
+    chk = eager["meta"].get("check")
+    if chk:
+        lines.append(f"- Same function: on a seeded batch of {chk['shape'][0]} inputs the two "
+                     f"outputs differ by at most {chk['max_abs_diff']:.2g} (outputs up to "
+                     f"{chk['max_abs_output']:.2g}).")
+        summary["check"] = chk
+        if chk["max_abs_diff"] > 1e-3 * max(1.0, chk["max_abs_output"]):
+            lines.append("- **WARNING: the outputs differ; the two sides do not run the same "
+                         "network, so the timings are not comparable.**")
+            mismatch = True
     lines.append("- Ratio = PyTorch eager time / tweedie time (> 1: tweedie is faster).\n")
 
     hdr = "| measurement | tweedie | PyTorch eager | ratio |"
@@ -241,7 +252,8 @@ def main():
     with open(a.json, "w") as f:
         json.dump(summary, f, indent=2, default=str)
         f.write("\n")
+    return 1 if mismatch else 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

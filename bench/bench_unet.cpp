@@ -13,6 +13,9 @@
 //   TWEEDIE_BENCH_MODEL    weights (.safetensors written by tweedie, or .pt + config JSON);
 //                          unset: random initialisation of the shipped architecture
 //   TWEEDIE_BENCH_THREADS  as --threads
+//   TWEEDIE_BENCH_CHECK    "x.npy:t.npy:out.npy": before timing, write the network's output for
+//                          these inputs, so the run can check that both sides compute the same
+//                          function (scripts/bench.sh compares it with PyTorch eager's)
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
 
@@ -23,6 +26,7 @@
 #include <vector>
 
 #include "tweedie/diffusion/unet.h"
+#include "tweedie/io/npy.h"
 
 namespace {
 
@@ -171,6 +175,25 @@ BENCHMARK(BM_Conv3x3)
     ->UseRealTime()
     ->MeasureProcessCPUTime();
 
+// TWEEDIE_BENCH_CHECK: writes the output of the benchmarked network for the given inputs.
+void write_check_output(UNet& net) {
+  const char* spec = std::getenv("TWEEDIE_BENCH_CHECK");
+  if (!spec || !*spec) return;
+  std::vector<std::string> paths;
+  std::string s = spec;
+  for (size_t pos = 0;;) {
+    const size_t colon = s.find(':', pos);
+    paths.push_back(s.substr(pos, colon == std::string::npos ? std::string::npos : colon - pos));
+    if (colon == std::string::npos) break;
+    pos = colon + 1;
+  }
+  if (paths.size() != 3) throw std::runtime_error("TWEEDIE_BENCH_CHECK: expected x.npy:t.npy:out.npy");
+  c10::InferenceMode guard;
+  const torch::Tensor x = tweedie::io::read_npy(paths[0]);
+  const torch::Tensor t = tweedie::io::read_npy(paths[1]);
+  tweedie::io::write_npy(paths[2], net->forward(x, t));
+}
+
 // Removes --threads=N / --threads N from argv; returns N or -1.
 int take_threads_flag(int* argc, char** argv) {
   int threads = -1, out = 1;
@@ -204,6 +227,7 @@ int main(int argc, char** argv) {
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   try {
     UNet& net = inference_model();
+    write_check_output(net);
     benchmark::AddCustomContext("torch_threads", std::to_string(at::get_num_threads()));
     benchmark::AddCustomContext("model", model_path().empty()
                                              ? "random shipped config (seed 0)"

@@ -60,15 +60,20 @@ if [[ -z "${TWEEDIE_BENCH_MODEL:-}" ]]; then
   "$PYTHON" "$REF" --save-weights "$TWEEDIE_BENCH_MODEL" --seed 0
 fi
 export TWEEDIE_BENCH_MODEL
+# Both sides must compute the same function: tweedie writes its output for these inputs and the
+# Python side reports the difference from its own (in the report).
+"$PYTHON" "$REF" --model "$TWEEDIE_BENCH_MODEL" --write-inputs "$RAW/check_x.npy" "$RAW/check_t.npy"
 echo "bench.sh: model $TWEEDIE_BENCH_MODEL, $THREADS threads (OMP_WAIT_POLICY=$OMP_WAIT_POLICY)," \
      "$ROUNDS rounds x $REPS repetitions" >&2
 
 for ((r = 1; r <= ROUNDS; r++)); do
   echo "bench.sh: round $r/$ROUNDS: tweedie (C++)" >&2
-  "$BIN" --threads="$THREADS" --benchmark_repetitions="$REPS" --benchmark_min_time="$MIN_TIME" \
+  TWEEDIE_BENCH_CHECK="$RAW/check_x.npy:$RAW/check_t.npy:$RAW/check_tweedie_out.npy" \
+    "$BIN" --threads="$THREADS" --benchmark_repetitions="$REPS" --benchmark_min_time="$MIN_TIME" \
     --benchmark_out="$RAW/cpp_$r.json" --benchmark_out_format=json >&2
   echo "bench.sh: round $r/$ROUNDS: PyTorch eager" >&2
   "$PYTHON" "$REF" --bench --model "$TWEEDIE_BENCH_MODEL" --threads "$THREADS" \
+    --compare "$RAW/check_x.npy" "$RAW/check_t.npy" "$RAW/check_tweedie_out.npy" \
     --repetitions "$REPS" --min-time "$MIN_TIME" --train-min-time "$MIN_TIME" --json "$RAW/eager_$r.json"
   if [[ "$EAGER_CL" == 1 ]]; then
     echo "bench.sh: round $r/$ROUNDS: PyTorch eager, channels-last" >&2
@@ -77,5 +82,9 @@ for ((r = 1; r <= ROUNDS; r++)); do
   fi
 done
 
-"$PYTHON" "$ROOT/bench/bench_report.py" --raw "$RAW" --md "$OUT/unet.md" --json "$OUT/unet.json"
+status=0
+"$PYTHON" "$ROOT/bench/bench_report.py" --raw "$RAW" --md "$OUT/unet.md" --json "$OUT/unet.json" ||
+  status=$?
 cat "$OUT/unet.md"
+echo "bench.sh: wrote $OUT/unet.md and $OUT/unet.json (raw results in $RAW)" >&2
+exit "$status"
