@@ -3,7 +3,8 @@
 // reference; see shared/fixtures/guided-diffusion/README.md for the details that matter.
 //
 // Performance notes (CPU inference runs thousands of network evaluations):
-//  - activations run in channels-last memory format (oneDNN's preferred layout);
+//  - activations and 4-D conv weights are channels-last (oneDNN's preferred layout), and every
+//    float32 conv calls oneDNN directly (see conv_forward);
 //  - attention works token-major ([B, T, C]), which is the channels-last layout itself, with
 //    the 1x1 Conv1d qkv / proj_out applied as matrix products on the [C_out, C_in] view of
 //    their weights, and bmm for the two attention products;
@@ -54,7 +55,8 @@ Tensor avg_pool2x(const Tensor& x) { return at::avg_pool2d(x, {2, 2}, {2, 2}); }
 
 // Conv2d forward. On CPU float32 this calls oneDNN directly: ATen's heuristic sends 1x1 convs
 // (single-threaded) and small-spatial convs at batch 1 to its slow im2col path, which also
-// drops the channels-last layout. Same arithmetic, same autograd formula.
+// drops the channels-last layout. This is the kernel ATen itself uses for larger inputs, with
+// the same autograd formula (convolution_backward).
 Tensor conv_forward(const torch::nn::Conv2d& conv, const Tensor& x) {
   if (x.device().is_cpu() && x.scalar_type() == at::kFloat && at::hasMKLDNN() &&
       at::globalContext().userEnabledMkldnn() && conv->bias.defined()) {
