@@ -24,6 +24,7 @@ class DenoiseEvalCommand : public Command {
 
  protected:
   void add_options(CLI::App& app) override {
+    app.add_option("--arch", arch_, "Architecture JSON (default: beside the weights, or embedded)");
     app.add_option("-m,--model", model_, "Prior weights");
     app.add_option("--data", data_, "fashion-mnist (test split) or an .npy of images [N,C,H,W] in [-1,1]");
     app.add_option("--count", count_, "Number of images (the first COUNT)")->check(CLI::PositiveNumber);
@@ -37,7 +38,7 @@ class DenoiseEvalCommand : public Command {
                                                : io::read_npy(data_).to(torch::kFloat32);
     require(x.dim() == 4, data_ + ": expected [N,C,H,W]");
     x = x.slice(0, 0, std::min<int64_t>(count_, x.size(0)));
-    auto prior = diffusion::load_prior(model_, device());
+    auto prior = diffusion::load_prior(model_, device(), arch_);
     torch::Generator gen = make_generator(common().seed);
     torch::InferenceMode inference;
     const std::vector<double> filter_stds = {0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0};
@@ -91,6 +92,7 @@ class DenoiseEvalCommand : public Command {
   }
 
  private:
+  std::string arch_;
   std::string model_ = TWEEDIE_SOURCE_DIR "/models/fmnist32/model.safetensors";
   std::string data_ = "fashion-mnist", out_;
   int64_t count_ = 1000, batch_ = 100;

@@ -23,6 +23,7 @@ class SampleCommand : public Command {
 
  protected:
   void add_options(CLI::App& app) override {
+    app.add_option("--arch", arch_, "Architecture JSON (default: beside the weights, or embedded)");
     app.add_option("-m,--model", model_, "Prior weights (.safetensors or .pt; config beside or embedded)");
     app.add_option("-o,--output", out_, "Output .png grid (provenance in its text chunk) or .npy")->required();
     app.add_option("--count", count_, "Number of samples")->check(CLI::PositiveNumber);
@@ -35,7 +36,7 @@ class SampleCommand : public Command {
   }
 
   int run() override {
-    Prior prior = load_prior(model_, device());
+    Prior prior = load_prior(model_, device(), arch_);
     Schedule s = respace(prior.base, steps_);
     const auto& cfg = prior.net->config();
     torch::Generator gen = make_generator(common().seed);
@@ -85,6 +86,7 @@ class SampleCommand : public Command {
   }
 
  private:
+  std::string arch_;
   std::string model_ = TWEEDIE_SOURCE_DIR "/models/fmnist32/model.safetensors";
   std::string out_, sampler_ = "ddim", steps_ = "100";
   int64_t count_ = 100, cols_ = 10, batch_ = 50;
