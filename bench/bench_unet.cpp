@@ -34,22 +34,7 @@ using tweedie::diffusion::UNet;
 using tweedie::diffusion::UNetConfig;
 
 // The Fashion-MNIST prior tweedie ships: 1x32x32, epsilon prediction.
-UNetConfig shipped_config() {
-  UNetConfig c;
-  c.image_size = 32;
-  c.in_channels = 1;
-  c.out_channels = 1;
-  c.model_channels = 32;
-  c.num_res_blocks = 1;
-  c.channel_mult = {1, 2, 2};
-  c.attention_resolutions = {2};
-  c.num_head_channels = 32;
-  c.use_scale_shift_norm = true;
-  c.resblock_updown = true;
-  c.use_new_attention_order = false;
-  c.dropout = 0.0;
-  return c;
-}
+UNetConfig shipped_config() { return tweedie::diffusion::fashion_mnist_config(); }
 
 std::string model_path() {
   const char* p = std::getenv("TWEEDIE_BENCH_MODEL");

@@ -19,19 +19,9 @@ using diffusion::UNetConfig;
 
 class TrainCommand : public Command {
  public:
-  TrainCommand() : Command("train", "Train a diffusion prior (ADM U-Net, ε-prediction); resumes from OUT/checkpoint.safetensors") {
-    // The shipped Fashion-MNIST prior's architecture (models/fmnist32/MODEL_CARD.md).
-    arch_.image_size = 32;
-    arch_.in_channels = 1;
-    arch_.out_channels = 1;
-    arch_.model_channels = 32;
-    arch_.num_res_blocks = 1;
-    arch_.channel_mult = {1, 2, 2};
-    arch_.attention_resolutions = {2};
-    arch_.num_head_channels = 32;
-    arch_.use_scale_shift_norm = true;
-    arch_.resblock_updown = true;
-  }
+  TrainCommand()
+      : Command("train", "Train a diffusion prior (ADM U-Net, ε-prediction); resumes from OUT/checkpoint.safetensors"),
+        arch_(diffusion::fashion_mnist_config()) {}
 
  protected:
   void add_options(CLI::App& app) override {

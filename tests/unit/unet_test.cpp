@@ -646,5 +646,17 @@ TEST(UNetOptions, BadInputsAreInputErrors) {
             (std::vector<int64_t>{2, 6, 8, 16}));
 }
 
+TEST(UNetShipped, FashionMnistArchitectureIsConfigAWithoutLearnedSigma) {
+  UNetConfig c = fashion_mnist_config();
+  c.validate();
+  EXPECT_FALSE(c.learn_sigma());
+  UNet net(c);
+  // Config A (1,370,242 parameters) has out_channels 2: the shipped net drops one output
+  // channel of out.2 (32*9 weights + 1 bias).
+  EXPECT_EQ(net->num_parameters(), 1370242 - 32 * 9 - 1);
+  EXPECT_EQ(net->forward(torch::zeros({2, 1, 32, 32}), torch::tensor({3, 999})).sizes(),
+            (std::vector<int64_t>{2, 1, 32, 32}));
+}
+
 }  // namespace
 }  // namespace tweedie::diffusion

@@ -58,6 +58,11 @@ namespace detail {
 class TimestepEmbedSequentialImpl;  // unet_blocks.h
 }
 
+// The architecture of the shipped Fashion-MNIST prior (models/fmnist32): 1×32×32, ε-prediction,
+// 32 channels, 1 res block, mult (1,2,2), attention at 16 px with 32-channel heads,
+// scale-shift norm, resblock up/down — guided-diffusion's config A without learned σ.
+UNetConfig fashion_mnist_config();
+
 // Builds the network. forward(x [B,C,H,W], t [B] (int64 or float, may be fractional; a scalar or
 // [1] is broadcast to the batch), y [B] int64 class labels or undefined) -> [B, out_channels, H, W]
 // in the parameters' dtype (x is converted, as guided-diffusion's `x.type(self.dtype)`).

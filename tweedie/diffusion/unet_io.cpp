@@ -386,4 +386,19 @@ void save_unet(const std::string& path, UNet& net,
   io::write_safetensors(path, tensors, md);
 }
 
+UNetConfig fashion_mnist_config() {
+  UNetConfig c;
+  c.image_size = 32;
+  c.in_channels = 1;
+  c.out_channels = 1;
+  c.model_channels = 32;
+  c.num_res_blocks = 1;
+  c.channel_mult = {1, 2, 2};
+  c.attention_resolutions = {2};
+  c.num_head_channels = 32;
+  c.use_scale_shift_norm = true;
+  c.resblock_updown = true;
+  return c;
+}
+
 }  // namespace tweedie::diffusion
