@@ -19,15 +19,14 @@ Command::Command(std::string name, std::string description)
 void Command::attach(CLI::App& root) {
   app_ = root.add_subcommand(name_, description_);
   app_->option_defaults()->always_capture_default();
-  app_->config_formatter(std::make_shared<JsonOrTomlConfig>());
-  app_->set_config("--config", "", "Read options from a JSON or TOML file (keys = long flag names)");
-  app_->allow_config_extras(CLI::config_extras_mode::error);
   add_options(*app_);
   auto* g = app_->add_option_group("Common options");
   g->add_option("--threads", common_.threads, "Intra-op CPU threads (0 = all cores)")->check(CLI::NonNegativeNumber);
   g->add_option("--seed", common_.seed, "Seed of the random generator");
   g->add_option("--device", common_.device, "Device: cpu, cuda or cuda:N");
   g->add_flag("--quiet,-q", common_.quiet, "No progress or informational output");
+  // Read by install_config_file() in main before parsing; declared here for --help.
+  g->add_option("--config", config_file_, "JSON or TOML file of options (keys = long flag names; flags win)");
 }
 
 int Command::execute() {

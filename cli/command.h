@@ -46,6 +46,7 @@ class Command {
   std::string name_, description_;
   CLI::App* app_ = nullptr;
   CommonOptions common_;
+  std::string config_file_;
   torch::Device device_ = torch::kCPU;
 };
 

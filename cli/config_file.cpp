@@ -17,6 +17,35 @@ std::string scalar_text(const nlohmann::json& v, const std::string& key) {
 }  // namespace
 
 std::vector<CLI::ConfigItem> JsonOrTomlConfig::from_config(std::istream& input) const {
+  std::vector<CLI::ConfigItem> items = parse(input);
+  std::vector<CLI::ConfigItem> out;
+  for (auto& item : items) {
+    if (item.name == "config" || item.name == "++" || item.name == "--") continue;
+    if (item.parents.empty()) item.parents = {section_};
+    out.push_back(std::move(item));
+  }
+  return out;
+}
+
+void install_config_file(CLI::App& root, int argc, const char* const* argv) {
+  std::string section, file;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--config" && i + 1 < argc) {
+      file = argv[++i];
+    } else if (a.rfind("--config=", 0) == 0) {
+      file = a.substr(9);
+    } else if (section.empty() && !a.empty() && a[0] != '-') {
+      section = a;
+    }
+  }
+  if (file.empty() || section.empty()) return;
+  root.config_formatter(std::make_shared<JsonOrTomlConfig>(section));
+  root.allow_config_extras(CLI::config_extras_mode::error);
+  root.set_config("--tweedie-config-file", file, "", /*config_required=*/true)->group("");
+}
+
+std::vector<CLI::ConfigItem> JsonOrTomlConfig::parse(std::istream& input) const {
   std::stringstream buffer;
   buffer << input.rdbuf();
   std::string text = buffer.str();

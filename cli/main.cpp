@@ -4,6 +4,7 @@
 #include <string>
 
 #include "cli/command.h"
+#include "cli/config_file.h"
 #include "tweedie/core/error.h"
 #include "tweedie/core/version.h"
 
@@ -37,6 +38,7 @@ int main(int argc, char** argv) {
   for (auto& c : commands) c->attach(app);
 
   try {
+    tweedie::cli::install_config_file(app, argc, argv);
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version

@@ -23,7 +23,7 @@ class Basics(CliTestCase):
             p = run(c, "--help", check=0)
             for opt in ["--threads", "--seed", "--device", "--quiet", "--config"]:
                 self.assertIn(opt, p.stdout, c)
-            self.assertIn("[cpu]", p.stdout, c)  # defaults are shown
+            self.assertIn("=cpu", p.stdout, c)  # defaults are shown
 
     def test_no_subcommand_or_unknown_is_usage_error(self):
         self.assertUsageError(run())
