@@ -31,9 +31,7 @@ void run(benchmark::State& state, const std::string& impl) {
   std::string spec = impl == "srht" ? "srht:m=" + std::to_string(M)
                                     : "gaussian:m=" + std::to_string(M) + ",impl=" + impl;
   auto gen = tweedie::make_generator(0);
-  Shape xs{1};
-  xs.insert(xs.end(), in.begin(), in.end());
-  auto x = torch::randn(xs, gen, torch::kFloat32);
+  auto x = torch::randn(tweedie::op::with_batch(1, in), gen, torch::kFloat32);
   torch::NoGradGuard no_grad;
   tweedie::reset_peak_resident();
   int64_t base = tweedie::resident_bytes();

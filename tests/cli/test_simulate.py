@@ -9,25 +9,52 @@ import torch
 from tweedie_cli import CliTestCase, run
 
 MASK = (1 << 64) - 1
+GOLDEN = 0x9E3779B97F4A7C15
 
 
-def splitmix64(x):
-    x = (x + 0x9E3779B97F4A7C15) & MASK
-    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & MASK
-    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & MASK
-    return x ^ (x >> 31)
+def mix64(z):
+    """SplitMix64's output function on uint64 numpy arrays (wrapping arithmetic)."""
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
 
 
 def gaussian_matrix(m, n, seed, unit_variance=False):
-    """A as documented in tweedie/op/gaussian.h: row i is float64 randn(n) from a generator
-    seeded with (splitmix64(seed) + i) mod 2^32, rounded to float32, times 1/sqrt(m)."""
-    base = splitmix64(seed)
-    rows = [torch.randn(n, dtype=torch.float64, generator=torch.Generator().manual_seed((base + i) & 0xFFFFFFFF))
-            for i in range(m)]
-    a = torch.stack(rows).float()
+    """A as documented in tweedie/op/gaussian.cpp: row i uses the key
+    k_i = mix64(splitmix64(seed)) + i; entry pair p takes w_c = mix64(k_i + (c + 1) golden) for
+    c = 2p, 2p + 1, and Box-Muller in float64, rounded to float32, times 1/sqrt(m)."""
+    with np.errstate(over="ignore"):
+        s = mix64(np.array([(seed + GOLDEN) & MASK], np.uint64))[0]
+        base = mix64(np.array([s], np.uint64))[0]
+        keys = base + np.arange(m, dtype=np.uint64)[:, None]
+        c = np.arange(0, n, 2, dtype=np.uint64)[None, :]
+        w1 = mix64(keys + (c + np.uint64(1)) * np.uint64(GOLDEN))
+        w2 = mix64(keys + (c + np.uint64(2)) * np.uint64(GOLDEN))
+    u1 = ((w1 >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0 ** -53
+    u2 = (w2 >> np.uint64(11)).astype(np.float64) * 2.0 ** -53
+    r = np.sqrt(-2.0 * np.log(u1))
+    a = np.empty((m, c.shape[1] * 2), np.float64)
+    a[:, 0::2] = r * np.cos(2 * np.pi * u2)
+    a[:, 1::2] = r * np.sin(2 * np.pi * u2)
+    a = a[:, :n].astype(np.float32)
     if not unit_variance:
-        a = a * torch.tensor(1.0 / np.sqrt(m), dtype=torch.float32)
-    return a
+        a = a * np.float32(1.0 / np.sqrt(m))
+    return torch.from_numpy(a)
+
+
+def read_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def write_json(path, obj):
+    with open(path, "w") as f:
+        json.dump(obj, f)
+
+
+def read_bytes(path):
+    with open(path, "rb") as f:
+        return f.read()
 
 
 class Simulate(CliTestCase):
@@ -44,8 +71,7 @@ class Simulate(CliTestCase):
         self.assertEqual(y.shape, (4, 64))
         self.assertEqual(x.shape, (4, 1, 32, 32))
         self.assertTrue(set(np.unique(y)) <= {-1.0, 1.0})
-        with open(os.path.join(d, "problem.json")) as f:
-            p = json.load(f)
+        p = read_json(os.path.join(d, "problem.json"))
         self.assertEqual(p["format"], "tweedie-problem")
         self.assertEqual(p["operator"]["spec"], "gaussian:m=64,var=1/m,seed=3,impl=dense")
         self.assertEqual(p["channel"]["spec"], "sign:sigma=0.5")
@@ -67,9 +93,8 @@ class Simulate(CliTestCase):
         a = self.simulate(*args, "--seed", "1", out="a")
         b = self.simulate(*args, "--seed", "1", out="b")
         c = self.simulate(*args, "--seed", "2", out="c")
-        read = lambda d: open(os.path.join(d, "y.npy"), "rb").read()
-        self.assertEqual(read(a), read(b))
-        self.assertNotEqual(read(a), read(c))
+        self.assertEqual(read_bytes(os.path.join(a, "y.npy")), read_bytes(os.path.join(b, "y.npy")))
+        self.assertNotEqual(read_bytes(os.path.join(a, "y.npy")), read_bytes(os.path.join(c, "y.npy")))
 
     def test_identity_noiseless_and_blur_against_numpy(self):
         d = self.simulate("--input", "camera", "--size", "48", "--op", "identity",
@@ -110,7 +135,7 @@ class Simulate(CliTestCase):
         self.assertTrue(os.path.exists(os.path.join(d, "y.png")))
         d = self.simulate("--input", "fashion-mnist:test:0-1", "--op", "srht:m=100",
                           "--channel", "quantize:bits=3", out="q")
-        spec = json.load(open(os.path.join(d, "problem.json")))["channel"]["spec"]
+        spec = read_json(os.path.join(d, "problem.json"))["channel"]["spec"]
         self.assertIn("delta=", spec)
         p = run("problem", d, "--x", os.path.join(d, "x.npy"), check=0)
         out = json.loads(p.stdout)
@@ -154,13 +179,13 @@ class Simulate(CliTestCase):
             self.assertUsageError(run("problem", d), needle)
         np.save(os.path.join(d, "y.npy"), y)
         pj = os.path.join(d, "problem.json")
-        p = json.load(open(pj))
+        p = read_json(pj)
         p["tweedie_version"] = "99.0.0"
-        json.dump(p, open(pj, "w"))
+        write_json(pj, p)
         self.assertUsageError(run("problem", d), "newer than this tweedie")
         p["tweedie_version"] = "0.0.1"
         p["format_version"] = 99
-        json.dump(p, open(pj, "w"))
+        write_json(pj, p)
         self.assertUsageError(run("problem", d), "newer than this tweedie")
         with open(pj, "w") as f:
             f.write("{")

@@ -40,14 +40,8 @@ std::vector<Case> all_cases() {
   return cases;
 }
 
-Shape batched(int64_t B, const Shape& s) {
-  Shape out{B};
-  out.insert(out.end(), s.begin(), s.end());
-  return out;
-}
-
 torch::Tensor random_like_output(const Operator& A, int64_t B, torch::Generator& gen, torch::Dtype real) {
-  auto shape = batched(B, A.out_shape());
+  auto shape = with_batch(B, A.out_shape());
   auto y = torch::randn(shape, gen, real);
   if (A.complex_output()) y = torch::complex(y, torch::randn(shape, gen, real));
   return y;
@@ -76,9 +70,9 @@ TEST(OperatorConformance, AdjointMatchesInnerProducts) {
   for (auto& c : all_cases()) {
     SCOPED_TRACE(c.spec + " " + shape_text(c.shape));
     auto A = make_operator(c.spec, c.shape, 3);
-    auto x = torch::randn(batched(2, c.shape), gen, torch::kFloat32);
+    auto x = torch::randn(with_batch(2, c.shape), gen, torch::kFloat32);
     auto Ax = A->apply(x);
-    ASSERT_EQ(Ax.sizes().vec(), batched(2, A->out_shape()));
+    ASSERT_EQ(Ax.sizes().vec(), with_batch(2, A->out_shape()));
     EXPECT_EQ(Ax.is_complex(), A->complex_output());
     if (!A->linear()) {
       EXPECT_THROW(A->adjoint(Ax), InputError);
@@ -88,7 +82,7 @@ TEST(OperatorConformance, AdjointMatchesInnerProducts) {
     // y correlated with A x so that ⟨A x, y⟩ is far from 0 and the relative error meaningful.
     auto y = Ax + random_like_output(*A, 2, gen, torch::kFloat32);
     auto Aty = A->adjoint(y);
-    ASSERT_EQ(Aty.sizes().vec(), batched(2, A->in_shape()));
+    ASSERT_EQ(Aty.sizes().vec(), with_batch(2, A->in_shape()));
     ASSERT_FALSE(Aty.is_complex());
     auto lhs = batch_inner(Ax, y), rhs = batch_inner(x, Aty);
     for (int b = 0; b < 2; ++b) {
@@ -113,7 +107,7 @@ TEST(OperatorConformance, SvdViewsReconstructTheOperator) {
     int64_t M = numel(A->out_shape()), N = numel(A->in_shape());
     auto s = S->singular_values();
     ASSERT_EQ(s.numel(), M);
-    auto x = torch::randn(batched(2, c.shape), gen, torch::kFloat32);
+    auto x = torch::randn(with_batch(2, c.shape), gen, torch::kFloat32);
     auto v = S->Vt(x);
     ASSERT_EQ(v.sizes().vec(), (Shape{2, N}));
     // A x = U(s ⊙ (Vᵀx)[:M])
@@ -138,7 +132,7 @@ TEST(OperatorConformance, SpecRebuildsBitIdenticalOperator) {
     auto A = make_operator(c.spec, c.shape, 11);
     auto B = make_operator(A->spec(), c.shape, 999);  // the canonical spec pins every seed
     EXPECT_EQ(A->spec(), B->spec());
-    auto x = torch::randn(batched(3, c.shape), gen, torch::kFloat32);
+    auto x = torch::randn(with_batch(3, c.shape), gen, torch::kFloat32);
     EXPECT_TRUE(torch::equal(A->apply(x), B->apply(x)));
     // Batch first: item b of a batch is the operator applied to item b alone.
     EXPECT_LT(rel(A->apply(x.slice(0, 1, 2)), A->apply(x).slice(0, 1, 2)), 1e-6);
@@ -161,7 +155,7 @@ TEST(OperatorConformance, VjpMatchesFiniteDifferences) {
   for (auto& c : all_cases()) {
     SCOPED_TRACE(c.spec + " " + shape_text(c.shape));
     auto A = make_operator(c.spec, c.shape, 3);
-    auto x = torch::randn(batched(1, c.shape), gen, torch::kFloat64) * 0.3;
+    auto x = torch::randn(with_batch(1, c.shape), gen, torch::kFloat64) * 0.3;
     auto v = random_like_output(*A, 1, gen, torch::kFloat64);
     if (A->complex_output()) v = v.to(torch::kComplexDouble);
     auto u = torch::randn(x.sizes(), gen, torch::kFloat64);
@@ -229,6 +223,29 @@ TEST(GaussianOperator, MatrixFreeEqualsDenseForTheSameSeed) {
   EXPECT_NEAR(gaussian_rows(o, N, 0, o.m).var().item<double>(), 1.0, 0.1);
   o.seed = 10;
   EXPECT_FALSE(torch::equal(gaussian_rows(o, N, 0, 3), gaussian_rows(GaussianOptions{37, true, 9}, N, 0, 3)));
+}
+
+// The counter-based rows are standard normal and uncorrelated (within 4 standard errors).
+TEST(GaussianOperator, EntriesAreIndependentStandardNormals) {
+  GaussianOptions o;
+  o.m = 64, o.unit_variance = true, o.seed = 3;
+  auto a = gaussian_rows(o, 4097, 0, o.m).to(torch::kFloat64);  // odd N: the last pair is cut
+  double n = static_cast<double>(a.numel());
+  auto within = [&](double got, double want, double sd) { EXPECT_NEAR(got, want, 4 * sd / std::sqrt(n)); };
+  within(a.mean().item<double>(), 0.0, 1.0);
+  within(a.square().mean().item<double>(), 1.0, std::sqrt(2.0));
+  within(a.pow(4).mean().item<double>(), 3.0, std::sqrt(96.0));
+  for (double t : {0.5, 1.0, 2.0}) {
+    double p = std::erf(t / std::sqrt(2.0));
+    within((a.abs() < t).to(torch::kFloat64).mean().item<double>(), p, std::sqrt(p * (1 - p)));
+  }
+  // Neighbours in a row (the two halves of a Box–Muller pair, and across pairs) and rows.
+  auto lag = [&](const torch::Tensor& u, const torch::Tensor& v) { return (u * v).mean().item<double>(); };
+  n = static_cast<double>(a.slice(1, 0, 4096).numel()) / 2;
+  within(lag(a.slice(1, 0, 4096, 2), a.slice(1, 1, 4096, 2)), 0.0, 1.0);
+  within(lag(a.slice(1, 1, 4095, 2), a.slice(1, 2, 4096, 2)), 0.0, 1.0);
+  n = static_cast<double>(a.numel()) / 2;
+  within(lag(a.slice(0, 0, 63, 2), a.slice(0, 1, 64, 2)), 0.0, 1.0);
 }
 
 TEST(GaussianOperator, MatrixFreeGradientIsTheAdjoint) {

@@ -71,9 +71,7 @@ class Stack : public Operator {
     int64_t at = 0;
     for (auto& p : parts_) {
       int64_t m = numel(p->out_shape());
-      Shape s{y.size(0)};
-      s.insert(s.end(), p->out_shape().begin(), p->out_shape().end());
-      auto xk = p->adjoint(y.slice(1, at, at + m).reshape(s));
+      auto xk = p->adjoint(y.slice(1, at, at + m).reshape(with_batch(y.size(0), p->out_shape())));
       x = x.defined() ? x + xk : xk;
       at += m;
     }

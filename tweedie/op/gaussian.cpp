@@ -4,25 +4,51 @@
 
 #include <cmath>
 
-#include "tweedie/core/runtime.h"
 #include "tweedie/core/seed.h"
 #include "tweedie/op/registry.h"
 #include "tweedie/op/svd.h"
 
 namespace tweedie::op {
 
+namespace {
+
+constexpr uint64_t kGolden = 0x9E3779B97F4A7C15ull;
+
+// The SplitMix64 output function (Stafford's Mix13): a bijective avalanche mix of 64 bits.
+inline uint64_t mix64(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
+// Row i of A: N standard normals from the counter-based stream of key k_i = mix64(seed') + i,
+// seed' = splitmix64(seed). Pair p uses the 64-bit words w_c = mix64(k_i + (c + 1)γ) for
+// c = 2p, 2p + 1 (SplitMix64 with state k_i), turned into uniforms u₁ = (⌊w/2¹¹⌋ + ½)/2⁵³ ∈ (0, 1)
+// and u₂ = ⌊w/2¹¹⌋/2⁵³, then by Box–Muller into
+//   a_{i,2p} = √(−2 log u₁) cos 2πu₂,   a_{i,2p+1} = √(−2 log u₁) sin 2πu₂      (float64),
+// rounded to float32.
+void fill_row(float* row, int64_t N, uint64_t key) {
+  constexpr double kTwoPi = 6.283185307179586476925286766559;
+  constexpr double kUnit = 1.0 / 9007199254740992.0;  // 2⁻⁵³
+  for (int64_t j = 0; j < N; j += 2) {
+    uint64_t c = static_cast<uint64_t>(j);
+    uint64_t w1 = mix64(key + (c + 1) * kGolden), w2 = mix64(key + (c + 2) * kGolden);
+    double u1 = (static_cast<double>(w1 >> 11) + 0.5) * kUnit, u2 = static_cast<double>(w2 >> 11) * kUnit;
+    double r = std::sqrt(-2.0 * std::log(u1)), t = kTwoPi * u2;
+    row[j] = static_cast<float>(r * std::cos(t));
+    if (j + 1 < N) row[j + 1] = static_cast<float>(r * std::sin(t));
+  }
+}
+
+}  // namespace
+
 torch::Tensor gaussian_rows(const GaussianOptions& o, int64_t N, int64_t r0, int64_t r1) {
-  // Draw in float64: CPU float32 normal_ takes an AVX2 path on some machines and a scalar one on
-  // others, with different rounding; the float64 path is the same everywhere.
-  auto buf = torch::empty({r1 - r0, N}, torch::kFloat64);
-  uint64_t base = splitmix64(o.seed);
+  auto rows = torch::empty({r1 - r0, N}, torch::kFloat32);
+  float* data = rows.data_ptr<float>();
+  uint64_t base = mix64(splitmix64(o.seed));
   at::parallel_for(r0, r1, 1, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) {
-      auto gen = make_generator((base + static_cast<uint64_t>(i)) & 0xffffffffull);
-      buf[i - r0].normal_(0.0, 1.0, gen);
-    }
+    for (int64_t i = b; i < e; ++i) fill_row(data + (i - r0) * N, N, base + static_cast<uint64_t>(i));
   });
-  auto rows = buf.to(torch::kFloat32);
   if (!o.unit_variance) rows.mul_(static_cast<float>(1.0 / std::sqrt(static_cast<double>(o.m))));
   return rows;
 }
@@ -53,9 +79,7 @@ class DenseGaussian : public Operator {
   }
   torch::Tensor adjoint(const torch::Tensor& y) const override {
     check_output(y);
-    Shape s{y.size(0)};
-    s.insert(s.end(), in_.begin(), in_.end());
-    return y.matmul(A_.to(y.scalar_type())).reshape(s);
+    return y.matmul(A_.to(y.scalar_type())).reshape(with_batch(y.size(0), in_));
   }
   // Full SVD for small N only (it stores N×N).
   std::shared_ptr<const SvdView> svd() const override {
@@ -91,7 +115,7 @@ class MatrixFreeGaussian : public Operator {
  public:
   MatrixFreeGaussian(Shape in, GaussianOptions o) : Operator(in, flat_out(o.m)), o_(o) {
     int64_t N = numel(in_);
-    if (o_.block_rows <= 0) o_.block_rows = std::max<int64_t>(1, o_.block_bytes / (N * 12));
+    if (o_.block_rows <= 0) o_.block_rows = std::max<int64_t>(1, o_.block_bytes / (N * 8));
     rows_per_block_ = o_.block_rows;
   }
   std::string name() const override { return "gaussian"; }
@@ -102,9 +126,7 @@ class MatrixFreeGaussian : public Operator {
   }
   torch::Tensor adjoint(const torch::Tensor& y) const override {
     check_output(y);
-    Shape s{y.size(0)};
-    s.insert(s.end(), in_.begin(), in_.end());
-    return MatrixFreeFn::apply(y, reinterpret_cast<int64_t>(this), true).reshape(s);
+    return MatrixFreeFn::apply(y, reinterpret_cast<int64_t>(this), true).reshape(with_batch(y.size(0), in_));
   }
   void to(const torch::Device&) override {}  // no buffers: blocks follow the input's device
 

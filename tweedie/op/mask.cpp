@@ -27,9 +27,8 @@ class Mask : public Operator {
   }
   torch::Tensor adjoint(const torch::Tensor& y) const override {
     check_output(y);
-    Shape s{y.size(0)};
-    s.insert(s.end(), in_.begin(), in_.end());
-    return torch::zeros({y.size(0), numel(in_)}, y.options()).index_copy(1, kept_, y).reshape(s);
+    auto x = torch::zeros({y.size(0), numel(in_)}, y.options()).index_copy(1, kept_, y);
+    return x.reshape(with_batch(y.size(0), in_));
   }
   torch::Tensor normal(const torch::Tensor& x) const override { return adjoint(apply(x)); }
   std::shared_ptr<const SvdView> svd() const override {

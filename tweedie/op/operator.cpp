@@ -16,6 +16,12 @@ int64_t numel(const Shape& s) {
   return n;
 }
 
+Shape with_batch(int64_t B, const Shape& s) {
+  Shape out{B};
+  out.insert(out.end(), s.begin(), s.end());
+  return out;
+}
+
 namespace {
 
 void check_shape(const torch::Tensor& t, const Shape& want, const std::string& who, const char* what) {

@@ -19,6 +19,8 @@ namespace tweedie::op {
 using Shape = std::vector<int64_t>;
 std::string shape_text(const Shape& s);       // "[3, 64, 64]"
 int64_t numel(const Shape& s);
+// {B, s...}
+Shape with_batch(int64_t B, const Shape& s);
 
 // A = U diag(s) Vᵀ for a linear operator of full row rank (s may hold zeros), with orthogonal
 // U (M×M) and V (N×N), M = prod(out_shape), N = prod(in_shape). Spectral coordinates are

@@ -57,9 +57,7 @@ class Srht : public Operator {
   torch::Tensor adjoint(const torch::Tensor& y) const override {
     check_output(y);
     auto full = torch::zeros({y.size(0), n_}, y.options()).index_copy(1, kept_, y);
-    Shape s{y.size(0)};
-    s.insert(s.end(), in_.begin(), in_.end());
-    return (fwht(full) * signs_.to(y.scalar_type()) * c_).slice(1, 0, N_).reshape(s);
+    return (fwht(full) * signs_.to(y.scalar_type()) * c_).slice(1, 0, N_).reshape(with_batch(y.size(0), in_));
   }
   // With no padding (N a power of two) H D is orthogonal on R^N: U = I, s = c, Vᵀ = H D.
   std::shared_ptr<const SvdView> svd() const override {

@@ -3,11 +3,7 @@
 namespace tweedie::op {
 namespace {
 
-torch::Tensor to_batch(const torch::Tensor& t, const Shape& shape) {
-  Shape s{t.size(0)};
-  s.insert(s.end(), shape.begin(), shape.end());
-  return t.reshape(s);
-}
+torch::Tensor to_batch(const torch::Tensor& t, const Shape& shape) { return t.reshape(with_batch(t.size(0), shape)); }
 
 // Full SVD of a stored matrix: U [M, M], s [M], V [N, N].
 class DenseSvd : public SvdView {
