@@ -35,9 +35,9 @@ test-fast: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -L 'unit|cli' $(CTEST_ARGS)
 
 test-sanitize: deps
-	cmake -S . -B $(SAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTWEEDIE_SANITIZE=ON \
+	cmake -S . -B $(SAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE=-O1 -DTWEEDIE_SANITIZE=ON \
 	  -DTWEEDIE_BUILD_BENCH=OFF $(CMAKE_ARGS)
-	cmake --build $(SAN_BUILD) -j $(JOBS) --target tweedie_unit_tests tweedie_cli
+	cmake --build $(SAN_BUILD) -j $(JOBS) --target tweedie_unit_tests
 	cd $(SAN_BUILD) && ASAN_OPTIONS=$${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=0} \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j $(JOBS) -L unit $(CTEST_ARGS)

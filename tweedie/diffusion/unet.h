@@ -6,7 +6,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <map>
+#include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tweedie/io/safetensors.h"  // TensorMap
@@ -27,7 +30,7 @@ struct UNetConfig {
   int64_t dims = 2;                         // only 2 is supported
   int64_t num_classes = 0;                  // 0 = unconditional (guided-diffusion: None)
   bool use_checkpoint = false;              // accepted, no effect on values
-  bool use_fp16 = false;
+  bool use_fp16 = false;                    // true is an InputError (not supported)
   int64_t num_heads = 1;
   int64_t num_head_channels = -1;
   int64_t num_heads_upsample = -1;
@@ -39,34 +42,71 @@ struct UNetConfig {
   bool learn_sigma() const { return out_channels == 2 * in_channels; }
 
   // Reads guided-diffusion's kwargs (either the bare kwargs object or {"unet_kwargs": {...}});
-  // unknown keys or bad values are an InputError naming the key.
+  // unknown keys or bad values are an InputError naming the key. image_size, in_channels,
+  // model_channels, out_channels, num_res_blocks and attention_resolutions are required (they
+  // have no default in UNetModel). In the wrapper form, other top-level keys are ignored except
+  // "learn_sigma", which must agree with learn_sigma(). attention_resolutions is a list of ds
+  // factors; a comma string ("32,16,8") is read as create_model() does: pixel resolutions,
+  // converted to ds = image_size / resolution. channel_mult may also be a comma string.
   static UNetConfig from_json(const nlohmann::json& j);
+  // The bare kwargs, every key spelled out (num_classes 0 -> null).
   nlohmann::json to_json() const;
   void validate() const;  // InputError on inconsistent settings
 };
 
-// Builds the network. forward(x [B,C,H,W], t [B] (int64 or float, may be fractional),
-// y [B] class labels or undefined) -> [B, out_channels, H, W].
+namespace detail {
+class TimestepEmbedSequentialImpl;  // unet_blocks.h
+}
+
+// Builds the network. forward(x [B,C,H,W], t [B] (int64 or float, may be fractional; a scalar or
+// [1] is broadcast to the batch), y [B] int64 class labels or undefined) -> [B, out_channels, H, W]
+// in the parameters' dtype (x is converted, as guided-diffusion's `x.type(self.dtype)`).
+// H and W must be divisible by 2^(len(channel_mult)-1). Bad inputs are an InputError.
 class UNetImpl : public torch::nn::Module {
  public:
   explicit UNetImpl(const UNetConfig& config);
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& t,
                         const torch::Tensor& y = {});
   // Output of each top-level block (input_blocks.N, middle_block, output_blocks.N, out), for
-  // golden tests against the reference's intermediates.
+  // golden tests against the reference's intermediates. Also records "timestep_embedding" (the
+  // sinusoidal input of time_embed) and "time_embed" (the embedding, before label_emb is added).
+  // Recorded tensors are contiguous copies.
   torch::Tensor forward_traced(const torch::Tensor& x, const torch::Tensor& t,
                                std::vector<std::pair<std::string, torch::Tensor>>* trace,
                                const torch::Tensor& y = {});
   const UNetConfig& config() const { return config_; }
   int64_t num_parameters() const;
-  // Multiply-accumulate count x 2 for one image at image_size resolution.
-  double flops_per_image() const;
+  // Multiply-accumulate count x 2 for one image at image_size resolution. Counted: every
+  // convolution (including the attention qkv/proj_out 1x1 Conv1d), every Linear (time_embed and
+  // each ResBlock's emb_layers), and attention's two matmuls (q^T k and w v: 2 * T^2 * C MACs per
+  // block, T = H*W). Not counted: GroupNorm, SiLU, softmax, resampling, additions, concatenation,
+  // the sinusoidal embedding and label_emb (a lookup).
+  double flops_per_image() const { return flops_; }
+
+  // On CPU the activations run in channels-last memory format and the 4-D conv weights are
+  // stored channels-last (faster oneDNN convolutions; shapes and names are unchanged, only the
+  // strides). The output is returned contiguous either way. Default on.
+  void set_channels_last(bool on);
+  bool channels_last() const { return channels_last_; }
 
  private:
+  using Trace = std::vector<std::pair<std::string, torch::Tensor>>;
+  torch::Tensor run(const torch::Tensor& x, const torch::Tensor& t, const torch::Tensor& y,
+                    Trace* trace);
+
   UNetConfig config_;
-  // (implementation members)
-  struct Impl;
-  std::shared_ptr<Impl> impl_;
+  bool channels_last_ = true;
+  double flops_ = 0;
+  // Registered in guided-diffusion's order so that named_parameters() matches its state_dict().
+  torch::nn::Sequential time_embed_{nullptr};  // Linear, SiLU, Linear
+  torch::nn::Embedding label_emb_{nullptr};    // only when num_classes > 0
+  torch::nn::ModuleList input_blocks_{nullptr};
+  std::shared_ptr<detail::TimestepEmbedSequentialImpl> middle_block_;
+  torch::nn::ModuleList output_blocks_{nullptr};
+  torch::nn::Sequential out_{nullptr};  // GroupNorm32, SiLU, Conv2d
+  torch::nn::GroupNorm out_norm_{nullptr};
+  torch::nn::Conv2d out_conv_{nullptr};
+  std::vector<std::shared_ptr<detail::TimestepEmbedSequentialImpl>> inputs_, outputs_;
 };
 TORCH_MODULE(UNet);
 
@@ -79,7 +119,8 @@ torch::Tensor timestep_embedding(const torch::Tensor& t, int64_t dim, double max
 void load_state_dict_strict(torch::nn::Module& module, const io::TensorMap& tensors,
                             const std::string& source);
 
-// The module's parameters and buffers by state-dict name.
+// The module's parameters and buffers by state-dict name: detached views of the live tensors
+// (conv weights may be channels-last strided; make them contiguous before writing raw bytes).
 io::TensorMap state_dict(const torch::nn::Module& module);
 
 // Loads weights (.pt or .safetensors) and the architecture: `config_path` if given, else the

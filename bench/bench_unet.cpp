@@ -1,0 +1,246 @@
+// Speed of the ADM U-Net (tweedie/diffusion/unet.h) on the CPU: per-NFE latency at batch 1 and 16
+// (inference mode), a training step (forward + backward + AdamW) at batch 64, and a 3x3
+// convolution microbenchmark that measures what the machine's convolutions achieve, to put the
+// U-Net's GFLOP/s in context.
+//
+// scripts/bench.sh runs this beside bench/adm_unet_reference.py --bench (the same network in
+// PyTorch eager, same weights and thread count) and reports the ratios; absolute times are only
+// meaningful against that baseline measured in the same run.
+//
+// Options (besides Google Benchmark's own):
+//   --threads=N   intra-op threads (default: env TWEEDIE_BENCH_THREADS, else 2)
+// Environment:
+//   TWEEDIE_BENCH_MODEL    weights (.safetensors written by tweedie, or .pt + config JSON);
+//                          unset: random initialisation of the shipped architecture
+//   TWEEDIE_BENCH_THREADS  as --threads
+//   TWEEDIE_BENCH_CHECK    "x.npy:t.npy:out.npy": before timing, write the network's output for
+//                          these inputs, so the run can check that both sides compute the same
+//                          function (scripts/bench.sh compares it with PyTorch eager's)
+#include <benchmark/benchmark.h>
+#include <torch/torch.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "tweedie/diffusion/unet.h"
+#include "tweedie/io/npy.h"
+
+namespace {
+
+using tweedie::diffusion::UNet;
+using tweedie::diffusion::UNetConfig;
+
+// The Fashion-MNIST prior tweedie ships: 1x32x32, epsilon prediction.
+UNetConfig shipped_config() {
+  UNetConfig c;
+  c.image_size = 32;
+  c.in_channels = 1;
+  c.out_channels = 1;
+  c.model_channels = 32;
+  c.num_res_blocks = 1;
+  c.channel_mult = {1, 2, 2};
+  c.attention_resolutions = {2};
+  c.num_head_channels = 32;
+  c.use_scale_shift_norm = true;
+  c.resblock_updown = true;
+  c.use_new_attention_order = false;
+  c.dropout = 0.0;
+  return c;
+}
+
+std::string model_path() {
+  const char* p = std::getenv("TWEEDIE_BENCH_MODEL");
+  return p && *p ? p : "";
+}
+
+// A fresh network (training steps change the weights, so each benchmark builds its own).
+UNet make_model() {
+  const std::string path = model_path();
+  if (!path.empty()) return tweedie::diffusion::load_unet(path);
+  torch::manual_seed(0);
+  return UNet(shipped_config());
+}
+
+// Shared by the inference benchmarks (which never change it).
+UNet& inference_model() {
+  static UNet net = [] {
+    UNet n = make_model();
+    n->eval();
+    return n;
+  }();
+  return net;
+}
+
+// Args: batch, cl (UNet::set_channels_last: 1 channels-last activations, 0 NCHW). The network's
+// default layout is the headline figure; the other is timed for comparison.
+void BM_UNetNFE(benchmark::State& state) {
+  const int64_t batch = state.range(0);
+  UNet& net = inference_model();
+  const bool default_layout = net->channels_last();
+  net->set_channels_last(state.range(1) != 0);
+  const UNetConfig& c = net->config();
+  torch::manual_seed(1);
+  const torch::Tensor x = torch::randn({batch, c.in_channels, c.image_size, c.image_size});
+  const torch::Tensor t = torch::randint(0, 1000, {batch}, torch::kLong);
+  c10::InferenceMode guard;
+  benchmark::DoNotOptimize(net->forward(x, t));  // warm-up: oneDNN primitive creation
+  for (auto _ : state) {
+    torch::Tensor y = net->forward(x, t);
+    benchmark::DoNotOptimize(y.data_ptr());
+  }
+  const double images = static_cast<double>(state.iterations() * batch);
+  state.counters["images/s"] = benchmark::Counter(images, benchmark::Counter::kIsRate);
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(images * net->flops_per_image() / 1e9, benchmark::Counter::kIsRate);
+  state.counters["batch"] = static_cast<double>(batch);
+  net->set_channels_last(default_layout);
+}
+
+void BM_UNetTrainStep(benchmark::State& state) {
+  const int64_t batch = state.range(0);
+  UNet net = make_model();
+  net->train();
+  const UNetConfig& c = net->config();
+  torch::optim::AdamW opt(net->parameters(), torch::optim::AdamWOptions(1e-4));
+  torch::manual_seed(2);
+  const auto shape = std::vector<int64_t>{batch, c.in_channels, c.image_size, c.image_size};
+  const torch::Tensor x0 = torch::randn(shape), noise = torch::randn(shape);
+  const torch::Tensor t = torch::randint(0, 1000, {batch}, torch::kLong);
+  const torch::Tensor a = torch::rand({batch, 1, 1, 1});
+  const torch::Tensor xt = a.sqrt() * x0 + (1 - a).sqrt() * noise;
+  auto step = [&] {
+    opt.zero_grad();  // zero-fills, as Python 1.13 zero_grad() does by default
+    torch::Tensor eps = net->forward(xt, t).narrow(1, 0, c.in_channels);
+    torch::Tensor loss = torch::mse_loss(eps, noise);
+    loss.backward();
+    opt.step();
+  };
+  step();  // warm-up (optimizer state, oneDNN primitives)
+  for (auto _ : state) step();
+  const double images = static_cast<double>(state.iterations() * batch);
+  state.counters["images/s"] = benchmark::Counter(images, benchmark::Counter::kIsRate);
+  // Backward costs about twice the forward: a step is ~3x the forward's FLOPs.
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(3 * images * net->flops_per_image() / 1e9, benchmark::Counter::kIsRate);
+  state.counters["batch"] = static_cast<double>(batch);
+}
+
+// A representative 3x3 convolution (same padding, bias), forward only, inference mode.
+// Args: channels, resolution, batch, channels_last.
+void BM_Conv3x3(benchmark::State& state) {
+  const int64_t ch = state.range(0), res = state.range(1), batch = state.range(2);
+  const bool channels_last = state.range(3) != 0;
+  torch::manual_seed(3);
+  torch::Tensor x = torch::randn({batch, ch, res, res});
+  torch::Tensor w = torch::randn({ch, ch, 3, 3}) * 0.05;
+  const torch::Tensor b = torch::randn({ch});
+  if (channels_last) {
+    x = x.contiguous(at::MemoryFormat::ChannelsLast);
+    w = w.contiguous(at::MemoryFormat::ChannelsLast);
+  }
+  c10::InferenceMode guard;
+  benchmark::DoNotOptimize(at::conv2d(x, w, b, 1, 1));
+  for (auto _ : state) {
+    torch::Tensor y = at::conv2d(x, w, b, /*stride=*/1, /*padding=*/1);
+    benchmark::DoNotOptimize(y.data_ptr());
+  }
+  const double flops = 2.0 * static_cast<double>(batch * ch * ch * 9 * res * res);
+  state.counters["GFLOP/s"] = benchmark::Counter(
+      static_cast<double>(state.iterations()) * flops / 1e9, benchmark::Counter::kIsRate);
+  state.counters["channels_last"] = channels_last ? 1 : 0;
+}
+
+// Wall-clock time is the figure of merit; "CPU" is the process's CPU time over all threads, which
+// on a shared machine shows how much of the wall time was spent waiting for a core.
+BENCHMARK(BM_UNetNFE)
+    ->ArgNames({"batch", "cl"})
+    ->ArgsProduct({{1, 16}, {1, 0}})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->MeasureProcessCPUTime();
+BENCHMARK(BM_UNetTrainStep)
+    ->ArgName("batch")
+    ->Arg(64)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->MeasureProcessCPUTime();
+BENCHMARK(BM_Conv3x3)
+    ->ArgNames({"ch", "res", "batch", "cl"})
+    ->Args({64, 16, 64, 0})
+    ->Args({64, 16, 64, 1})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->MeasureProcessCPUTime();
+
+// TWEEDIE_BENCH_CHECK: writes the output of the benchmarked network for the given inputs.
+void write_check_output(UNet& net) {
+  const char* spec = std::getenv("TWEEDIE_BENCH_CHECK");
+  if (!spec || !*spec) return;
+  std::vector<std::string> paths;
+  std::string s = spec;
+  for (size_t pos = 0;;) {
+    const size_t colon = s.find(':', pos);
+    paths.push_back(s.substr(pos, colon == std::string::npos ? std::string::npos : colon - pos));
+    if (colon == std::string::npos) break;
+    pos = colon + 1;
+  }
+  if (paths.size() != 3) throw std::runtime_error("TWEEDIE_BENCH_CHECK: expected x.npy:t.npy:out.npy");
+  c10::InferenceMode guard;
+  const torch::Tensor x = tweedie::io::read_npy(paths[0]);
+  const torch::Tensor t = tweedie::io::read_npy(paths[1]);
+  tweedie::io::write_npy(paths[2], net->forward(x, t));
+}
+
+// Removes --threads=N / --threads N from argv; returns N or -1.
+int take_threads_flag(int* argc, char** argv) {
+  int threads = -1, out = 1;
+  for (int i = 1; i < *argc; ++i) {
+    const std::string a = argv[i];
+    if (a.rfind("--threads=", 0) == 0) {
+      threads = std::atoi(a.c_str() + 10);
+    } else if (a == "--threads" && i + 1 < *argc) {
+      threads = std::atoi(argv[++i]);
+    } else {
+      argv[out++] = argv[i];
+    }
+  }
+  *argc = out;
+  return threads;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int threads = take_threads_flag(&argc, argv);
+  if (threads <= 0) {
+    const char* env = std::getenv("TWEEDIE_BENCH_THREADS");
+    threads = env && *env ? std::atoi(env) : 2;
+  }
+  if (threads <= 0) threads = 2;
+  at::set_num_threads(threads);
+  at::set_num_interop_threads(1);
+
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  try {
+    UNet& net = inference_model();
+    write_check_output(net);
+    benchmark::AddCustomContext("torch_threads", std::to_string(at::get_num_threads()));
+    benchmark::AddCustomContext("model", model_path().empty()
+                                             ? "random shipped config (seed 0)"
+                                             : model_path());
+    benchmark::AddCustomContext("flops_per_image", std::to_string(net->flops_per_image()));
+    benchmark::AddCustomContext("num_parameters", std::to_string(net->num_parameters()));
+    benchmark::AddCustomContext("channels_last_default", net->channels_last() ? "1" : "0");
+    benchmark::AddCustomContext("unet_config", net->config().to_json().dump());
+  } catch (const std::exception& e) {
+    std::cerr << "bench_unet: " << e.what() << "\n";
+    return 1;
+  }
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -1,0 +1,138 @@
+// tweedie train: train an ε-prediction ADM U-Net prior on Fashion-MNIST or an .npy of images.
+#include <filesystem>
+#include <iostream>
+
+#include "cli/command.h"
+#include "tweedie/core/error.h"
+#include "tweedie/core/fs.h"
+#include "tweedie/core/progress.h"
+#include "tweedie/data/fashion_mnist.h"
+#include "tweedie/diffusion/train.h"
+#include "tweedie/diffusion/unet.h"
+#include "tweedie/io/npy.h"
+
+namespace tweedie::cli {
+namespace {
+
+namespace fs = std::filesystem;
+using diffusion::UNetConfig;
+
+class TrainCommand : public Command {
+ public:
+  TrainCommand() : Command("train", "Train a diffusion prior (ADM U-Net, ε-prediction); resumes from OUT/checkpoint.safetensors") {
+    // The shipped Fashion-MNIST prior's architecture (models/fmnist32/MODEL_CARD.md).
+    arch_.image_size = 32;
+    arch_.in_channels = 1;
+    arch_.out_channels = 1;
+    arch_.model_channels = 32;
+    arch_.num_res_blocks = 1;
+    arch_.channel_mult = {1, 2, 2};
+    arch_.attention_resolutions = {2};
+    arch_.num_head_channels = 32;
+    arch_.use_scale_shift_norm = true;
+    arch_.resblock_updown = true;
+  }
+
+ protected:
+  void add_options(CLI::App& app) override {
+    app.add_option("-o,--out", out_, "Run directory: checkpoint, loss.csv/svg, model.safetensors")->required();
+    app.add_option("--data", data_, "fashion-mnist (train split) or an .npy of images [N,C,H,W] in [-1,1]");
+    app.add_option("--arch", arch_file_, "Architecture JSON (guided-diffusion UNetModel kwargs); overrides the flags below");
+    app.add_option("--model-channels", arch_.model_channels, "U-Net base channels");
+    app.add_option("--num-res-blocks", arch_.num_res_blocks, "Residual blocks per level");
+    app.add_option("--channel-mult", arch_.channel_mult, "Channel multiplier per level")->delimiter(',');
+    app.add_option("--attention-ds", arch_.attention_resolutions, "Downsample factors with attention")->delimiter(',');
+    app.add_option("--num-head-channels", arch_.num_head_channels, "Channels per attention head (-1: use --num-heads)");
+    app.add_option("--num-heads", arch_.num_heads, "Attention heads (when --num-head-channels is -1)");
+    app.add_option("--dropout", arch_.dropout, "Dropout in residual blocks");
+    app.add_option("--steps", opt_.steps, "Total optimizer steps (a resumed run continues up to this)")->check(CLI::NonNegativeNumber);
+    app.add_option("--batch-size", opt_.batch_size, "Images per step")->check(CLI::PositiveNumber);
+    app.add_option("--lr", opt_.lr, "AdamW learning rate")->check(CLI::PositiveNumber);
+    app.add_option("--weight-decay", opt_.weight_decay, "AdamW weight decay");
+    app.add_option("--warmup-steps", opt_.warmup_steps, "Linear learning-rate warm-up steps");
+    app.add_option("--ema-decay", opt_.ema_decay, "EMA decay of the exported weights");
+    app.add_option("--grad-clip", opt_.grad_clip, "Max gradient norm (0 = off)");
+    app.add_option("--hflip", opt_.hflip, "Random horizontal flips (true/false)");
+    app.add_option("--schedule", opt_.schedule, "β schedule")->check(CLI::IsMember({"linear", "cosine"}));
+    app.add_option("--diffusion-steps", opt_.diffusion_steps, "Diffusion steps T")->check(CLI::PositiveNumber);
+    app.add_option("--checkpoint-every", opt_.checkpoint_every, "Steps between checkpoints")->check(CLI::PositiveNumber);
+    app.add_option("--log-every", opt_.log_every, "Steps between loss-history rows")->check(CLI::PositiveNumber);
+    app.add_flag("--fresh", fresh_, "Start over even if OUT holds a checkpoint");
+  }
+
+  torch::Tensor load_data() const {
+    if (data_ == "fashion-mnist") return data::load_fashion_mnist(data::Split::kTrain).images;
+    torch::Tensor x = io::read_npy(data_);
+    require(x.dim() == 4, data_ + ": expected images [N,C,H,W], got " + std::to_string(x.dim()) + " dimensions");
+    x = x.to(torch::kFloat32);
+    require(torch::isfinite(x).all().item<bool>(), data_ + ": contains NaN or Inf");
+    return x;
+  }
+
+  int run() override {
+    UNetConfig arch = arch_;
+    if (!arch_file_.empty()) {
+      arch = UNetConfig::from_json(nlohmann::json::parse(read_file(arch_file_), nullptr, false));
+    }
+    torch::Tensor x = load_data();
+    arch.image_size = x.size(2);
+    if (arch_file_.empty()) arch.in_channels = arch.out_channels = x.size(1);
+    arch.validate();
+    diffusion::Trainer trainer(diffusion::UNet(arch), x, opt_, common().seed, device());
+
+    std::string ckpt = (fs::path(out_) / "checkpoint.safetensors").string();
+    if (fs::exists(ckpt) && !fresh_) {
+      trainer.load_checkpoint(ckpt);
+      say("resuming " + ckpt + " at step " + std::to_string(trainer.step()));
+    }
+    say("training " + std::to_string(trainer.model()->num_parameters()) + " parameters on " +
+        std::to_string(x.size(0)) + " images, " + std::to_string(trainer.step()) + " -> " +
+        std::to_string(opt_.steps) + " steps");
+
+    ProgressOptions po;
+    po.quiet = common().quiet;
+    po.unit = "step";
+    Progress progress("train", opt_.steps, po);
+    double smoothed = -1;
+    auto on_step = [&](int64_t step, double loss) {
+      smoothed = smoothed < 0 ? loss : 0.98 * smoothed + 0.02 * loss;
+      char status[64];
+      std::snprintf(status, sizeof status, "loss %.4f", smoothed);
+      progress.update(step, status);
+    };
+    auto on_checkpoint = [&](int64_t step) {
+      trainer.save_checkpoint(ckpt);
+      save_outputs(trainer);
+      (void)step;
+    };
+    trainer.run(on_step, on_checkpoint);
+    progress.finish();
+    save_outputs(trainer);
+    say("wrote " + (fs::path(out_) / "model.safetensors").string());
+    return 0;
+  }
+
+  void save_outputs(diffusion::Trainer& trainer) const {
+    fs::path dir(out_);
+    nlohmann::json provenance = {{"command", "tweedie train"},
+                                 {"data", data_},
+                                 {"seed", common().seed},
+                                 {"step", trainer.step()},
+                                 {"train_options", diffusion::to_json(trainer.options())}};
+    if (!trainer.history().empty()) provenance["seconds"] = trainer.history().back().seconds;
+    trainer.save_ema((dir / "model.safetensors").string(), {{"tweedie.provenance", provenance.dump()}});
+    atomic_write_file((dir / "model.json").string(), trainer.model()->config().to_json().dump(2) + "\n");
+    diffusion::write_loss_csv((dir / "loss.csv").string(), trainer.history());
+    diffusion::write_loss_svg((dir / "loss.svg").string(), trainer.history());
+  }
+
+ private:
+  std::string out_, data_ = "fashion-mnist", arch_file_;
+  UNetConfig arch_;
+  diffusion::TrainOptions opt_;
+  bool fresh_ = false;
+};
+
+}  // namespace
+TWEEDIE_REGISTER_COMMAND(TrainCommand);
+}  // namespace tweedie::cli

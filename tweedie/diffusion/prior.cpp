@@ -1,0 +1,80 @@
+#include "tweedie/diffusion/prior.h"
+
+#include <filesystem>
+
+#include "tweedie/core/error.h"
+#include "tweedie/core/fs.h"
+#include "tweedie/io/safetensors.h"
+#include "tweedie/io/tensors.h"
+
+namespace tweedie::diffusion {
+
+nlohmann::json DiffusionConfig::to_json() const { return {{"schedule", schedule}, {"steps", steps}}; }
+
+DiffusionConfig DiffusionConfig::from_json(const nlohmann::json& j) {
+  DiffusionConfig c;
+  require(j.is_object(), "diffusion config must be a JSON object");
+  for (auto& [k, v] : j.items()) {
+    if (k == "schedule") {
+      c.schedule = v.get<std::string>();
+    } else if (k == "steps") {
+      c.steps = v.get<int64_t>();
+    } else {
+      throw InputError("diffusion config: unknown key '" + k + "' (expected schedule, steps)");
+    }
+  }
+  require(c.steps > 0, "diffusion config: steps must be positive");
+  return c;
+}
+
+namespace {
+
+// The "diffusion" settings: the config JSON's "diffusion" object, else safetensors metadata
+// "tweedie.diffusion", else DPS's defaults.
+DiffusionConfig find_diffusion_config(const std::string& weights, const std::string& config_path) {
+  std::string cfg = config_path;
+  if (cfg.empty()) {
+    auto beside = std::filesystem::path(weights).replace_extension(".json");
+    if (std::filesystem::exists(beside)) cfg = beside.string();
+  }
+  if (!cfg.empty()) {
+    auto j = nlohmann::json::parse(read_file(cfg), nullptr, false);
+    if (j.is_object() && j.contains("diffusion")) return DiffusionConfig::from_json(j["diffusion"]);
+  }
+  if (io::detect_tensor_file(weights) == io::TensorFileFormat::kSafetensors) {
+    auto meta = io::read_safetensors(weights).metadata;
+    auto it = meta.find("tweedie.diffusion");
+    if (it != meta.end()) return DiffusionConfig::from_json(nlohmann::json::parse(it->second));
+  }
+  return {};
+}
+
+}  // namespace
+
+Prior load_prior(const std::string& weights_path, torch::Device device, const std::string& config_path) {
+  Prior p;
+  p.path = weights_path;
+  p.sha256 = sha256_file(weights_path);
+  p.net = load_unet(weights_path, config_path);
+  p.net->to(device);
+  p.net->eval();
+  p.diffusion = find_diffusion_config(weights_path, config_path);
+  p.base = make_schedule(p.diffusion.schedule, p.diffusion.steps);
+  EpsDenoiserOptions options;
+  if (p.net->config().learn_sigma()) options.variance = VarianceType::kLearnedRange;
+  UNet net = p.net;
+  EpsModel model = [net](const torch::Tensor& x, const torch::Tensor& t) mutable { return net->forward(x, t); };
+  p.denoiser = std::make_shared<EpsDenoiser>(model, p.base, options);
+  return p;
+}
+
+nlohmann::json Prior::describe() const {
+  return {{"path", path},
+          {"sha256", sha256},
+          {"architecture", net->config().to_json()},
+          {"diffusion", diffusion.to_json()},
+          {"parameters", net->num_parameters()},
+          {"gflops_per_image", net->flops_per_image() / 1e9}};
+}
+
+}  // namespace tweedie::diffusion

@@ -1,0 +1,518 @@
+// The ADM U-Net of guided-diffusion (`guided_diffusion/unet.py` and `nn.py`), re-implemented on
+// LibTorch. Structure, parameter names and the order of floating-point operations follow the
+// reference; see shared/fixtures/guided-diffusion/README.md for the details that matter.
+//
+// Performance notes (CPU inference runs thousands of network evaluations):
+//  - activations and 4-D conv weights are channels-last (oneDNN's preferred layout), and every
+//    float32 conv calls oneDNN directly (see conv_forward);
+//  - attention works token-major ([B, T, C]), which is the channels-last layout itself, with
+//    the 1x1 Conv1d qkv / proj_out applied as matrix products on the [C_out, C_in] view of
+//    their weights, and bmm for the two attention products;
+//  - element-wise steps run in place on freshly computed tensors unless autograd needs the
+//    originals (a tensor that requires grad is never modified in place).
+#include "tweedie/diffusion/unet.h"
+
+#include <algorithm>
+#include <cmath>
+#include <sstream>
+
+#include "tweedie/core/error.h"
+#include "tweedie/diffusion/unet_blocks.h"
+
+namespace tweedie::diffusion {
+namespace detail {
+namespace {
+
+using torch::Tensor;
+
+// In-place element-wise ops are safe on a fresh intermediate that autograd does not track.
+bool can_modify(const Tensor& t) { return !t.requires_grad(); }
+
+Tensor silu_fresh(Tensor t) { return can_modify(t) ? at::silu_(t) : at::silu(t); }
+
+// guided-diffusion normalization(): GroupNorm32(32, channels), eps 1e-5, affine.
+torch::nn::GroupNorm group_norm32(int64_t channels) {
+  return torch::nn::GroupNorm(torch::nn::GroupNormOptions(32, channels).eps(1e-5).affine(true));
+}
+
+torch::nn::Conv2d conv3x3(int64_t in, int64_t out, int64_t stride = 1) {
+  return torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3).stride(stride).padding(1));
+}
+
+// guided-diffusion zero_module(): zero every parameter of `module`.
+void zero_parameters(torch::nn::Module& module) {
+  torch::NoGradGuard no_grad;
+  for (auto& p : module.parameters()) p.zero_();
+}
+
+// F.interpolate(x, scale_factor=2, mode="nearest").
+Tensor upsample_nearest2x(const Tensor& x) {
+  return at::upsample_nearest2d(x, {x.size(2) * 2, x.size(3) * 2}, 2.0, 2.0);
+}
+
+// nn.AvgPool2d(kernel_size=2, stride=2).
+Tensor avg_pool2x(const Tensor& x) { return at::avg_pool2d(x, {2, 2}, {2, 2}); }
+
+// Conv2d forward. On CPU float32 this calls oneDNN directly: ATen's heuristic sends 1x1 convs
+// (single-threaded) and small-spatial convs at batch 1 to its slow im2col path, which also
+// drops the channels-last layout. This is the kernel ATen itself uses for larger inputs, with
+// the same autograd formula (convolution_backward).
+Tensor conv_forward(const torch::nn::Conv2d& conv, const Tensor& x) {
+  if (x.device().is_cpu() && x.scalar_type() == at::kFloat && at::hasMKLDNN() &&
+      at::globalContext().userEnabledMkldnn() && conv->bias.defined()) {
+    const auto& o = conv->options;
+    const auto& padding = c10::get<torch::ExpandingArray<2>>(o.padding());
+    return at::mkldnn_convolution(x, conv->weight, conv->bias, *padding, *o.stride(),
+                                  *o.dilation(), o.groups());
+  }
+  return conv.ptr()->forward(x);
+}
+
+double conv_macs(int64_t in, int64_t out, int64_t kernel, double res_out) {
+  return static_cast<double>(in) * static_cast<double>(out) * static_cast<double>(kernel * kernel) *
+         res_out * res_out;
+}
+
+}  // namespace
+
+// ---- ResBlock ----------------------------------------------------------------------------------
+
+ResBlockImpl::ResBlockImpl(int64_t channels, int64_t emb_channels, double dropout,
+                           int64_t out_channels, bool use_scale_shift_norm, Resample resample)
+    : channels_(channels),
+      out_channels_(out_channels),
+      emb_channels_(emb_channels),
+      use_scale_shift_norm_(use_scale_shift_norm),
+      resample_(resample) {
+  in_norm_ = group_norm32(channels);
+  in_conv_ = conv3x3(channels, out_channels);
+  in_layers_ = register_module("in_layers",
+                               torch::nn::Sequential(in_norm_, torch::nn::SiLU(), in_conv_));
+  // With scale-shift the embedding yields [scale | shift], 2 * out_channels wide.
+  emb_linear_ = torch::nn::Linear(emb_channels,
+                                  use_scale_shift_norm ? 2 * out_channels : out_channels);
+  emb_layers_ = register_module("emb_layers", torch::nn::Sequential(torch::nn::SiLU(), emb_linear_));
+  out_norm_ = group_norm32(out_channels);
+  dropout_ = torch::nn::Dropout(torch::nn::DropoutOptions(dropout));
+  out_conv_ = conv3x3(out_channels, out_channels);
+  zero_parameters(*out_conv_);
+  out_layers_ = register_module(
+      "out_layers", torch::nn::Sequential(out_norm_, torch::nn::SiLU(), dropout_, out_conv_));
+  // UNetModel never sets use_conv, so a channel change is always a 1x1 conv.
+  if (out_channels != channels) {
+    skip_connection_ = register_module(
+        "skip_connection", torch::nn::Conv2d(torch::nn::Conv2dOptions(channels, out_channels, 1)));
+  }
+}
+
+double ResBlockImpl::scale() const {
+  return resample_ == Resample::kUp ? 2.0 : resample_ == Resample::kDown ? 0.5 : 1.0;
+}
+
+double ResBlockImpl::macs(double res) const {
+  const double r = res * scale();
+  double m = conv_macs(channels_, out_channels_, 3, r) + conv_macs(out_channels_, out_channels_, 3, r);
+  m += static_cast<double>(emb_channels_) *
+       static_cast<double>(use_scale_shift_norm_ ? 2 * out_channels_ : out_channels_);
+  if (skip_connection_) m += conv_macs(channels_, out_channels_, 1, r);
+  return m;
+}
+
+Tensor ResBlockImpl::forward(const Tensor& x, const Tensor& emb) {
+  // in_layers; for up/down blocks the resampling sits between the SiLU and the conv, and the
+  // skip path is resampled the same way (ResBlock._forward, `updown`).
+  Tensor h = silu_fresh(in_norm_->forward(x));
+  Tensor skip = x;
+  if (resample_ == Resample::kUp) {
+    h = upsample_nearest2x(h);
+    skip = upsample_nearest2x(x);
+  } else if (resample_ == Resample::kDown) {
+    h = avg_pool2x(h);
+    skip = avg_pool2x(x);
+  }
+  h = conv_forward(in_conv_, h);
+
+  // emb_layers: SiLU then Linear, broadcast over the spatial dimensions.
+  Tensor emb_out = emb_linear_->forward(at::silu(emb)).unsqueeze(-1).unsqueeze(-1);
+  if (use_scale_shift_norm_) {
+    // scale first, then shift: out_norm(h) * (1 + scale) + shift.
+    auto ss = emb_out.chunk(2, 1);
+    h = out_norm_->forward(h);
+    if (can_modify(h) && can_modify(ss[0]) && can_modify(ss[1])) {
+      h.mul_(ss[0] + 1).add_(ss[1]);
+    } else {
+      h = h * (ss[0] + 1) + ss[1];
+    }
+  } else {
+    h = out_norm_->forward(can_modify(h) && can_modify(emb_out) ? h.add_(emb_out) : h + emb_out);
+  }
+  h = silu_fresh(h);
+  if (is_training() && dropout_->options.p() > 0) h = dropout_->forward(h);
+  h = conv_forward(out_conv_, h);
+
+  if (skip_connection_) skip = conv_forward(skip_connection_, skip);
+  return can_modify(h) && can_modify(skip) ? h.add_(skip) : skip + h;
+}
+
+// ---- AttentionBlock ----------------------------------------------------------------------------
+
+AttentionBlockImpl::AttentionBlockImpl(int64_t channels, int64_t num_heads,
+                                       bool use_new_attention_order)
+    : channels_(channels), num_heads_(num_heads), new_order_(use_new_attention_order) {
+  if (num_heads < 1 || channels % num_heads != 0) {
+    throw InputError("U-Net config: attention with " + std::to_string(channels) +
+                     " channels cannot be split into " + std::to_string(num_heads) + " heads");
+  }
+  norm_ = register_module("norm", group_norm32(channels));
+  qkv_ = register_module("qkv", torch::nn::Conv1d(torch::nn::Conv1dOptions(channels, 3 * channels, 1)));
+  proj_out_ = register_module("proj_out",
+                              torch::nn::Conv1d(torch::nn::Conv1dOptions(channels, channels, 1)));
+  zero_parameters(*proj_out_);
+}
+
+double AttentionBlockImpl::macs(double res) const {
+  const double tokens = res * res;
+  const double c = static_cast<double>(channels_);
+  // qkv (3C x C per token), proj_out (C x C per token), q^T k and w v (T x T x C each).
+  return 4.0 * c * c * tokens + 2.0 * tokens * tokens * c;
+}
+
+Tensor AttentionBlockImpl::forward(const Tensor& x, const Tensor& /*emb*/) {
+  const int64_t b = x.size(0), c = channels_, height = x.size(2), width = x.size(3);
+  const int64_t t = height * width, heads = num_heads_, ch = c / heads;
+
+  // Token-major [B, T, C] (a free view for channels-last x); the reference's [B, C, T] is its
+  // transpose. The Conv1d weights [C_out, C_in, 1] act as Linear weights [C_out, C_in].
+  Tensor tokens = norm_->forward(x).flatten(2).transpose(1, 2);
+  Tensor qkv = at::linear(tokens, qkv_->weight.flatten(1), qkv_->bias);  // [B, T, 3C]
+
+  // QKVAttentionLegacy: channel = head * 3ch + {q,k,v} * ch + i.
+  // QKVAttention (new order): channel = {q,k,v} * C + head * ch + i.
+  std::vector<Tensor> parts = new_order_ ? qkv.view({b, t, 3, heads, ch}).unbind(2)
+                                         : qkv.view({b, t, heads, 3, ch}).unbind(3);
+  auto per_head = [&](const Tensor& p) {  // [B, T, heads, ch] -> [B*heads, T, ch]
+    return p.permute({0, 2, 1, 3}).reshape({b * heads, t, ch});
+  };
+  Tensor q = per_head(parts[0]), k = per_head(parts[1]), v = per_head(parts[2]);
+
+  // The reference scales q and k by ch^-1/4 each; here the product is scaled by ch^-1/2.
+  const double scale = 1.0 / std::sqrt(static_cast<double>(ch));
+  Tensor weight = at::baddbmm(at::empty({b * heads, t, t}, q.options()), q, k.transpose(1, 2),
+                              /*beta=*/0.0, /*alpha=*/scale);  // [B*heads, T(query), T(key)]
+  // Softmax in float32 (weight.float() in the reference), cast back.
+  if (weight.scalar_type() == at::kHalf || weight.scalar_type() == at::kBFloat16) {
+    weight = at::softmax(weight, -1, at::kFloat).to(q.scalar_type());
+  } else {
+    weight = at::softmax(weight, -1);
+  }
+  Tensor a = at::bmm(weight, v);  // [B*heads, T, ch]
+  // Heads back into channels, head-major: [B, T, heads*ch].
+  a = a.view({b, heads, t, ch}).permute({0, 2, 1, 3}).reshape({b, t, c});
+  Tensor h = at::linear(a, proj_out_->weight.flatten(1), proj_out_->bias)  // [B, T, C]
+                 .view({b, height, width, c})
+                 .permute({0, 3, 1, 2});  // [B, C, H, W], channels-last strides
+  return can_modify(h) && can_modify(x) ? h.add_(x) : x + h;
+}
+
+// ---- Downsample / Upsample ---------------------------------------------------------------------
+
+DownsampleImpl::DownsampleImpl(int64_t channels, bool use_conv) : channels_(channels) {
+  if (use_conv) op_ = register_module("op", conv3x3(channels, channels, /*stride=*/2));
+}
+
+double DownsampleImpl::macs(double res) const {
+  return op_ ? conv_macs(channels_, channels_, 3, res / 2) : 0.0;
+}
+
+Tensor DownsampleImpl::forward(const Tensor& x, const Tensor& /*emb*/) {
+  return op_ ? conv_forward(op_, x) : avg_pool2x(x);
+}
+
+UpsampleImpl::UpsampleImpl(int64_t channels, bool use_conv) : channels_(channels) {
+  if (use_conv) conv_ = register_module("conv", conv3x3(channels, channels));
+}
+
+double UpsampleImpl::macs(double res) const {
+  return conv_ ? conv_macs(channels_, channels_, 3, res * 2) : 0.0;
+}
+
+Tensor UpsampleImpl::forward(const Tensor& x, const Tensor& /*emb*/) {
+  Tensor h = upsample_nearest2x(x);
+  return conv_ ? conv_forward(conv_, h) : h;
+}
+
+// ---- TimestepEmbedSequential -------------------------------------------------------------------
+
+void TimestepEmbedSequentialImpl::push_back(std::shared_ptr<TimestepBlock> block) {
+  register_module(std::to_string(layers_.size()), block);
+  layers_.push_back({std::move(block), nullptr});
+}
+
+void TimestepEmbedSequentialImpl::push_back(torch::nn::Conv2d conv) {
+  register_module(std::to_string(layers_.size()), conv);
+  layers_.push_back({nullptr, std::move(conv)});
+}
+
+Tensor TimestepEmbedSequentialImpl::forward(const Tensor& x, const Tensor& emb) {
+  Tensor h = x;
+  for (auto& layer : layers_) h = layer.block ? layer.block->forward(h, emb) : conv_forward(layer.conv, h);
+  return h;
+}
+
+double TimestepEmbedSequentialImpl::macs(double* res) const {
+  double m = 0;
+  for (const auto& layer : layers_) {
+    if (layer.block) {
+      m += layer.block->macs(*res);
+      *res *= layer.block->scale();
+    } else {
+      const auto& o = layer.conv->options;
+      m += conv_macs(o.in_channels(), o.out_channels(), (*o.kernel_size())[0], *res);
+    }
+  }
+  return m;
+}
+
+}  // namespace detail
+
+// ---- timestep_embedding (guided_diffusion/nn.py) -----------------------------------------------
+
+torch::Tensor timestep_embedding(const torch::Tensor& t, int64_t dim, double max_period) {
+  require(t.defined() && t.dim() == 1, "timestep_embedding: expected a 1-D tensor of timesteps");
+  require(dim >= 1, "timestep_embedding: dim must be positive, got " + std::to_string(dim));
+  const int64_t half = dim / 2;
+  // Same float32 operation order as the reference: exp((-ln(max_period) * k) / half).
+  torch::Tensor freqs = torch::arange(0, half, t.options().dtype(torch::kFloat32))
+                            .mul(-std::log(max_period))
+                            .div(half)
+                            .exp();
+  torch::Tensor args = t.to(torch::kFloat32).unsqueeze(1) * freqs.unsqueeze(0);
+  torch::Tensor emb = torch::cat({torch::cos(args), torch::sin(args)}, -1);  // cos first
+  if (dim % 2) emb = torch::cat({emb, torch::zeros({emb.size(0), 1}, emb.options())}, -1);
+  return emb;
+}
+
+// ---- UNetModel ---------------------------------------------------------------------------------
+
+UNetImpl::UNetImpl(const UNetConfig& config) : config_(config) {
+  using detail::AttentionBlockImpl;
+  using detail::DownsampleImpl;
+  using detail::ResBlockImpl;
+  using detail::Resample;
+  using detail::TimestepEmbedSequentialImpl;
+  using detail::UpsampleImpl;
+  config_.validate();
+  const UNetConfig& c = config_;
+  const int64_t mc = c.model_channels, emb_dim = 4 * mc;
+  const bool ss = c.use_scale_shift_norm;
+  const int64_t heads_up = c.num_heads_upsample == -1 ? c.num_heads : c.num_heads_upsample;
+  auto attention_at = [&](int64_t ds) {
+    return std::find(c.attention_resolutions.begin(), c.attention_resolutions.end(), ds) !=
+           c.attention_resolutions.end();
+  };
+  // AttentionBlock: num_head_channels, when given, fixes the head width and overrides num_heads.
+  auto attention = [&](int64_t channels, int64_t heads) {
+    return std::make_shared<AttentionBlockImpl>(
+        channels, c.num_head_channels == -1 ? heads : channels / c.num_head_channels,
+        c.use_new_attention_order);
+  };
+  auto res_block = [&](int64_t in, int64_t out, Resample resample = Resample::kNone) {
+    return std::make_shared<ResBlockImpl>(in, emb_dim, c.dropout, out, ss, resample);
+  };
+  double macs = 0;
+  double res = static_cast<double>(c.image_size);
+
+  time_embed_ = register_module(
+      "time_embed", torch::nn::Sequential(torch::nn::Linear(mc, emb_dim), torch::nn::SiLU(),
+                                          torch::nn::Linear(emb_dim, emb_dim)));
+  macs += static_cast<double>(mc * emb_dim + emb_dim * emb_dim);
+  if (c.num_classes > 0) {
+    label_emb_ = register_module("label_emb", torch::nn::Embedding(c.num_classes, emb_dim));
+  }
+
+  // Encoder: input_blocks (UNetModel.__init__, first loop).
+  input_blocks_ = register_module("input_blocks", torch::nn::ModuleList());
+  auto add_input = [&](std::shared_ptr<TimestepEmbedSequentialImpl> block) {
+    macs += block->macs(&res);
+    input_blocks_->push_back(block);
+    inputs_.push_back(std::move(block));
+  };
+  int64_t ch = c.channel_mult[0] * mc;
+  const int64_t input_ch = ch;
+  {
+    auto block = std::make_shared<TimestepEmbedSequentialImpl>();
+    block->push_back(detail::conv3x3(c.in_channels, ch));
+    add_input(block);
+  }
+  std::vector<int64_t> skip_channels{ch};
+  int64_t ds = 1;
+  const auto levels = static_cast<int64_t>(c.channel_mult.size());
+  for (int64_t level = 0; level < levels; ++level) {
+    const int64_t level_ch = c.channel_mult[level] * mc;
+    for (int64_t r = 0; r < c.num_res_blocks; ++r) {
+      auto block = std::make_shared<TimestepEmbedSequentialImpl>();
+      block->push_back(res_block(ch, level_ch));
+      ch = level_ch;
+      if (attention_at(ds)) block->push_back(attention(ch, c.num_heads));
+      add_input(block);
+      skip_channels.push_back(ch);
+    }
+    if (level != levels - 1) {
+      auto block = std::make_shared<TimestepEmbedSequentialImpl>();
+      if (c.resblock_updown) {
+        block->push_back(res_block(ch, ch, Resample::kDown));
+      } else {
+        block->push_back(std::make_shared<DownsampleImpl>(ch, c.conv_resample));
+      }
+      add_input(block);
+      skip_channels.push_back(ch);
+      ds *= 2;
+    }
+  }
+
+  // middle_block: ResBlock, AttentionBlock (always), ResBlock.
+  middle_block_ = std::make_shared<TimestepEmbedSequentialImpl>();
+  middle_block_->push_back(res_block(ch, ch));
+  middle_block_->push_back(attention(ch, c.num_heads));
+  middle_block_->push_back(res_block(ch, ch));
+  register_module("middle_block", middle_block_);
+  macs += middle_block_->macs(&res);
+
+  // Decoder: output_blocks, each fed the concatenation with the matching encoder output.
+  output_blocks_ = register_module("output_blocks", torch::nn::ModuleList());
+  for (int64_t level = levels - 1; level >= 0; --level) {
+    const int64_t level_ch = c.channel_mult[level] * mc;
+    for (int64_t i = 0; i <= c.num_res_blocks; ++i) {
+      const int64_t skip_ch = skip_channels.back();
+      skip_channels.pop_back();
+      auto block = std::make_shared<TimestepEmbedSequentialImpl>();
+      block->push_back(res_block(ch + skip_ch, level_ch));
+      ch = level_ch;
+      if (attention_at(ds)) block->push_back(attention(ch, heads_up));
+      if (level > 0 && i == c.num_res_blocks) {
+        if (c.resblock_updown) {
+          block->push_back(res_block(ch, ch, Resample::kUp));
+        } else {
+          block->push_back(std::make_shared<UpsampleImpl>(ch, c.conv_resample));
+        }
+        ds /= 2;
+      }
+      macs += block->macs(&res);
+      output_blocks_->push_back(block);
+      outputs_.push_back(std::move(block));
+    }
+  }
+
+  // out: GroupNorm32, SiLU, zero-initialised conv.
+  out_norm_ = detail::group_norm32(ch);
+  out_conv_ = detail::conv3x3(input_ch, c.out_channels);
+  detail::zero_parameters(*out_conv_);
+  out_ = register_module("out", torch::nn::Sequential(out_norm_, torch::nn::SiLU(), out_conv_));
+  macs += detail::conv_macs(input_ch, c.out_channels, 3, res);
+  flops_ = 2.0 * macs;
+  set_channels_last(channels_last_);
+}
+
+void UNetImpl::set_channels_last(bool on) {
+  channels_last_ = on;
+  const auto format = on ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
+  torch::NoGradGuard no_grad;
+  for (auto& p : parameters()) {
+    if (p.dim() == 4 && p.device().is_cpu() && !p.is_contiguous(format)) {
+      p.set_data(p.contiguous(format));
+    }
+  }
+}
+
+int64_t UNetImpl::num_parameters() const {
+  int64_t n = 0;
+  for (const auto& p : parameters()) n += p.numel();
+  return n;
+}
+
+torch::Tensor UNetImpl::forward(const torch::Tensor& x, const torch::Tensor& t,
+                                const torch::Tensor& y) {
+  return run(x, t, y, nullptr);
+}
+
+torch::Tensor UNetImpl::forward_traced(const torch::Tensor& x, const torch::Tensor& t,
+                                       Trace* trace, const torch::Tensor& y) {
+  return run(x, t, y, trace);
+}
+
+namespace {
+std::string shape_of(const torch::Tensor& t) {
+  std::ostringstream s;
+  s << t.sizes();
+  return s.str();
+}
+}  // namespace
+
+torch::Tensor UNetImpl::run(const torch::Tensor& x, const torch::Tensor& t_in,
+                            const torch::Tensor& y, Trace* trace) {
+  const UNetConfig& c = config_;
+  require(x.defined() && x.dim() == 4,
+          "U-Net: expected x of shape [B, C, H, W], got " + (x.defined() ? shape_of(x) : "none"));
+  const int64_t batch = x.size(0);
+  require(x.size(1) == c.in_channels, "U-Net: expected " + std::to_string(c.in_channels) +
+                                          " input channels, got x of shape " + shape_of(x));
+  const int64_t factor = int64_t{1} << (c.channel_mult.size() - 1);
+  require(x.size(2) > 0 && x.size(3) > 0 && x.size(2) % factor == 0 && x.size(3) % factor == 0,
+          "U-Net: height and width must be positive multiples of " + std::to_string(factor) +
+              ", got x of shape " + shape_of(x));
+  require(x.is_floating_point(), "U-Net: x must be a floating-point tensor");
+  require(t_in.defined() && (t_in.is_floating_point() ||
+                             at::isIntegralType(t_in.scalar_type(), /*includeBool=*/false)),
+          "U-Net: t must be an integer or floating-point tensor");
+  torch::Tensor t = t_in;
+  if (t.numel() == 1 && t.dim() <= 1) t = t.reshape({1}).expand({batch});
+  require(t.dim() == 1 && t.size(0) == batch, "U-Net: expected t of shape [" +
+                                                  std::to_string(batch) + "], got " + shape_of(t));
+
+  const torch::Tensor& ref = out_conv_->weight;
+  const auto device = ref.device();
+  const auto dtype = ref.scalar_type();
+  auto record = [&](const std::string& name, const torch::Tensor& v) {
+    if (trace) trace->emplace_back(name, v.detach().contiguous().clone());
+  };
+
+  torch::Tensor temb = timestep_embedding(t.to(device), c.model_channels);
+  record("timestep_embedding", temb);
+  torch::Tensor emb = time_embed_->forward(temb.to(dtype));
+  record("time_embed", emb);
+  if (label_emb_) {
+    require(y.defined(), "U-Net: the model is class-conditional; class labels y are required");
+    require(y.dim() == 1 && y.size(0) == batch &&
+                at::isIntegralType(y.scalar_type(), /*includeBool=*/false),
+            "U-Net: expected integer class labels y of shape [" + std::to_string(batch) + "]");
+    const auto lo = y.min().item<int64_t>(), hi = y.max().item<int64_t>();
+    require(lo >= 0 && hi < c.num_classes, "U-Net: class label out of range [0, " +
+                                               std::to_string(c.num_classes) + ")");
+    emb = emb + label_emb_->forward(y.to(device, torch::kLong));
+  } else {
+    require(!y.defined(), "U-Net: the model is not class-conditional; y must be empty");
+  }
+
+  torch::Tensor h = x.to(device, dtype);
+  if (channels_last_ && device.is_cpu()) h = h.contiguous(at::MemoryFormat::ChannelsLast);
+  std::vector<torch::Tensor> skips;
+  skips.reserve(inputs_.size());
+  for (size_t i = 0; i < inputs_.size(); ++i) {
+    h = inputs_[i]->forward(h, emb);
+    skips.push_back(h);
+    record("input_blocks." + std::to_string(i), h);
+  }
+  h = middle_block_->forward(h, emb);
+  record("middle_block", h);
+  for (size_t i = 0; i < outputs_.size(); ++i) {
+    h = torch::cat({h, skips.back()}, 1);
+    skips.pop_back();
+    h = outputs_[i]->forward(h, emb);
+    record("output_blocks." + std::to_string(i), h);
+  }
+  h = detail::conv_forward(out_conv_, detail::silu_fresh(out_norm_->forward(h)));
+  record("out", h);
+  return h.contiguous();
+}
+
+}  // namespace tweedie::diffusion
