@@ -143,7 +143,6 @@ TEST(OperatorConformance, SeedsChangeRandomOperators) {
   for (auto spec : {"gaussian:m=30", "srht:m=30", "random-mask", "box-mask:size=4,margin=0", "motion-blur:size=9",
                     "mri:accel=4", "phase:masks=1"}) {
     SCOPED_TRACE(spec);
-    auto x = torch::randn({1, 1, 16, 16}, torch::kFloat32);
     auto a = make_operator(spec, {1, 16, 16}, 1), b = make_operator(spec, {1, 16, 16}, 2);
     EXPECT_NE(a->spec(), b->spec());
   }
