@@ -5,7 +5,7 @@ import unittest
 
 from tweedie_cli import CliTestCase, run
 
-SUBCOMMANDS = ["convert", "dataset", "info"]
+SUBCOMMANDS = ["convert", "dataset", "info", "problem", "simulate"]
 
 
 class Basics(CliTestCase):

@@ -1,0 +1,389 @@
+// Operators: conformance of every registry entry (adjoint, SVD view, rebuild from spec, batch,
+// VJP) and the specific properties of each family.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "tweedie/core/error.h"
+#include "tweedie/core/runtime.h"
+#include "tweedie/op/blur.h"
+#include "tweedie/op/gaussian.h"
+#include "tweedie/op/mri.h"
+#include "tweedie/op/registry.h"
+#include "tweedie/op/resize.h"
+#include "tweedie/op/structured.h"
+
+namespace tweedie::op {
+namespace {
+
+// Item shapes every example is built for: non-square with 2 channels, and a power-of-two size
+// (srht's SVD needs N = 2^k).
+const std::vector<Shape> kShapes{{2, 16, 12}, {1, 16, 16}};
+
+// Compositions are enrolled through the same builder and checked the same way.
+const std::vector<std::string> kCompositions{"gaussian-blur:size=5,std=1|random-mask:ratio=0.3",
+                                             "sr-avg:factor=2&identity", "scale:c=2|gaussian:m=20",
+                                             "hdr|sr-bicubic:factor=2"};
+
+struct Case {
+  std::string spec;
+  Shape shape;
+};
+
+std::vector<Case> all_cases() {
+  std::vector<Case> cases;
+  for (auto* e : operator_registry().entries())
+    for (auto& spec : e->examples)
+      for (auto& s : kShapes) cases.push_back({spec, s});
+  for (auto& spec : kCompositions)
+    for (auto& s : kShapes) cases.push_back({spec, s});
+  return cases;
+}
+
+torch::Tensor random_like_output(const Operator& A, int64_t B, torch::Generator& gen, torch::Dtype real) {
+  auto shape = with_batch(B, A.out_shape());
+  auto y = torch::randn(shape, gen, real);
+  if (A.complex_output()) y = torch::complex(y, torch::randn(shape, gen, real));
+  return y;
+}
+
+double rel(const torch::Tensor& a, const torch::Tensor& b) {
+  auto d = (a - b).abs().max().item<double>();
+  auto s = std::max(a.abs().max().item<double>(), b.abs().max().item<double>());
+  return d / std::max(s, 1e-30);
+}
+
+TEST(OperatorRegistry, EveryEntryHasExamplesAndHelp) {
+  for (auto* e : operator_registry().entries()) {
+    EXPECT_FALSE(e->examples.empty()) << e->name;
+    EXPECT_FALSE(e->help.empty()) << e->name;
+  }
+  for (auto name : {"identity", "scale", "hdr", "gaussian", "srht", "box-mask", "random-mask", "sr-avg",
+                    "sr-bicubic", "gaussian-blur", "motion-blur", "mri", "phase"})
+    EXPECT_NO_THROW(operator_registry().find(name)) << name;
+}
+
+// ⟨A x, y⟩ = ⟨x, Aᵀ y⟩ for every linear operator, relative error < 1e-5 in float32.
+TEST(OperatorConformance, AdjointMatchesInnerProducts) {
+  auto gen = make_generator(1);
+  int linear = 0;
+  for (auto& c : all_cases()) {
+    SCOPED_TRACE(c.spec + " " + shape_text(c.shape));
+    auto A = make_operator(c.spec, c.shape, 3);
+    auto x = torch::randn(with_batch(2, c.shape), gen, torch::kFloat32);
+    auto Ax = A->apply(x);
+    ASSERT_EQ(Ax.sizes().vec(), with_batch(2, A->out_shape()));
+    EXPECT_EQ(Ax.is_complex(), A->complex_output());
+    if (!A->linear()) {
+      EXPECT_THROW(A->adjoint(Ax), InputError);
+      continue;
+    }
+    ++linear;
+    // y correlated with A x so that ⟨A x, y⟩ is far from 0 and the relative error meaningful.
+    auto y = Ax + random_like_output(*A, 2, gen, torch::kFloat32);
+    auto Aty = A->adjoint(y);
+    ASSERT_EQ(Aty.sizes().vec(), with_batch(2, A->in_shape()));
+    ASSERT_FALSE(Aty.is_complex());
+    auto lhs = batch_inner(Ax, y), rhs = batch_inner(x, Aty);
+    for (int b = 0; b < 2; ++b) {
+      double l = lhs[b].item<double>(), r = rhs[b].item<double>();
+      EXPECT_LT(std::abs(l - r) / std::max(std::abs(l), std::abs(r)), 1e-5) << l << " vs " << r;
+    }
+    // normal() = Aᵀ A
+    EXPECT_LT(rel(A->normal(x), A->adjoint(Ax)), 1e-5);
+  }
+  EXPECT_GT(linear, 20);
+}
+
+TEST(OperatorConformance, SvdViewsReconstructTheOperator) {
+  auto gen = make_generator(2);
+  std::set<std::string> with_svd;
+  for (auto& c : all_cases()) {
+    auto A = make_operator(c.spec, c.shape, 5);
+    auto S = A->svd();
+    if (!S) continue;
+    SCOPED_TRACE(c.spec + " " + shape_text(c.shape));
+    with_svd.insert(A->name());
+    int64_t M = numel(A->out_shape()), N = numel(A->in_shape());
+    auto s = S->singular_values();
+    ASSERT_EQ(s.numel(), M);
+    auto x = torch::randn(with_batch(2, c.shape), gen, torch::kFloat32);
+    auto v = S->Vt(x);
+    ASSERT_EQ(v.sizes().vec(), (Shape{2, N}));
+    // A x = U(s ⊙ (Vᵀx)[:M])
+    EXPECT_LT(rel(S->U(s * v.slice(1, 0, M)), A->apply(x)), 1e-4);
+    // V and U orthogonal.
+    EXPECT_LT(rel(S->V(v), x), 1e-4);
+    EXPECT_NEAR(v.norm().item<double>(), x.norm().item<double>(), 1e-4 * x.norm().item<double>());
+    auto cM = torch::randn({2, M}, gen, torch::kFloat32);
+    EXPECT_LT(rel(S->Ut(S->U(cM)), cM), 1e-4);
+    auto y = A->apply(x);
+    EXPECT_LT(rel(S->U(S->Ut(y)), y), 1e-4);
+  }
+  for (auto name : {"identity", "scale", "gaussian", "srht", "box-mask", "random-mask", "sr-avg", "sr-bicubic",
+                    "gaussian-blur"})
+    EXPECT_TRUE(with_svd.count(name)) << name << " offers no SVD view";
+}
+
+TEST(OperatorConformance, SpecRebuildsBitIdenticalOperator) {
+  auto gen = make_generator(4);
+  for (auto& c : all_cases()) {
+    SCOPED_TRACE(c.spec + " " + shape_text(c.shape));
+    auto A = make_operator(c.spec, c.shape, 11);
+    auto B = make_operator(A->spec(), c.shape, 999);  // the canonical spec pins every seed
+    EXPECT_EQ(A->spec(), B->spec());
+    auto x = torch::randn(with_batch(3, c.shape), gen, torch::kFloat32);
+    EXPECT_TRUE(torch::equal(A->apply(x), B->apply(x)));
+    // Batch first: item b of a batch is the operator applied to item b alone.
+    EXPECT_LT(rel(A->apply(x.slice(0, 1, 2)), A->apply(x).slice(0, 1, 2)), 1e-6);
+  }
+}
+
+TEST(OperatorConformance, SeedsChangeRandomOperators) {
+  for (auto spec : {"gaussian:m=30", "srht:m=30", "random-mask", "box-mask:size=4,margin=0", "motion-blur:size=9",
+                    "mri:accel=4", "phase:masks=1"}) {
+    SCOPED_TRACE(spec);
+    auto a = make_operator(spec, {1, 16, 16}, 1), b = make_operator(spec, {1, 16, 16}, 2);
+    EXPECT_NE(a->spec(), b->spec());
+  }
+}
+
+// (∂A/∂x)ᵀv against central differences of ⟨A(x), v⟩ in float64, for every operator.
+TEST(OperatorConformance, VjpMatchesFiniteDifferences) {
+  auto gen = make_generator(5);
+  for (auto& c : all_cases()) {
+    SCOPED_TRACE(c.spec + " " + shape_text(c.shape));
+    auto A = make_operator(c.spec, c.shape, 3);
+    auto x = torch::randn(with_batch(1, c.shape), gen, torch::kFloat64) * 0.3;
+    auto v = random_like_output(*A, 1, gen, torch::kFloat64);
+    if (A->complex_output()) v = v.to(torch::kComplexDouble);
+    auto u = torch::randn(x.sizes(), gen, torch::kFloat64);
+    double h = 1e-6;
+    double fd = (batch_inner(A->apply(x + h * u), v) - batch_inner(A->apply(x - h * u), v)).item<double>() / (2 * h);
+    double an = batch_inner(A->vjp(x, v), u).item<double>();
+    EXPECT_NEAR(an, fd, 1e-5 * (1 + std::abs(fd)));
+  }
+}
+
+TEST(OperatorRegistry, BadSpecsAreOneLineInputErrors) {
+  auto msg = [](const std::string& spec, const Shape& shape = {1, 8, 8}) {
+    try {
+      make_operator(spec, shape);
+    } catch (const InputError& e) {
+      std::string m = e.what();
+      EXPECT_EQ(m.find('\n'), std::string::npos) << m;
+      return m;
+    }
+    ADD_FAILURE() << spec << " did not throw";
+    return std::string();
+  };
+  EXPECT_NE(msg("frobnicate").find("unknown operator 'frobnicate'"), std::string::npos);
+  EXPECT_NE(msg("gaussian").find("'m'"), std::string::npos);                  // missing
+  EXPECT_NE(msg("gaussian:m=abc").find("m='abc'"), std::string::npos);       // bad value
+  EXPECT_NE(msg("gaussian:m=4,colour=red").find("unknown parameter 'colour'"), std::string::npos);
+  EXPECT_NE(msg("gaussian:m=4,m=5").find("twice"), std::string::npos);
+  EXPECT_NE(msg("gaussian:m").find("KEY=VALUE"), std::string::npos);
+  EXPECT_NE(msg("sr-avg:factor=3").find("divisible"), std::string::npos);    // mismatched shape
+  EXPECT_NE(msg("box-mask:size=9").find("does not fit"), std::string::npos);
+  EXPECT_NE(msg("blur").find("unknown operator"), std::string::npos);
+  EXPECT_NE(msg("sr-avg", {64}).find("needs images"), std::string::npos);
+  EXPECT_NE(msg("mri|gaussian:m=3").find("complex"), std::string::npos);
+  EXPECT_NE(msg("mri&sr-avg:factor=2").find("cannot stack"), std::string::npos);
+  EXPECT_NE(msg("gaussian:m=4,impl=sparse").find("impl='sparse'"), std::string::npos);
+  auto A = make_operator("sr-avg:factor=2", {1, 8, 8});
+  EXPECT_THROW(A->apply(torch::zeros({1, 1, 8, 6})), InputError);
+  EXPECT_THROW(A->adjoint(torch::zeros({1, 4, 4})), InputError);
+}
+
+// ---- Gaussian ----------------------------------------------------------------------------------
+
+TEST(GaussianOperator, MatrixFreeEqualsDenseForTheSameSeed) {
+  GaussianOptions o;
+  o.m = 37, o.seed = 9;
+  Shape in{3, 8, 8};
+  int64_t N = numel(in);
+  // The matrix is the same, bit for bit, whatever the block split.
+  auto all = gaussian_rows(o, N, 0, o.m);
+  auto pieces = torch::cat({gaussian_rows(o, N, 0, 5), gaussian_rows(o, N, 5, 6), gaussian_rows(o, N, 6, o.m)});
+  EXPECT_TRUE(torch::equal(all, pieces));
+  o.storage = GaussianOptions::Storage::kDense;
+  auto dense = make_gaussian(in, o);
+  o.storage = GaussianOptions::Storage::kMatrixFree;
+  o.block_rows = 5;
+  auto mf = make_gaussian(in, o);
+  auto x = torch::randn({4, 3, 8, 8});
+  auto y = torch::randn({4, o.m});
+  EXPECT_LT(rel(dense->apply(x), mf->apply(x)), 1e-6);
+  EXPECT_LT(rel(dense->adjoint(y), mf->adjoint(y)), 1e-6);
+  // Entries N(0, 1/M): sample variance of 37·192 entries within 10%.
+  EXPECT_NEAR(all.var().item<double>() * o.m, 1.0, 0.1);
+  EXPECT_NEAR(all.mean().item<double>(), 0.0, 4.0 / std::sqrt(static_cast<double>(all.numel() * o.m)));
+  o.unit_variance = true;
+  EXPECT_NEAR(gaussian_rows(o, N, 0, o.m).var().item<double>(), 1.0, 0.1);
+  o.seed = 10;
+  EXPECT_FALSE(torch::equal(gaussian_rows(o, N, 0, 3), gaussian_rows(GaussianOptions{37, true, 9}, N, 0, 3)));
+}
+
+// The counter-based rows are standard normal and uncorrelated (within 4 standard errors).
+TEST(GaussianOperator, EntriesAreIndependentStandardNormals) {
+  GaussianOptions o;
+  o.m = 64, o.unit_variance = true, o.seed = 3;
+  auto a = gaussian_rows(o, 4097, 0, o.m).to(torch::kFloat64);  // odd N: the last pair is cut
+  double n = static_cast<double>(a.numel());
+  auto within = [&](double got, double want, double sd) { EXPECT_NEAR(got, want, 4 * sd / std::sqrt(n)); };
+  within(a.mean().item<double>(), 0.0, 1.0);
+  within(a.square().mean().item<double>(), 1.0, std::sqrt(2.0));
+  within(a.pow(4).mean().item<double>(), 3.0, std::sqrt(96.0));
+  for (double t : {0.5, 1.0, 2.0}) {
+    double p = std::erf(t / std::sqrt(2.0));
+    within((a.abs() < t).to(torch::kFloat64).mean().item<double>(), p, std::sqrt(p * (1 - p)));
+  }
+  // Neighbours in a row (the two halves of a Box–Muller pair, and across pairs) and rows.
+  auto lag = [&](const torch::Tensor& u, const torch::Tensor& v) { return (u * v).mean().item<double>(); };
+  n = static_cast<double>(a.slice(1, 0, 4096).numel()) / 2;
+  within(lag(a.slice(1, 0, 4096, 2), a.slice(1, 1, 4096, 2)), 0.0, 1.0);
+  within(lag(a.slice(1, 1, 4095, 2), a.slice(1, 2, 4096, 2)), 0.0, 1.0);
+  n = static_cast<double>(a.numel()) / 2;
+  within(lag(a.slice(0, 0, 63, 2), a.slice(0, 1, 64, 2)), 0.0, 1.0);
+}
+
+TEST(GaussianOperator, MatrixFreeGradientIsTheAdjoint) {
+  auto A = make_operator("gaussian:m=20,impl=matrix-free,block_mb=0.001", {50});
+  auto x = torch::randn({2, 50}).requires_grad_(true);
+  auto v = torch::randn({2, 20});
+  (A->apply(x) * v).sum().backward();
+  EXPECT_LT(rel(x.grad(), A->adjoint(v)), 1e-6);
+}
+
+TEST(GaussianOperator, AutoStorageIsResolvedInTheSpec) {
+  EXPECT_NE(make_operator("gaussian:m=10", {100})->spec().find("impl=dense"), std::string::npos);
+  EXPECT_NE(make_operator("gaussian:ratio=0.25", {100})->spec().find("m=25"), std::string::npos);
+}
+
+// ---- Structured ----------------------------------------------------------------------------------
+
+TEST(Srht, RowsAreOrthogonalWithTheGaussianScale) {
+  auto H = fwht(torch::eye(8));
+  EXPECT_LT(rel(H.matmul(H), torch::eye(8)), 1e-6);  // orthonormal and symmetric
+  auto A = make_operator("srht:m=32", {2, 16, 16});  // N = n = 512: no padding
+  auto y = torch::randn({2, 32});
+  // A Aᵀ = (n/M) I
+  EXPECT_LT(rel(A->apply(A->adjoint(y)), y * (512.0 / 32.0)), 1e-5);
+  auto P = make_operator("srht:m=32", {3, 10, 10});  // N = 300, zero-padded to 512
+  auto e = torch::zeros({1, 3, 10, 10});
+  e.view(-1)[7] = 1;
+  auto col = P->apply(e);  // a column of A: entries ±1/√M
+  EXPECT_LT(rel(col.abs(), torch::full_like(col, 1 / std::sqrt(32.0))), 1e-5);
+}
+
+// ---- Masks ---------------------------------------------------------------------------------------
+
+TEST(Masks, BoxAndRandomRemoveTheRightPixels) {
+  auto A = make_operator("box-mask:h=3,w=4,top=2,left=5", {2, 10, 12});
+  EXPECT_EQ(A->out_shape(), (Shape{2 * (120 - 12)}));
+  auto m = A->adjoint(A->apply(torch::ones({1, 2, 10, 12})))[0];
+  EXPECT_EQ(m.sum().item<double>(), 2 * (120 - 12));
+  EXPECT_EQ(m.slice(1, 2, 5).slice(2, 5, 9).sum().item<double>(), 0.0);
+  auto R = make_operator("random-mask:ratio=0.3", {3, 10, 10}, 4);
+  EXPECT_EQ(R->out_shape(), (Shape{3 * (100 - 30)}));
+  auto r = R->adjoint(R->apply(torch::ones({1, 3, 10, 10})))[0];
+  EXPECT_TRUE(torch::equal(r[0], r[2]));  // the same pixels in every channel
+  // A random box stays inside the DPS margin.
+  auto B = make_operator("box-mask:size=4", {1, 40, 40}, 8);
+  auto spec = B->spec();
+  auto top = std::stoi(spec.substr(spec.find("top=") + 4));
+  EXPECT_GE(top, 16);
+  EXPECT_LT(top, 40 - 16 - 4);
+}
+
+// ---- Resize --------------------------------------------------------------------------------------
+
+TEST(Resize, AverageAndBicubicMatrices) {
+  auto W = resize_matrix(8, 4, ResizeKernel::kAverage);
+  EXPECT_LT(rel(W, torch::tensor({{.25, .25, .25, .25, 0., 0., 0., 0.}, {0., 0., 0., 0., .25, .25, .25, .25}},
+                                 torch::kFloat64)),
+            1e-12);
+  auto C = resize_matrix(64, 4, ResizeKernel::kBicubic);
+  EXPECT_LT(rel(C.sum(1), torch::ones({16}, torch::kFloat64)), 1e-12);  // rows sum to 1
+  // An interior row: 16 taps centred on 4j + 1.5, symmetric.
+  auto row = C[8];
+  EXPECT_EQ((row != 0).sum().item<int64_t>(), 16);
+  EXPECT_NEAR(row[33].item<double>(), row[34].item<double>(), 1e-12);
+  auto A = make_operator("sr-avg:factor=4", {3, 16, 8});
+  auto x = torch::randn({2, 3, 16, 8});
+  EXPECT_LT(rel(A->apply(x), torch::avg_pool2d(x, 4)), 1e-6);
+}
+
+// ---- Blur ----------------------------------------------------------------------------------------
+
+TEST(Blur, KernelsAndBoundaries) {
+  auto g = gaussian_taps(61, 3.0);
+  EXPECT_NEAR(g.sum().item<double>(), 1.0, 1e-12);
+  EXPECT_EQ((g != 0).sum().item<int64_t>(), 25);  // scipy truncate 4.0: radius 12
+  auto k = motion_kernel(61, 0.5, 7);
+  EXPECT_NEAR(k.sum().item<double>(), 1.0, 1e-5);
+  EXPECT_GE(k.min().item<double>(), 0.0);
+  EXPECT_TRUE(torch::equal(k, motion_kernel(61, 0.5, 7)));
+  EXPECT_FALSE(torch::equal(k, motion_kernel(61, 0.5, 8)));
+  EXPECT_LT(k.max().item<double>(), 0.5);  // a trajectory, not an impulse
+  // Circular and zero boundaries agree away from the border (kernel radius 4).
+  for (auto name : {"gaussian-blur:size=9,std=2", "motion-blur:size=9,seed=3"}) {
+    auto circ = make_operator(std::string(name) + ",boundary=circular", {2, 24, 20});
+    auto zero = make_operator(std::string(name) + ",boundary=zero", {2, 24, 20});
+    auto x = torch::randn({1, 2, 24, 20});
+    auto a = circ->apply(x).slice(2, 4, 20).slice(3, 4, 16), b = zero->apply(x).slice(2, 4, 20).slice(3, 4, 16);
+    EXPECT_LT(rel(a, b), 1e-5) << name;
+  }
+  // Blur preserves the mean under circular boundaries (kernel sums to 1).
+  auto B = make_operator("motion-blur:size=61", {1, 32, 32}, 1);
+  auto x = torch::randn({1, 1, 32, 32});
+  EXPECT_NEAR(B->apply(x).mean().item<double>(), x.mean().item<double>(), 1e-5);
+}
+
+// ---- MRI -----------------------------------------------------------------------------------------
+
+TEST(Mri, LineMasksAndFullSampling) {
+  MriOptions o;
+  o.acceleration = 4;
+  o.seed = 3;
+  auto cols = mri_columns(256, o);
+  int64_t num_low = std::lround(256 * 0.08), pad = (256 - num_low + 1) / 2;
+  auto has = torch::zeros({256}, torch::kBool).index_fill_(0, cols, true);
+  EXPECT_TRUE(has.slice(0, pad, pad + num_low).all().item<bool>());
+  EXPECT_NEAR(static_cast<double>(cols.numel()), 64.0, 20.0);  // W/R on average
+  o.equispaced = true;
+  o.acceleration = 8;
+  auto eq = mri_columns(256, o);
+  EXPECT_NEAR(static_cast<double>(eq.numel()), 32.0, 2.0);
+  // accel 1: every column, A is the unitary centred FFT, AᵀA = I on real images.
+  auto A = make_operator("mri:accel=1,center=0.5", {1, 8, 8});
+  auto x = torch::randn({2, 1, 8, 8});
+  EXPECT_LT(rel(A->adjoint(A->apply(x)), x), 1e-5);
+  EXPECT_LT(rel(ifft2c(fft2c(x.to(torch::kComplexFloat))), x.to(torch::kComplexFloat)), 1e-5);
+  // Centred: the DC term of a constant image is at the centre.
+  auto k = fft2c(torch::ones({1, 8, 8}));
+  EXPECT_NEAR(torch::abs(k[0][4][4]).item<double>(), 8.0, 1e-5);
+}
+
+// ---- Phase retrieval, HDR -----------------------------------------------------------------------
+
+TEST(Nonlinear, PhaseRetrievalAndHdr) {
+  auto P = make_operator("phase", {3, 32, 32});
+  EXPECT_EQ(P->out_shape(), (Shape{3, 48, 48}));  // pad ⌊2/8·32⌋ = 8 per side
+  auto x = torch::randn({2, 3, 32, 32});
+  auto y = P->apply(x);
+  EXPECT_NEAR(y.norm().item<double>(), x.norm().item<double>(), 1e-3);  // Parseval (orthonormal FFT)
+  // |F| is blind to a circular shift inside the padded frame.
+  auto shifted = torch::roll(torch::constant_pad_nd(x, {8, 8, 8, 8}), {3}, {3});
+  auto same = torch::abs(fft2c(shifted));
+  EXPECT_LT(rel(same, y), 1e-4);
+  auto C = make_operator("phase:masks=3", {1, 16, 16}, 2);
+  EXPECT_EQ(C->out_shape(), (Shape{3, 24, 24}));
+  auto H = make_operator("hdr", {1, 4, 4});
+  auto h = H->apply(torch::linspace(-1, 1, 16).view({1, 1, 4, 4}));
+  EXPECT_EQ(h.max().item<float>(), 1.0f);
+  EXPECT_EQ(h.min().item<float>(), -1.0f);
+}
+
+}  // namespace
+}  // namespace tweedie::op
