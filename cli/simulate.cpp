@@ -5,31 +5,15 @@
 #include <iostream>
 
 #include "cli/command.h"
+#include "cli/images.h"
 #include "tweedie/core/error.h"
 #include "tweedie/core/fs.h"
-#include "tweedie/data/reference.h"
-#include "tweedie/data/transforms.h"
 #include "tweedie/io/npy.h"
-#include "tweedie/io/png.h"
 #include "tweedie/op/registry.h"
 #include "tweedie/problem.h"
 
 namespace tweedie::cli {
 namespace {
-
-// Images in [-1, 1] as they are; anything else (Aᵀy of a Gaussian, magnitudes) is stretched
-// per item to [-1, 1] for display.
-torch::Tensor viewable(torch::Tensor t) {
-  t = t.detach().to(torch::kCPU, torch::kFloat32);
-  if (t.abs().max().item<float>() <= 1.0f + 1e-6f) return t;
-  auto flat = t.flatten(1);
-  auto lo = std::get<0>(flat.min(1, true)), hi = std::get<0>(flat.max(1, true));
-  return ((flat - lo) / (hi - lo).clamp_min(1e-12) * 2 - 1).view_as(t);
-}
-
-bool is_image_batch(const torch::Tensor& t) {
-  return !t.is_complex() && t.dim() == 4 && (t.size(1) == 1 || t.size(1) == 3);
-}
 
 class SimulateCommand : public Command {
  public:
@@ -57,7 +41,7 @@ class SimulateCommand : public Command {
     require(!inputs_.empty(), "--input is required");
     require(!op_.empty(), "--op is required (see 'tweedie simulate --list')");
     require(!out_.empty(), "--output is required (a directory)");
-    torch::Tensor x = load_inputs();
+    torch::Tensor x = load_images(inputs_, gray_, size_);
     op::Shape item(x.sizes().begin() + 1, x.sizes().end());
     Problem problem = make_problem(op_, channel_, item, common().seed);
     problem.op->to(device());
@@ -73,25 +57,6 @@ class SimulateCommand : public Command {
   }
 
  private:
-  torch::Tensor load_inputs() const {
-    std::vector<torch::Tensor> parts;
-    for (auto& ref : inputs_) {
-      torch::Tensor t = data::load_reference(ref);
-      if (t.dim() == 4) {
-        if (gray_) t = data::to_gray(t);
-        if (size_ > 0) t = data::resize(data::center_square(t), size_, size_);
-      } else {
-        require(!gray_ && size_ == 0, ref + ": --gray and --size apply to images, not vectors [N, D]");
-      }
-      if (!parts.empty() && t.sizes().slice(1) != parts[0].sizes().slice(1))
-        throw InputError(ref + ": items of shape " + op::shape_text(t.sizes().slice(1).vec()) + " do not match " +
-                         inputs_[0] + "'s " + op::shape_text(parts[0].sizes().slice(1).vec()) +
-                         " (use --size to make them equal)");
-      parts.push_back(t);
-    }
-    return torch::cat(parts, 0).contiguous();
-  }
-
   void write_outputs(const Problem& problem, const torch::Tensor& x, const torch::Tensor& y) const {
     namespace fs = std::filesystem;
     auto path = [&](const char* name) { return (fs::path(out_) / name).string(); };
@@ -106,10 +71,7 @@ class SimulateCommand : public Command {
     // Written after simulation: some channels resolve parameters from the data (quantize delta).
     atomic_write_file(path("problem.json"), j.dump(2) + "\n");
     std::map<std::string, std::string> text{{"tweedie", j.dump()}};
-    auto png = [&](const char* name, const torch::Tensor& images) {
-      auto v = viewable(images);
-      io::write_png(path(name), v.size(0) == 1 ? v[0] : io::make_grid(v, 8), text);
-    };
+    auto png = [&](const char* name, const torch::Tensor& images) { write_image_png(path(name), images, 8, text); };
     if (is_image_batch(x)) png("x.png", x);
     if (is_image_batch(y)) png("y.png", y);
     if (problem.op->linear() && is_image_batch(x)) {

@@ -1,0 +1,197 @@
+#include "tweedie/solve/sim.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "tweedie/core/runtime.h"
+#include "tweedie/diffusion/samplers.h"
+#include "tweedie/diffusion/schedule.h"
+
+namespace tweedie::solve {
+
+using diffusion::Schedule;
+
+const char* sim_variant_name(SimVariant v) {
+  switch (v) {
+    case SimVariant::kDmis: return "sim-dmis";
+    case SimVariant::kDmfis: return "sim-dmfis";
+    case SimVariant::kDms: return "sim-dms";
+  }
+  return "sim";
+}
+
+SimOptions SimOptions::from_params(const Params& p, SimVariant variant) {
+  SimOptions o;
+  o.variant = variant;
+  o.c_s = p.real("c_s");
+  o.c_s_prime = p.real("c_s_prime");
+  o.t_star = p.integer("t_star");
+  if (variant != SimVariant::kDms) o.inversion_steps = p.integer("inversion_steps");
+  o.sampling_steps = p.integer("sampling_steps");
+  o.clip_denoised = p.flag("clip_denoised");
+  o.scale_probes = p.integer("scale_probes");
+  if (o.c_s < 0 || o.c_s_prime < 0) p.fail("c_s and c_s_prime must be positive (0 = automatic)");
+  if (o.t_star < -1) p.fail("t_star must be a base timestep >= 0, or -1 (from c_s)");
+  if (o.inversion_steps < 1 || o.sampling_steps < 1) p.fail("inversion_steps and sampling_steps must be >= 1");
+  if (o.scale_probes < 0) p.fail("scale_probes must be >= 0");
+  return o;
+}
+
+nlohmann::json SimOptions::to_json() const {
+  nlohmann::json j = {{"variant", sim_variant_name(variant)},
+                      {"c_s", c_s},
+                      {"c_s_prime", c_s_prime},
+                      {"t_star", t_star},
+                      {"sampling_steps", sampling_steps},
+                      {"clip_denoised", clip_denoised},
+                      {"scale_probes", scale_probes}};
+  if (variant != SimVariant::kDms) j["inversion_steps"] = inversion_steps;
+  return j;
+}
+
+namespace {
+
+// Base timesteps round(linspace(lo, hi, n)), duplicates dropped, increasing.
+std::vector<int64_t> linspace_steps(int64_t lo, int64_t hi, int64_t n) {
+  std::vector<int64_t> t;
+  for (int64_t j = 0; j < n; ++j) {
+    double v = n == 1 ? static_cast<double>(hi) : lo + (hi - lo) * static_cast<double>(j) / static_cast<double>(n - 1);
+    int64_t r = std::llround(v);
+    if (t.empty() || r != t.back()) t.push_back(r);
+  }
+  return t;
+}
+
+// Entry scale √v of A, v = ‖A‖²_F/(mN), by Hutchinson: E_g ‖A g‖² = ‖A‖²_F for g ~ N(0, I).
+double entry_scale(const op::Operator& A, int64_t probes, torch::Generator& gen, const torch::Device& device) {
+  if (probes == 0) return 1.0;
+  torch::NoGradGuard no_grad;
+  auto g = randn(op::with_batch(probes, A.in_shape()), gen, device);
+  auto Ag = A.apply(g);
+  if (Ag.is_complex()) Ag = torch::view_as_real(Ag);
+  const double fro2 = Ag.to(torch::kFloat64).pow(2).sum().item<double>() / static_cast<double>(probes);
+  return std::sqrt(fro2 / static_cast<double>(op::numel(A.out_shape()) * op::numel(A.in_shape())));
+}
+
+}  // namespace
+
+SimStart sim_start(const SolveContext& ctx, const SimOptions& o) {
+  const op::Operator& A = *ctx.problem.op;
+  require(A.linear(), std::string(sim_variant_name(o.variant)) + ": needs a linear operator (its adjoint gives Aᵀy), got " +
+                          A.name());
+  require(!ctx.y.is_complex(), std::string(sim_variant_name(o.variant)) + ": needs real measurements");
+  const int64_t m = op::numel(A.out_shape()), N = op::numel(A.in_shape());
+  SimStart st;
+  st.entry_scale = entry_scale(A, o.scale_probes, ctx.gen, ctx.y.device());
+  {
+    torch::NoGradGuard no_grad;
+    // x̃ = Aᵀy/m for A ~ N(0, 1): the spectral initialisation (seed 000, Lemma; methods.md §3.1)
+    st.spectral = A.adjoint(ctx.y) / (static_cast<double>(m) * st.entry_scale);
+  }
+  st.c_s = o.c_s > 0 ? o.c_s : 55.0 * std::sqrt(static_cast<double>(N) / 3072.0);
+  st.c_s_prime = o.c_s_prime > 0 ? o.c_s_prime : st.c_s;
+  const Schedule& base = ctx.prior.base();
+  if (o.t_star >= 0) {
+    require(o.t_star < base.size(), "t_star=" + std::to_string(o.t_star) + " is beyond the prior's " +
+                                        std::to_string(base.size()) + " steps");
+    st.t_star = o.t_star;
+  } else {
+    // t* = argmin_t |ρ_t − C_s/√m|,  ρ_t = σ_t/α_t = √((1−ᾱ_t)/ᾱ_t)   (eq. 26, discretised)
+    const double target = st.c_s / std::sqrt(static_cast<double>(m));
+    const auto rho = diffusion::ve_sigmas(base);
+    st.t_star = 0;
+    for (int64_t t = 1; t < base.size(); ++t)
+      if (std::abs(rho[t] - target) < std::abs(rho[st.t_star] - target)) st.t_star = t;
+  }
+  return st;
+}
+
+Result sim_solve(const SolveContext& ctx, const SimOptions& o) {
+  const std::string name = sim_variant_name(o.variant);
+  const Schedule& base = ctx.prior.base();
+  const int64_t T = base.size();
+  CostMeter meter(ctx.prior);
+  SimStart st = sim_start(ctx, o);
+  Result result;
+  int64_t step = 0;
+  const int64_t planned = (o.variant == SimVariant::kDms ? 0 : o.inversion_steps) + o.sampling_steps;
+  auto monitor_for = [&](const char* phase) -> diffusion::StepMonitor {
+    return [&, phase](const diffusion::StepInfo& info) {
+      ++step;
+      require_finite(info.x, name, step);
+      return ctx.report({step, planned, meter.nfe(), phase, info.pred_x0, std::nan("")});
+    };
+  };
+
+  torch::Tensor x;  // diffusion state
+  if (o.variant == SimVariant::kDmfis) {
+    x = st.c_s_prime * st.spectral;  // G†(C'_s x̃): the start is taken as x_0 (t = 0)
+  } else {
+    x = std::sqrt(base.alphas_cumprod[st.t_star]) * st.c_s_prime * st.spectral;  // x_{t*} = α_{t*} C'_s x̃
+  }
+
+  if (o.variant == SimVariant::kDms) {
+    // G_{t*}: DDIM (η = 0) on sampling_steps timesteps evenly spread over [0, t*]
+    Schedule s = diffusion::respace(base, linspace_steps(0, st.t_star, o.sampling_steps));
+    diffusion::DdimOptions d;
+    d.clip_denoised = o.clip_denoised;
+    auto r = diffusion::ddim_sample(ctx.prior, s, x, d, ctx.gen, monitor_for("sample"));
+    result.estimate = r.x;
+    result.stopped_early = r.stopped_early;
+  } else {
+    // G†: deterministic DDIM inversion (no clipping) on inversion_steps + 1 timesteps from t0 to T−1
+    const int64_t t0 = o.variant == SimVariant::kDmfis ? 0 : st.t_star;
+    auto grid = linspace_steps(t0, T - 1, o.inversion_steps + 1);
+    bool stopped = false;
+    if (grid.size() > 1) {
+      Schedule s = diffusion::respace(base, grid);
+      diffusion::DdimInversionOptions inv;
+      inv.start_index = 0;
+      auto r = diffusion::ddim_invert(ctx.prior, s, x, inv, monitor_for("invert"));
+      x = r.x;
+      stopped = r.stopped_early;
+    }
+    if (!stopped) {
+      // G: one unconditional DDIM run from T over guided-diffusion's space_timesteps(T, "J")
+      Schedule s = diffusion::respace(base, std::to_string(o.sampling_steps));
+      diffusion::DdimOptions d;
+      d.clip_denoised = o.clip_denoised;
+      auto r = diffusion::ddim_sample(ctx.prior, s, x, d, ctx.gen, monitor_for("sample"));
+      x = r.x;
+      stopped = r.stopped_early;
+    }
+    result.estimate = x;
+    result.stopped_early = stopped;
+  }
+  result.steps = step;
+  result.cost = meter.finish();
+  return result;
+}
+
+void enroll_sim(SolverRegistry& r) {
+  const SimOptions d;
+  auto params = [&](bool inversion) {
+    std::vector<ParamSpec> p = {
+        {"c_s", "0", "C_s: t* from σ/α = C_s/√m (0 = auto, 55·√(N/3072))"},
+        {"c_s_prime", "0", "C'_s: amplitude of the start, x_t* = α C'_s Aᵀy/m (0 = C_s)"},
+        {"t_star", "-1", "start timestep (-1 = from C_s)"},
+        {"sampling_steps", std::to_string(d.sampling_steps), "DDIM sampling steps"},
+        {"clip_denoised", d.clip_denoised ? "true" : "false", "clamp x̂0 to [-1, 1] while sampling"},
+        {"scale_probes", std::to_string(d.scale_probes), "probes estimating the entry scale of A (0: A ~ N(0,1))"}};
+    if (inversion) p.push_back({"inversion_steps", std::to_string(d.inversion_steps), "DDIM inversion steps"});
+    return p;
+  };
+  auto entry = [](SimVariant v) {
+    return SolverEntryFns{
+        [v](const Params& p, const SolveContext& ctx) { return sim_solve(ctx, SimOptions::from_params(p, v)); },
+        [v](const Params& p) { return SimOptions::from_params(p, v).to_json(); }};
+  };
+  r.add({"sim-dmis", "SIM-DMIS (seed 000): spectral start at t*, partial DDIM inversion, one sampling run; link-agnostic",
+         params(true), entry(SimVariant::kDmis), {"sim-dmis:inversion_steps=2,sampling_steps=2"}});
+  r.add({"sim-dmfis", "SIM-DMFIS (seed 000 ablation): full inversion of C'_s Aᵀy/m from t = 0, then sampling",
+         params(true), entry(SimVariant::kDmfis), {"sim-dmfis:inversion_steps=2,sampling_steps=2"}});
+  r.add({"sim-dms", "SIM-DMS (seed 000 ablation): DDIM sampling from t* without inversion", params(false),
+         entry(SimVariant::kDms), {"sim-dms:sampling_steps=2"}});
+}
+
+}  // namespace tweedie::solve

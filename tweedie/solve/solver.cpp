@@ -1,0 +1,74 @@
+#include "tweedie/solve/solver.h"
+
+#include <cmath>
+
+#include "tweedie/core/memory.h"
+
+namespace tweedie::solve {
+
+nlohmann::json Cost::to_json() const {
+  return {{"nfe", nfe},
+          {"network_grads", network_grads},
+          {"likelihood_grads", likelihood_grads},
+          {"seconds", seconds},
+          {"peak_rss_bytes", peak_rss_bytes}};
+}
+
+CostMeter::CostMeter(const diffusion::EpsDenoiser& prior)
+    : prior_(prior), nfe0_(prior.nfe()), start_(std::chrono::steady_clock::now()) {
+  reset_peak_resident();
+}
+
+int64_t CostMeter::nfe() const { return prior_.nfe() - nfe0_; }
+
+Cost CostMeter::finish(int64_t network_grads, int64_t likelihood_grads) const {
+  Cost c;
+  c.nfe = nfe();
+  c.network_grads = network_grads;
+  c.likelihood_grads = likelihood_grads;
+  c.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  c.peak_rss_bytes = peak_resident_bytes();
+  return c;
+}
+
+double relative_misfit(const op::Operator& A, const torch::Tensor& x, const torch::Tensor& y) {
+  torch::NoGradGuard no_grad;
+  auto r = (A.apply(x) - y).flatten(1), yf = y.flatten(1);
+  if (r.is_complex()) r = torch::view_as_real(r).flatten(1), yf = torch::view_as_real(yf).flatten(1);
+  auto num = r.to(torch::kFloat64).norm(2, 1), den = yf.to(torch::kFloat64).norm(2, 1).clamp_min(1e-300);
+  return (num / den).mean().item<double>();
+}
+
+void require_finite(const torch::Tensor& x, const std::string& solver, int64_t step) {
+  auto v = x.is_complex() ? torch::view_as_real(x) : x;
+  if (!torch::isfinite(v).all().item<bool>())
+    throw InputError(solver + ": the estimate is no longer finite at step " + std::to_string(step) +
+                     " (diverged: lower the step size / learning rate, or check the problem's scale)");
+}
+
+// One line per solver family; each enrolls its solvers (see the family's .cpp).
+void enroll_diff_onebit(SolverRegistry&);  // diff-onebit
+void enroll_sim(SolverRegistry&);          // sim-dmis, sim-dmfis, sim-dms
+
+SolverRegistry& solver_registry() {
+  static SolverRegistry* registry = [] {
+    auto* r = new SolverRegistry("method");
+    enroll_diff_onebit(*r);
+    enroll_sim(*r);
+    return r;
+  }();
+  return *registry;
+}
+
+Params resolve_solver(const std::string& name, const std::vector<std::string>& settings) {
+  Spec spec{name, {}};
+  for (auto& s : settings) {
+    auto eq = s.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw InputError("--set '" + s + "': expected KEY=VALUE (see 'tweedie solve --list')");
+    spec.args.emplace_back(s.substr(0, eq), s.substr(eq + 1));
+  }
+  return solver_registry().resolve(spec);
+}
+
+}  // namespace tweedie::solve

@@ -1,0 +1,108 @@
+#pragma once
+// The solver contract (docs/architecture.md, contract 5). A solver is a free function
+//
+//   Result diff_onebit(const SolveContext&, const DiffOneBitOptions&);
+//
+// over a problem (operator + channel), its measurements y, a diffusion prior and an explicit
+// generator. It returns the estimate and its cost, and reports every step to a Monitor (which
+// draws progress, writes previews, or stops the run); a solver never prints.
+//
+// Solvers are enrolled in the solver registry by name ("diff-onebit", "sim-dmis", ...) with
+// their parameters and defaults, so `tweedie solve --method NAME --set key=value`, the
+// experiment runner and the shared solver tests reach every one of them the same way.
+#include <torch/torch.h>
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "tweedie/core/registry.h"
+#include "tweedie/diffusion/denoiser.h"
+#include "tweedie/problem.h"
+
+namespace tweedie::solve {
+
+// What a run cost. NFE as methods.md §1.7: one network forward on a batch is one NFE;
+// backprops through the network are counted apart (they cost about 2 NFE each).
+struct Cost {
+  int64_t nfe = 0;               // network forward passes (a batch counts once)
+  int64_t network_grads = 0;     // backward passes through the network (DPS-style guidance)
+  int64_t likelihood_grads = 0;  // gradients of −log p(y | x) (each costs one A and one Aᵀ)
+  double seconds = 0;            // wall time of the solve
+  int64_t peak_rss_bytes = -1;   // process resident-set high-water mark during the solve
+  nlohmann::json to_json() const;
+};
+
+struct Result {
+  torch::Tensor estimate;  // [B, in_shape...] in the image domain ([-1, 1] for images)
+  Cost cost;
+  int64_t steps = 0;       // outer steps taken
+  bool stopped_early = false;
+};
+
+// One outer step as a solver reports it.
+struct Progress {
+  int64_t step = 0;       // 1-based outer step
+  int64_t num_steps = 0;  // outer steps planned
+  int64_t nfe = 0;        // NFE so far
+  std::string phase;      // "sample", "invert", "langevin", ... ("" when there is one phase)
+  // Current estimate of x0 [B, ...] (undefined if the step has none) and its data misfit
+  // ‖y − A x̂0‖ / ‖y‖ per item, averaged (NaN when not computed).
+  const torch::Tensor& x0;
+  double misfit;
+};
+// Return false to stop the solver after this step.
+using Monitor = std::function<bool(const Progress&)>;
+
+// Everything a solver may read. `problem.channel` may be null for link-agnostic solvers
+// (SIM-DMIS must never read it; see contract 2).
+struct SolveContext {
+  const Problem& problem;
+  const torch::Tensor& y;                 // [B, out_shape...] on the working device
+  const diffusion::EpsDenoiser& prior;    // ε-network adapter with its discrete base schedule
+  torch::Generator& gen;                  // all randomness
+  Monitor monitor;                        // may be empty
+  // Calls the monitor (if any); false means stop.
+  bool report(const Progress& p) const { return !monitor || monitor(p); }
+};
+
+// Measures a solve: wall time, the prior's NFE and the peak resident set from construction.
+class CostMeter {
+ public:
+  explicit CostMeter(const diffusion::EpsDenoiser& prior);
+  int64_t nfe() const;
+  Cost finish(int64_t network_grads = 0, int64_t likelihood_grads = 0) const;
+
+ private:
+  const diffusion::EpsDenoiser& prior_;
+  int64_t nfe0_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+// ---- helpers shared by solvers -----------------------------------------------------------------
+
+// ‖y − A x‖ / ‖y‖ per item, averaged over the batch (real or complex y). No gradient.
+double relative_misfit(const op::Operator& A, const torch::Tensor& x, const torch::Tensor& y);
+
+// InputError naming the solver unless the estimate is finite (divergence, NaN in the network).
+void require_finite(const torch::Tensor& x, const std::string& solver, int64_t step);
+
+// ---- registry ----------------------------------------------------------------------------------
+
+// A solver entry turns validated parameters into a run. `describe` gives the resolved options
+// (every default filled in) for reports.
+struct SolverEntryFns {
+  std::function<Result(const Params&, const SolveContext&)> run;
+  std::function<nlohmann::json(const Params&)> describe;
+};
+using SolverRegistry = Registry<SolverEntryFns>;
+
+SolverRegistry& solver_registry();
+
+// Parses "name" plus key=value settings (from --set) into validated Params of that solver.
+Params resolve_solver(const std::string& name, const std::vector<std::string>& settings);
+
+}  // namespace tweedie::solve
