@@ -56,7 +56,7 @@ void ClassifierConfig::validate() const {
 
 json ClassifierConfig::to_json() const {
   return {{"image_size", image_size}, {"in_channels", in_channels}, {"num_classes", num_classes},
-          {"channels", channels},     {"features", features}};
+          {"channels", channels},     {"features", features},       {"batch_norm", batch_norm}};
 }
 
 ClassifierConfig ClassifierConfig::from_json(const json& j) {
@@ -73,6 +73,9 @@ ClassifierConfig ClassifierConfig::from_json(const json& j) {
       c.num_classes = get_int(key, v);
     } else if (key == "features") {
       c.features = get_int(key, v);
+    } else if (key == "batch_norm") {
+      if (!v.is_boolean()) bad_key(key, "must be true or false, got " + v.dump());
+      c.batch_norm = v.get<bool>();
     } else if (key == "channels") {
       if (!v.is_array()) bad_key(key, "must be a list of integers");
       c.channels.clear();
@@ -81,7 +84,7 @@ ClassifierConfig ClassifierConfig::from_json(const json& j) {
       throw InputError("classifier config: unknown key \"" + key + "\"");
     }
   }
-  for (const char* key : {"image_size", "in_channels", "num_classes", "channels", "features"}) {
+  for (const char* key : {"image_size", "in_channels", "num_classes", "channels", "features", "batch_norm"}) {
     if (!seen.count(key)) throw InputError(std::string("classifier config: missing key \"") + key + "\"");
   }
   c.validate();
@@ -93,9 +96,11 @@ ClassifierConfig ClassifierConfig::from_json(const json& j) {
 ClassifierImpl::ClassifierImpl(ClassifierConfig config) : config_(std::move(config)) {
   config_.validate();
   convs_ = register_module("convs", torch::nn::ModuleList());
+  norms_ = register_module("norms", torch::nn::ModuleList());
   int64_t in = config_.in_channels;
   for (int64_t c : config_.channels) {
     convs_->push_back(torch::nn::Conv2d(torch::nn::Conv2dOptions(in, c, 3).padding(1)));
+    if (config_.batch_norm) norms_->push_back(torch::nn::BatchNorm2d(c));
     in = c;
   }
   const int64_t side = config_.image_size >> config_.channels.size();
@@ -105,8 +110,10 @@ ClassifierImpl::ClassifierImpl(ClassifierConfig config) : config_(std::move(conf
 
 torch::Tensor ClassifierImpl::features(const torch::Tensor& x) {
   torch::Tensor h = x;
-  for (const auto& conv : *convs_) {
-    h = torch::max_pool2d(torch::relu(conv->as<torch::nn::Conv2d>()->forward(h)), 2);
+  for (size_t i = 0; i < convs_->size(); ++i) {
+    h = convs_[i]->as<torch::nn::Conv2d>()->forward(h);
+    if (config_.batch_norm) h = norms_[i]->as<torch::nn::BatchNorm2d>()->forward(h);
+    h = torch::max_pool2d(torch::relu(h), 2);
   }
   return torch::relu(fc_->forward(h.flatten(1)));  // φ(x)
 }
@@ -126,7 +133,8 @@ void seeded_init(Classifier& model, torch::Generator& gen) {
   for (auto& item : model->named_parameters()) {
     torch::Tensor p = item.value();
     if (p.dim() == 1) {
-      p.zero_();  // biases
+      const bool gamma = item.key().rfind("norms.", 0) == 0 && item.key().find(".weight") != std::string::npos;
+      p.fill_(gamma ? 1.0 : 0.0);  // BatchNorm γ = 1; biases and β = 0
       continue;
     }
     const double fan_in = static_cast<double>(p.numel() / p.size(0));  // in_channels × kernel

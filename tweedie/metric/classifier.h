@@ -5,7 +5,7 @@
 // NOT LPIPS or FID and their values are not comparable to published LPIPS/FID numbers.
 //
 // Architecture (all 3×3 convolutions, padding 1):
-//   [conv(c_i) → ReLU → maxpool 2]  for each c_i in `channels`      32 → 16 → 8 → 4
+//   [conv(c_i) → BatchNorm → ReLU → maxpool 2]  for each c_i in `channels`   32 → 16 → 8 → 4
 //   flatten → linear(features) → ReLU      <- the feature vector φ(x) ∈ R^features, φ ≥ 0
 //   linear(num_classes)                    <- logits
 // Inputs: [B, 1, 32, 32] in [-1, 1] (tweedie/data/fashion_mnist.h with pad_to_32); 28 × 28
@@ -26,6 +26,7 @@ struct ClassifierConfig {
   int64_t num_classes = 10;
   std::vector<int64_t> channels = {16, 32, 64};  // one conv + pool stage each
   int64_t features = 128;                    // width of the penultimate (feature) layer
+  bool batch_norm = true;                    // BatchNorm after each conv (eval: running statistics)
 
   void validate() const;  // InputError naming the bad key
   nlohmann::json to_json() const;
@@ -45,13 +46,14 @@ class ClassifierImpl : public torch::nn::Module {
 
  private:
   ClassifierConfig config_;
-  torch::nn::ModuleList convs_{nullptr};
+  torch::nn::ModuleList convs_{nullptr}, norms_{nullptr};
   torch::nn::Linear fc_{nullptr}, head_{nullptr};
 };
 TORCH_MODULE(Classifier);
 
-// Draws every weight from `gen` with He et al. (2015) initialisation for ReLU networks,
-// N(0, 2 / fan_in), and zeroes the biases; a training run is then a function of its seed.
+// Draws every conv/linear weight from `gen` with He et al. (2015) initialisation for ReLU
+// networks, N(0, 2 / fan_in), zeroes the biases and resets BatchNorm to γ = 1, β = 0; a
+// training run is then a function of its seed.
 void seeded_init(Classifier& model, torch::Generator& gen);
 
 // Brings images to the classifier's input: [B, C, S, S] with S = image_size, or S =
