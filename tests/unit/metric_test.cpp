@@ -165,7 +165,7 @@ TEST(MetricClassifier, ConfigIsStrict) {
   j.erase("features");
   EXPECT_NE(error_of([&] { ClassifierConfig::from_json(j); }).find("missing key \"features\""), std::string::npos);
   j = c.to_json();
-  j["image_size"] = 30;  // not divisible by 2^2 stages... 30 % 4 != 0
+  j["image_size"] = 30;  // two pooling stages need a multiple of 4
   EXPECT_NE(error_of([&] { ClassifierConfig::from_json(j); }).find("image_size"), std::string::npos);
 }
 
