@@ -13,23 +13,11 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using torch::Tensor;
 
-constexpr int64_t kChunk = int64_t{1} << 18;  // observed entries per gather/scatter block
-
 double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 double safe_ratio(double a, double b) { return b > 0 ? a / b : a; }
 
 Tensor orth(const Tensor& X) { return std::get<0>(torch::linalg_qr(X)); }
-
-// Σ_k vals_k e_{rows_k} B[cols_k, :], i.e. S B for the sparse S with S[rows_k, cols_k] = vals_k.
-Tensor sparse_times(const Tensor& rows, const Tensor& cols, const Tensor& vals, int64_t n_out, const Tensor& B) {
-  auto out = torch::zeros({n_out, B.size(1)}, B.options());
-  for (int64_t s = 0; s < rows.numel(); s += kChunk) {
-    int64_t e = std::min(rows.numel(), s + kChunk);
-    out.index_add_(0, rows.slice(0, s, e), vals.slice(0, s, e).unsqueeze(1) * B.index_select(0, cols.slice(0, s, e)));
-  }
-  return out;
-}
 
 // ∇_L f, ∇_R f at X = L Rᵀ, and the data misfit there relative to the data norm.
 struct Gradient {
@@ -46,22 +34,13 @@ Gradient sensing_gradient(const MatrixProblem& p, const Tensor& L, const Tensor&
 }
 
 // Completion (MC.m): ∇_L f = (1/p) P_Ω(L Rᵀ − Y) R, ∇_R f = (1/p) P_Ω(L Rᵀ − Y)ᵀ L, evaluated only
-// on Ω: gather the rows L_i, R_j of each observed (i, j), residual z_ij = ⟨L_i, R_j⟩ − Y_ij,
-// scatter-add z_ij R_j into row i and z_ij L_i into row j. O(|Ω| r) time, O(chunk · r) memory.
+// on Ω: the residual z_ij = ⟨L_i, R_j⟩ − Y_ij from gathered rows, then two sparse (CSR) products.
+// O(|Ω| r) time and memory; the n1×n2 matrix is never formed.
 Gradient completion_gradient(const MatrixProblem& p, const Tensor& L, const Tensor& R, double data_norm) {
-  auto dL = torch::zeros_like(L), dR = torch::zeros_like(R);
-  auto squared = torch::zeros({}, L.options());
-  for (int64_t s = 0; s < p.rows.numel(); s += kChunk) {
-    int64_t e = std::min(p.rows.numel(), s + kChunk);
-    auto i = p.rows.slice(0, s, e), j = p.cols.slice(0, s, e);
-    auto Li = L.index_select(0, i), Rj = R.index_select(0, j);
-    auto z = (Li * Rj).sum(1) - p.values.slice(0, s, e);  // (L Rᵀ − Y)_ij on Ω
-    squared += z.dot(z);
-    auto zc = z.unsqueeze(1);
-    dL.index_add_(0, i, zc * Rj);  // P_Ω(L Rᵀ − Y) R
-    dR.index_add_(0, j, zc * Li);  // P_Ω(L Rᵀ − Y)ᵀ L
-  }
-  return {dL / p.ratio, dR / p.ratio, safe_ratio(std::sqrt(squared.item<double>()), data_norm)};
+  auto z = sampled_product(L, R, p.rows, p.cols) - p.values;     // (L Rᵀ − Y)_ij on Ω
+  auto dL = observed_csr(p, z).mm(R) / p.ratio;                  // (1/p) P_Ω(L Rᵀ − Y) R
+  auto dR = observed_csr_transpose(p, z).mm(L) / p.ratio;        // (1/p) P_Ω(L Rᵀ − Y)ᵀ L
+  return {dL, dR, safe_ratio(z.norm().item<double>(), data_norm)};
 }
 
 // Robust PCA (RPCA.m): S = T_2α(Y − L Rᵀ), then ∇_X f = L Rᵀ + S − Y.
@@ -227,9 +206,8 @@ MatrixStart initialize(const MatrixProblem& p, const MatrixOptions& o, torch::Ge
   Svd svd;
   if (p.task == Task::completion && p.n1 * p.n2 > o.spectral.full_svd_limit) {
     // Y/p as a sparse map (MC.m: svds(Y/p, r)).
-    auto scaled = p.values / p.ratio;
-    svd = top_svd([&](const Tensor& B) { return sparse_times(p.rows, p.cols, scaled, p.n1, B); },
-                  [&](const Tensor& B) { return sparse_times(p.cols, p.rows, scaled, p.n2, B); }, p.n1, p.n2, k,
+    auto M = observed_csr(p, p.values / p.ratio), Mt = observed_csr_transpose(p, p.values / p.ratio);
+    svd = top_svd([&](const Tensor& B) { return M.mm(B); }, [&](const Tensor& B) { return Mt.mm(B); }, p.n1, p.n2, k,
                   o.spectral, gen, p.values.options());
   } else {
     Tensor M;

@@ -1,7 +1,10 @@
 #include "tweedie/lowrank/problem.h"
 
+#include <c10/util/Exception.h>
+
 #include <algorithm>
 #include <cmath>
+#include <mutex>
 
 #include "tweedie/core/error.h"
 #include "tweedie/lowrank/tucker.h"
@@ -155,6 +158,32 @@ MatrixProblem generate_rpca(const ProblemSpec& s, torch::Generator& gen) {
   return p;
 }
 
+// Swallows LibTorch's one-time "sparse CSR support is in beta" warning, which would otherwise land
+// in every CLI run's output. The handler is process-wide, so it is installed only around the
+// first construction (the warning is emitted once per process).
+struct QuietWarnings : c10::WarningHandler {
+  void process(const c10::SourceLocation&, const std::string&, const bool) override {}
+};
+
+torch::Tensor csr(const torch::Tensor& ptr, const torch::Tensor& index, const torch::Tensor& values, int64_t rows,
+                  int64_t cols) {
+  auto make = [&] {
+    return torch::sparse_csr_tensor(ptr, index, values, {rows, cols}, values.options().layout(torch::kSparseCsr));
+  };
+  static std::once_flag first;
+  torch::Tensor out;
+  std::call_once(first, [&] {
+    static QuietWarnings quiet;
+    c10::Warning::WarningHandlerGuard guard(&quiet);
+    out = make();
+  });
+  return out.defined() ? out : make();
+}
+
+torch::Tensor offsets(const torch::Tensor& index, int64_t n) {
+  return torch::cat({torch::zeros({1}, index.options()), torch::bincount(index, {}, n).cumsum(0)});
+}
+
 void move_tensor(torch::Tensor& t, const torch::Device& device, torch::Dtype dtype) {
   if (!t.defined()) return;
   t = t.is_floating_point() ? t.to(device, dtype) : t.to(device);
@@ -209,6 +238,7 @@ MatrixProblem generate_matrix_problem(const ProblemSpec& spec, torch::Generator&
   }
   for (auto* t : {&p.A, &p.y, &p.rows, &p.cols, &p.values, &p.Y, &p.truth.left, &p.truth.right})
     move_tensor(*t, device, spec.dtype);
+  if (p.task == Task::completion) index_entries(p);
   return p;
 }
 
@@ -274,6 +304,7 @@ MatrixProblem completion_problem(const torch::Tensor& Y, const torch::Tensor& ma
   p.cols = idx.select(1, 1).contiguous();
   p.values = Y.to(dtype).index({p.rows, p.cols});
   p.ratio = static_cast<double>(p.rows.numel()) / static_cast<double>(p.n1 * p.n2);
+  index_entries(p);
   validate(p);
   return p;
 }
@@ -345,6 +376,9 @@ void validate(const MatrixProblem& p) {
                   p.cols.min().item<int64_t>() >= 0 && p.cols.max().item<int64_t>() < p.n2,
               "observed indices fall outside the matrix");
       require(finite(p.values), "observations contain non-finite values at observed entries");
+      require(p.pattern.row_ptr.defined() && p.pattern.row_ptr.numel() == p.n1 + 1 &&
+                  p.pattern.by_column.numel() == p.values.numel(),
+              "completion problem is not indexed (call index_entries)");
       break;
     case Task::rpca:
       require(p.Y.defined() && p.Y.dim() == 2 && p.Y.size(0) == p.n1 && p.Y.size(1) == p.n2,
@@ -386,13 +420,36 @@ torch::Tensor observed_mask(const MatrixProblem& p) {
       .index_put_({p.rows, p.cols}, torch::ones({1}, p.rows.options().dtype(torch::kBool)));
 }
 
+void index_entries(MatrixProblem& p) {
+  auto key = p.rows * p.n2 + p.cols;
+  if (key.numel() > 1 && !(key.slice(0, 1) >= key.slice(0, 0, -1)).all().item<bool>()) {
+    auto order = std::get<1>(key.sort(c10::optional<bool>(true), 0, false));
+    p.rows = p.rows.index_select(0, order);
+    p.cols = p.cols.index_select(0, order);
+    p.values = p.values.index_select(0, order);
+  }
+  p.pattern.row_ptr = offsets(p.rows, p.n1);
+  p.pattern.col_ptr = offsets(p.cols, p.n2);
+  p.pattern.by_column = std::get<1>((p.cols * p.n1 + p.rows).sort(c10::optional<bool>(true), 0, false));
+  p.pattern.rows_by_column = p.rows.index_select(0, p.pattern.by_column);
+}
+
+torch::Tensor observed_csr(const MatrixProblem& p, const torch::Tensor& values) {
+  return csr(p.pattern.row_ptr, p.cols, values, p.n1, p.n2);
+}
+
+torch::Tensor observed_csr_transpose(const MatrixProblem& p, const torch::Tensor& values) {
+  return csr(p.pattern.col_ptr, p.pattern.rows_by_column, values.index_select(0, p.pattern.by_column), p.n2, p.n1);
+}
+
 torch::Tensor sampled_product(const torch::Tensor& L, const torch::Tensor& R, const torch::Tensor& rows,
                               const torch::Tensor& cols) {
   int64_t k = rows.numel();
   auto out = torch::empty({k}, L.options());
   for (int64_t s = 0; s < k; s += kChunk) {
     int64_t e = std::min(k, s + kChunk);
-    out.slice(0, s, e).copy_((L.index_select(0, rows.slice(0, s, e)) * R.index_select(0, cols.slice(0, s, e))).sum(1));
+    auto Li = L.index_select(0, rows.slice(0, s, e)), Rj = R.index_select(0, cols.slice(0, s, e));
+    out.slice(0, s, e).copy_(Li.unsqueeze(1).bmm(Rj.unsqueeze(2)).view({-1}));  // ⟨L_i, R_j⟩ per entry
   }
   return out;
 }

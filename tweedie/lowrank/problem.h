@@ -46,9 +46,19 @@ struct MatrixTruth {
   bool known() const { return left.defined() || dense.defined(); }
 };
 
+// Ω compressed for sparse products with P_Ω(·), built once per problem by index_entries():
+// the entries are stored row-major, row_ptr delimits the rows, by_column orders them column-major.
+struct SparsePattern {
+  torch::Tensor row_ptr;         // [n1 + 1]
+  torch::Tensor col_ptr;         // [n2 + 1]
+  torch::Tensor by_column;       // permutation of the entries into column-major order
+  torch::Tensor rows_by_column;  // rows[by_column]
+};
+
 // A matrix problem. Which members are set depends on `task`:
 //   sensing     y = 𝒜(X*) = A vec(X*), A [m, n1·n2] (row-major vec), y [m]
-//   completion  observed entries Y[rows[k], cols[k]] = values[k] (row-major order), ratio = p
+//   completion  observed entries Y[rows[k], cols[k]] = values[k] (row-major order), ratio = p,
+//               pattern = Ω compressed (index_entries)
 //   rpca        Y = X* + S* [n1, n2]; outliers = α, the sparsity the estimator T_α assumes
 // A power-law problem is a completion problem whose truth is the best rank-r approximation.
 struct MatrixProblem {
@@ -58,6 +68,7 @@ struct MatrixProblem {
   torch::Tensor A, y;
   torch::Tensor rows, cols, values;
   double ratio = 1;
+  SparsePattern pattern;
   torch::Tensor Y;
   double outliers = 0;
   MatrixTruth truth;
@@ -108,6 +119,13 @@ void validate(const TuckerProblem& problem);
 torch::Tensor dense_truth(const MatrixProblem& problem);  // undefined if unknown
 torch::Tensor observed_matrix(const MatrixProblem& problem);  // completion: zero-filled Y; rpca: Y
 torch::Tensor observed_mask(const MatrixProblem& problem);    // completion: bool [n1, n2]
+
+// Sorts a completion problem's entries row-major and builds its pattern (the builders call it).
+void index_entries(MatrixProblem& problem);
+// The n1×n2 matrix with values[k] at the k-th observed entry (and its n2×n1 transpose) as sparse
+// CSR tensors, for products P_Ω(Z) B in O(|Ω| b).
+torch::Tensor observed_csr(const MatrixProblem& problem, const torch::Tensor& values);
+torch::Tensor observed_csr_transpose(const MatrixProblem& problem, const torch::Tensor& values);
 
 // Entries (L Rᵀ)[rows[k], cols[k]], in chunks (never forms the n1×n2 product).
 torch::Tensor sampled_product(const torch::Tensor& L, const torch::Tensor& R, const torch::Tensor& rows,
