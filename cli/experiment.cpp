@@ -1,0 +1,47 @@
+// tweedie experiment: run a grid of problems × methods × settings from a JSON config
+// (experiments/*.json), resumable, writing results.csv, table.md, comparison grids and sweeps.
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/command.h"
+#include "tweedie/core/error.h"
+#include "tweedie/core/fs.h"
+#include "tweedie/experiment/experiment.h"
+
+namespace tweedie::cli {
+namespace {
+
+class ExperimentCommand : public Command {
+ public:
+  ExperimentCommand() : Command("experiment", "Run an experiment grid (methods x problems x settings), resumable") {}
+
+ protected:
+  void add_options(CLI::App& app) override {
+    app.add_option("experiment", config_, "Experiment JSON (see experiments/)")->required();
+    app.add_option("-o,--output", out_, "Output directory (default: the config's 'output')");
+    app.add_flag("--dry-run", dry_run_, "List the cells and which are already done; run nothing");
+  }
+
+  int run() override {
+    auto j = nlohmann::json::parse(read_file(config_), nullptr, false);
+    require(!j.is_discarded(), config_ + ": not valid JSON");
+    auto cfg = experiment::ExperimentConfig::from_json(j, config_);
+    if (!out_.empty()) cfg.output = out_;
+    experiment::RunOptions o;
+    o.device = common().device;
+    o.quiet = common().quiet;
+    o.dry_run = dry_run_;
+    o.log = [this](const std::string& line) { say(line); };
+    experiment::run_experiment(cfg, o);
+    return 0;
+  }
+
+ private:
+  std::string config_, out_;
+  bool dry_run_ = false;
+};
+
+}  // namespace
+TWEEDIE_REGISTER_COMMAND(ExperimentCommand);
+}  // namespace tweedie::cli
