@@ -77,27 +77,12 @@ class MetricsCommand : public Command {
         std::cerr << "tweedie: note: " << name << " has values outside [-1, 1] (after --range); they are used as they are\n";
     }
 
+    std::string classifier_note;
+    metric::Classifier chosen = metric::choose_classifier(classifier_, est, &classifier_note);
     std::optional<metric::Classifier> classifier;
-    std::string classifier_path, classifier_note;
-    if (classifier_ != "none") {
-      const bool explicit_model = !classifier_.empty();
-      classifier_path = explicit_model ? classifier_ : metric::default_classifier_path();
-      if (explicit_model) {
-        classifier = metric::load_classifier(classifier_path);
-        require(metric::classifier_accepts(est, (*classifier)->config()),
-                classifier_path + ": the classifier does not take images of this shape");
-      } else if (metric::classifier_accepts(est, metric::ClassifierConfig{})) {
-        if (std::filesystem::is_regular_file(classifier_path)) {
-          classifier = metric::load_classifier(classifier_path);
-        } else {
-          classifier_note = "default classifier " + classifier_path + " not found";
-        }
-      } else {
-        classifier_note = "images are not Fashion-MNIST-like (1x32x32 or 1x28x28); pass --classifier";
-      }
-    } else {
-      classifier_note = "--classifier none";
-    }
+    if (chosen) classifier = chosen;
+    const std::string classifier_path = classifier_.empty() || classifier_ == "auto" ? metric::default_classifier_path()
+                                                                                    : classifier_;
 
     metric::ImageMetrics m =
         metric::compute_image_metrics(est, truth, classifier ? &*classifier : nullptr);

@@ -17,7 +17,8 @@
 #include "tweedie/core/version.h"
 #include "tweedie/diffusion/prior.h"
 #include "tweedie/io/npy.h"
-#include "tweedie/metric/psnr.h"
+#include "tweedie/metric/classifier.h"
+#include "tweedie/metric/suite.h"
 #include "tweedie/solve/solver.h"
 
 namespace tweedie::cli {
@@ -40,6 +41,9 @@ class SolveCommand : public Command {
     app.add_option("--prior", model_, "Prior weights (.safetensors or .pt)");
     app.add_option("--arch", arch_, "Prior architecture JSON (default: beside the weights, or embedded)");
     app.add_option("--truth", truth_, "Ground truth for metrics (default: the problem's x.npy, if any)");
+    app.add_option("--classifier", classifier_,
+                   "Classifier for the feature metrics: auto (the shipped one, for Fashion-MNIST-like images), none, "
+                   "or weights");
     app.add_option("--batch", batch_, "Items solved together (0 = all)")->check(CLI::NonNegativeNumber);
     app.add_option("-o,--output", out_, "Output directory");
     app.add_flag("--list", list_, "List solvers with their options and defaults, then exit");
@@ -163,9 +167,13 @@ class SolveCommand : public Command {
     line << method_ << ": " << estimate.size(0) << " item" << (estimate.size(0) == 1 ? "" : "s") << ", " << cost.nfe
          << " NFE, " << std::fixed << std::setprecision(1) << cost.seconds << " s";
     if (truth.defined()) {
-      auto psnr = metric::psnr(estimate, truth);
-      report["metrics"] = {{"psnr", tensor_list(psnr)}, {"psnr_mean", psnr.mean().item<double>()}};
-      line << ", PSNR " << std::setprecision(2) << psnr.mean().item<double>() << " dB";
+      std::string note;
+      metric::Classifier classifier = metric::choose_classifier(classifier_, truth, &note);
+      auto m = metric::compute_image_metrics(estimate, truth, classifier ? &classifier : nullptr);
+      report["metrics"] = metric::to_json(m);
+      if (!classifier) report["metrics"]["classifier_skipped"] = note;
+      line << ", PSNR " << std::setprecision(2) << m.psnr.mean().item<double>() << " dB, SSIM "
+           << std::setprecision(3) << m.ssim.mean().item<double>();
     }
     std::map<std::string, std::string> text{{"tweedie", report.dump()}};
     if (is_image_batch(estimate)) {
@@ -185,12 +193,7 @@ class SolveCommand : public Command {
     say(line.str() + " -> " + out_);
   }
 
-  static std::vector<double> tensor_list(const torch::Tensor& t) {
-    auto c = t.to(torch::kFloat64).contiguous();
-    return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
-  }
-
-  std::string problem_, op_, channel_, method_, arch_, truth_, out_;
+  std::string problem_, op_, channel_, method_, arch_, truth_, out_, classifier_ = "auto";
   std::vector<std::string> inputs_, settings_;
   std::string model_ = TWEEDIE_SOURCE_DIR "/models/fmnist32/model.safetensors";
   int64_t batch_ = 0;

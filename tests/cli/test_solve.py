@@ -40,7 +40,10 @@ class Solve(CliTestCase):
         self.assertEqual(est.shape, (4, 1, 32, 32))
         self.assertTrue(np.isfinite(est).all())
         # the report's PSNR is the PSNR of the written estimate
-        np.testing.assert_allclose(rep["metrics"]["psnr"], psnr(est, x), rtol=1e-5)
+        np.testing.assert_allclose([i["psnr"] for i in rep["metrics"]["images"]], psnr(est, x), rtol=1e-5)
+        self.assertAlmostEqual(rep["metrics"]["mean"]["psnr"], psnr(est, x).mean(), places=4)
+        for key in ("ssim", "cosine", "rel_norm_error", "classifier_feature_distance"):
+            self.assertIn(key, rep["metrics"]["mean"])
         # cost, resolved options and provenance
         self.assertEqual(rep["cost"]["nfe"], 20)
         self.assertEqual(rep["options"]["inversion_steps"], 10)

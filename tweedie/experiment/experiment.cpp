@@ -66,7 +66,7 @@ ExperimentConfig ExperimentConfig::from_json(const json& j, const std::string& w
     c.seed = j.value("seed", uint64_t{0});
     c.batch = j.value("batch", int64_t{0});
     c.prior = j.value("prior", "");
-    c.classifier = j.value("classifier", "");
+    c.classifier = j.value("classifier", "auto");
     c.output = j.value("output", "");
   } catch (const json::exception& e) {
     throw InputError(where + ": " + e.what());
@@ -399,7 +399,8 @@ int64_t run_experiment(const ExperimentConfig& cfg, const RunOptions& o) {
   s.prior = diffusion::load_prior(cfg.prior.empty() ? TWEEDIE_SOURCE_DIR "/models/fmnist32/model.safetensors"
                                                     : resolve_path(cfg.prior),
                                   s.device);
-  if (!cfg.classifier.empty()) s.classifier = metric::load_classifier(resolve_path(cfg.classifier));
+  s.classifier = metric::choose_classifier(
+      cfg.classifier == "auto" || cfg.classifier == "none" ? cfg.classifier : resolve_path(cfg.classifier), s.x);
   op::Shape item(s.x.sizes().begin() + 1, s.x.sizes().end());
   for (const auto& p : cfg.problems) {
     Problem pr = make_problem(p.op, p.channel, item, cfg.seed);

@@ -4,7 +4,7 @@
 //
 //   {"name": "onebit-cs", "images": ["fashion-mnist:test:0-99"], "seed": 0, "batch": 25,
 //    "prior": "models/fmnist32/model.safetensors",          (optional; the shipped prior)
-//    "classifier": "models/fmnist-classifier/model.safetensors",   (optional; "" = none)
+//    "classifier": "auto",   (optional: auto = the shipped one for Fashion-MNIST-like images, none, or a path)
 //    "problems": [{"name": "s0.3", "op": "gaussian:ratio=0.5", "channel": "sign:sigma=0.3"}],
 //    "methods": [{"method": "diff-onebit", "set": {"lambda": [0.01, 0.02], "steps": 20}},
 //                {"label": "sim-dmis", "method": "sim-dmis"}]}
@@ -47,7 +47,7 @@ struct ExperimentConfig {
   uint64_t seed = 0;
   int64_t batch = 0;  // items per solve call (0 = all)
   std::string prior;  // empty = the shipped Fashion-MNIST prior
-  std::string classifier;  // empty = none
+  std::string classifier = "auto";  // auto | none | path
   std::vector<ProblemSpec> problems;
   std::vector<MethodSpec> methods;
   std::string output;

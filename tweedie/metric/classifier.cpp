@@ -228,4 +228,22 @@ std::string default_classifier_path() {
   return TWEEDIE_SOURCE_DIR "/models/fmnist-classifier/model.safetensors";
 }
 
+Classifier choose_classifier(const std::string& choice, const torch::Tensor& images, std::string* note) {
+  auto say = [&](const std::string& why) {
+    if (note) *note = why;
+    return Classifier(nullptr);
+  };
+  if (choice == "none") return say("classifier: none");
+  if (!choice.empty() && choice != "auto") {
+    Classifier c = load_classifier(choice);
+    require(classifier_accepts(images, c->config()), choice + ": the classifier does not take images of this shape");
+    return c;
+  }
+  if (!classifier_accepts(images, ClassifierConfig{}))
+    return say("images are not Fashion-MNIST-like (1x32x32 or 1x28x28); pass a classifier");
+  const std::string path = default_classifier_path();
+  if (!std::filesystem::is_regular_file(path)) return say("default classifier " + path + " not found");
+  return load_classifier(path);
+}
+
 }  // namespace tweedie::metric

@@ -83,4 +83,12 @@ Classifier load_classifier(const std::string& path);
 // models/fmnist-classifier/model.safetensors in the source tree (env TWEEDIE_CLASSIFIER overrides).
 std::string default_classifier_path();
 
+// The classifier a command should score `images` with, from a user's choice:
+//   "" or "auto"  the default classifier, when the images suit it (1×32×32 or 1×28×28) and the
+//                 file exists; otherwise none;
+//   "none"        none;
+//   a path        that classifier, which must take the images (InputError otherwise).
+// Returns an undefined module (nullptr) for none; *note says why, when it is none.
+Classifier choose_classifier(const std::string& choice, const torch::Tensor& images, std::string* note = nullptr);
+
 }  // namespace tweedie::metric
