@@ -49,12 +49,20 @@ void require_finite(const torch::Tensor& x, const std::string& solver, int64_t s
 // One line per solver family; each enrolls its solvers (see the family's .cpp).
 void enroll_diff_onebit(SolverRegistry&);  // diff-onebit
 void enroll_sim(SolverRegistry&);          // sim-dmis, sim-dmfis, sim-dms
+void enroll_dps(SolverRegistry&);          // dps
+void enroll_diffpir(SolverRegistry&);      // diffpir
+void enroll_daps(SolverRegistry&);         // daps
+void enroll_qcs_sgm(SolverRegistry&);      // qcs-sgm
 
 SolverRegistry& solver_registry() {
   static SolverRegistry* registry = [] {
     auto* r = new SolverRegistry("method");
     enroll_diff_onebit(*r);
     enroll_sim(*r);
+    enroll_dps(*r);
+    enroll_diffpir(*r);
+    enroll_daps(*r);
+    enroll_qcs_sgm(*r);
     return r;
   }();
   return *registry;

@@ -1,0 +1,163 @@
+#include "tweedie/solve/diffpir.h"
+
+#include <cmath>
+
+#include "tweedie/core/runtime.h"
+#include "tweedie/diffusion/schedule.h"
+#include "tweedie/solve/diff_onebit.h"
+
+namespace tweedie::solve {
+
+using diffusion::index_tensor;
+using diffusion::Schedule;
+
+DiffPirOptions DiffPirOptions::from_params(const Params& p) {
+  DiffPirOptions o;
+  o.steps = p.integer("steps");
+  o.timesteps = p.has("timesteps") ? p.text("timesteps") : "";
+  o.lambda = p.real("lambda");
+  o.zeta = p.real("zeta");
+  o.prox = p.choice("prox", {"adam", "cg"});
+  o.inner_steps = p.integer("inner_steps");
+  o.lr = p.real("lr");
+  o.clip_denoised = p.flag("clip_denoised");
+  o.likelihood = LikelihoodOptions::from_params(p);
+  if (o.steps < 2) p.fail("steps must be at least 2, got " + std::to_string(o.steps));
+  if (!(o.lambda > 0)) p.fail("lambda must be positive, got " + format_number(o.lambda));
+  if (!(o.zeta >= 0 && o.zeta <= 1)) p.fail("zeta must be in [0, 1], got " + format_number(o.zeta));
+  if (o.inner_steps < 0) p.fail("inner_steps must be >= 0");
+  if (!(o.lr > 0)) p.fail("lr must be positive, got " + format_number(o.lr));
+  if (o.prox == "cg" && o.likelihood.mode != LikelihoodMode::kLinear)
+    p.fail("prox=cg solves the Gaussian data step only: use it with likelihood=linear");
+  return o;
+}
+
+nlohmann::json DiffPirOptions::to_json() const {
+  nlohmann::json j = {{"steps", steps},
+                      {"timesteps", timesteps.empty() ? "quad" : timesteps},
+                      {"lambda", lambda},
+                      {"zeta", zeta},
+                      {"prox", prox},
+                      {"inner_steps", inner_steps},
+                      {"lr", lr},
+                      {"clip_denoised", clip_denoised}};
+  likelihood.add_json(j, true);
+  return j;
+}
+
+std::vector<int64_t> diffpir_quad_timesteps(int64_t T, int64_t K) {
+  require(K >= 2 && K <= T, "diffpir: quad spacing needs 2 <= steps <= " + std::to_string(T));
+  std::vector<int64_t> t;
+  const double step = static_cast<double>(T) * static_cast<double>(T) / static_cast<double>(K - 1);
+  for (int64_t j = 0; j < K; ++j) {
+    // seq = np.sqrt(np.linspace(0, T², K)) truncated; the last one is T, lowered to T − 1
+    const double lin = j == K - 1 ? static_cast<double>(T) * static_cast<double>(T) : static_cast<double>(j) * step;
+    int64_t seq = static_cast<int64_t>(std::sqrt(lin));
+    if (j == K - 1) seq -= 1;
+    t.push_back(T - 1 - seq);  // the step whose ρ̄ is sigmas[seq] = ρ̄_{T−1−seq}
+  }
+  return t;
+}
+
+CgProxResult gaussian_prox_cg(const op::Operator& A, const torch::Tensor& y, const torch::Tensor& z, double mu,
+                              double sigma, int64_t iterations) {
+  require(A.linear(), "diffpir: prox=cg needs a linear operator, got " + A.name());
+  torch::NoGradGuard no_grad;
+  const double c = mu * sigma * sigma;  // (AᵀA + c I) x = Aᵀy + c z,  c = μσ²
+  std::vector<int64_t> col(z.dim(), 1);
+  col[0] = z.size(0);
+  auto dot = [&](const torch::Tensor& a, const torch::Tensor& b) { return (a * b).flatten(1).sum(1).view(col); };
+  CgProxResult r;
+  torch::Tensor x = z.clone();
+  torch::Tensor res = A.adjoint(y - A.apply(x));  // b − (AᵀA + cI) z = Aᵀ(y − A z)
+  ++r.normal_products;
+  torch::Tensor p = res.clone(), rs = dot(res, res);
+  for (int64_t it = 0; it < iterations; ++it) {
+    auto Ap = A.normal(p) + c * p;
+    ++r.normal_products;
+    auto alpha = rs / dot(p, Ap).clamp_min(1e-30);  // α = rᵀr / pᵀ(AᵀA + cI)p
+    x = x + alpha * p;
+    res = res - alpha * Ap;
+    auto rs_new = dot(res, res);
+    p = res + (rs_new / rs.clamp_min(1e-30)) * p;   // β = r'ᵀr'/rᵀr
+    rs = rs_new;
+  }
+  r.x = x;
+  return r;
+}
+
+Result diffpir(const SolveContext& ctx, const DiffPirOptions& o) {
+  const auto& prior = ctx.prior;
+  const Problem lik = likelihood_problem(ctx, o.likelihood, "diffpir");
+  const int64_t T = prior.base().size();
+  const Schedule s = o.timesteps.empty() ? diffusion::respace(prior.base(), diffpir_quad_timesteps(T, o.steps))
+                                         : diffusion::respace(prior.base(), o.timesteps);
+  const int64_t K = s.size(), B = ctx.y.size(0);
+  const auto device = ctx.y.device();
+  const op::Shape shape = op::with_batch(B, lik.op->in_shape());
+  CostMeter meter(prior);
+  Result result;
+  int64_t likelihood_grads = 0;
+
+  torch::Tensor x = randn(shape, ctx.gen, device);  // x_T ~ N(0, I) (y is not an image: no y-start)
+  torch::Tensor x0;
+  for (int64_t k = K - 1; k >= 0; --k) {
+    const double ab = s.alphas_cumprod[k], ab_prev = s.alphas_cumprod_prev[k];
+    {
+      torch::NoGradGuard no_grad;
+      x0 = prior.pred_x0(s, x, index_tensor(k, B, device), o.clip_denoised);  // x̂0 = clip(Tweedie), 1 NFE
+    }
+    if (k > 0) {
+      // x̂0' = argmin_x L(x; y) + (μ/2)‖x − x̂0‖²,  μ = λ ᾱ/(4(1 − ᾱ)) = λ/(4 ρ̄²)
+      const double mu = o.lambda * ab / (4 * (1 - ab));
+      if (o.prox == "cg") {
+        auto cg = gaussian_prox_cg(*lik.op, ctx.y, x0, mu, lik.channel->scale(), o.inner_steps);
+        x0 = cg.x;
+        likelihood_grads += cg.normal_products;
+      } else {
+        auto prox = likelihood_prox_adam(lik, ctx.y, x0, torch::tensor(mu, torch::kFloat64), o.inner_steps, o.lr);
+        x0 = prox.x;
+        likelihood_grads += prox.likelihood_grads;
+      }
+      torch::NoGradGuard no_grad;
+      // ε̂ = (x_t − √ᾱ x̂0')/√(1 − ᾱ)
+      auto eps = (x - std::sqrt(ab) * x0) / std::sqrt(1 - ab);
+      // x_{t'} = √ᾱ' x̂0' + √(1 − ᾱ') (√(1 − ζ) ε̂ + √ζ z)
+      auto z = randn(shape, ctx.gen, device);
+      x = std::sqrt(ab_prev) * x0 + std::sqrt(1 - ab_prev) * (std::sqrt(1 - o.zeta) * eps + std::sqrt(o.zeta) * z);
+    }
+    require_finite(x0, "diffpir", K - k);
+    ++result.steps;
+    const double misfit = ctx.monitor ? relative_misfit(*lik.op, x0, ctx.y) : std::nan("");
+    if (!ctx.report({K - k, K, meter.nfe(), "", x0, misfit})) {
+      result.stopped_early = k > 0;
+      break;
+    }
+  }
+  // The last step (t = 0) returns its Tweedie estimate, no data step (DiffPIR skips it there).
+  result.estimate = x0;
+  result.cost = meter.finish(0, likelihood_grads);
+  return result;
+}
+
+void enroll_diffpir(SolverRegistry& r) {
+  const DiffPirOptions d;
+  r.add({"diffpir",
+         "DiffPIR (Zhu et al. 2023): Tweedie denoising + data proximal step + re-noising; "
+         "likelihood=linear is seed 001's link-ignoring baseline",
+         {{"steps", std::to_string(d.steps), "outer steps = NFE"},
+          {"timesteps", kUnset, "respacing of the base schedule (default: DiffPIR's quad spacing)"},
+          {"lambda", format_number(d.lambda), "λ: data-step weight μ_t = λ ᾱ/(4(1−ᾱ)) (seed 001: 7)"},
+          {"zeta", format_number(d.zeta), "ζ in [0, 1]: fresh-noise weight of the re-noising (seed 001: 1)"},
+          {"prox", d.prox, "data-step solver: adam | cg (likelihood=linear only)"},
+          {"inner_steps", std::to_string(d.inner_steps), "Adam / CG iterations per data step"},
+          {"lr", format_number(d.lr), "Adam learning rate"},
+          {"clip_denoised", d.clip_denoised ? "true" : "false", "clamp x̂0 to [-1, 1] before the data step"},
+          {"likelihood", "channel", "channel: the problem's NLL (general form) | linear: y = A x + noise, link ignored"},
+          {"sigma", "0", "σ of the linear form's Gaussian (0 = the channel's noise scale)"}},
+         {[](const Params& p, const SolveContext& ctx) { return diffpir(ctx, DiffPirOptions::from_params(p)); },
+          [](const Params& p) { return DiffPirOptions::from_params(p).to_json(); }},
+         {"diffpir:steps=3,inner_steps=3", "diffpir:steps=3,inner_steps=3,likelihood=linear,prox=cg"}});
+}
+
+}  // namespace tweedie::solve

@@ -1,0 +1,65 @@
+#pragma once
+// DiffPIR: plug-and-play restoration with a diffusion denoiser. Zhu, Zhang, Liang, Cao, Wen,
+// Timofte, Van Gool, "Denoising Diffusion Models for Plug-and-Play Image Restoration" (CVPRW
+// 2023), as in the official code (yuanzhi-zhu/DiffPIR, main_ddpir_deblur.py; methods.md §8.2):
+//
+//   x_T ~ N(0, I);  for the K timesteps t_0 = T−1 > ... > t_{K−1} = 0 ("quad" spacing):
+//     x̂0  = clip(x̂0(x_t))                                    Tweedie, 1 NFE
+//     x̂0' = argmin_x L(x; y) + (μ_t/2)‖x − x̂0‖²               data step (not at the last step)
+//     ε̂   = (x_t − √ᾱ_t x̂0')/√(1 − ᾱ_t)
+//     x_{t'} = √ᾱ_{t'} x̂0' + √(1−ᾱ_{t'}) (√(1−ζ) ε̂ + √ζ z)
+//   return x̂0 at t = 0.
+//
+// μ_t: the code's data step argmin ‖y − H x‖² + ρ_t‖x − x̂0‖², ρ_t = λσ_n²/ρ̄_t², runs on
+// [0, 1] images with σ_n on that scale. On our [−1, 1] images with L = −log p(y | x) (for a
+// Gaussian channel ‖y − A x‖²/(2σ²), σ = 2σ_n) the same minimiser has μ_t = λ/(4 ρ̄_t²) =
+// λ ᾱ_t/(4(1 − ᾱ_t)). The general form puts the problem's channel NLL in L; the linear form
+// (seed 001's baseline) a Gaussian of std σ around A x.
+//
+// The data step is solved by Adam (seed 001 App. E: "50 optimisation steps, learning rate 0.1",
+// the nonlinear/dense-A substitute for DiffPIR's FFT closed form), or, for the linear form, by
+// conjugate gradients on (AᵀA/σ² + μ I) x = Aᵀy/σ² + μ x̂0 (DiffPIR's analytic solution).
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+#include "tweedie/solve/dps.h"
+#include "tweedie/solve/solver.h"
+
+namespace tweedie::solve {
+
+struct DiffPirOptions {
+  int64_t steps = 100;          // NFE; seed 001 Table I (DiffPIR 100); DiffPIR iter_num 100 (deblur, SR)
+  std::string timesteps;        // "" = DiffPIR's skip_type "quad"; else a respacing of the base schedule
+  double lambda = 7.0;          // λ; seed 001 App. E: 7 (also the DiffPIR deblur script's sweep value)
+  // ζ: noise weight of the re-noising step. Seed 001 App. E sets "the DDIM hyperparameter η = 1.0";
+  // read as DiffPIR's ζ (the paper's η-like weight: 0 = DDIM, 1 = fresh noise). [INFERRED]
+  // The code's separate `eta` (0 in every config) is not implemented.
+  double zeta = 1.0;
+  std::string prox = "adam";    // adam (seed 001 App. E) | cg (linear form only; DiffPIR's closed form)
+  int64_t inner_steps = 50;     // Adam or CG iterations per data step (seed 001 App. E: 50)
+  double lr = 0.1;              // Adam learning rate (seed 001 App. E)
+  bool clip_denoised = true;    // DiffPIR uses p_sample's clipped pred_xstart
+  LikelihoodOptions likelihood; // channel (general form) | linear (seed 001's baseline), sigma
+
+  static DiffPirOptions from_params(const Params& p);
+  nlohmann::json to_json() const;
+};
+
+Result diffpir(const SolveContext& ctx, const DiffPirOptions& options);
+
+// DiffPIR's "quad" timesteps, decreasing: t_j = T − 1 − seq_j with
+// seq_j = int(√(j T²/(K − 1))), the last one lowered by 1 (so t_0 = T − 1 and t_{K−1} = 0).
+std::vector<int64_t> diffpir_quad_timesteps(int64_t T, int64_t K);
+
+// argmin_x ‖y − A x‖²/(2σ²) + (μ/2)‖x − z‖² per item, by `iterations` CG steps from x = z on
+// (AᵀA + μσ² I) x = Aᵀy + μσ² z. Needs a linear A. Exposed for tests.
+struct CgProxResult {
+  torch::Tensor x;
+  int64_t normal_products = 0;  // AᵀA applications (each one A and one Aᵀ)
+};
+CgProxResult gaussian_prox_cg(const op::Operator& A, const torch::Tensor& y, const torch::Tensor& z, double mu,
+                              double sigma, int64_t iterations);
+
+}  // namespace tweedie::solve

@@ -1,0 +1,75 @@
+#pragma once
+// DPS: diffusion posterior sampling. Chung, Kim, Mccann, Klasky, Ye, "Diffusion Posterior
+// Sampling for General Noisy Inverse Problems" (ICLR 2023), as in the official code
+// (DPS2022@effbde7, `conditioning_method.py` PosteriorSampling and `gaussian_diffusion.py`
+// p_sample_loop; methods.md §8.1):
+//
+//   x_T ~ N(0, I);  for t = T−1 .. 0:
+//     (μ, log σ², x̂0) = p_mean_variance(x_t, t)            x̂0 clipped, with autograd on
+//     x'   = μ + [t > 0] exp(½ log σ²) z                     one DDPM ancestral step
+//     x_{t−1} = x' − ζ ∇_{x_t} ‖y − A(x̂0)‖                  norm, not squared (the code's ζ_t = ζ/‖r‖)
+//
+// The gradient goes through the network (one backward pass per step, counted as a network
+// gradient, methods.md §1.7).
+//
+// General form (likelihood=channel): ‖y − A(x̂0)‖ is the Gaussian case of
+// ∇_{x_t} ℓ with ∇_z ℓ = r̂, the unit residual. For any channel we take the unit vector of the
+// NLL's gradient in measurement space, u = ∇_z nll(z, y)/‖∇_z nll(z, y)‖ at z = A(x̂0), and step
+// x_{t−1} = x' − ζ J_{x_t}(A ∘ x̂0)ᵀ u. For a Gaussian channel ∇_z nll = (z − y)/σ², so u is the
+// unit residual and this is exactly the DPS code's step (whatever σ); for a sign channel u is the
+// normalised probit score. [INFERRED generalisation; the paper's Poisson case weights the norm.]
+// Linear form (likelihood=linear, the seed-001 baseline): the channel is ignored and y is taken
+// as A x + Gaussian noise, i.e. u = (A(x̂0) − y)/‖A(x̂0) − y‖, DPS's own step.
+//
+// The norm is per item (the DPS code takes it over the whole batch; equal at batch 1, theirs).
+//
+// Shared by the baselines: the `likelihood` option (channel | linear) of DPS, DiffPIR and DAPS.
+#include <nlohmann/json.hpp>
+
+#include <string>
+
+#include "tweedie/solve/solver.h"
+
+namespace tweedie::solve {
+
+// ---- the likelihood a baseline uses (DPS, DiffPIR, DAPS) ---------------------------------------
+
+// channel: −log p(y | A x) is the problem's channel NLL (the general, "differentiable likelihood"
+// form of each paper). linear: the channel is ignored and y is treated as A x + N(0, σ² I), as
+// seed 001 runs these baselines on 1-bit data ("their linear versions, ignoring the non-linear
+// link function", §IV Baselines).
+enum class LikelihoodMode { kChannel, kLinear };
+const char* likelihood_mode_name(LikelihoodMode m);  // "channel", "linear"
+
+struct LikelihoodOptions {
+  LikelihoodMode mode = LikelihoodMode::kChannel;
+  // σ of the linear form's Gaussian; 0 = the problem channel's noise scale (Channel::scale(),
+  // e.g. σ of sign:sigma=σ), which is what "y = A x + noise" means for the problem at hand.
+  // Not used by the channel form, nor by DPS (whose step is scale-free).
+  double sigma = 0;
+
+  // Reads "likelihood" and, where the solver has it, "sigma".
+  static LikelihoodOptions from_params(const Params& p);
+  void add_json(nlohmann::json& j, bool with_sigma) const;
+};
+
+// The problem whose channel NLL a baseline evaluates: the problem itself (channel form; it must
+// have a channel), or its operator with a Gaussian channel of std σ (linear form).
+Problem likelihood_problem(const SolveContext& ctx, const LikelihoodOptions& o, const std::string& solver);
+
+// ---- DPS ---------------------------------------------------------------------------------------
+
+struct DpsOptions {
+  int64_t steps = 1000;         // DDPM steps = NFE; DPS configs: timestep_respacing 1000
+  std::string timesteps;        // respacing of the base schedule; "" = space_timesteps(T, "<steps>")
+  double zeta = 0.1;            // step ζ; seed 001 App. E: 0.1 (DPS configs 0.3–1.0 are "too large for CS")
+  bool clip_denoised = true;    // DPS configs: clip_denoised True (x̂0 clamped before μ and the norm)
+  LikelihoodOptions likelihood; // channel (general form) | linear (seed 001's baseline)
+
+  static DpsOptions from_params(const Params& p);
+  nlohmann::json to_json() const;
+};
+
+Result dps(const SolveContext& ctx, const DpsOptions& options);
+
+}  // namespace tweedie::solve

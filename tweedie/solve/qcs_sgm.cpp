@@ -1,0 +1,144 @@
+#include "tweedie/solve/qcs_sgm.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "tweedie/channel/logprob.h"
+#include "tweedie/core/runtime.h"
+
+namespace tweedie::solve {
+
+QcsSgmOptions QcsSgmOptions::from_params(const Params& p) {
+  QcsSgmOptions o;
+  o.sigma_begin = p.real("sigma_begin");
+  o.sigma_end = p.real("sigma_end");
+  o.levels = p.integer("levels");
+  o.steps_each = p.integer("steps_each");
+  o.step_lr = p.real("step_lr");
+  o.likelihood_scale = p.real("likelihood_scale");
+  if (!(o.sigma_begin >= o.sigma_end && o.sigma_end > 0))
+    p.fail("need sigma_begin >= sigma_end > 0, got " + format_number(o.sigma_begin) + " and " + format_number(o.sigma_end));
+  if (o.levels < 1 || o.steps_each < 1) p.fail("levels and steps_each must be >= 1");
+  if (!(o.step_lr > 0)) p.fail("step_lr must be positive, got " + format_number(o.step_lr));
+  if (!(o.likelihood_scale >= 0)) p.fail("likelihood_scale must be >= 0");
+  return o;
+}
+
+nlohmann::json QcsSgmOptions::to_json() const {
+  return {{"sigma_begin", sigma_begin}, {"sigma_end", sigma_end},   {"levels", levels},
+          {"steps_each", steps_each},   {"step_lr", step_lr},       {"likelihood_scale", likelihood_scale}};
+}
+
+torch::Tensor row_norms_squared(const op::Operator& A, const torch::Device& device) {
+  require(A.linear(), "qcs-sgm: needs a linear operator (its rows a_i), got " + A.name());
+  torch::NoGradGuard no_grad;
+  const int64_t M = op::numel(A.out_shape());
+  const int64_t block = std::max<int64_t>(1, std::min<int64_t>(M, (int64_t{1} << 24) / std::max<int64_t>(1, op::numel(A.in_shape()))));
+  std::vector<torch::Tensor> parts;
+  for (int64_t r0 = 0; r0 < M; r0 += block) {
+    const int64_t n = std::min(block, M - r0);
+    // rows r0..r0+n of A are Aᵀe_i: ‖a_i‖² = ‖Aᵀ e_i‖²
+    auto e = torch::zeros({n, M}, torch::dtype(torch::kFloat32).device(device));
+    e.narrow(1, r0, n).fill_diagonal_(1);  // e_{r0}, ..., e_{r0+n−1}
+    auto at = A.adjoint(e.view(op::with_batch(n, A.out_shape())));
+    parts.push_back(at.flatten(1).pow(2).sum(1));
+  }
+  return torch::cat(parts).view(A.out_shape());
+}
+
+torch::Tensor pseudo_nll(const channel::Channel& ch, const torch::Tensor& z, const torch::Tensor& y,
+                         const torch::Tensor& extra_variance) {
+  const Params p = channel::channel_registry().resolve(parse_spec(ch.spec(), "channel"));
+  const std::string name = ch.name();
+  require(!y.is_complex(), "qcs-sgm: needs real measurements");
+  auto sd = [&](double sigma) { return torch::sqrt(sigma * sigma + extra_variance.unsqueeze(0)); };  // √v_i
+  torch::Tensor nll;
+  if (name == "gaussian") {
+    // −log N(y; z, v) = (y − z)²/(2v) + ½ log(2πv)
+    auto s = sd(p.real("sigma"));
+    nll = (y - z).pow(2) / (2 * s.pow(2)) + torch::log(s) + 0.5 * std::log(2 * M_PI);
+  } else if (name == "sign") {
+    require(!(p.real("dither") > 0), "qcs-sgm: dithered sign channels are not supported");
+    nll = -channel::log_ndtr(y * z / sd(p.real("sigma")));  // −log Φ(y z/√v)
+  } else if (name == "quantize") {
+    require(p.has("delta"), "qcs-sgm: the quantizer's delta is unknown (give delta= in the channel spec)");
+    const double delta = p.real("delta"), inf = std::numeric_limits<double>::infinity();
+    const double top = static_cast<double>((int64_t{1} << (p.integer("bits") - 1)) - 1);
+    // the bin [l, u] of y = sign (k + ½) δ, open at the saturated ends (channel/quantizer.h)
+    auto saturated = torch::round(torch::abs(y) / delta - 0.5) >= top;
+    auto lo = torch::where(saturated & (y < 0), torch::full_like(y, -inf), y - delta / 2);
+    auto hi = torch::where(saturated & (y > 0), torch::full_like(y, inf), y + delta / 2);
+    auto s = sd(p.real("sigma"));
+    nll = -channel::log_diff_ndtr((lo - z) / s, (hi - z) / s);  // −log(Φ((u − z)/√v) − Φ((l − z)/√v))
+  } else {
+    throw InputError("qcs-sgm: no pseudo-likelihood for the channel '" + name + "' (sign, quantize, gaussian)");
+  }
+  return nll.flatten(1).sum(1);
+}
+
+Result qcs_sgm(const SolveContext& ctx, const QcsSgmOptions& o) {
+  const auto& prior = ctx.prior;
+  const Problem& pr = ctx.problem;
+  require(pr.channel != nullptr, "qcs-sgm: needs the problem's channel (its quantizer)");
+  const auto device = ctx.y.device();
+  const op::Shape shape = op::with_batch(ctx.y.size(0), pr.op->in_shape());
+  CostMeter meter(prior);
+  const torch::Tensor row2 = row_norms_squared(*pr.op, device);  // ‖a_i‖² ("diag" approximation)
+  Result result;
+  int64_t likelihood_grads = 0;
+  const int64_t L = o.levels;
+
+  torch::Tensor x = 2 * rand(shape, ctx.gen, device) - 1;  // x ~ U[0, 1) on [0, 1] images
+  for (int64_t c = 0; c < L; ++c) {
+    // σ_c geometric from σ_1 to σ_L (np.exp(np.linspace(log σ_1, log σ_L, L)))
+    const double sigma = L == 1 ? o.sigma_end
+                                : std::exp(std::log(o.sigma_begin) + static_cast<double>(c) / static_cast<double>(L - 1) *
+                                                                         (std::log(o.sigma_end) - std::log(o.sigma_begin)));
+    const double alpha = o.step_lr * (sigma / o.sigma_end) * (sigma / o.sigma_end);  // α_c = ε (σ_c/σ_L)²
+    const torch::Tensor extra = row2 * (sigma * sigma);                            // ‖a_i‖² σ_c²
+    for (int64_t s = 0; s < o.steps_each; ++s) {
+      torch::Tensor g;
+      {
+        // ∇ log p̃(y | x; σ_c) through A
+        torch::AutoGradMode grad_on(true);
+        auto xg = x.detach().requires_grad_(true);
+        auto nll = pseudo_nll(*pr.channel, pr.op->apply(xg), ctx.y, extra).sum();
+        g = -torch::autograd::grad({nll}, {xg})[0].detach();
+      }
+      ++likelihood_grads;
+      torch::NoGradGuard no_grad;
+      auto score = (prior.denoise(x, sigma) - x) / (sigma * sigma);  // s(x, σ) = (D(x, σ) − x)/σ²  (1 NFE)
+      // x ← x + α (s + λ ∇ log p̃) + √(2α) ξ
+      x = x + alpha * (score + o.likelihood_scale * g) + std::sqrt(2 * alpha) * randn(shape, ctx.gen, device);
+    }
+    require_finite(x, "qcs-sgm", c + 1);
+    ++result.steps;
+    const double misfit = ctx.monitor ? relative_misfit(*pr.op, x, ctx.y) : std::nan("");
+    if (!ctx.report({c + 1, L, meter.nfe(), "langevin", x, misfit})) {
+      result.stopped_early = c + 1 < L;
+      break;
+    }
+  }
+  result.estimate = x;
+  result.cost = meter.finish(0, likelihood_grads);
+  return result;
+}
+
+void enroll_qcs_sgm(SolverRegistry& r) {
+  const QcsSgmOptions d;
+  r.add({"qcs-sgm",
+         "QCS-SGM (Meng & Kabashima 2023): annealed Langevin with the quantized pseudo-likelihood score; "
+         "sign, quantize or gaussian channels",
+         {{"sigma_begin", format_number(d.sigma_begin), "largest noise level σ_1 (VE, [-1, 1] images)"},
+          {"sigma_end", format_number(d.sigma_end), "smallest noise level σ_L"},
+          {"levels", std::to_string(d.levels), "number of geometric noise levels L"},
+          {"steps_each", std::to_string(d.steps_each), "Langevin steps per level (NFE = levels · steps_each)"},
+          {"step_lr", format_number(d.step_lr), "ε: step α_c = ε (σ_c/σ_L)²"},
+          {"likelihood_scale", format_number(d.likelihood_scale), "λ: weight of the pseudo-likelihood score"}},
+         {[](const Params& p, const SolveContext& ctx) { return qcs_sgm(ctx, QcsSgmOptions::from_params(p)); },
+          [](const Params& p) { return QcsSgmOptions::from_params(p).to_json(); }},
+         {"qcs-sgm:levels=3,steps_each=2"}});
+}
+
+}  // namespace tweedie::solve

@@ -1,0 +1,54 @@
+#pragma once
+// QCS-SGM: quantized compressed sensing with score-based generative models. Meng & Kabashima,
+// "Quantized Compressed Sensing with Score-Based Generative Models" (ICLR 2023), as in the
+// official code (mengxiangming/QCS-SGM, models/__init__.py anneal_Langevin_dynamics_linear_inverse
+// and the *_diag likelihood scores; methods.md §8.7):
+//
+//   x ~ U[0, 1) (on [−1, 1] images: 2U − 1);  σ_1 > ... > σ_L geometric
+//   for c = 1..L:  α_c = ε (σ_c/σ_L)²
+//     repeat n times:  x ← x + α_c (s(x, σ_c) + λ ∇ log p̃(y | x; σ_c)) + √(2α_c) ξ
+//   return x
+//
+// with the prior score s(x, σ) = (D(x, σ) − x)/σ² on the VE view of the prior, and the
+// pseudo-likelihood that treats the noise still in x as Gaussian through A ("diag"
+// approximation): z_i = a_iᵀx is the clean a_iᵀx0 plus N(0, ‖a_i‖²σ_c²), so the channel's noise
+// variance σ² becomes v_i = σ² + ‖a_i‖²σ_c²:
+//   1-bit (sign)   p̃ = Φ(y_i z_i/√v_i)
+//   b-bit          p̃ = Φ((u_i − z_i)/√v_i) − Φ((l_i − z_i)/√v_i)   (the bin [l_i, u_i] of y_i)
+//   Gaussian       p̃ = N(y_i; z_i, v_i)                              (likelihood_score_linear_diag)
+// evaluated with stable log Φ (the code clamps Φ to [1e−6, 1 − 1e−6] instead, which zeroes the
+// gradient of grossly violated measurements). Channels: sign (no dither), quantize, gaussian.
+#include <nlohmann/json.hpp>
+
+#include "tweedie/solve/solver.h"
+
+namespace tweedie::solve {
+
+struct QcsSgmOptions {
+  // Noise levels, from QCS-SGM's MNIST config (configs/mnist.yml: σ 50 → 0.01 on [0, 1] data,
+  // 232 levels, 5 steps each) with σ doubled for [−1, 1] images. NFE = levels · steps_each.
+  double sigma_begin = 100;
+  double sigma_end = 0.02;
+  int64_t levels = 232;
+  int64_t steps_each = 5;
+  // ε: α_c = ε (σ_c/σ_L)². configs/ffhq.yml 1-bit: 5e−5 at σ_L = 0.01 on [0, 1] data, i.e.
+  // α_L/σ_L² = 0.5; ×4 on [−1, 1] images. (mnist.yml's 2e−4 gives α_L/σ_L² = 2, the stability
+  // limit of Langevin on the score's 1/σ² curvature.)
+  double step_lr = 2e-4;
+  double likelihood_scale = 1;  // λ (configs: likelihood_scale 1)
+
+  static QcsSgmOptions from_params(const Params& p);
+  nlohmann::json to_json() const;
+};
+
+Result qcs_sgm(const SolveContext& ctx, const QcsSgmOptions& options);
+
+// diag(A Aᵀ) = ‖a_i‖² as [out_shape...], exactly (adjoints of unit vectors, in blocks).
+torch::Tensor row_norms_squared(const op::Operator& A, const torch::Device& device);
+
+// −log p̃(y | z; extra) per item [B] for the problem's channel, the noise variance of each
+// measurement raised by `extra_variance` (shaped like one item of y). Differentiable in z.
+torch::Tensor pseudo_nll(const channel::Channel& ch, const torch::Tensor& z, const torch::Tensor& y,
+                         const torch::Tensor& extra_variance);
+
+}  // namespace tweedie::solve
