@@ -3,7 +3,7 @@
 # Every figure is one `tweedie lowrank --config configs/lowrank/NAME.toml -o results/lowrank/NAME`;
 # this script runs them one after another at one thread, niced, and prints each summary.
 #
-#   scripts/lowrank-experiments.sh                 # all of them (about 10 CPU-minutes)
+#   scripts/lowrank-experiments.sh                 # all (~10 CPU-minutes; 16 min wall on a loaded 2-core box)
 #   scripts/lowrank-experiments.sh rpca tucker     # some of them
 #
 # Env: TWEEDIE_BIN (default build/tweedie), OUT (default results/lowrank).

@@ -28,9 +28,37 @@ ProblemSpec spec_of(Task task, int64_t n, int64_t r, double kappa = 1) {
   return s;
 }
 
+ProblemSpec tucker_spec(int64_t n1, int64_t n2, int64_t n3, int64_t r, double kappa, double ratio) {
+  ProblemSpec s;
+  s.task = Task::tucker;
+  s.n1 = n1;
+  s.n2 = n2;
+  s.n3 = n3;
+  s.rank = r;
+  s.kappa = kappa;
+  s.ratio = ratio;
+  return s;
+}
+
 MatrixProblem make(const ProblemSpec& s, uint64_t seed = 1) {
   auto gen = make_generator(seed);
   return generate_matrix_problem(s, gen);
+}
+
+// PSD sensing 20×20, rank 2, κ = 10, m = 300: the ScaledGD(λ) setting.
+MatrixProblem psd_sensing() {
+  auto s = spec_of(Task::sensing, 20, 2, 10);
+  s.n2 = 20;
+  s.symmetric = true;
+  s.measurements = 300;
+  return make(s);
+}
+
+// 80×90, rank 3, κ = 5, half of the entries observed: well sampled.
+MatrixProblem well_sampled_completion() {
+  auto s = spec_of(Task::completion, 80, 3, 5);
+  s.ratio = 0.5;
+  return make(s);
 }
 
 MatrixResult solve(const MatrixProblem& p, MatrixOptions o, uint64_t seed = 2) {
@@ -77,9 +105,7 @@ TEST(LowRankRecovery, SensingScaledGdAndGd) {
 }
 
 TEST(LowRankRecovery, CompletionScaledGdAndGd) {
-  auto s = spec_of(Task::completion, 80, 3, 5);
-  s.ratio = 0.5;
-  auto p = make(s);
+  auto p = well_sampled_completion();
   for (Method m : {Method::scaledgd, Method::gd}) {
     auto res = solve(p, with(m, 2000));
     SCOPED_TRACE(method_name(m));
@@ -89,9 +115,7 @@ TEST(LowRankRecovery, CompletionScaledGdAndGd) {
 }
 
 TEST(LowRankRecovery, CompletionWithScaledProjection) {
-  auto s = spec_of(Task::completion, 80, 3, 5);
-  s.ratio = 0.5;
-  auto p = make(s);
+  auto p = well_sampled_completion();
   auto o = with(Method::scaledgd, 500);
   o.projection = 3;
   auto res = solve(p, o);
@@ -111,16 +135,8 @@ TEST(LowRankRecovery, RobustPcaRecoversLowRankPartDespiteOutliers) {
 }
 
 TEST(LowRankRecovery, TuckerCompletionScaledGd) {
-  ProblemSpec s;
-  s.task = Task::tucker;
-  s.n1 = 24;
-  s.n2 = 20;
-  s.n3 = 16;
-  s.rank = 3;
-  s.kappa = 3;
-  s.ratio = 0.3;
   auto gen = make_generator(1);
-  auto p = generate_tucker_problem(s, gen);
+  auto p = generate_tucker_problem(tucker_spec(24, 20, 16, 3, 3, 0.3), gen);
   TuckerOptions o;
   o.stop.max_iterations = 600;
   auto res = solve_tucker(p, o, gen);
@@ -130,11 +146,7 @@ TEST(LowRankRecovery, TuckerCompletionScaledGd) {
 
 TEST(LowRankRecovery, SymmetricSensingFromSmallRandomInitWithExactRank) {
   // ScaledGD(λ) with the correct rank converges exactly from a random start (seed 003, ICML 2023).
-  auto s = spec_of(Task::sensing, 20, 2, 10);
-  s.n2 = 20;
-  s.symmetric = true;
-  s.measurements = 300;
-  auto p = make(s);
+  auto p = psd_sensing();
   auto o = with(Method::scaledgd_lambda, 600, 1e-8);
   o.init = Init::random;
   auto res = solve(p, o);
@@ -222,16 +234,8 @@ TEST(LowRankScaledGd, InvariantToFactorRebalancing) {
 }
 
 TEST(LowRankScaledGd, TuckerInvariantToFactorRebalancing) {
-  ProblemSpec s;
-  s.task = Task::tucker;
-  s.n1 = 16;
-  s.rank = 2;
-  s.kappa = 5;
-  s.ratio = 0.4;
-  s.n2 = 14;
-  s.n3 = 12;
   auto gen = make_generator(3);
-  auto p = generate_tucker_problem(s, gen);
+  auto p = generate_tucker_problem(tucker_spec(16, 14, 12, 2, 5, 0.4), gen);
   TuckerOptions o;
   o.stop = {15, 0, 0, 1e3};
   auto start = tucker_initialize(p, o, gen);
@@ -248,11 +252,7 @@ TEST(LowRankScaledGd, TuckerInvariantToFactorRebalancing) {
 // ---- ScaledGD(λ), over-parameterised, small random start ------------------------------------
 
 TEST(LowRankScaledGdLambda, PicksUpTheSignalFasterThanGdWhenOverparameterized) {
-  auto s = spec_of(Task::sensing, 20, 2, 10);
-  s.n2 = 20;
-  s.symmetric = true;
-  s.measurements = 300;
-  auto p = make(s);
+  auto p = psd_sensing();
   auto o = with(Method::scaledgd_lambda, 150, 0);
   o.rank = 6;  // r' = 3 r*
   o.init = Init::random;
@@ -333,6 +333,24 @@ TEST(LowRankProblem, KappaSweepSharesFactorsAndSamplingPattern) {
   auto Mr = std::get<0>(best).slice(1, 0, 4).mm(torch::diag(std::get<1>(best).slice(0, 0, 4))).mm(
       std::get<2>(best).slice(0, 0, 4));
   EXPECT_LT((Mr - dense_truth(pl)).norm().item<double>(), 1e-10);
+}
+
+TEST(LowRankProblem, CompressedPatternMatchesDenseProducts) {
+  auto p = make(spec_of(Task::completion, 30, 2));
+  auto dense = observed_matrix(p);
+  // Shuffle the entries, as a hand-built problem might hold them; index_entries restores order.
+  auto gen = make_generator(7);
+  auto order = torch::randperm(p.values.numel(), gen, torch::TensorOptions().dtype(torch::kLong));
+  p.rows = p.rows.index_select(0, order);
+  p.cols = p.cols.index_select(0, order);
+  p.values = p.values.index_select(0, order);
+  index_entries(p);
+  auto key = p.rows * p.n2 + p.cols;
+  EXPECT_TRUE((key.slice(0, 1) > key.slice(0, 0, -1)).all().item<bool>());
+  EXPECT_TRUE(torch::equal(observed_matrix(p), dense));
+  EXPECT_TRUE(torch::equal(observed_csr(p, p.values).to_dense(), dense));
+  EXPECT_TRUE(torch::equal(observed_csr_transpose(p, p.values).to_dense(), dense.t()));
+  EXPECT_NO_THROW(validate(p));
 }
 
 TEST(LowRankProblem, BadInputIsAnInputError) {

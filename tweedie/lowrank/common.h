@@ -5,15 +5,17 @@
 // Methods (Tong, Ma, Chi, "Accelerating ill-conditioned low-rank matrix estimation via scaled
 // gradient descent", JMLR 22(150), 2021, arXiv:2005.08898; Xu, Shen, Chi, Ma, "The power of
 // preconditioning in overparameterized low-rank matrix sensing", ICML 2023, arXiv:2302.01186):
-//   gd               vanilla gradient descent on the factors, step η/σ_max (the baseline of JMLR 2021 §5)
-//   scaledgd         preconditioned by (RᵀR)⁻¹ and (LᵀL)⁻¹ (JMLR 2021, the ScaledGD update of §2)
+//   gd               vanilla gradient descent on the factors, step η/σ_max (the baseline of JMLR 2021's experiments)
+//   scaledgd         preconditioned by (RᵀR)⁻¹ and (LᵀL)⁻¹ (JMLR 2021, the ScaledGD update)
 //   scaledgd-lambda  preconditioned by (XᵀX + λI)⁻¹ (ICML 2023, the ScaledGD(λ) update)
 // The PDFs could not be read here (../shared/docs/methods.md §0.2), so the citations name
 // algorithms and sections rather than equation numbers.
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "tweedie/core/error.h"
 
@@ -73,6 +75,31 @@ inline std::string stop_reason(const IterationStats& s, const StopOptions& o) {
   if (o.change_tolerance > 0 && s.change < o.change_tolerance) return "change";
   if (s.iteration >= o.max_iterations) return "max-iterations";
   return "";
+}
+
+using Clock = std::chrono::steady_clock;
+inline double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// Runs init() and then run(start, t0) on one clock, so the history's seconds include the
+// initialisation, and records the initialisation's share in result.init_seconds.
+template <typename InitFn, typename RunFn>
+auto solve_timed(InitFn init, RunFn run) {
+  auto t0 = Clock::now();
+  auto start = init();
+  double init_seconds = seconds_since(t0);
+  auto result = run(start, t0);
+  result.init_seconds = init_seconds;
+  return result;
+}
+
+// Appends `s` to the history, shows it to the monitor, and says why to stop ("" = go on).
+inline std::string record(std::vector<IterationStats>& history, const IterationStats& s, const Monitor& monitor,
+                          const StopOptions& o) {
+  history.push_back(s);
+  if (monitor) monitor(s);
+  return stop_reason(s, o);
 }
 
 inline void validate(const StopOptions& o) {

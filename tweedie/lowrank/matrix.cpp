@@ -4,16 +4,12 @@
 #include "tweedie/lowrank/matrix.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 
 namespace tweedie::lowrank {
 namespace {
 
-using Clock = std::chrono::steady_clock;
 using torch::Tensor;
-
-double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 double safe_ratio(double a, double b) { return b > 0 ? a / b : a; }
 
@@ -58,12 +54,12 @@ Gradient gradient(const MatrixProblem& p, const Tensor& L, const Tensor& R, doub
   }
 }
 
-double data_norm(const MatrixProblem& p) {
+double observations_norm(const MatrixProblem& p) {
   const Tensor& d = p.task == Task::sensing ? p.y : p.task == Task::completion ? p.values : p.Y;
   return d.norm().item<double>();
 }
 
-// Scaled projection P_B (JMLR 2021 §2.3): L_i ← L_i min(1, B_L/‖L_i Rᵀ‖), R_j ← R_j min(1, B_R/‖R_j Lᵀ‖),
+// Scaled projection P_B (JMLR 2021, matrix completion): L_i ← L_i min(1, B_L/‖L_i Rᵀ‖), R_j ← R_j min(1, B_R/‖R_j Lᵀ‖),
 // both from the unprojected pair; ‖L_i Rᵀ‖² = L_i (RᵀR) L_iᵀ costs O(n r²).
 void scaled_projection(Tensor& L, Tensor& R, double bound_left, double bound_right) {
   auto row_l = (L.mm(R.t().mm(R)) * L).sum(1).clamp_min(0).sqrt();
@@ -105,7 +101,7 @@ MatrixResult run(const MatrixProblem& p, const MatrixStart& start, const MatrixO
   double bound_left = o.projection * std::sqrt(static_cast<double>(p.rank) / p.n1) * res.sigma_max;
   double bound_right = o.projection * std::sqrt(static_cast<double>(p.rank) / p.n2) * res.sigma_max;
   if (o.projection > 0) scaled_projection(L, R, bound_left, bound_right);  // the start is projected too
-  const double dnorm = data_norm(p);
+  const double dnorm = observations_norm(p);
   const Tensor I = torch::eye(r, L.options());
   Tensor L_prev, R_prev;
   for (int64_t t = 0;; ++t) {
@@ -115,10 +111,8 @@ MatrixResult run(const MatrixProblem& p, const MatrixStart& start, const MatrixO
     s.error = relative_error(L, R, p.truth);
     s.residual = g.residual;
     if (t > 0) s.change = safe_ratio(factored_distance(L, R, L_prev, R_prev), factored_norm(L, R));
-    s.seconds = since(t0);
-    res.history.push_back(s);
-    if (monitor) monitor(s);
-    res.stop = stop_reason(s, o.stop);
+    s.seconds = seconds_since(t0);
+    res.stop = record(res.history, s, monitor, o.stop);
     if (!res.stop.empty()) break;
     L_prev = L;
     R_prev = R;
@@ -129,8 +123,10 @@ MatrixResult run(const MatrixProblem& p, const MatrixStart& start, const MatrixO
     } else {
       try {
         auto PL = L.t().mm(L) + res.lambda * I, PR = R.t().mm(R) + res.lambda * I;
-        L = L - o.eta * right_solve(g.dL, PR);  // L⁺ = L − η ∇_L f (RᵀR + λI)⁻¹  (λ = 0: ScaledGD)
-        R = R - o.eta * right_solve(g.dR, PL);  // R⁺ = R − η ∇_R f (LᵀL + λI)⁻¹
+        auto L_next = L - o.eta * right_solve(g.dL, PR);  // L⁺ = L − η ∇_L f (RᵀR + λI)⁻¹  (λ = 0: ScaledGD)
+        auto R_next = R - o.eta * right_solve(g.dR, PL);  // R⁺ = R − η ∇_R f (LᵀL + λI)⁻¹
+        L = L_next;
+        R = R_next;
       } catch (const c10::Error&) {
         res.stop = "singular-preconditioner";
         break;
@@ -142,7 +138,7 @@ MatrixResult run(const MatrixProblem& p, const MatrixStart& start, const MatrixO
   res.left = L;
   res.right = R;
   res.iterations = res.history.back().iteration;
-  res.seconds = since(t0);
+  res.seconds = seconds_since(t0);
   return res;
 }
 
@@ -232,7 +228,7 @@ MatrixStart initialize(const MatrixProblem& p, const MatrixOptions& o, torch::Ge
     st.left = svd.U.slice(1, 0, fit) * root;   // L₀ = U₀ Σ₀^{1/2}
     st.right = svd.V.slice(1, 0, fit) * root;  // R₀ = V₀ Σ₀^{1/2}
   } else {
-    // X₀ = α N(0, 1/n) entrywise (ICML 2023 §3), drawn in float64 on the CPU.
+    // X₀ = α N(0, 1/n) entrywise (ICML 2023), drawn in float64 on the CPU.
     auto draw = [&](int64_t n) {
       return (torch::randn({n, fit}, gen, torch::TensorOptions().dtype(torch::kFloat64)) *
               (o.init_scale / std::sqrt(static_cast<double>(n))))
@@ -249,12 +245,8 @@ MatrixResult iterate(const MatrixProblem& p, const MatrixStart& start, const Mat
 }
 
 MatrixResult solve_matrix(const MatrixProblem& p, const MatrixOptions& o, torch::Generator& gen, const Monitor& monitor) {
-  auto t0 = Clock::now();
-  MatrixStart start = initialize(p, o, gen);
-  double init_seconds = since(t0);
-  MatrixResult res = run(p, start, o, monitor, t0);
-  res.init_seconds = init_seconds;
-  return res;
+  return solve_timed([&] { return initialize(p, o, gen); },
+                     [&](const auto& start, Clock::time_point t0) { return run(p, start, o, monitor, t0); });
 }
 
 }  // namespace tweedie::lowrank

@@ -91,7 +91,7 @@ MatrixResult iterate(const MatrixProblem& problem, const MatrixStart& start, con
 MatrixResult solve_matrix(const MatrixProblem& problem, const MatrixOptions& options, torch::Generator& gen,
                           const Monitor& monitor = {});
 
-// Robust PCA's sparse estimator T_α(Z) (JMLR 2021 §2 robust PCA; RPCA.m Tproj): keeps Z_ij when |Z_ij|
+// Robust PCA's sparse estimator T_α(Z) (JMLR 2021, robust PCA; RPCA.m Tproj): keeps Z_ij when |Z_ij|
 // is among the ⌊α n2⌋ largest of its row and among the ⌊α n1⌋ largest of its column.
 torch::Tensor sparsify(const torch::Tensor& Z, double alpha);
 

@@ -26,6 +26,13 @@ std::string escape(const std::string& s) {
   return out;
 }
 
+// Characters (UTF-8 code points) of a label, for the legend's width.
+size_t display_width(const std::string& s) {
+  size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
 std::string num(double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.1f", v);
@@ -79,7 +86,10 @@ struct Axis {
 }  // namespace
 
 std::string line_plot_svg(const std::vector<PlotSeries>& series, const PlotOptions& o) {
-  const double W = o.width, H = o.height, ml = 72, mr = 190, mt = 34, mb = 48;
+  size_t widest = 0;
+  for (auto& s : series) widest = std::max(widest, display_width(s.label));
+  const double ml = 72, mr = 56 + 7.0 * static_cast<double>(widest), mt = 34, mb = 48;
+  const double W = std::max<double>(o.width, ml + mr + 320), H = o.height;
   const double pw = W - ml - mr, ph = H - mt - mb;
   Axis ax, ay;
   ax.log = o.log_x;
@@ -90,7 +100,7 @@ std::string line_plot_svg(const std::vector<PlotSeries>& series, const PlotOptio
   auto py = [&](double v) { return mt + ph * (ay.hi - ay.f(v)) / (ay.hi - ay.lo); };
 
   std::ostringstream svg;
-  svg << "<svg xmlns='http://www.w3.org/2000/svg' width='" << o.width << "' height='" << o.height
+  svg << "<svg xmlns='http://www.w3.org/2000/svg' width='" << num(W) << "' height='" << num(H)
       << "' font-family='sans-serif' font-size='12'>\n<rect width='100%' height='100%' fill='white'/>\n"
       << "<text x='" << num(ml) << "' y='20' font-size='14'>" << escape(o.title) << "</text>\n";
   for (double t : ax.ticks()) {

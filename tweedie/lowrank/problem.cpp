@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <mutex>
 
 #include "tweedie/core/error.h"
@@ -16,6 +17,12 @@ using torch::indexing::Slice;
 
 constexpr int64_t kChunk = int64_t{1} << 18;           // entries per gather/scatter block
 constexpr double kMaxSensingEntries = 2.5e8;           // dense A: 2 GB in float64
+
+std::string text(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
 
 // Every draw is float64 on the CPU, whatever the problem's dtype and device, so a seed gives the
 // same problem everywhere (a float32 problem is the float64 one rounded).
@@ -64,7 +71,7 @@ void check_spec(const ProblemSpec& s) {
               std::to_string(smallest) + ")");
   require(s.kappa >= 1 && std::isfinite(s.kappa), "condition number kappa must be >= 1 and finite");
   if (s.task == Task::completion || s.task == Task::tucker || s.task == Task::powerlaw)
-    require(s.ratio > 0 && s.ratio <= 1, "sampling ratio " + std::to_string(s.ratio) + " is outside (0, 1]");
+    require(s.ratio > 0 && s.ratio <= 1, "sampling ratio " + text(s.ratio) + " is outside (0, 1]");
   if (s.task == Task::rpca)
     require(s.outliers >= 0 && s.outliers < 0.5, "outlier fraction must be in [0, 0.5)");
   require(s.outlier_scale >= 0 && std::isfinite(s.outlier_scale), "outlier scale must be >= 0");
@@ -74,6 +81,28 @@ void check_spec(const ProblemSpec& s) {
   require(!s.symmetric || (s.task == Task::sensing && s.n1 == s.n2),
           "symmetric (PSD) problems are sensing problems with n1 = n2");
   require(s.dtype == torch::kFloat64 || s.dtype == torch::kFloat32, "dtype must be float32 or float64");
+}
+
+MatrixProblem sized(Task task, int64_t n1, int64_t n2, int64_t rank, bool symmetric = false) {
+  MatrixProblem p;
+  p.task = task;
+  p.n1 = n1;
+  p.n2 = n2;
+  p.rank = rank;
+  p.symmetric = symmetric;
+  return p;
+}
+
+// A problem of the spec's task and sizes with X* = U diag(linspace(1, 1/κ, r)) Vᵀ drawn first
+// (U and V uniformly random with orthonormal columns; V = U when symmetric).
+MatrixProblem with_random_truth(const ProblemSpec& s, Task task, torch::Generator& gen) {
+  MatrixProblem p = sized(task, s.n1, s.n2, s.rank, s.symmetric);
+  auto sigma = condition_spectrum(s.rank, s.kappa);
+  auto U = orthonormal(s.n1, s.rank, gen);
+  p.truth.left = U * sigma;  // X* = U Σ Vᵀ
+  p.truth.right = s.symmetric ? U : orthonormal(s.n2, s.rank, gen);
+  p.truth.singular_values = to_vector(sigma);
+  return p;
 }
 
 torch::Tensor add_noise(const torch::Tensor& t, double sigma, torch::Generator& gen) {
@@ -87,18 +116,7 @@ MatrixProblem generate_sensing(const ProblemSpec& s, torch::Generator& gen) {
           "dense Gaussian sensing with m = " + std::to_string(m) + " and " + std::to_string(s.n1) + "x" +
               std::to_string(s.n2) + " would hold " + std::to_string(m * s.n1 * s.n2) +
               " entries (limit 2.5e8); use smaller n or m");
-  MatrixProblem p;
-  p.task = Task::sensing;
-  p.n1 = s.n1;
-  p.n2 = s.n2;
-  p.rank = r;
-  p.symmetric = s.symmetric;
-  auto sigma = condition_spectrum(r, s.kappa);
-  auto U = orthonormal(s.n1, r, gen);
-  auto V = s.symmetric ? U : orthonormal(s.n2, r, gen);
-  p.truth.left = U * sigma;  // X* = U Σ Vᵀ
-  p.truth.right = V;
-  p.truth.singular_values = to_vector(sigma);
+  MatrixProblem p = with_random_truth(s, Task::sensing, gen);
   // (A_k)_ij ~ N(0, 1/m) (MS.m), so E 𝒜*𝒜 = I.
   p.A = normal({m, s.n1 * s.n2}, gen) / std::sqrt(static_cast<double>(m));
   p.y = add_noise(p.A.mv(p.truth.left.mm(p.truth.right.t()).reshape(-1)), s.noise, gen);
@@ -106,12 +124,7 @@ MatrixProblem generate_sensing(const ProblemSpec& s, torch::Generator& gen) {
 }
 
 MatrixProblem generate_completion(const ProblemSpec& s, torch::Generator& gen) {
-  MatrixProblem p;
-  p.task = Task::completion;
-  p.n1 = s.n1;
-  p.n2 = s.n2;
-  p.rank = s.rank;
-  p.ratio = s.ratio;
+  MatrixProblem p = sized(Task::completion, s.n1, s.n2, s.rank);
   torch::Tensor full_left, full_right;  // the matrix that is sampled
   if (s.task == Task::powerlaw) {
     // M = U diag(i^−decay) Vᵀ of full rank; the target is its best rank-r approximation M_r.
@@ -124,13 +137,11 @@ MatrixProblem generate_completion(const ProblemSpec& s, torch::Generator& gen) {
     p.truth.right = V.index({Slice(), Slice(0, s.rank)});
     p.truth.singular_values = to_vector(sigma.slice(0, 0, s.rank));
   } else {
-    auto sigma = condition_spectrum(s.rank, s.kappa);
-    full_left = orthonormal(s.n1, s.rank, gen) * sigma;
-    full_right = orthonormal(s.n2, s.rank, gen);
-    p.truth.left = full_left;
-    p.truth.right = full_right;
-    p.truth.singular_values = to_vector(sigma);
+    p = with_random_truth(s, Task::completion, gen);
+    full_left = p.truth.left;
+    full_right = p.truth.right;
   }
+  p.ratio = s.ratio;
   std::tie(p.rows, p.cols) = bernoulli_entries(s.n1, s.n2, s.ratio, gen);
   require(p.rows.numel() > 0, "no entry was sampled; raise the sampling ratio");
   p.values = add_noise(sampled_product(full_left, full_right, p.rows, p.cols), s.noise, gen);
@@ -138,16 +149,8 @@ MatrixProblem generate_completion(const ProblemSpec& s, torch::Generator& gen) {
 }
 
 MatrixProblem generate_rpca(const ProblemSpec& s, torch::Generator& gen) {
-  MatrixProblem p;
-  p.task = Task::rpca;
-  p.n1 = s.n1;
-  p.n2 = s.n2;
-  p.rank = s.rank;
+  MatrixProblem p = with_random_truth(s, Task::rpca, gen);
   p.outliers = s.outliers;
-  auto sigma = condition_spectrum(s.rank, s.kappa);
-  p.truth.left = orthonormal(s.n1, s.rank, gen) * sigma;
-  p.truth.right = orthonormal(s.n2, s.rank, gen);
-  p.truth.singular_values = to_vector(sigma);
   auto X = p.truth.left.mm(p.truth.right.t());
   // S*: Bernoulli(α) support, Gaussian magnitudes far above the entries of X* (RPCA.m keeps the
   // largest α-fraction of a standard Gaussian matrix, ~300× its entries at n = 1000).
@@ -278,12 +281,7 @@ MatrixProblem sensing_problem(const torch::Tensor& A, const torch::Tensor& y, in
   require(A.dim() == 3, "sensing operator must be [m, n1, n2], got " + std::to_string(A.dim()) + " dimensions");
   require(y.numel() == A.size(0), "observations must hold m = " + std::to_string(A.size(0)) + " values, got " +
                                       std::to_string(y.numel()));
-  MatrixProblem p;
-  p.task = Task::sensing;
-  p.n1 = A.size(1);
-  p.n2 = A.size(2);
-  p.rank = rank;
-  p.symmetric = symmetric;
+  MatrixProblem p = sized(Task::sensing, A.size(1), A.size(2), rank, symmetric);
   p.A = A.reshape({A.size(0), p.n1 * p.n2}).to(dtype);
   p.y = y.reshape({-1}).to(dtype);
   validate(p);
@@ -294,11 +292,7 @@ MatrixProblem completion_problem(const torch::Tensor& Y, const torch::Tensor& ma
                                  torch::Dtype dtype) {
   require(Y.dim() == 2, "completion observations must be a matrix [n1, n2]");
   require(mask.sizes() == Y.sizes(), "mask shape must equal the observations' shape");
-  MatrixProblem p;
-  p.task = Task::completion;
-  p.n1 = Y.size(0);
-  p.n2 = Y.size(1);
-  p.rank = rank;
+  MatrixProblem p = sized(Task::completion, Y.size(0), Y.size(1), rank);
   auto idx = (mask != 0).nonzero();
   p.rows = idx.select(1, 0).contiguous();
   p.cols = idx.select(1, 1).contiguous();
@@ -311,11 +305,7 @@ MatrixProblem completion_problem(const torch::Tensor& Y, const torch::Tensor& ma
 
 MatrixProblem rpca_problem(const torch::Tensor& Y, int64_t rank, double outliers, torch::Dtype dtype) {
   require(Y.dim() == 2, "robust PCA observations must be a matrix [n1, n2]");
-  MatrixProblem p;
-  p.task = Task::rpca;
-  p.n1 = Y.size(0);
-  p.n2 = Y.size(1);
-  p.rank = rank;
+  MatrixProblem p = sized(Task::rpca, Y.size(0), Y.size(1), rank);
   p.outliers = outliers;
   p.Y = Y.to(dtype);
   validate(p);
@@ -368,7 +358,7 @@ void validate(const MatrixProblem& p) {
       require(finite(p.y), "observations contain non-finite values");
       break;
     case Task::completion:
-      require(p.ratio > 0 && p.ratio <= 1, "sampling ratio " + std::to_string(p.ratio) + " is outside (0, 1]");
+      require(p.ratio > 0 && p.ratio <= 1, "sampling ratio " + text(p.ratio) + " is outside (0, 1]");
       require(p.values.defined() && p.values.numel() > 0, "completion needs at least one observed entry");
       require(p.rows.numel() == p.values.numel() && p.cols.numel() == p.values.numel(),
               "observed rows, columns and values differ in length");
@@ -396,7 +386,7 @@ void validate(const TuckerProblem& p) {
   require(p.rank >= 1 && p.rank <= smallest, "rank " + std::to_string(p.rank) +
                                                  " is larger than the smallest dimension " +
                                                  std::to_string(smallest) + " (or < 1)");
-  require(p.ratio > 0 && p.ratio <= 1, "sampling ratio " + std::to_string(p.ratio) + " is outside (0, 1]");
+  require(p.ratio > 0 && p.ratio <= 1, "sampling ratio " + text(p.ratio) + " is outside (0, 1]");
   require(p.mask.defined() && p.Y.defined() && p.mask.sizes() == p.Y.sizes() && p.Y.dim() == 3,
           "tucker needs observations and a mask of the same 3-way shape");
   require(torch::isfinite(p.Y).all().item<bool>(), "observations contain non-finite values");

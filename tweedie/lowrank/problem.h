@@ -3,7 +3,7 @@
 // completion, robust PCA, Tucker tensor completion and a power-law-spectrum matrix, builders for
 // problems read from files, validation, and the relative error of a factored estimate.
 //
-// The generators follow the official MATLAB experiments of Tong, Ma, Chi (JMLR 2021 §5;
+// The generators follow the official MATLAB experiments of Tong, Ma, Chi (JMLR 2021 experiments;
 // github.com/Titan-Tong/ScaledGD matrix/MS.m, MC.m, RPCA.m) and Tong, Ma, Chi (tensor ScaledGD,
 // 2021; tensor/TC.m): σ*_i = linspace(1, 1/κ, r), random orthonormal factors (we use the Q of a
 // Gaussian matrix; the scripts use the SVD of a sign matrix and, a typo, reuse U for V), Gaussian

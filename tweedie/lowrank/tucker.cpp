@@ -1,16 +1,12 @@
 // Tucker tensor completion by GD and ScaledGD; the maths and the papers are in tucker.h.
 #include "tweedie/lowrank/tucker.h"
 
-#include <chrono>
 #include <cmath>
 
 namespace tweedie::lowrank {
 namespace {
 
-using Clock = std::chrono::steady_clock;
 using torch::Tensor;
-
-double since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
 
 // The largest σ₁ over the core's three unfoldings (TC.m: sv_max, there of the true core).
 double core_sigma_max(const Tensor& S) {
@@ -43,10 +39,8 @@ TuckerResult run(const TuckerProblem& p, const TuckerFactors& start, const Tucke
     if (p.truth.defined()) s.error = (X - p.truth).norm().item<double>() / truth_norm;
     s.residual = Z.norm().item<double>() / (y_norm > 0 ? y_norm : 1);
     if (t > 0) s.change = (X - X_prev).norm().item<double>() / (x_norm > 0 ? x_norm : 1);
-    s.seconds = since(t0);
-    res.history.push_back(s);
-    if (monitor) monitor(s);
-    res.stop = stop_reason(s, o.stop);
+    s.seconds = seconds_since(t0);
+    res.stop = record(res.history, s, monitor, o.stop);
     if (!res.stop.empty()) break;
     X_prev = X;
     // Partial contractions of Z with the factors, shared between the modes.
@@ -87,7 +81,7 @@ TuckerResult run(const TuckerProblem& p, const TuckerFactors& start, const Tucke
   }
   res.x = {S, U};
   res.iterations = res.history.back().iteration;
-  res.seconds = since(t0);
+  res.seconds = seconds_since(t0);
   return res;
 }
 
@@ -143,12 +137,8 @@ TuckerResult tucker_iterate(const TuckerProblem& p, const TuckerFactors& start, 
 }
 
 TuckerResult solve_tucker(const TuckerProblem& p, const TuckerOptions& o, torch::Generator& gen, const Monitor& monitor) {
-  auto t0 = Clock::now();
-  TuckerFactors start = tucker_initialize(p, o, gen);
-  double init_seconds = since(t0);
-  TuckerResult res = run(p, start, o, monitor, t0);
-  res.init_seconds = init_seconds;
-  return res;
+  return solve_timed([&] { return tucker_initialize(p, o, gen); },
+                     [&](const auto& start, Clock::time_point t0) { return run(p, start, o, monitor, t0); });
 }
 
 }  // namespace tweedie::lowrank
