@@ -107,7 +107,9 @@ class LowRankCommand : public Command {
     spec_.task = parse_task(task_);
     spec_.n2 = n2_ > 0 ? n2_ : spec_.n1;
     spec_.dtype = dtype_ == "float32" ? torch::kFloat32 : torch::kFloat64;
-    for (auto& m : methods_) parse_method(m);
+    for (auto& m : methods_)
+      require(!(parse_method(m) == Method::scaledgd_lambda && spec_.task == Task::tucker),
+              "tucker completion supports the methods gd and scaledgd");
     loaded_ = !observations_.empty();
     if (loaded_)
       require(ranks_.size() == 1 && kappas_.size() == 1 && ratios_.size() == 1 && outliers_.size() == 1,
