@@ -17,13 +17,16 @@
 #include "tweedie/core/version.h"
 #include "tweedie/io/npy.h"
 #include "tweedie/lowrank/matrix.h"
-#include "tweedie/lowrank/plot.h"
+#include "tweedie/io/plot.h"
 #include "tweedie/lowrank/tucker.h"
 
 namespace tweedie::cli {
 namespace {
 
 using namespace tweedie::lowrank;
+using tweedie::io::PlotOptions;
+using tweedie::io::PlotSeries;
+using tweedie::io::write_line_plot;
 namespace fs = std::filesystem;
 
 std::string fmt(const char* pattern, double v) {

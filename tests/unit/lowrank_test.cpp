@@ -9,7 +9,7 @@
 #include "tweedie/core/error.h"
 #include "tweedie/core/runtime.h"
 #include "tweedie/lowrank/matrix.h"
-#include "tweedie/lowrank/plot.h"
+#include "tweedie/io/plot.h"
 #include "tweedie/lowrank/problem.h"
 #include "tweedie/lowrank/tucker.h"
 
@@ -17,6 +17,9 @@ namespace tweedie::lowrank {
 namespace {
 
 using torch::Tensor;
+using io::line_plot_svg;
+using io::PlotOptions;
+using io::PlotSeries;
 
 ProblemSpec spec_of(Task task, int64_t n, int64_t r, double kappa = 1) {
   ProblemSpec s;

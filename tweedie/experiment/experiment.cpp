@@ -16,7 +16,7 @@
 #include "tweedie/diffusion/prior.h"
 #include "tweedie/io/npy.h"
 #include "tweedie/io/png.h"
-#include "tweedie/lowrank/plot.h"
+#include "tweedie/io/plot.h"
 #include "tweedie/metric/suite.h"
 #include "tweedie/problem.h"
 #include "tweedie/solve/solver.h"
@@ -334,7 +334,7 @@ void write_outputs(const ExperimentConfig& cfg, const std::vector<Cell>& cells, 
         if (values.size() < 2) continue;
         std::ostringstream sc;
         sc << key << ",psnr_mean,psnr_se,ssim_mean,ssim_se,nfe,other_settings\n";
-        std::map<std::string, lowrank::PlotSeries> series;  // one line per combination of the other keys
+        std::map<std::string, io::PlotSeries> series;  // one line per combination of the other keys
         bool numeric = true;
         for (size_t i = 0; i < cells.size(); ++i) {
           if (cells[i].problem != &p || cells[i].method != &m) continue;
@@ -357,14 +357,14 @@ void write_outputs(const ExperimentConfig& cfg, const std::vector<Cell>& cells, 
         std::string stem = "sweep_" + p.name + "_" + m.label + "_" + safe(key);
         atomic_write_file((out / (stem + ".csv")).string(), sc.str());
         if (numeric) {
-          std::vector<lowrank::PlotSeries> list;
+          std::vector<io::PlotSeries> list;
           for (auto& [k, ser] : series) list.push_back(ser);
-          lowrank::PlotOptions po;
+          io::PlotOptions po;
           po.title = cfg.name + " / " + p.name + ": PSNR vs " + key;
           po.x_label = key;
           po.y_label = "PSNR (dB)";
           po.log_y = false;
-          lowrank::write_line_plot((out / (stem + ".svg")).string(), list, po);
+          io::write_line_plot((out / (stem + ".svg")).string(), list, po);
         }
       }
     }

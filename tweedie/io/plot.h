@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-namespace tweedie::lowrank {
+namespace tweedie::io {
 
 struct PlotSeries {
   std::string label;
@@ -26,4 +26,4 @@ std::string line_plot_svg(const std::vector<PlotSeries>& series, const PlotOptio
 // Writes it atomically.
 void write_line_plot(const std::string& path, const std::vector<PlotSeries>& series, const PlotOptions& options);
 
-}  // namespace tweedie::lowrank
+}  // namespace tweedie::io

@@ -1,4 +1,4 @@
-#include "tweedie/lowrank/plot.h"
+#include "tweedie/io/plot.h"
 
 #include <algorithm>
 #include <cmath>
@@ -7,7 +7,7 @@
 
 #include "tweedie/core/fs.h"
 
-namespace tweedie::lowrank {
+namespace tweedie::io {
 namespace {
 
 const char* const kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
@@ -161,4 +161,4 @@ void write_line_plot(const std::string& path, const std::vector<PlotSeries>& ser
   atomic_write_file(path, line_plot_svg(series, options));
 }
 
-}  // namespace tweedie::lowrank
+}  // namespace tweedie::io
