@@ -17,6 +17,7 @@ DapsOptions DapsOptions::from_params(const Params& p) {
   o.sigma_min = p.real("sigma_min");
   o.ode_sigma_min = p.real("ode_sigma_min");
   o.rho = p.real("rho");
+  o.clip_denoised = p.flag("clip_denoised");
   o.likelihood = LikelihoodOptions::from_params(p);
   if (o.annealing_steps < 1 || o.ode_steps < 1) p.fail("annealing_steps and ode_steps must be >= 1");
   if (o.langevin_steps < 0) p.fail("langevin_steps must be >= 0");
@@ -34,7 +35,7 @@ nlohmann::json DapsOptions::to_json() const {
                       {"langevin_steps", langevin_steps},   {"lr", lr},
                       {"lr_min_ratio", lr_min_ratio},       {"sigma_max", sigma_max},
                       {"sigma_min", sigma_min},             {"ode_sigma_min", ode_sigma_min},
-                      {"rho", rho}};
+                      {"rho", rho},                         {"clip_denoised", clip_denoised}};
   likelihood.add_json(j, true);
   return j;
 }
@@ -71,7 +72,9 @@ Result daps(const SolveContext& ctx, const DapsOptions& o) {
       const auto grid = karras_sigmas(sigma[k], o.ode_sigma_min, o.ode_steps + 1, o.rho);
       x0hat = x;
       for (int64_t i = 0; i + 1 < static_cast<int64_t>(grid.size()); ++i) {
-        auto d = (x0hat - prior.denoise(x0hat, grid[i])) / grid[i];
+        auto den = prior.denoise(x0hat, grid[i]);
+        if (o.clip_denoised) den = den.clamp(-1, 1);
+        auto d = (x0hat - den) / grid[i];
         x0hat = x0hat + (grid[i + 1] - grid[i]) * d;
       }
     }
@@ -99,10 +102,7 @@ Result daps(const SolveContext& ctx, const DapsOptions& o) {
       torch::NoGradGuard no_grad;
       x = x0 + sigma[k + 1] * randn(shape, ctx.gen, device);
     }
-    ++result.steps;
-    const double misfit = ctx.monitor ? relative_misfit(*lik.op, x0, ctx.y) : std::nan("");
-    if (!ctx.report({k + 1, N, meter.nfe(), "anneal", x0, misfit})) {
-      result.stopped_early = k + 1 < N;
+    if (!step_done(ctx, meter, result, k + 1, N, "anneal", x0, *lik.op)) {
       x = x0;
       break;
     }
@@ -126,6 +126,7 @@ void enroll_daps(SolverRegistry& r) {
           {"sigma_min", format_number(d.sigma_min), "smallest nonzero annealing σ"},
           {"ode_sigma_min", format_number(d.ode_sigma_min), "σ where each PF-ODE stops"},
           {"rho", format_number(d.rho), "Karras grid exponent"},
+          {"clip_denoised", d.clip_denoised ? "true" : "false", "clamp D(x; σ) to [-1, 1] in the PF-ODE"},
           {"likelihood", "channel", "channel: the problem's NLL (general form) | linear: y = A x + noise, link ignored"},
           {"sigma", "0", "σ of the linear form's Gaussian (0 = the channel's noise scale; DAPS code: τ/√2 = 0.00707)"}},
          {[](const Params& p, const SolveContext& ctx) { return daps(ctx, DapsOptions::from_params(p)); },

@@ -39,6 +39,9 @@ struct DapsOptions {
   double sigma_min = 0.1;
   double ode_sigma_min = 0.01;    // where each PF-ODE stops (edm_daps.yaml diffusion_scheduler sigma_min)
   double rho = 7;                 // Karras grid exponent ("poly-7")
+  // Clamp D(x; σ) to [−1, 1] in the PF-ODE [INFERRED; DAPS does not]: as for QCS-SGM
+  // (qcs_sgm.h), an ε-network's D at σ up to 100 carries offsets of σ × its ε bias.
+  bool clip_denoised = true;
   LikelihoodOptions likelihood;   // channel (general form) | linear (seed 001's baseline), sigma
 
   static DapsOptions from_params(const Params& p);

@@ -127,12 +127,7 @@ Result diffpir(const SolveContext& ctx, const DiffPirOptions& o) {
       x = std::sqrt(ab_prev) * x0 + std::sqrt(1 - ab_prev) * (std::sqrt(1 - o.zeta) * eps + std::sqrt(o.zeta) * z);
     }
     require_finite(x0, "diffpir", K - k);
-    ++result.steps;
-    const double misfit = ctx.monitor ? relative_misfit(*lik.op, x0, ctx.y) : std::nan("");
-    if (!ctx.report({K - k, K, meter.nfe(), "", x0, misfit})) {
-      result.stopped_early = k > 0;
-      break;
-    }
+    if (!step_done(ctx, meter, result, K - k, K, "", x0, *lik.op)) break;
   }
   // The last step (t = 0) returns its Tweedie estimate, no data step (DiffPIR skips it there).
   result.estimate = x0;

@@ -45,6 +45,15 @@ Problem likelihood_problem(const SolveContext& ctx, const LikelihoodOptions& o, 
   return Problem{pr.op, channel::make_gaussian(g), pr.seed, pr.noise_seed};
 }
 
+bool step_done(const SolveContext& ctx, const CostMeter& meter, Result& result, int64_t step, int64_t num_steps,
+               const char* phase, const torch::Tensor& x0, const op::Operator& A) {
+  ++result.steps;
+  const double misfit = ctx.monitor ? relative_misfit(A, x0, ctx.y) : std::nan("");
+  if (ctx.report({step, num_steps, meter.nfe(), phase, x0, misfit})) return true;
+  result.stopped_early = step < num_steps;
+  return false;
+}
+
 // ---- DPS ---------------------------------------------------------------------------------------
 
 DpsOptions DpsOptions::from_params(const Params& p) {
@@ -120,12 +129,7 @@ Result dps(const SolveContext& ctx, const DpsOptions& o) {
     // x_{t−1} = x' − ζ g
     x = x_next - o.zeta * g;
     require_finite(x, "dps", K - k);
-    ++result.steps;
-    const double misfit = ctx.monitor ? relative_misfit(*lik.op, x0, ctx.y) : std::nan("");
-    if (!ctx.report({K - k, K, meter.nfe(), "", x0, misfit})) {
-      result.stopped_early = k > 0;
-      break;
-    }
+    if (!step_done(ctx, meter, result, K - k, K, "", x0, *lik.op)) break;
   }
   result.estimate = x;
   result.cost = meter.finish(grads, grads);

@@ -57,6 +57,12 @@ struct LikelihoodOptions {
 // have a channel), or its operator with a Gaussian channel of std σ (linear form).
 Problem likelihood_problem(const SolveContext& ctx, const LikelihoodOptions& o, const std::string& solver);
 
+// One outer step is done: counts it in `result` and reports it to the monitor with x0 and its
+// misfit ‖y − A x0‖/‖y‖ (computed only when a monitor listens). False when the monitor stops
+// the run; `result.stopped_early` is then set unless this was the last step.
+bool step_done(const SolveContext& ctx, const CostMeter& meter, Result& result, int64_t step, int64_t num_steps,
+               const char* phase, const torch::Tensor& x0, const op::Operator& A);
+
 // ---- DPS ---------------------------------------------------------------------------------------
 
 struct DpsOptions {

@@ -6,6 +6,7 @@
 
 #include "tweedie/channel/logprob.h"
 #include "tweedie/core/runtime.h"
+#include "tweedie/solve/dps.h"
 
 namespace tweedie::solve {
 
@@ -17,6 +18,7 @@ QcsSgmOptions QcsSgmOptions::from_params(const Params& p) {
   o.steps_each = p.integer("steps_each");
   o.step_lr = p.real("step_lr");
   o.likelihood_scale = p.real("likelihood_scale");
+  o.clip_denoised = p.flag("clip_denoised");
   if (!(o.sigma_begin >= o.sigma_end && o.sigma_end > 0))
     p.fail("need sigma_begin >= sigma_end > 0, got " + format_number(o.sigma_begin) + " and " + format_number(o.sigma_end));
   if (o.levels < 1 || o.steps_each < 1) p.fail("levels and steps_each must be >= 1");
@@ -27,7 +29,8 @@ QcsSgmOptions QcsSgmOptions::from_params(const Params& p) {
 
 nlohmann::json QcsSgmOptions::to_json() const {
   return {{"sigma_begin", sigma_begin}, {"sigma_end", sigma_end},   {"levels", levels},
-          {"steps_each", steps_each},   {"step_lr", step_lr},       {"likelihood_scale", likelihood_scale}};
+          {"steps_each", steps_each},   {"step_lr", step_lr},       {"likelihood_scale", likelihood_scale},
+          {"clip_denoised", clip_denoised}};
 }
 
 torch::Tensor row_norms_squared(const op::Operator& A, const torch::Device& device) {
@@ -108,17 +111,14 @@ Result qcs_sgm(const SolveContext& ctx, const QcsSgmOptions& o) {
       }
       ++likelihood_grads;
       torch::NoGradGuard no_grad;
-      auto score = (prior.denoise(x, sigma) - x) / (sigma * sigma);  // s(x, σ) = (D(x, σ) − x)/σ²  (1 NFE)
+      auto d = prior.denoise(x, sigma);  // 1 NFE
+      if (o.clip_denoised) d = d.clamp(-1, 1);
+      auto score = (d - x) / (sigma * sigma);  // s(x, σ) = (D(x, σ) − x)/σ²
       // x ← x + α (s + λ ∇ log p̃) + √(2α) ξ
       x = x + alpha * (score + o.likelihood_scale * g) + std::sqrt(2 * alpha) * randn(shape, ctx.gen, device);
     }
     require_finite(x, "qcs-sgm", c + 1);
-    ++result.steps;
-    const double misfit = ctx.monitor ? relative_misfit(*pr.op, x, ctx.y) : std::nan("");
-    if (!ctx.report({c + 1, L, meter.nfe(), "langevin", x, misfit})) {
-      result.stopped_early = c + 1 < L;
-      break;
-    }
+    if (!step_done(ctx, meter, result, c + 1, L, "langevin", x, *pr.op)) break;
   }
   result.estimate = x;
   result.cost = meter.finish(0, likelihood_grads);
@@ -135,7 +135,8 @@ void enroll_qcs_sgm(SolverRegistry& r) {
           {"levels", std::to_string(d.levels), "number of geometric noise levels L"},
           {"steps_each", std::to_string(d.steps_each), "Langevin steps per level (NFE = levels · steps_each)"},
           {"step_lr", format_number(d.step_lr), "ε: step α_c = ε (σ_c/σ_L)²"},
-          {"likelihood_scale", format_number(d.likelihood_scale), "λ: weight of the pseudo-likelihood score"}},
+          {"likelihood_scale", format_number(d.likelihood_scale), "λ: weight of the pseudo-likelihood score"},
+          {"clip_denoised", d.clip_denoised ? "true" : "false", "clamp D(x, σ) to [-1, 1] in the prior score"}},
          {[](const Params& p, const SolveContext& ctx) { return qcs_sgm(ctx, QcsSgmOptions::from_params(p)); },
           [](const Params& p) { return QcsSgmOptions::from_params(p).to_json(); }},
          {"qcs-sgm:levels=3,steps_each=2"}});
