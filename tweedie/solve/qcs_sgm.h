@@ -39,7 +39,7 @@ struct QcsSgmOptions {
   // Clamp D(x, σ) to [−1, 1] inside the score. [INFERRED; QCS-SGM's NCSNv2 outputs a score.]
   // Our prior is an ε-network: D = x̃ − σ ε̂, so at σ = 100 a bias of 0.1 in ε̂ is an offset of
   // 10, which annealed Langevin keeps and which the network cannot undo at small σ (that would
-  // take ε̂ ≫ 1). Shipped prior (step 2000), prior-only Langevin (likelihood_scale=0, 30 levels):
+  // take ε̂ ≫ 1). Shipped interim prior, prior-only Langevin (likelihood_scale=0, 30 levels):
   // pixels in [−12.5, −8.4] unclamped, [−0.95, 1.04] clamped. VP samplers clip x̂0 the same way.
   bool clip_denoised = true;
 
