@@ -1,5 +1,6 @@
 // tweedie solve: recover images from a problem (tweedie simulate's DIR, or an inline
-// --input/--op/--channel) with a solver and a diffusion prior. Writes the estimate (NPY + PNG),
+// --input/--op/--channel) with a solver and a diffusion prior (none for the methods that train
+// their own network: self-diffusion, dip). Writes the estimate (NPY + PNG),
 // a comparison picture (truth | Aᵀy | estimate) and report.json (metrics when the truth is
 // known, cost, every resolved option, the prior's hash, the version).
 #include <filesystem>
@@ -44,6 +45,9 @@ class SolveCommand : public Command {
     app.add_option("--classifier", classifier_,
                    "Classifier for the feature metrics: auto (the shipped one, for Fashion-MNIST-like images), none, "
                    "or weights");
+    app.add_option("--preview-every", preview_every_,
+                   "Write the current estimate to previews/step_NNNN.{png,npy} every N steps (0 = never)")
+        ->check(CLI::NonNegativeNumber);
     app.add_option("--batch", batch_, "Items solved together (0 = all)")->check(CLI::NonNegativeNumber);
     app.add_option("-o,--output", out_, "Output directory");
     app.add_flag("--list", list_, "List solvers with their options and defaults, then exit");
@@ -64,8 +68,12 @@ class SolveCommand : public Command {
     torch::Tensor y, truth;
     nlohmann::json problem_json;
     Problem problem = load_or_make_problem(y, truth, problem_json);
-    auto prior = diffusion::load_prior(model_, device(), arch_);
-    check_prior_fits(prior, problem);
+    diffusion::Prior prior;  // none for methods with their own untrained network
+    if (entry.make.uses_prior) {
+      prior = diffusion::load_prior(model_, device(), arch_);
+      check_prior_fits(prior, problem);
+    }
+    const diffusion::EpsDenoiser& denoiser = entry.make.uses_prior ? *prior.denoiser : solve::no_prior();
     problem.op->to(device());
 
     const int64_t n = y.size(0), per = batch_ > 0 ? std::min(batch_, n) : n;
@@ -81,8 +89,10 @@ class SolveCommand : public Command {
       torch::Tensor yb = y.slice(0, i, j).to(device());
       const std::string label = method_ + (n > per ? " " + std::to_string(i) + "-" + std::to_string(j - 1) : "");
       std::unique_ptr<Progress> bar;  // made at the first step, when the solver has said how many
-      solve::SolveContext ctx{problem, yb, *prior.denoiser, gen, [&](const solve::Progress& p) {
+      solve::SolveContext ctx{problem, yb, denoiser, gen, [&](const solve::Progress& p) {
                                 if (!bar) bar = std::make_unique<Progress>(label, p.num_steps, po);
+                                if (preview_every_ > 0 && p.step % preview_every_ == 0 && p.x0.defined())
+                                  write_preview(p.x0, i, p.step);
                                 std::ostringstream s;
                                 s << (p.phase.empty() ? "" : p.phase + " ") << "nfe " << p.nfe;
                                 if (!std::isnan(p.misfit)) s << " misfit " << std::setprecision(4) << p.misfit;
@@ -95,7 +105,8 @@ class SolveCommand : public Command {
       accumulate(total, r.cost);
     }
     torch::Tensor estimate = torch::cat(estimates);
-    write_outputs(problem, y, truth, estimate, options, prior.describe(), problem_json, total, chunks);
+    write_outputs(problem, y, truth, estimate, options,
+                  entry.make.uses_prior ? prior.describe() : nlohmann::json(nullptr), problem_json, total, chunks);
     return 0;
   }
 
@@ -136,6 +147,18 @@ class SolveCommand : public Command {
     if (problem.op->in_shape() != want)
       throw InputError("the prior " + prior.path + " makes images " + op::shape_text(want) +
                        " but the problem's operator takes " + op::shape_text(problem.op->in_shape()));
+  }
+
+  // previews/step_NNNN[_iFIRST].{npy,png}: the solver's current estimate of the chunk from item `first`.
+  void write_preview(const torch::Tensor& x0, int64_t first, int64_t step) const {
+    fs::create_directories(fs::path(out_) / "previews");
+    std::ostringstream name;
+    name << "step_" << std::setw(4) << std::setfill('0') << step;
+    if (first > 0) name << "_i" << first;
+    const std::string base = (fs::path(out_) / "previews" / name.str()).string();
+    torch::Tensor x = x0.detach().to(torch::kCPU, torch::kFloat32);
+    io::write_npy(base + ".npy", x);
+    if (is_image_batch(x)) write_image_png(base + ".png", x.clamp(-1, 1));
   }
 
   static void accumulate(solve::Cost& t, const solve::Cost& c) {
@@ -196,7 +219,7 @@ class SolveCommand : public Command {
   std::string problem_, op_, channel_, method_, arch_, truth_, out_, classifier_ = "auto";
   std::vector<std::string> inputs_, settings_;
   std::string model_ = TWEEDIE_SOURCE_DIR "/models/fmnist32/model.safetensors";
-  int64_t batch_ = 0;
+  int64_t batch_ = 0, preview_every_ = 0;
   bool list_ = false;
 };
 

@@ -74,3 +74,35 @@ class Solve(CliTestCase):
         np.save(os.path.join(p, "y.npy"), np.ones((2, 63), np.float32))
         self.assertUsageError(run("solve", "--problem", p, "--method", "sim-dms", "-o", out), "y.npy")
         self.assertFalse(os.path.exists(out), "nothing written on error")
+
+    def test_self_diffusion_needs_no_prior_and_writes_previews(self):
+        # 16 x 16 analytic phantom, half the pixels: no prior is loaded (a missing --prior is fine)
+        p = self.simulate("--input", "phantom:16", "--op", "random-mask:ratio=0.5",
+                          "--channel", "gaussian:sigma=0.01", "--seed", 2)
+        out = self.path("sd")
+        r = run("solve", "--problem", p, "--method", "self-diffusion", "--prior", self.path("none.safetensors"),
+                "--set", "steps=4", "--set", "iters=30", "--set", "width=8", "--set", "depth=2",
+                "--set", "lr=0.01", "--preview-every", 2, "--threads", 2, "-o", out, check=0)
+        self.assertIn("self-diffusion: 1 item, 121 NFE", r.stdout)
+        with open(os.path.join(out, "report.json")) as f:
+            rep = json.load(f)
+        self.assertIsNone(rep["prior"])
+        self.assertEqual(rep["options"]["steps"], 4)
+        self.assertEqual(rep["options"]["beta_end"], 0.02)
+        est = np.load(os.path.join(out, "estimate.npy"))
+        x = np.load(os.path.join(p, "x.npy"))
+        self.assertEqual(est.shape, (1, 1, 16, 16))
+        # better than zero filling (the observed pixels, zeros elsewhere)
+        self.assertGreater(psnr(est, x)[0], psnr(np.zeros_like(x), x)[0] + 3)
+        self.assertAlmostEqual(rep["metrics"]["mean"]["psnr"], psnr(est, x)[0], places=3)
+        for step in (2, 4):
+            self.assertTrue(os.path.exists(os.path.join(out, "previews", f"step_{step:04d}.npy")))
+        self.assertTrue(np.allclose(np.load(os.path.join(out, "previews", "step_0004.npy")), est, atol=1e-6))
+
+    def test_self_diffusion_bad_sizes_and_complex_measurements(self):
+        out = self.path("o")
+        self.assertUsageError(run("solve", "--input", "phantom:20", "--op", "identity", "--method", "self-diffusion",
+                                  "--set", "depth=3", "-o", out), "divisible by 8")
+        self.assertUsageError(run("solve", "--input", "phantom:16", "--op", "identity", "--method", "dip",
+                                  "--set", "loss=l2", "-o", out), "loss")
+        self.assertFalse(os.path.exists(out), "nothing written on error")

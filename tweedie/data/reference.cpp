@@ -5,6 +5,7 @@
 #include "tweedie/core/registry.h"
 #include "tweedie/data/fashion_mnist.h"
 #include "tweedie/data/test_images.h"
+#include "tweedie/data/transforms.h"
 #include "tweedie/io/npy.h"
 #include "tweedie/io/png.h"
 
@@ -55,6 +56,15 @@ torch::Tensor load_reference(const std::string& ref) {
     return a;
   }
   if (ref == "fashion-mnist" || ref.rfind("fashion-mnist:", 0) == 0) return fashion_mnist(ref);
+  const size_t colon = ref.rfind(':');
+  if (colon != std::string::npos && colon > 0 && ref.find('/') == std::string::npos) {
+    const std::string name = ref.substr(0, colon);
+    const int64_t size = parse_index(ref.substr(colon + 1), ref);
+    if (size < 2) throw InputError(ref + ": the size must be at least 2");
+    if (name == "phantom") return shepp_logan(size).unsqueeze(0);
+    auto img = load_test_image(name).unsqueeze(0);
+    return resize(center_square(img), size, size, ResizeMode::kArea);
+  }
   return load_test_image(ref).unsqueeze(0);
 }
 

@@ -1,6 +1,7 @@
 #include "tweedie/data/test_images.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 
@@ -72,6 +73,29 @@ torch::Tensor load_test_image(const std::string& name_or_path) {
     throw InputError("unknown test image '" + name_or_path +
                      "' (available: " + join_first(list_test_images(), 12) + ")");
   return io::read_png(file.string());
+}
+
+torch::Tensor shepp_logan(int64_t n) {
+  require(n >= 2 && n <= 8192, "phantom:N: N must be in 2..8192");
+  // Modified Shepp–Logan (Toft 1996): intensity, semi-axes a, b, centre (x0, y0), angle (degrees)
+  static const double kEllipses[10][6] = {
+      {1.0, 0.69, 0.92, 0.0, 0.0, 0.0},        {-0.8, 0.6624, 0.874, 0.0, -0.0184, 0.0},
+      {-0.2, 0.11, 0.31, 0.22, 0.0, -18.0},    {-0.2, 0.16, 0.41, -0.22, 0.0, 18.0},
+      {0.1, 0.21, 0.25, 0.0, 0.35, 0.0},       {0.1, 0.046, 0.046, 0.0, 0.1, 0.0},
+      {0.1, 0.046, 0.046, 0.0, -0.1, 0.0},     {0.1, 0.046, 0.023, -0.08, -0.605, 0.0},
+      {0.1, 0.023, 0.023, 0.0, -0.606, 0.0},   {0.1, 0.023, 0.046, 0.06, -0.605, 0.0}};
+  const int64_t s = 2 * n;  // 2 × 2 subsamples per pixel
+  auto c = (torch::arange(s, torch::kFloat64) + 0.5) / s * 2 - 1;  // subsample centres in (−1, 1)
+  auto x = c.view({1, s}).expand({s, s}), y = -c.view({s, 1}).expand({s, s});  // row 0 at the top
+  auto img = torch::zeros({s, s}, torch::kFloat64);
+  for (const auto& e : kEllipses) {
+    const double phi = e[5] * M_PI / 180, cp = std::cos(phi), sp = std::sin(phi);
+    auto u = (x - e[3]) * cp + (y - e[4]) * sp, v = -(x - e[3]) * sp + (y - e[4]) * cp;
+    img += e[0] * ((u / e[1]).pow(2) + (v / e[2]).pow(2) <= 1).to(torch::kFloat64);
+  }
+  img = img.view({1, 1, s, s});
+  img = torch::avg_pool2d(img, 2).view({1, n, n});
+  return (img.clamp(0, 1) * 2 - 1).to(torch::kFloat32);  // [0, 1] → [−1, 1]
 }
 
 }  // namespace tweedie::data

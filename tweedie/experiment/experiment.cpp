@@ -198,7 +198,7 @@ json run_cell(const Cell& c, Shared& s, const ExperimentConfig& cfg, const fs::p
   solve::Cost cost;
   for (int64_t i = 0; i < n; i += per) {
     torch::Tensor yb = y.slice(0, i, std::min(n, i + per)).to(s.device);
-    solve::SolveContext ctx{problem, yb, *s.prior.denoiser, gen, {}};
+    solve::SolveContext ctx{problem, yb, entry.make.uses_prior ? *s.prior.denoiser : solve::no_prior(), gen, {}};
     auto r = entry.make.run(params, ctx);
     parts.push_back(r.estimate.detach().to(torch::kCPU, torch::kFloat32));
     cost.nfe += r.cost.nfe;
@@ -281,8 +281,9 @@ void write_outputs(const ExperimentConfig& cfg, const std::vector<Cell>& cells, 
   // table.md
   std::ostringstream md;
   md << "# " << cfg.name << "\n\n" << (cfg.description.empty() ? "" : cfg.description + "\n\n");
-  md << n << " images (" << nlohmann::json(cfg.images).dump() << "), seed " << cfg.seed << ", prior sha256 "
-     << s.prior.sha256.substr(0, 16) << ". Mean ± standard error over images.\n";
+  md << n << " images (" << nlohmann::json(cfg.images).dump() << "), seed " << cfg.seed
+     << (s.prior.sha256.empty() ? std::string(", no prior") : ", prior sha256 " + s.prior.sha256.substr(0, 16))
+     << ". Mean ± standard error over images.\n";
   for (const auto& p : cfg.problems) {
     md << "\n## " << p.name << ": `" << s.problems.at(p.name).op->spec() << "` + `"
        << s.problems.at(p.name).channel->spec() << "`\n\n";
@@ -382,9 +383,12 @@ int64_t run_experiment(const ExperimentConfig& cfg, const RunOptions& o) {
   std::vector<Cell> cells = expand(cfg);
   // Validate every cell's options before any work: a typo in the last cell must not cost hours.
   std::vector<json> options;
+  bool needs_prior = false;  // self-diffusion and DIP bring their own network
   for (const auto& c : cells) {
     Params p = solve::resolve_solver(c.method->method, c.settings);
-    options.push_back(solve::solver_registry().find(c.method->method).make.describe(p));
+    const auto& entry = solve::solver_registry().find(c.method->method);
+    options.push_back(entry.make.describe(p));
+    needs_prior = needs_prior || entry.make.uses_prior;
   }
 
   Shared s;
@@ -396,9 +400,10 @@ int64_t run_experiment(const ExperimentConfig& cfg, const RunOptions& o) {
             "experiment " + cfg.name + ": images '" + ref + "' differ in shape from '" + cfg.images[0] + "'");
   }
   s.x = torch::cat(parts).contiguous();
-  s.prior = diffusion::load_prior(cfg.prior.empty() ? TWEEDIE_SOURCE_DIR "/models/fmnist32/model.safetensors"
-                                                    : resolve_path(cfg.prior),
-                                  s.device);
+  if (needs_prior)
+    s.prior = diffusion::load_prior(cfg.prior.empty() ? TWEEDIE_SOURCE_DIR "/models/fmnist32/model.safetensors"
+                                                      : resolve_path(cfg.prior),
+                                    s.device);
   s.classifier = metric::choose_classifier(
       cfg.classifier == "auto" || cfg.classifier == "none" ? cfg.classifier : resolve_path(cfg.classifier), s.x);
   op::Shape item(s.x.sizes().begin() + 1, s.x.sizes().end());
@@ -407,7 +412,7 @@ int64_t run_experiment(const ExperimentConfig& cfg, const RunOptions& o) {
     s.ys[p.name] = simulate(pr, s.x);
     s.problems[p.name] = pr;
   }
-  {
+  if (needs_prior) {
     const auto& c = s.prior.net->config();
     op::Shape want{c.in_channels, c.image_size, c.image_size};
     require(item == want, "experiment " + cfg.name + ": the prior makes images " + op::shape_text(want) +
@@ -448,7 +453,7 @@ int64_t run_experiment(const ExperimentConfig& cfg, const RunOptions& o) {
   write_outputs(cfg, cells, results, s, out);
   json grid = {{"name", cfg.name},
                {"version", TWEEDIE_VERSION " " TWEEDIE_GIT_HASH},
-               {"prior", s.prior.describe()},
+               {"prior", needs_prior ? s.prior.describe() : json(nullptr)},
                {"images", cfg.images},
                {"seed", cfg.seed},
                {"cells", json::array()}};

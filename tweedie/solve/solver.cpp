@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "tweedie/core/memory.h"
+#include "tweedie/diffusion/schedule.h"
 
 namespace tweedie::solve {
 
@@ -31,6 +32,15 @@ Cost CostMeter::finish(int64_t network_grads, int64_t likelihood_grads) const {
   return c;
 }
 
+const diffusion::EpsDenoiser& no_prior() {
+  static const diffusion::EpsDenoiser* none = new diffusion::EpsDenoiser(
+      [](const torch::Tensor&, const torch::Tensor&) -> torch::Tensor {
+        throw InternalError("a solver enrolled with uses_prior = false evaluated the prior");
+      },
+      diffusion::make_schedule("linear", 1000));
+  return *none;
+}
+
 double relative_misfit(const op::Operator& A, const torch::Tensor& x, const torch::Tensor& y) {
   torch::NoGradGuard no_grad;
   auto r = (A.apply(x) - y).flatten(1), yf = y.flatten(1);
@@ -53,6 +63,8 @@ void enroll_dps(SolverRegistry&);          // dps
 void enroll_diffpir(SolverRegistry&);      // diffpir
 void enroll_daps(SolverRegistry&);         // daps
 void enroll_qcs_sgm(SolverRegistry&);      // qcs-sgm
+void enroll_self_diffusion(SolverRegistry&);  // self-diffusion (no prior)
+void enroll_dip(SolverRegistry&);             // dip (no prior)
 
 SolverRegistry& solver_registry() {
   static SolverRegistry* registry = [] {
@@ -63,6 +75,8 @@ SolverRegistry& solver_registry() {
     enroll_diffpir(*r);
     enroll_daps(*r);
     enroll_qcs_sgm(*r);
+    enroll_self_diffusion(*r);
+    enroll_dip(*r);
     return r;
   }();
   return *registry;

@@ -18,6 +18,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "tweedie/core/registry.h"
 #include "tweedie/diffusion/denoiser.h"
@@ -82,6 +83,10 @@ class CostMeter {
   std::chrono::steady_clock::time_point start_;
 };
 
+// The prior of a SolveContext for solvers that use none (uses_prior = false): evaluating it is an
+// InternalError. Its NFE stays 0, so a CostMeter over it measures time and memory only.
+const diffusion::EpsDenoiser& no_prior();
+
 // ---- helpers shared by solvers -----------------------------------------------------------------
 
 // ‖y − A x‖ / ‖y‖ per item, averaged over the batch (real or complex y). No gradient.
@@ -95,8 +100,15 @@ void require_finite(const torch::Tensor& x, const std::string& solver, int64_t s
 // A solver entry turns validated parameters into a run. `describe` gives the resolved options
 // (every default filled in) for reports.
 struct SolverEntryFns {
-  std::function<Result(const Params&, const SolveContext&)> run;
-  std::function<nlohmann::json(const Params&)> describe;
+  using RunFn = std::function<Result(const Params&, const SolveContext&)>;
+  using DescribeFn = std::function<nlohmann::json(const Params&)>;
+  SolverEntryFns(RunFn run_fn, DescribeFn describe_fn, bool prior = true)
+      : run(std::move(run_fn)), describe(std::move(describe_fn)), uses_prior(prior) {}
+  RunFn run;
+  DescribeFn describe;
+  // False for methods that bring their own untrained network (self-diffusion, DIP): callers
+  // then load no prior and pass no_prior().
+  bool uses_prior = true;
 };
 using SolverRegistry = Registry<SolverEntryFns>;
 
