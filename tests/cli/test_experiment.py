@@ -43,3 +43,27 @@ class Experiment(CliTestCase):
         with open(path, "w") as f:
             json.dump(cfg, f)
         self.assertUsageError(run("experiment", path, "-o", out), "sampling_stepz")
+
+    def test_a_diverging_cell_is_recorded_and_the_sweep_goes_on(self):
+        # QCS-SGM with a step far past Langevin's stability limit blows up within a few steps
+        cfg = {"name": "div", "images": ["fashion-mnist:test:0-1"], "seed": 0,
+               "problems": [{"name": "cs", "op": "gaussian:m=256", "channel": "sign:sigma=0.3"}],
+               "methods": [{"method": "qcs-sgm", "set": {"levels": 4, "steps_each": 1,
+                                                          "step_lr": [2e-4, 1e3]}}]}
+        path = self.path("div.json")
+        with open(path, "w") as f:
+            json.dump(cfg, f)
+        out = self.path("out")
+        r = run("experiment", path, "-o", out, "--threads", 2, check=0)
+        self.assertIn("step_lr=1e_03: failed (qcs-sgm: the estimate is no longer finite", r.stdout)
+        self.assertIn("2 cells computed", r.stdout)
+        with open(os.path.join(out, "table.md")) as f:
+            table = f.read()
+        self.assertRegex(table, r"step_lr=1e\+03 steps_each=1 \| \d+ \| failed")
+        self.assertRegex(table, r"step_lr=0.0002 steps_each=1 \| 4 \| -?\d+\.\d\d ±")
+        with open(os.path.join(out, "results.csv")) as f:
+            rows = [row for row in csv.DictReader(f) if "step_lr=1e+03" in row["setting"]]
+        self.assertEqual([row["psnr"] for row in rows], ["", ""])
+        # kept as failed on a re-run: not recomputed
+        r = run("experiment", path, "-o", out, "--threads", 2, check=0)
+        self.assertIn("0 cells computed, 2 kept", r.stdout)

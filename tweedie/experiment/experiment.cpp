@@ -196,16 +196,31 @@ json run_cell(const Cell& c, Shared& s, const ExperimentConfig& cfg, const fs::p
   torch::Generator gen = make_generator(cfg.seed);  // per cell: independent of the order cells run in
   std::vector<torch::Tensor> parts;
   solve::Cost cost;
-  for (int64_t i = 0; i < n; i += per) {
-    torch::Tensor yb = y.slice(0, i, std::min(n, i + per)).to(s.device);
-    solve::SolveContext ctx{problem, yb, entry.make.uses_prior ? *s.prior.denoiser : solve::no_prior(), gen, {}};
-    auto r = entry.make.run(params, ctx);
-    parts.push_back(r.estimate.detach().to(torch::kCPU, torch::kFloat32));
-    cost.nfe += r.cost.nfe;
-    cost.network_grads += r.cost.network_grads;
-    cost.likelihood_grads += r.cost.likelihood_grads;
-    cost.seconds += r.cost.seconds;
-    cost.peak_rss_bytes = std::max(cost.peak_rss_bytes, r.cost.peak_rss_bytes);
+  try {
+    for (int64_t i = 0; i < n; i += per) {
+      torch::Tensor yb = y.slice(0, i, std::min(n, i + per)).to(s.device);
+      solve::SolveContext ctx{problem, yb, entry.make.uses_prior ? *s.prior.denoiser : solve::no_prior(), gen, {}};
+      auto r = entry.make.run(params, ctx);
+      parts.push_back(r.estimate.detach().to(torch::kCPU, torch::kFloat32));
+      cost.nfe += r.cost.nfe;
+      cost.network_grads += r.cost.network_grads;
+      cost.likelihood_grads += r.cost.likelihood_grads;
+      cost.seconds += r.cost.seconds;
+      cost.peak_rss_bytes = std::max(cost.peak_rss_bytes, r.cost.peak_rss_bytes);
+    }
+  } catch (const InputError& e) {
+    // Options were validated before any cell ran, so what fails here depends on the data: a step
+    // size that diverges, typically. A sweep over step sizes must go on and show it, so the cell
+    // is kept as failed (no metrics; a blank column in the comparison) instead of ending the run.
+    fs::create_directories(dir);
+    io::write_npy((dir / "estimate.npy").string(), torch::zeros_like(s.x));
+    json empty = json::array();
+    return {{"cost", cost.to_json()},
+            {"failed", e.what()},
+            {"metrics",
+             {{"psnr", empty}, {"ssim", empty}, {"cosine", empty}, {"rel_norm_error", empty},
+              {"classifier_feature_distance", empty}}},
+            {"solve_calls", 0}};
   }
   torch::Tensor est = torch::cat(parts);
   auto m = metric::compute_image_metrics(est, s.x, s.classifier ? &s.classifier : nullptr);
@@ -297,8 +312,9 @@ void write_outputs(const ExperimentConfig& cfg, const std::vector<Cell>& cells, 
         return fmt(mu, d) + (std::isfinite(se) ? " ± " + fmt(se, d) : "");
       };
       md << "| " << cells[i].method->label << " | " << setting_text(cells[i]) << " | "
-         << results[i]["cost"]["nfe"].get<int64_t>() << " | " << cell("psnr", 2) << " | " << cell("ssim", 3) << " | "
-         << cell("cosine", 3) << " | " << cell("rel_norm_error", 3) << " | ";
+         << results[i]["cost"]["nfe"].get<int64_t>() << " | "
+         << (results[i].contains("failed") ? std::string("failed: diverged or stopped") : cell("psnr", 2)) << " | "
+         << cell("ssim", 3) << " | " << cell("cosine", 3) << " | " << cell("rel_norm_error", 3) << " | ";
       if (s.classifier)
         md << cell("classifier_feature_distance", 3) << " | "
            << (m.contains("classifier_frechet_distance") ? fmt(m["classifier_frechet_distance"].get<double>(), 2) : "–")
@@ -445,6 +461,10 @@ int64_t run_experiment(const ExperimentConfig& cfg, const RunOptions& o) {
     atomic_write_file((dir / "cell.json").string(), r.dump(1) + "\n");
     results[i] = r;
     ++computed;
+    if (r.contains("failed")) {
+      log(tag + ": failed (" + r["failed"].get<std::string>() + "); kept as failed, the run goes on");
+      continue;
+    }
     auto [pm, pse] = mean_se(r["metrics"]["psnr"].get<std::vector<double>>());
     log(tag + ": PSNR " + fmt(pm, 2) + " ± " + fmt(pse, 2) + " dB, " + std::to_string(r["cost"]["nfe"].get<int64_t>()) +
         " NFE, " + fmt(r["cost"]["seconds"].get<double>(), 1) + " s");
