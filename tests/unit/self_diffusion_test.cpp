@@ -10,6 +10,7 @@
 #include "tweedie/data/test_images.h"
 #include "tweedie/data/transforms.h"
 #include "tweedie/metric/psnr.h"
+#include "tweedie/op/ula.h"
 #include "tweedie/problem.h"
 #include "tweedie/solve/dip.h"
 #include "tweedie/solve/self_diffusion.h"
@@ -230,6 +231,38 @@ TEST(UntrainedSolvers, BadInputsAreOneLineInputErrors) {
   }
   EXPECT_THROW(SelfDiffusionOptions::from_params(resolve_solver("self-diffusion", {"beta_start=0.1", "beta_end=0.01"})),
                InputError);
+}
+
+
+// ---- radar: angle of arrival with a uniform linear array -----------------------------------------------
+
+TEST(Ula, LagsOfTheSampleCovarianceMatchTheOperatorAndMusicFindsTheSources) {
+  const std::vector<double> grid = op::ula_grid(64, 60);
+  const std::vector<double> angles = {grid[20], grid[40]};  // on the grid
+  torch::Generator gen = make_generator(1);
+  auto snap = op::simulate_ula_snapshots(angles, {1.0, 1.0}, 12, 4000, 1e-3, gen);
+  // y_k ≈ Σ_g p_g e^{jπ k sin θ_g}: the operator on the true spectrum reproduces the lags
+  auto A = op::make_ula({64}, {12, 60});
+  auto p = torch::zeros({1, 64});
+  p[0][20] = 1, p[0][40] = 1;
+  auto Ap = A->apply(p)[0].to(torch::kComplexDouble);
+  EXPECT_LT((Ap - snap.lags).abs().max().item<double>(), 0.1);
+  EXPECT_EQ(op::peak_angles(op::music_spectrum(snap.covariance, 2, grid), grid, 2), angles);
+  EXPECT_DOUBLE_EQ(op::angle_rmse({1, 4}, {0, 2}, 120), std::sqrt((1.0 + 4.0) / 2));
+  EXPECT_DOUBLE_EQ(op::angle_rmse({1}, {0, 2}, 120), std::sqrt((1.0 + 120.0 * 120.0) / 2));
+}
+
+TEST(Ula, SelfDiffusionWithSigmoidOutputPeaksAtTheSources) {
+  Case c;
+  c.problem = make_problem("ula:elements=16", "gaussian:sigma=0", {64}, 0);
+  c.x = torch::zeros({1, 64});
+  c.x[0][16] = 1, c.x[0][45] = 1;
+  c.y = simulate(c.problem, c.x);
+  auto r = run("self-diffusion",
+               {"width=8", "depth=2", "steps=6", "iters=60", "lr=0.01", "sigmoid=true", "normalize=false"}, c, 0);
+  const auto grid = op::ula_grid(64, 60);
+  auto peaks = op::peak_angles(r.estimate[0], grid, 2);
+  EXPECT_LT(op::angle_rmse(peaks, {grid[16], grid[45]}, 120), 2 * (grid[1] - grid[0])) << peaks[0] << " " << peaks[1];
 }
 
 }  // namespace

@@ -15,6 +15,7 @@ void enroll_resize(OperatorRegistry&);      // sr-avg, sr-bicubic
 void enroll_blur(OperatorRegistry&);        // gaussian-blur, motion-blur
 void enroll_mri(OperatorRegistry&);         // mri
 void enroll_phase(OperatorRegistry&);       // phase
+void enroll_ula(OperatorRegistry&);         // ula (angle of arrival)
 
 OperatorRegistry& operator_registry() {
   static OperatorRegistry* registry = [] {
@@ -27,6 +28,7 @@ OperatorRegistry& operator_registry() {
     enroll_blur(*r);
     enroll_mri(*r);
     enroll_phase(*r);
+    enroll_ula(*r);
     return r;
   }();
   return *registry;
