@@ -60,8 +60,10 @@ void run_solver(benchmark::State& state, const std::string& method) {
 int main(int argc, char** argv) {
   const char* t = std::getenv("TWEEDIE_BENCH_THREADS");
   tweedie::set_threads(t ? std::atoi(t) : 2);
-  // Every enrolled solver, so a new one is benchmarked without touching this file.
+  // Every enrolled solver with a prior, so a new one is benchmarked without touching this file.
+  // Self-diffusion and DIP train their own network: bench_untrained times them.
   for (const auto* e : tweedie::solve::solver_registry().entries()) {
+    if (!e->make.uses_prior) continue;
     benchmark::RegisterBenchmark(e->name.c_str(), [name = e->name](benchmark::State& s) { run_solver(s, name); })
         ->Arg(1)
         ->Arg(32)

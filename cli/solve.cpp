@@ -14,10 +14,13 @@
 #include "tweedie/core/error.h"
 #include "tweedie/core/fs.h"
 #include "tweedie/core/progress.h"
+#include "tweedie/core/registry.h"
 #include "tweedie/core/runtime.h"
 #include "tweedie/core/version.h"
 #include "tweedie/diffusion/prior.h"
 #include "tweedie/io/npy.h"
+#include "tweedie/io/plot.h"
+#include "tweedie/metric/bands.h"
 #include "tweedie/metric/classifier.h"
 #include "tweedie/metric/suite.h"
 #include "tweedie/solve/solver.h"
@@ -47,6 +50,11 @@ class SolveCommand : public Command {
                    "or weights");
     app.add_option("--preview-every", preview_every_,
                    "Write the current estimate to previews/step_NNNN.{png,npy} every N steps (0 = never)")
+        ->check(CLI::NonNegativeNumber);
+    app.add_option("--bands", bands_,
+                   "With a truth: error by frequency band (N radial bands) at every step -> bands.csv, bands.svg "
+                   "(steps that report the whole chunk; self-diffusion and DIP report one item at a time, so use --batch 1 "
+                   "with one item)")
         ->check(CLI::NonNegativeNumber);
     app.add_option("--batch", batch_, "Items solved together (0 = all)")->check(CLI::NonNegativeNumber);
     app.add_option("-o,--output", out_, "Output directory");
@@ -82,6 +90,7 @@ class SolveCommand : public Command {
     po.quiet = common().quiet;
     po.unit = "step";
     std::vector<torch::Tensor> estimates;
+    std::vector<std::vector<double>> band_rows;  // per step of the first chunk: error by frequency band
     solve::Cost total;
     int64_t chunks = 0;
     for (int64_t i = 0; i < n; i += per, ++chunks) {
@@ -93,6 +102,8 @@ class SolveCommand : public Command {
                                 if (!bar) bar = std::make_unique<Progress>(label, p.num_steps, po);
                                 if (preview_every_ > 0 && p.step % preview_every_ == 0 && p.x0.defined())
                                   write_preview(p.x0, i, p.step);
+                                if (bands_ > 0 && truth.defined() && p.x0.defined() && p.x0.size(0) == yb.size(0))
+                                  band_rows.push_back(metric::band_errors(p.x0.cpu(), truth.slice(0, i, j), bands_));
                                 std::ostringstream s;
                                 s << (p.phase.empty() ? "" : p.phase + " ") << "nfe " << p.nfe;
                                 if (!std::isnan(p.misfit)) s << " misfit " << std::setprecision(4) << p.misfit;
@@ -105,6 +116,7 @@ class SolveCommand : public Command {
       accumulate(total, r.cost);
     }
     torch::Tensor estimate = torch::cat(estimates);
+    if (!band_rows.empty()) write_bands(band_rows);
     write_outputs(problem, y, truth, estimate, options,
                   entry.make.uses_prior ? prior.describe() : nlohmann::json(nullptr), problem_json, total, chunks);
     return 0;
@@ -149,6 +161,34 @@ class SolveCommand : public Command {
                        " but the problem's operator takes " + op::shape_text(problem.op->in_shape()));
   }
 
+  // bands.csv (step, band_0 … band_{n−1}) and bands.svg: one line per band against the step.
+  void write_bands(const std::vector<std::vector<double>>& rows) const {
+    fs::create_directories(out_);
+    std::ostringstream csv;
+    csv << "step";
+    for (int64_t b = 0; b < bands_; ++b) csv << ",band_" << b;
+    csv << "\n";
+    std::vector<io::PlotSeries> series(bands_);
+    for (int64_t b = 0; b < bands_; ++b)
+      series[b].label = "band " + std::to_string(b) + " (|f| in [" + format_number(double(b) / bands_) + ", " +
+                        format_number(double(b + 1) / bands_) + "] of max)";
+    for (size_t s = 0; s < rows.size(); ++s) {
+      csv << s + 1;
+      for (int64_t b = 0; b < bands_; ++b) {
+        csv << "," << rows[s][b];
+        series[b].x.push_back(double(s + 1));
+        series[b].y.push_back(rows[s][b]);
+      }
+      csv << "\n";
+    }
+    atomic_write_file((fs::path(out_) / "bands.csv").string(), csv.str());
+    io::PlotOptions po;
+    po.title = method_ + ": relative error by frequency band";
+    po.x_label = "step (noise level)";
+    po.y_label = "|F(x_hat - x)| / |F x| in the band";
+    io::write_line_plot((fs::path(out_) / "bands.svg").string(), series, po);
+  }
+
   // previews/step_NNNN[_iFIRST].{npy,png}: the solver's current estimate of the chunk from item `first`.
   void write_preview(const torch::Tensor& x0, int64_t first, int64_t step) const {
     fs::create_directories(fs::path(out_) / "previews");
@@ -189,7 +229,15 @@ class SolveCommand : public Command {
     std::ostringstream line;
     line << method_ << ": " << estimate.size(0) << " item" << (estimate.size(0) == 1 ? "" : "s") << ", " << cost.nfe
          << " NFE, " << std::fixed << std::setprecision(1) << cost.seconds << " s";
-    if (truth.defined()) {
+    if (truth.defined() && !is_image_batch(truth)) {
+      // vectors (1-D signals, spectra): ‖x̂ − x‖ and ‖x̂ − x‖/‖x‖ per item
+      auto err = (estimate - truth).flatten(1).norm(2, 1), rel = err / truth.flatten(1).norm(2, 1);
+      report["metrics"] = {{"l2_error", std::vector<double>(err.data_ptr<float>(), err.data_ptr<float>() + err.numel())},
+                           {"rel_error", std::vector<double>(rel.data_ptr<float>(), rel.data_ptr<float>() + rel.numel())},
+                           {"mean", {{"l2_error", err.mean().item<double>()}, {"rel_error", rel.mean().item<double>()}}}};
+      line << ", error " << std::setprecision(4) << err.mean().item<double>() << " (relative "
+           << rel.mean().item<double>() << ")";
+    } else if (truth.defined()) {
       std::string note;
       metric::Classifier classifier = metric::choose_classifier(classifier_, truth, &note);
       auto m = metric::compute_image_metrics(estimate, truth, classifier ? &classifier : nullptr);
@@ -219,7 +267,7 @@ class SolveCommand : public Command {
   std::string problem_, op_, channel_, method_, arch_, truth_, out_, classifier_ = "auto";
   std::vector<std::string> inputs_, settings_;
   std::string model_ = TWEEDIE_SOURCE_DIR "/models/fmnist32/model.safetensors";
-  int64_t batch_ = 0, preview_every_ = 0;
+  int64_t batch_ = 0, preview_every_ = 0, bands_ = 0;
   bool list_ = false;
 };
 

@@ -9,6 +9,7 @@
 #include "tweedie/core/runtime.h"
 #include "tweedie/data/test_images.h"
 #include "tweedie/data/transforms.h"
+#include "tweedie/metric/bands.h"
 #include "tweedie/metric/psnr.h"
 #include "tweedie/op/ula.h"
 #include "tweedie/problem.h"
@@ -263,6 +264,25 @@ TEST(Ula, SelfDiffusionWithSigmoidOutputPeaksAtTheSources) {
   const auto grid = op::ula_grid(64, 60);
   auto peaks = op::peak_angles(r.estimate[0], grid, 2);
   EXPECT_LT(op::angle_rmse(peaks, {grid[16], grid[45]}, 120), 2 * (grid[1] - grid[0])) << peaks[0] << " " << peaks[1];
+}
+
+// ---- error by frequency band ---------------------------------------------------------------------------
+
+TEST(BandErrors, SeparateLowFromHighFrequencyErrors) {
+  torch::Generator gen = make_generator(0);
+  auto x = randn({2, 64}, gen);
+  auto n = torch::arange(64, torch::kFloat32);
+  auto low = 0.5 * torch::cos(2 * M_PI * n / 64), high = 0.5 * torch::cos(M_PI * n);  // |f| = 1/64 and 1/2
+  auto e_low = metric::band_errors(x + low, x, 4), e_high = metric::band_errors(x + high, x, 4);
+  EXPECT_GT(e_low[0], 0.05);
+  EXPECT_NEAR(e_low[3], 0, 1e-6);
+  EXPECT_NEAR(e_high[0], 0, 1e-6);
+  EXPECT_GT(e_high[3], 0.05);
+  // images: the same through the radial frequency
+  auto img = randn({1, 1, 16, 16}, gen);
+  auto e = metric::band_errors(img, img, 3);
+  for (double v : e) EXPECT_NEAR(v, 0, 1e-9);
+  EXPECT_THROW(metric::band_errors(img, x, 2), InputError);
 }
 
 }  // namespace
