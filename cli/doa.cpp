@@ -58,9 +58,9 @@ class DoaCommand : public Command {
     }
     std::vector<std::string> set;
     for (auto& [k, v] : kv) set.push_back(k + "=" + v);
-    Params params = solve::resolve_solver(method_, set);
     const auto& entry = solve::solver_registry().find(method_);
     require(!entry.make.uses_prior, "tweedie doa runs solvers without a prior (self-diffusion, dip), not " + method_);
+    Params params = solve::resolve_solver(method_, set);
     nlohmann::json options = entry.make.describe(params);
 
     const auto grid = op::ula_grid(grid_, span_);

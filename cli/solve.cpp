@@ -185,7 +185,7 @@ class SolveCommand : public Command {
     io::PlotOptions po;
     po.title = method_ + ": relative error by frequency band";
     po.x_label = "step (noise level)";
-    po.y_label = "|F(x_hat - x)| / |F x| in the band";
+    po.y_label = "|F(x_hat - x)| in the band / |x|";
     io::write_line_plot((fs::path(out_) / "bands.svg").string(), series, po);
   }
 

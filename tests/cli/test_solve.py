@@ -106,3 +106,22 @@ class Solve(CliTestCase):
         self.assertUsageError(run("solve", "--input", "phantom:16", "--op", "identity", "--method", "dip",
                                   "--set", "loss=l2", "-o", out), "loss")
         self.assertFalse(os.path.exists(out), "nothing written on error")
+
+    def test_doa_compares_music_and_self_diffusion(self):
+        out = self.path("doa")
+        r = run("doa", "--elements", 8, "--grid", 64, "--angles=-20,20", "--snapshots", 200, "--snr", 20,
+                "--set", "steps=3", "--set", "iters=30", "--set", "width=8", "--set", "depth=2", "--set", "lr=0.01",
+                "--threads", 2, "-o", out, check=0)
+        self.assertIn("angle RMSE (deg): MUSIC", r.stdout)
+        with open(os.path.join(out, "report.json")) as f:
+            rep = json.load(f)
+        self.assertEqual(rep["options"]["steps"], 3)
+        self.assertTrue(rep["options"]["sigmoid"])  # the radar default, under the --set values
+        grid_step = 120 / 63
+        self.assertLess(rep["rmse_deg"]["music"], 2 * grid_step)
+        rows = open(os.path.join(out, "spectra.csv")).read().splitlines()
+        self.assertEqual(rows[0], "angle_deg,truth,music,bartlett,self-diffusion")
+        self.assertEqual(len(rows), 65)
+        self.assertTrue(open(os.path.join(out, "spectra.svg")).read().startswith("<svg"))
+        self.assertUsageError(run("doa", "--angles=70", "-o", out), "outside the span")
+        self.assertUsageError(run("doa", "--method", "dps", "-o", out), "without a prior")

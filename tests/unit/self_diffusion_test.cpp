@@ -282,6 +282,11 @@ TEST(BandErrors, SeparateLowFromHighFrequencyErrors) {
   auto img = randn({1, 1, 16, 16}, gen);
   auto e = metric::band_errors(img, img, 3);
   for (double v : e) EXPECT_NEAR(v, 0, 1e-9);
+  // Σ_b e_b² = ‖x̂ − x‖²/‖x‖²
+  auto noisy = img + 0.3 * randn({1, 1, 16, 16}, gen);
+  double sum = 0;
+  for (double v : metric::band_errors(noisy, img, 5)) sum += v * v;
+  EXPECT_NEAR(std::sqrt(sum), ((noisy - img).norm() / img.norm()).item<double>(), 1e-5);
   EXPECT_THROW(metric::band_errors(img, x, 2), InputError);
 }
 
