@@ -33,3 +33,7 @@ $N $T doa --elements 16 --grid 256 --angles=-20,5,12 --snapshots 50 --snr 10 --t
 
 # 4. Ablations on MRI 4x: no noise resampling, T x K grid
 $N $T experiment experiments/seed004-ablation.json --threads 1
+# ... and the resampling ablation on the camera image too
+$N $T solve --input camera:64 --op mri:accel=4 --channel gaussian:sigma=0 --method self-diffusion --set resample=false \
+  --set steps=40 --set iters=50 --set beta_end=0.01 --set loss=norm --set tv=0.0001 --set width=16 --set depth=4 \
+  --threads 1 --quiet -o $R/no-resample-camera
