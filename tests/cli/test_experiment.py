@@ -8,13 +8,17 @@ from tweedie_cli import CliTestCase, run
 
 
 class Experiment(CliTestCase):
+    def write_config(self, name, cfg):
+        path = self.path(name)
+        with open(path, "w") as f:
+            json.dump(cfg, f)
+        return path
+
     def test_tiny_grid_resumes_and_sweeps(self):
         cfg = {"name": "tiny", "images": ["fashion-mnist:test:0-1"], "seed": 3, "batch": 1,
                "problems": [{"name": "cs", "op": "gaussian:m=256", "channel": "sign:sigma=0.3"}],
                "methods": [{"method": "sim-dms", "set": {"sampling_steps": [1, 2]}}]}
-        path = self.path("tiny.json")
-        with open(path, "w") as f:
-            json.dump(cfg, f)
+        path = self.write_config("tiny.json", cfg)
         out = self.path("out")
         r = run("experiment", path, "-o", out, "--threads", 2, check=0)
         self.assertIn("2 cells computed, 0 kept", r.stdout)
@@ -34,14 +38,12 @@ class Experiment(CliTestCase):
         r = run("experiment", path, "-o", out, "--threads", 2, check=0)
         self.assertIn("0 cells computed, 2 kept", r.stdout)
         cfg["methods"][0]["set"]["sampling_steps"] = [2, 3]
-        with open(path, "w") as f:
-            json.dump(cfg, f)
+        self.write_config("tiny.json", cfg)
         r = run("experiment", path, "-o", out, "--threads", 2, check=0)
         self.assertIn("1 cells computed, 1 kept", r.stdout)
         # a typo in any cell's options fails before anything runs
         cfg["methods"][0]["set"]["sampling_stepz"] = 1
-        with open(path, "w") as f:
-            json.dump(cfg, f)
+        self.write_config("tiny.json", cfg)
         self.assertUsageError(run("experiment", path, "-o", out), "sampling_stepz")
 
     def test_a_diverging_cell_is_recorded_and_the_sweep_goes_on(self):
@@ -50,9 +52,7 @@ class Experiment(CliTestCase):
                "problems": [{"name": "cs", "op": "gaussian:m=256", "channel": "sign:sigma=0.3"}],
                "methods": [{"method": "qcs-sgm", "set": {"levels": 4, "steps_each": 1,
                                                           "step_lr": [2e-4, 1e3]}}]}
-        path = self.path("div.json")
-        with open(path, "w") as f:
-            json.dump(cfg, f)
+        path = self.write_config("div.json", cfg)
         out = self.path("out")
         r = run("experiment", path, "-o", out, "--threads", 2, check=0)
         self.assertIn("step_lr=1e_03: failed (qcs-sgm: the estimate is no longer finite", r.stdout)

@@ -15,6 +15,7 @@
 #include "tweedie/solve/dps.h"
 #include "tweedie/solve/qcs_sgm.h"
 #include "tweedie/solve/solver.h"
+#include "support/quadratic_prox.h"
 
 namespace tweedie::solve {
 namespace {
@@ -270,18 +271,10 @@ TEST(DiffPir, QuadTimestepsFollowTheCode) {
 }
 
 TEST(DiffPir, ConjugateGradientProxReachesTheClosedForm) {
-  const double sigma = 0.5, mu = 2.0;
-  Problem pr = make_problem("gaussian:m=12,impl=dense", "gaussian:sigma=0.5", {16}, 4);
-  torch::Generator g = make_generator(2);
-  auto x = randn({3, 16}, g), z = randn({3, 16}, g);
-  auto y = simulate(pr, x);
-  auto cg = gaussian_prox_cg(*pr.op, y, z, mu, sigma, 16);  // exact in N = 16 steps
+  const test::QuadraticProxCase c;
+  auto cg = gaussian_prox_cg(*c.problem.op, c.y, c.z, c.kMu, c.kSigma, 16);  // exact in N = 16 steps
   EXPECT_EQ(cg.normal_products, 17);
-  auto A = pr.op->apply(torch::eye(16)).t().to(torch::kFloat64);  // [12, 16]
-  auto H = A.t().matmul(A) / (sigma * sigma) + mu * torch::eye(16, torch::kFloat64);
-  auto rhs = y.to(torch::kFloat64).matmul(A) / (sigma * sigma) + mu * z.to(torch::kFloat64);
-  auto want = torch::linalg_solve(H, rhs.t()).t();
-  EXPECT_LT((cg.x.to(torch::kFloat64) - want).abs().max().item<double>(), 1e-4);
+  EXPECT_LT((cg.x.to(torch::kFloat64) - c.minimiser()).abs().max().item<double>(), 1e-4);
 }
 
 TEST(Daps, KarrasGridRunsFromSigmaMaxToSigmaMin) {

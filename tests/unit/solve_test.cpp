@@ -12,6 +12,7 @@
 #include "tweedie/solve/diff_onebit.h"
 #include "tweedie/solve/sim.h"
 #include "tweedie/solve/solver.h"
+#include "support/quadratic_prox.h"
 
 namespace tweedie::solve {
 namespace {
@@ -154,24 +155,14 @@ TEST(SolverRegistry, NonFiniteNetworkStopsWithAMessage) {
 // With a Gaussian channel the x-subproblem is a quadratic whose minimiser is
 //   x* = (AᵀA/σ² + μ I)⁻¹ (Aᵀy/σ² + μ z).
 TEST(DiffOneBit, InnerSolverReachesTheClosedFormMinimiserOfAQuadratic) {
-  const double sigma = 0.5, mu = 2.0;
-  Problem pr = make_problem("gaussian:m=12,impl=dense", "gaussian:sigma=0.5", {16}, 4);
-  torch::Generator g = make_generator(2);
-  auto x = randn({3, 16}, g), z = randn({3, 16}, g);
-  auto y = simulate(pr, x);
-  auto prox = likelihood_prox_adam(pr, y, z, torch::tensor(mu), 3000, 0.01);
+  const test::QuadraticProxCase c;
+  auto prox = likelihood_prox_adam(c.problem, c.y, c.z, torch::tensor(c.kMu), 3000, 0.01);
   EXPECT_EQ(prox.likelihood_grads, 3000);
-  // closed form, float64
-  auto I = torch::eye(16, torch::kFloat64);
-  auto e = torch::eye(16);
-  auto A = pr.op->apply(e).t().to(torch::kFloat64);  // columns A e_j → A [12, 16]
-  auto H = A.t().matmul(A) / (sigma * sigma) + mu * I;
-  auto rhs = y.to(torch::kFloat64).matmul(A) / (sigma * sigma) + mu * z.to(torch::kFloat64);
-  auto want = torch::linalg_solve(H, rhs.t()).t();
+  auto want = c.minimiser();
   double err = (prox.x.to(torch::kFloat64) - want).abs().max().item<double>();
   EXPECT_LT(err, 2e-3) << "max |x − x*| = " << err;
   // and it really moved: x* is far from the start z
-  EXPECT_GT((want - z.to(torch::kFloat64)).abs().max().item<double>(), 0.1);
+  EXPECT_GT((want - c.z.to(torch::kFloat64)).abs().max().item<double>(), 0.1);
 }
 
 TEST(DiffOneBit, CostCountsOneNfePerStepAndInnerGradients) {
