@@ -75,6 +75,30 @@ class Solve(CliTestCase):
         self.assertUsageError(run("solve", "--problem", p, "--method", "sim-dms", "-o", out), "y.npy")
         self.assertFalse(os.path.exists(out), "nothing written on error")
 
+    def test_ddrm_and_ddnm_on_noisy_inpainting(self):
+        # seed 001 Table IV's linear baselines: half the pixels, sigma = 0.2, 10 steps each
+        p = self.simulate("--input", "fashion-mnist:test:0-3", "--op", "random-mask:ratio=0.5",
+                          "--channel", "gaussian:sigma=0.2", "--seed", 3)
+        x = np.load(os.path.join(p, "x.npy"))
+        self.assertEqual(np.load(os.path.join(p, "y.npy")).shape, (4, 512))
+        grey = psnr(np.zeros_like(x), x).mean()  # the mid-grey image: the bar to clear by 3 dB
+        for method, extra in (("ddrm", []), ("ddnm", []), ("ddnm", ["--set", "path=svd"])):
+            out = self.path(method + "".join(extra).replace("=", "-").replace("--set", ""))
+            r = run("solve", "--problem", p, "--method", method, "--set", "steps=10", *extra,
+                    "--threads", 2, "-o", out, check=0)
+            self.assertIn(f"{method}: 4 items, 10 NFE", r.stdout)
+            with open(os.path.join(out, "report.json")) as f:
+                rep = json.load(f)
+            self.assertEqual(rep["options"]["sigma"], "channel")
+            self.assertEqual(rep["cost"]["nfe"], 10)
+            est = np.load(os.path.join(out, "estimate.npy"))
+            self.assertEqual(est.shape, x.shape)
+            self.assertGreater(psnr(est, x).mean(), grey + 3, method)
+        # an operator without an SVD view
+        q = self.simulate("--input", "fashion-mnist:test:0", "--op", "motion-blur", "--channel", "gaussian:sigma=0.1",
+                          out="motion")
+        self.assertUsageError(run("solve", "--problem", q, "--method", "ddrm", "-o", self.path("m")), "no SVD view")
+
     def test_self_diffusion_needs_no_prior_and_writes_previews(self):
         # 16 x 16 analytic phantom, half the pixels: no prior is loaded (a missing --prior is fine)
         p = self.simulate("--input", "phantom:16", "--op", "random-mask:ratio=0.5",

@@ -1,4 +1,5 @@
-// The baselines DPS, DiffPIR, DAPS (general and linear forms) and QCS-SGM: cost accounting,
+// The baselines DPS, DiffPIR, DAPS (general and linear forms), QCS-SGM and the SVD-based DDRM
+// and DDNM+: cost accounting,
 // the linear forms ignoring the channel, and, with an exact Gaussian prior and a linear Gaussian
 // problem, agreement with the closed-form posterior.
 #include <gtest/gtest.h>
@@ -11,10 +12,13 @@
 #include "tweedie/diffusion/schedule.h"
 #include "tweedie/problem.h"
 #include "tweedie/solve/daps.h"
+#include "tweedie/solve/ddnm.h"
+#include "tweedie/solve/ddrm.h"
 #include "tweedie/solve/diffpir.h"
 #include "tweedie/solve/dps.h"
 #include "tweedie/solve/qcs_sgm.h"
 #include "tweedie/solve/solver.h"
+#include "tweedie/solve/spectral.h"
 #include "support/quadratic_prox.h"
 
 namespace tweedie::solve {
@@ -85,7 +89,8 @@ TEST(Baselines, CostCountsNetworkEvaluationsAndGradients) {
   // DPS: one NFE, one backward pass through the network and one likelihood gradient per step.
   // DiffPIR: one NFE per step; Adam or CG iterations in every data step but the last (CG + 1
   // for its initial residual). DAPS: ode_steps NFE and langevin_steps gradients per level.
-  // QCS-SGM: one NFE and one pseudo-likelihood gradient per Langevin step.
+  // QCS-SGM: one NFE and one pseudo-likelihood gradient per Langevin step. DDRM, DDNM+: one NFE
+  // per step and no gradients (the data step is closed-form in the SVD).
   struct Want {
     std::string name;
     std::vector<std::string> set;
@@ -96,7 +101,9 @@ TEST(Baselines, CostCountsNetworkEvaluationsAndGradients) {
       {"diffpir", {"steps=5", "inner_steps=7"}, 5, 0, 4 * 7, 5},
       {"diffpir", {"steps=5", "inner_steps=7", "prox=cg", "likelihood=linear"}, 5, 0, 4 * (7 + 1), 5},
       {"daps", {"annealing_steps=4", "ode_steps=3", "langevin_steps=5"}, 12, 0, 20, 4},
-      {"qcs-sgm", {"levels=4", "steps_each=3"}, 12, 0, 12, 4}};
+      {"qcs-sgm", {"levels=4", "steps_each=3"}, 12, 0, 12, 4},
+      {"ddrm", {"steps=5"}, 5, 0, 0, 5},
+      {"ddnm", {"steps=4"}, 4, 0, 0, 4}};
   auto prior = exact_prior();
   Measured s = measured(2, "gaussian:m=48", "sign:sigma=0.3");
   for (const auto& w : wants) {
@@ -181,7 +188,9 @@ TEST(Baselines, ApproachTheGaussianPosteriorMean) {
   // seeds we allow e ≤ 1/3 + 0.2 (a bias of at most 0.45 posterior standard deviations), and each
   // run e ≤ 2 (a draw within the posterior's spread). Measured: DPS 0.16 (runs 0.32–0.40,
   // DPS is under-dispersed), DiffPIR 0.19 (runs ≈ 0.5), DAPS 0.40 (runs 1.06–1.22), QCS-SGM
-  // with the Gaussian pseudo-likelihood 0.42 (runs 1.10–1.30).
+  // with the Gaussian pseudo-likelihood 0.42 (runs 1.10–1.30), DDRM and DDNM+ (SVD path) 0.12
+  // (runs 0.35–0.38), DDNM+ (simplified path) 0.13 (runs 0.13: almost deterministic, since its
+  // γ switches the noise off once σ_t < ᾱ σ_y).
   // Clipping is off (the prior has mass beyond ±1); DAPS gets a Langevin step that mixes on
   // this problem (η0 λ_max ≈ 1.6; the default η0 = 1e-4 is tuned for DAPS's τ = 0.01 weight) and
   // QCS-SGM one that is stable with M = 2N (ε/σ_L² (λ_max(AᵀA)/‖a_i‖² + 1) ≈ 1.7 < 2).
@@ -192,7 +201,10 @@ TEST(Baselines, ApproachTheGaussianPosteriorMean) {
       {"dps", {"clip_denoised=false"}},
       {"diffpir", {"clip_denoised=false", "steps=20", "prox=cg", "likelihood=linear"}},
       {"daps", {"clip_denoised=false", "annealing_steps=50", "langevin_steps=50", "lr=4e-3", "lr_min_ratio=0.1"}},
-      {"qcs-sgm", {"clip_denoised=false", "levels=100", "steps_each=5", "step_lr=1e-4"}}};
+      {"qcs-sgm", {"clip_denoised=false", "levels=100", "steps_each=5", "step_lr=1e-4"}},
+      {"ddrm", {"steps=100"}},
+      {"ddnm", {"steps=100"}},
+      {"ddnm", {"steps=100", "path=svd"}}};
   for (const auto& [name, set] : runs) {
     SCOPED_TRACE(name);
     std::vector<double> each;
@@ -254,6 +266,86 @@ TEST(QcsSgm, PseudoLikelihoodIsTheChannelLikelihoodWithoutExtraNoise) {
                InputError);
 }
 
+// ---- DDRM and DDNM+ ---------------------------------------------------------------------------
+
+TEST(Spectral, UniformSkipTimestepsFollowTheCode) {
+  // range(0, T, T // K): K entries when K divides T, more otherwise (1000 // 30 = 33 → 31)
+  auto t = uniform_skip_timesteps(1000, 20);
+  ASSERT_EQ(t.size(), 20u);
+  EXPECT_EQ(t.front(), 0);
+  EXPECT_EQ(t.back(), 950);
+  auto u = uniform_skip_timesteps(1000, 30);
+  ASSERT_EQ(u.size(), 31u);
+  EXPECT_EQ(u[1], 33);
+  EXPECT_EQ(u.back(), 990);
+  EXPECT_THROW(uniform_skip_timesteps(1000, 0), InputError);
+}
+
+TEST(Spectral, MeasurementInSpectralCoordinates) {
+  // Uᵀy = s ⊙ (Vᵀx)[:r] for noiseless y; zero-padded beyond r; σ₀ from the channel unless given
+  auto prior = exact_prior();
+  for (const char* op : {"random-mask:ratio=0.5", "gaussian:m=40,impl=dense", "gaussian:m=100,impl=dense"}) {
+    SCOPED_TRACE(op);
+    Measured s = measured(2, op, "gaussian:sigma=0");
+    torch::Generator g = make_generator(0);
+    SolveContext ctx{s.problem, s.y, *prior, g, {}};
+    Spectral sp = spectral_measurement(ctx, -1, "test");
+    EXPECT_EQ(sp.sigma0, 0.0);
+    auto want = sp.s * sp.svd->Vt(s.x);
+    EXPECT_TRUE(torch::allclose(sp.Uty, want, 1e-4, 1e-5)) << (sp.Uty - want).abs().max();
+    EXPECT_EQ(spectral_measurement(ctx, 0.3, "test").sigma0, 0.3);
+  }
+}
+
+TEST(Ddnm, NoiselessEstimateIsDataConsistent) {
+  // σ_y = 0: every step ends with x̂0 − A⁺(A x̂0 − y), so A x̂ = y exactly (DDNM's range-space
+  // guarantee), on masks and on a dense Gaussian A. DDRM only approaches it (its last noisy
+  // step leaves σ_{t=0} ≈ 0.01 on the observed coordinates).
+  auto prior = exact_prior();
+  for (const char* op : {"random-mask:ratio=0.5", "gaussian:m=40,impl=dense"}) {
+    SCOPED_TRACE(op);
+    Measured s = measured(2, op, "gaussian:sigma=0");
+    auto d = solve("ddnm", {"steps=10"}, s.problem, s.y, *prior);
+    EXPECT_LT((s.problem.op->apply(d.estimate) - s.y).abs().max().item<double>(), 1e-4);
+    auto d_svd = solve("ddnm", {"steps=10", "path=svd"}, s.problem, s.y, *prior);
+    EXPECT_LT((s.problem.op->apply(d_svd.estimate) - s.y).abs().max().item<double>(), 1e-4);
+    auto r = solve("ddrm", {"steps=10"}, s.problem, s.y, *prior);
+    double misfit = (s.problem.op->apply(r.estimate) - s.y).abs().max().item<double>();
+    EXPECT_LT(misfit, 0.1);
+    EXPECT_GT((r.estimate - d.estimate).abs().max().item<double>(), 1e-3) << "two different methods";
+  }
+}
+
+TEST(Ddnm, SvdPathIsDdrm) {
+  // With σ_y > 0 the SVD path's λ_i, d1_i, d2_i make each step DDRM's step with η_B = 1; the
+  // starts differ, but where every coordinate is observed (M ≥ N) DDRM's first step forgets its
+  // start (s_i σ' > σ₀ everywhere), and both draw the same numbers: the estimates coincide.
+  auto prior = exact_prior();
+  Measured s = measured(2, "gaussian:m=100,impl=dense", "gaussian:sigma=0.2", 4);
+  auto d = solve("ddnm", {"steps=20", "path=svd", "eta=0.6"}, s.problem, s.y, *prior, 3);
+  auto r = solve("ddrm", {"steps=20", "eta=0.6", "eta_b=1"}, s.problem, s.y, *prior, 3);
+  EXPECT_TRUE(torch::allclose(d.estimate, r.estimate, 1e-4, 1e-4)) << (d.estimate - r.estimate).abs().max();
+  auto simplified = solve("ddnm", {"steps=20", "eta=0.6"}, s.problem, s.y, *prior, 3);
+  EXPECT_GT((simplified.estimate - r.estimate).abs().max().item<double>(), 1e-2);
+}
+
+TEST(Ddnm, OperatorWithoutAnSvdIsAnInputError) {
+  auto prior = exact_prior();
+  Measured s = measured(1, "phase", "gaussian:sigma=0.1");
+  for (const char* name : {"ddrm", "ddnm"}) {
+    try {
+      solve(name, {"steps=2"}, s.problem, s.y, *prior);
+      ADD_FAILURE() << name << ": expected an InputError";
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find("no SVD view"), std::string::npos) << e.what();
+    }
+  }
+  Measured m = measured(1, "random-mask:ratio=0.5", "gaussian:sigma=0.1");
+  Problem none{m.problem.op, nullptr, 0, 0};
+  EXPECT_THROW(solve("ddrm", {"steps=2"}, none, m.y, *prior), InputError);  // no channel, no sigma=
+  EXPECT_NO_THROW(solve("ddrm", {"steps=2", "sigma=0.1"}, none, m.y, *prior));
+}
+
 // ---- DiffPIR pieces -------------------------------------------------------------------------
 
 TEST(DiffPir, QuadTimestepsFollowTheCode) {
@@ -299,6 +391,11 @@ TEST(Baselines, BadOptionsAreInputErrors) {
   EXPECT_THROW(check("daps", {"sigma=-1"}), InputError);
   EXPECT_THROW(check("qcs-sgm", {"levels=0"}), InputError);
   EXPECT_THROW(check("qcs-sgm", {"sigma_end=0"}), InputError);
+  EXPECT_THROW(check("ddrm", {"eta=1.5"}), InputError);
+  EXPECT_THROW(check("ddrm", {"eta_b=-0.1"}), InputError);
+  EXPECT_THROW(check("ddrm", {"sigma=-1"}), InputError);
+  EXPECT_THROW(check("ddnm", {"steps=0"}), InputError);
+  EXPECT_THROW(check("ddnm", {"path=dense"}), InputError);
   // a channel without a pseudo-likelihood, and a linear form with neither σ nor a channel
   auto prior = exact_prior();
   Measured s = measured(1, "gaussian:m=48", "logistic");

@@ -36,6 +36,7 @@ class Sign : public Channel {
     return -log_ndtr(y * (z + dither_for(z)) / o_.sigma);
   }
   double scale() const override { return o_.sigma > 0 ? o_.sigma : 1.0; }
+  double noise_std() const override { return o_.sigma; }
   bool discrete() const override { return true; }
   void validate(const torch::Tensor& y) const override { validate_pm_one(*this, y); }
 

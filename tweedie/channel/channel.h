@@ -33,6 +33,9 @@ class Channel {
   // The scale of z over which p(y | z) changes (σ for noise, the temperature for logistic);
   // the conformance tests probe nll at ±40 of it.
   virtual double scale() const = 0;
+  // σ of the Gaussian noise added to z before the link (0 when noiseless): what the
+  // SVD-based linear baselines (DDRM, DDNM+) read y = A x + σ n with. Default: scale().
+  virtual double noise_std() const { return scale(); }
   // True when y takes discrete values and exp(−nll) is a probability (not a density).
   virtual bool discrete() const { return false; }
   // InputError (one line) unless y is a possible measurement: finite, and e.g. ±1 for 1-bit.

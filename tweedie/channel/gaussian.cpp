@@ -40,6 +40,7 @@ class Gaussian : public Channel {
     return r.square() / (2 * s2) + c;
   }
   double scale() const override { return o_.sigma > 0 ? o_.sigma : 1.0; }
+  double noise_std() const override { return o_.sigma; }
 
  private:
   GaussianOptions o_;

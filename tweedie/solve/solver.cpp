@@ -63,6 +63,8 @@ void enroll_dps(SolverRegistry&);          // dps
 void enroll_diffpir(SolverRegistry&);      // diffpir
 void enroll_daps(SolverRegistry&);         // daps
 void enroll_qcs_sgm(SolverRegistry&);      // qcs-sgm
+void enroll_ddrm(SolverRegistry&);         // ddrm (SVD)
+void enroll_ddnm(SolverRegistry&);         // ddnm (SVD; DDNM+)
 void enroll_self_diffusion(SolverRegistry&);  // self-diffusion (no prior)
 void enroll_dip(SolverRegistry&);             // dip (no prior)
 
@@ -75,6 +77,8 @@ SolverRegistry& solver_registry() {
     enroll_diffpir(*r);
     enroll_daps(*r);
     enroll_qcs_sgm(*r);
+    enroll_ddrm(*r);
+    enroll_ddnm(*r);
     enroll_self_diffusion(*r);
     enroll_dip(*r);
     return r;

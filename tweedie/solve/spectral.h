@@ -1,0 +1,41 @@
+#pragma once
+// What the SVD-based baselines DDRM and DDNM+ share: the measurement y = A x + σ₀ n in the
+// operator's spectral coordinates (op::SvdView, A = U diag(s) Vᵀ), and DDIM's uniform time grid.
+//
+// Every vector is padded to the N spectral coordinates of x: s_i = 0 for i ≥ r = min(M, N)
+// (and for any zero singular value), which is how both papers' codes treat the directions
+// that y does not see.
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tweedie/solve/solver.h"
+
+namespace tweedie::solve {
+
+struct Spectral {
+  static constexpr double kRelativeCutoff = 1e-3;  // s_i ≤ cutoff · max s counts as 0
+  std::shared_ptr<const op::SvdView> svd;
+  torch::Tensor s;      // [N] singular values, zero-padded and cut off
+  torch::Tensor s_inv;  // [N] 1/s_i, 0 where s_i = 0
+  torch::Tensor Uty;    // [B, N] (Uᵀy)_i for i < r, 0 beyond
+  double sigma0 = 0;    // noise std of y around A x
+};
+
+// InputError naming `solver` unless the problem's operator is linear with an SVD view. σ₀ is
+// `sigma` when it is >= 0, else the channel's noise_std() (the link, if any, is ignored: y is
+// read as A x + σ₀ n, as seed 001 runs its linear baselines).
+Spectral spectral_measurement(const SolveContext& ctx, double sigma, const std::string& solver);
+
+// DDIM's "uniform" skip (DDRM, DDNM; methods.md §1.4 item 2): range(0, T, T / K), increasing.
+std::vector<int64_t> uniform_skip_timesteps(int64_t T, int64_t K);
+
+// The loop DDRM and DDNM+ share: from x_T, for (t, t') on the uniform grid of `steps` (t' = −1,
+// ᾱ = 1, last): ε̂ = ε_θ(x_t, t) (1 NFE), x̂0 = (x_t − √(1−ᾱ_t) ε̂)/√ᾱ_t (no clip), then
+// x_{t'} = step(x̂0, ε̂, ᾱ_{t'}). Returns x_{−1} (x̂0 if the monitor stops the run) and the cost.
+using SpectralStep = std::function<torch::Tensor(const torch::Tensor& x0, const torch::Tensor& eps, double ab_next)>;
+Result uniform_grid_sampling(const SolveContext& ctx, int64_t steps, torch::Tensor x_T, const std::string& solver,
+                             const SpectralStep& step);
+
+}  // namespace tweedie::solve
