@@ -46,6 +46,33 @@ class Experiment(CliTestCase):
         self.write_config("tiny.json", cfg)
         self.assertUsageError(run("experiment", path, "-o", out), "sampling_stepz")
 
+    def test_an_axis_across_problems_is_plotted(self):
+        # three noise levels, listed out of order, each tagged with its sigma
+        problems = [{"name": f"s{s}", "op": "gaussian:m=256", "channel": f"sign:sigma={s}", "sweep": {"sigma": s}}
+                    for s in (0.8, 0.2, 0.4)]
+        cfg = {"name": "axis", "images": ["fashion-mnist:test:0-1"], "seed": 1, "problems": problems,
+               "methods": [{"method": "sim-dms", "set": {"sampling_steps": [1, 2]}}]}
+        out = self.path("out")
+        run("experiment", self.write_config("axis.json", cfg), "-o", out, "--threads", 2, check=0)
+        with open(os.path.join(out, "sweep_sigma_sim-dms.csv")) as f:
+            rows = list(csv.DictReader(f))
+        self.assertEqual(len(rows), 6)  # 3 problems x 2 settings
+        self.assertEqual({(r["sigma"], r["problem"]) for r in rows}, {("0.8", "s0.8"), ("0.2", "s0.2"), ("0.4", "s0.4")})
+        # each point is its cell's mean PSNR over the images
+        with open(os.path.join(out, "results.csv")) as f:
+            per_image = list(csv.DictReader(f))
+        for r in rows:
+            psnrs = [float(p["psnr"]) for p in per_image
+                     if p["problem"] == r["problem"] and p["setting"] == r["other_settings"]]
+            self.assertEqual(len(psnrs), 2)
+            self.assertAlmostEqual(float(r["psnr_mean"]), sum(psnrs) / 2, places=4)
+        with open(os.path.join(out, "sweep_sigma_sim-dms.svg")) as f:
+            svg = f.read()
+        self.assertIn("PSNR vs sigma", svg)
+        self.assertIn("sampling_steps=2", svg)
+        cfg["problems"][0]["sweep"] = {"sigma": "high"}
+        self.assertUsageError(run("experiment", self.write_config("axis.json", cfg), "-o", out), "sweep.sigma")
+
     def test_a_diverging_cell_is_recorded_and_the_sweep_goes_on(self):
         # QCS-SGM with a step far past Langevin's stability limit blows up within a few steps
         cfg = {"name": "div", "images": ["fashion-mnist:test:0-1"], "seed": 0,

@@ -51,6 +51,13 @@ TEST(ExperimentConfig, MalformedConfigsAreInputErrors) {
   EXPECT_THROW(bad([](json& j) { j["methods"][0]["set"] = 3; })(), InputError);
   EXPECT_THROW(bad([](json& j) { j["name"] = "a/b"; })(), InputError);
   EXPECT_THROW(bad([](json& j) { j["batch"] = -1; })(), InputError);
+  EXPECT_THROW(bad([](json& j) { j["problems"][0]["sweep"] = 0.5; })(), InputError);
+  EXPECT_THROW(bad([](json& j) { j["problems"][0]["sweep"] = {{"sigma", "high"}}; })(), InputError);
+  EXPECT_THROW(bad([](json& j) { j["problems"][0]["sweep"] = {{"a/b", 1}}; })(), InputError);
+  // a problem axis parses into the spec
+  json j = base();
+  j["problems"][0]["sweep"] = {{"sigma", 0.5}};
+  EXPECT_EQ(ExperimentConfig::from_json(j, "t.json").problems[0].sweep.at("sigma"), 0.5);
 }
 
 }  // namespace

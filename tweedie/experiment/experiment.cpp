@@ -1,10 +1,12 @@
 #include "tweedie/experiment/experiment.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <iomanip>
+#include <numeric>
 #include <set>
 #include <sstream>
 
@@ -82,8 +84,16 @@ ExperimentConfig ExperimentConfig::from_json(const json& j, const std::string& w
   for (size_t i = 0; i < j["problems"].size(); ++i) {
     const json& p = j["problems"][i];
     std::string w = where + ": problems[" + std::to_string(i) + "]";
-    only_keys(p, {"name", "op", "channel"}, w);
-    ProblemSpec s{p.value("name", ""), p.value("op", ""), p.value("channel", "gaussian:sigma=0.05")};
+    only_keys(p, {"name", "op", "channel", "sweep"}, w);
+    ProblemSpec s{p.value("name", ""), p.value("op", ""), p.value("channel", "gaussian:sigma=0.05"), {}};
+    if (p.contains("sweep")) {
+      require(p["sweep"].is_object(), w + ": 'sweep' must be an object of numbers, e.g. {\"sigma\": 0.5}");
+      for (auto& [k, v] : p["sweep"].items()) {
+        require(v.is_number() && std::isfinite(v.get<double>()) && !k.empty() && safe(k) == k,
+                w + ": sweep." + k + " must be a finite number under a [A-Za-z0-9.-=] key");
+        s.sweep[k] = v.get<double>();
+      }
+    }
     require(!s.op.empty(), w + ": 'op' is required");
     if (s.name.empty()) s.name = "p" + std::to_string(i);
     require(safe(s.name) == s.name && names.insert(s.name).second, w + ": name '" + s.name + "' is not unique/safe");
@@ -269,6 +279,55 @@ torch::Tensor stretch(const torch::Tensor& t) {
   return ((flat - lo) / (hi - lo).clamp_min(1e-12) * 2 - 1).view_as(t);
 }
 
+// One sweep's CSV (PSNR/SSIM mean ± SE and NFE per point) and plot (mean PSNR, one line per
+// combination of the swept settings other than the swept key).
+class Sweep {
+ public:
+  explicit Sweep(const std::string& lead_columns) {
+    csv_ << lead_columns << "psnr_mean,psnr_se,ssim_mean,ssim_se,nfe,other_settings\n";
+  }
+  bool empty() const { return series_.empty(); }
+  // A point: `lead` is the row's leading CSV fields (ending in ','), x its abscissa.
+  void add(const Cell& c, const json& result, const std::string& skip_key, const std::string& lead, double x) {
+    std::string others;
+    for (auto& [k, v] : c.swept)
+      if (k != skip_key) others += (others.empty() ? "" : " ") + k + "=" + v;
+    auto [pm, pse] = mean_se(result["metrics"]["psnr"].get<std::vector<double>>());
+    auto [sm, sse] = mean_se(result["metrics"]["ssim"].get<std::vector<double>>());
+    csv_ << lead << pm << "," << pse << "," << sm << "," << sse << "," << result["cost"]["nfe"].get<int64_t>() << ",\""
+         << others << "\"\n";
+    auto& ser = series_[others];
+    ser.label = others.empty() ? c.method->label : c.method->label + " " + others;
+    ser.markers = true;
+    ser.x.push_back(x);
+    ser.y.push_back(pm);
+  }
+  // stem.csv always; stem.svg when the abscissae are numbers (each line drawn left to right).
+  void write(const fs::path& stem, bool plot, const std::string& title, const std::string& x_label) const {
+    atomic_write_file(stem.string() + ".csv", csv_.str());
+    if (!plot) return;
+    std::vector<io::PlotSeries> list;
+    for (const auto& [k, ser] : series_) {
+      std::vector<size_t> order(ser.x.size());
+      std::iota(order.begin(), order.end(), size_t{0});
+      std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return ser.x[a] < ser.x[b]; });
+      io::PlotSeries sorted{ser.label, {}, {}, true};
+      for (size_t o : order) sorted.x.push_back(ser.x[o]), sorted.y.push_back(ser.y[o]);
+      list.push_back(sorted);
+    }
+    io::PlotOptions po;
+    po.title = title;
+    po.x_label = x_label;
+    po.y_label = "PSNR (dB)";
+    po.log_y = false;
+    io::write_line_plot(stem.string() + ".svg", list, po);
+  }
+
+ private:
+  std::ostringstream csv_;
+  std::map<std::string, io::PlotSeries> series_;
+};
+
 void write_outputs(const ExperimentConfig& cfg, const std::vector<Cell>& cells, const std::vector<json>& results,
                    Shared& s, const fs::path& out) {
   // results.csv
@@ -349,41 +408,38 @@ void write_outputs(const ExperimentConfig& cfg, const std::vector<Cell>& cells, 
     for (const auto& m : cfg.methods) {
       for (const auto& [key, values] : m.settings) {
         if (values.size() < 2) continue;
-        std::ostringstream sc;
-        sc << key << ",psnr_mean,psnr_se,ssim_mean,ssim_se,nfe,other_settings\n";
-        std::map<std::string, io::PlotSeries> series;  // one line per combination of the other keys
+        Sweep sw(key + ",");
         bool numeric = true;
         for (size_t i = 0; i < cells.size(); ++i) {
           if (cells[i].problem != &p || cells[i].method != &m) continue;
-          std::string v = cells[i].swept.at(key), others;
-          for (auto& [k2, v2] : cells[i].swept)
-            if (k2 != key) others += (others.empty() ? "" : " ") + k2 + "=" + v2;
-          auto [pm, pse] = mean_se(results[i]["metrics"]["psnr"].get<std::vector<double>>());
-          auto [sm, sse] = mean_se(results[i]["metrics"]["ssim"].get<std::vector<double>>());
-          sc << v << "," << pm << "," << pse << "," << sm << "," << sse << "," << results[i]["cost"]["nfe"].get<int64_t>()
-             << ",\"" << others << "\"\n";
+          const std::string& v = cells[i].swept.at(key);
           char* end = nullptr;
           double xv = std::strtod(v.c_str(), &end);
           numeric = numeric && end && *end == '\0';
-          auto& ser = series[others];
-          ser.label = others.empty() ? m.label : m.label + " " + others;
-          ser.markers = true;
-          ser.x.push_back(xv);
-          ser.y.push_back(pm);
+          sw.add(cells[i], results[i], key, v + ",", xv);
         }
         std::string stem = "sweep_" + p.name + "_" + m.label + "_" + safe(key);
-        atomic_write_file((out / (stem + ".csv")).string(), sc.str());
-        if (numeric) {
-          std::vector<io::PlotSeries> list;
-          for (auto& [k, ser] : series) list.push_back(ser);
-          io::PlotOptions po;
-          po.title = cfg.name + " / " + p.name + ": PSNR vs " + key;
-          po.x_label = key;
-          po.y_label = "PSNR (dB)";
-          po.log_y = false;
-          io::write_line_plot((out / (stem + ".svg")).string(), list, po);
-        }
+        sw.write(out / stem, numeric, cfg.name + " / " + p.name + ": PSNR vs " + key, key);
       }
+    }
+  }
+
+  // problem axes: a key two or more problems carry, PSNR against its value per method label
+  std::map<std::string, int> axis_count;
+  for (const auto& p : cfg.problems)
+    for (const auto& kv : p.sweep) ++axis_count[kv.first];
+  for (const auto& [key, count] : axis_count) {
+    if (count < 2) continue;
+    for (const auto& m : cfg.methods) {
+      Sweep sw(key + ",problem,");
+      for (size_t i = 0; i < cells.size(); ++i) {
+        auto at = cells[i].problem->sweep.find(key);
+        if (cells[i].method != &m || at == cells[i].problem->sweep.end() || results[i].contains("failed")) continue;
+        sw.add(cells[i], results[i], "", format_number(at->second) + "," + cells[i].problem->name + ",", at->second);
+      }
+      if (!sw.empty())
+        sw.write(out / ("sweep_" + key + "_" + safe(m.label)), true, cfg.name + ": PSNR vs " + key + " (across problems)",
+                 key);
     }
   }
 }

@@ -5,7 +5,8 @@
 //   {"name": "onebit-cs", "images": ["fashion-mnist:test:0-99"], "seed": 0, "batch": 25,
 //    "prior": "models/fmnist32/model.safetensors",          (optional; the shipped prior)
 //    "classifier": "auto",   (optional: auto = the shipped one for Fashion-MNIST-like images, none, or a path)
-//    "problems": [{"name": "s0.3", "op": "gaussian:ratio=0.5", "channel": "sign:sigma=0.3"}],
+//    "problems": [{"name": "s0.3", "op": "gaussian:ratio=0.5", "channel": "sign:sigma=0.3",
+//                  "sweep": {"sigma": 0.3}}],                  (optional: an axis across problems)
 //    "methods": [{"method": "diff-onebit", "set": {"lambda": [0.01, 0.02], "steps": 20}},
 //                {"label": "sim-dmis", "method": "sim-dmis"}]}
 //
@@ -19,7 +20,8 @@
 // Outputs (OUT = the "output" key or --output): results.csv (one row per image per cell),
 // table.md (mean ± standard error per cell), comparison_<problem>.png (rows: images; columns:
 // truth, Aᵀy, then the first setting of every method label), sweep_<problem>_<label>_<key>.csv
-// and .svg for every swept numeric key, and experiment.json (the resolved grid, versions).
+// and .svg for every swept numeric key, sweep_<key>_<label>.csv/.svg for every problem axis,
+// and experiment.json (the resolved grid, versions).
 #include <nlohmann/json.hpp>
 
 #include <functional>
@@ -31,6 +33,9 @@ namespace tweedie::experiment {
 
 struct ProblemSpec {
   std::string name, op, channel;
+  // Optional numeric coordinates of the problem ("sweep": {"sigma": 0.5}): a key that two or more
+  // problems carry is an axis across problems, plotted as sweep_<key>_<label>.csv/.svg.
+  std::map<std::string, double> sweep;
 };
 
 struct MethodSpec {
