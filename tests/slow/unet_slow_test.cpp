@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "support/key_listing.h"
 #include "support/test_support.h"
 #include "tweedie/core/fs.h"
 #include "tweedie/diffusion/unet.h"
@@ -22,56 +23,30 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-fs::path gd_dir() {
-  fs::path root = test::fixtures_dir();
-  return root.empty() ? fs::path() : root / "guided-diffusion";
-}
-
-// "name<TAB>[d0, d1]<TAB>dtype" lines, in state_dict order.
-std::vector<std::pair<std::string, std::vector<int64_t>>> read_keys(const fs::path& p) {
-  std::vector<std::pair<std::string, std::vector<int64_t>>> out;
-  std::istringstream in(read_file(p.string()));
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty()) continue;
-    const auto tab = line.find('\t');
-    std::vector<int64_t> shape;
-    std::string digits;
-    for (char ch : line.substr(tab + 1)) {
-      if (std::isdigit(static_cast<unsigned char>(ch))) {
-        digits += ch;
-      } else if (!digits.empty()) {
-        shape.push_back(std::stoll(digits));
-        digits.clear();
-      }
-    }
-    out.emplace_back(line.substr(0, tab), shape);
-  }
-  return out;
-}
+using test::gd_fixtures_dir;
 
 json arch(const std::string& name) {
-  return json::parse(read_file((gd_dir() / "dps_reference_archs.json").string())).at(name);
+  return json::parse(read_file((gd_fixtures_dir() / "dps_reference_archs.json").string())).at(name);
 }
 
 TEST(UNetSlow, DpsImagenet256MatchesGuidedDiffusion) {
-  if (gd_dir().empty()) GTEST_SKIP() << "guided-diffusion fixtures not found";
+  if (!test::has_gd_fixture()) GTEST_SKIP() << "guided-diffusion fixtures not found";
   const json a = arch("dps_imagenet256");
   UNet net(UNetConfig::from_json(a));
   EXPECT_EQ(net->num_parameters(), 552814086);
   EXPECT_EQ(net->num_parameters(), a.at("num_parameters").get<int64_t>());
-  const auto ref = read_keys(gd_dir() / "dps_imagenet256_keys.txt");
+  const auto ref = test::read_key_listing(gd_fixtures_dir() / "dps_imagenet256_keys.txt");
   auto params = net->named_parameters(true);
   ASSERT_EQ(params.size(), ref.size());
   ASSERT_EQ(params.size(), a.at("num_state_dict_entries").get<size_t>());
   for (size_t i = 0; i < ref.size(); ++i) {
-    EXPECT_EQ(params[i].key(), ref[i].first) << "entry " << i;
-    EXPECT_EQ(params[i].value().sizes().vec(), ref[i].second) << ref[i].first;
+    EXPECT_EQ(params[i].key(), ref[i].name) << "entry " << i;
+    EXPECT_EQ(params[i].value().sizes().vec(), ref[i].shape) << ref[i].name;
   }
 }
 
 TEST(UNetSlow, DpsFfhq256FullSizeForward) {
-  if (gd_dir().empty()) GTEST_SKIP() << "guided-diffusion fixtures not found";
+  if (!test::has_gd_fixture()) GTEST_SKIP() << "guided-diffusion fixtures not found";
   UNet net(UNetConfig::from_json(arch("dps_ffhq256")));
   net->eval();
   std::printf("  FFHQ-256: %.1f GFLOPs per image\n", net->flops_per_image() / 1e9);

@@ -54,4 +54,10 @@ bool python_has(const std::string& modules) {
   return run_python("import " + modules + "\n") == 0;
 }
 
+std::filesystem::path gd_fixtures_dir() { return fixtures_dir() / "guided-diffusion"; }
+
+bool has_gd_fixture(const std::string& name) {
+  return !fixtures_dir().empty() && std::filesystem::exists(name.empty() ? gd_fixtures_dir() : gd_fixtures_dir() / name);
+}
+
 }  // namespace tweedie::test

@@ -8,6 +8,10 @@ namespace tweedie::test {
 
 // Directory of shared/fixtures (env TWEEDIE_FIXTURES_DIR); empty if absent.
 std::filesystem::path fixtures_dir();
+// fixtures_dir()/guided-diffusion: the reference code's tensors (schedules, U-Net outputs).
+std::filesystem::path gd_fixtures_dir();
+// True when gd_fixtures_dir()/name exists (name "" = the directory itself).
+bool has_gd_fixture(const std::string& name = "");
 // A fresh, empty scratch directory unique to the running test.
 std::filesystem::path scratch_dir();
 // Runs `python3 -c <code>` with the oracle interpreter; returns its exit status, stdout in *out.

@@ -21,16 +21,16 @@
 namespace tweedie::diffusion {
 namespace {
 
-std::filesystem::path gd_dir() { return test::fixtures_dir() / "guided-diffusion"; }
+using test::gd_fixtures_dir;
 
-torch::Tensor fixture(const std::string& name) { return io::read_npy((gd_dir() / name).string()); }
+torch::Tensor fixture(const std::string& name) { return io::read_npy((gd_fixtures_dir() / name).string()); }
 
 // One network for the whole suite (loading is the slow part).
 class DdimFixture : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    if (test::fixtures_dir().empty() || !std::filesystem::exists(gd_dir() / "gd_A.pt")) return;
-    net_ = new UNet(load_unet((gd_dir() / "gd_A.pt").string(), (gd_dir() / "gd_A.json").string()));
+    if (!test::has_gd_fixture("gd_A.pt")) return;
+    net_ = new UNet(load_unet((gd_fixtures_dir() / "gd_A.pt").string(), (gd_fixtures_dir() / "gd_A.json").string()));
     (*net_)->eval();
   }
   static void TearDownTestSuite() {

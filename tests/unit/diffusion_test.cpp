@@ -21,13 +21,12 @@
 namespace tweedie::diffusion {
 namespace {
 
-std::filesystem::path gd_dir() { return test::fixtures_dir() / "guided-diffusion"; }
+using test::gd_fixtures_dir;
 
-#define REQUIRE_FIXTURES()                                                \
-  if (test::fixtures_dir().empty() || !std::filesystem::exists(gd_dir())) \
-  GTEST_SKIP() << "guided-diffusion fixtures not found"
+#define REQUIRE_FIXTURES() \
+  if (!test::has_gd_fixture()) GTEST_SKIP() << "guided-diffusion fixtures not found"
 
-torch::Tensor fixture(const std::string& name) { return io::read_npy((gd_dir() / name).string()); }
+torch::Tensor fixture(const std::string& name) { return io::read_npy((gd_fixtures_dir() / name).string()); }
 
 std::vector<double> to_vector(const torch::Tensor& t) {
   auto c = t.to(torch::kFloat64).contiguous();
@@ -43,7 +42,7 @@ double max_abs_diff(const std::vector<double>& a, const std::vector<double>& b) 
 }
 
 nlohmann::json respace_json() {
-  std::ifstream in(gd_dir() / "respace_timesteps.json");
+  std::ifstream in(gd_fixtures_dir() / "respace_timesteps.json");
   return nlohmann::json::parse(in);
 }
 

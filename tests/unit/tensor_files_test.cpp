@@ -76,11 +76,10 @@ void run_oracle(const std::string& code) {
 
 std::string py(const fs::path& p) { return "r'" + p.string() + "'"; }
 
-fs::path gd_dir() { return test::fixtures_dir() / "guided-diffusion"; }
+using test::gd_fixtures_dir;
 
-#define REQUIRE_GD_FIXTURE()                                  \
-  if (test::fixtures_dir().empty() || !fs::exists(gd_dir() / "gd_A.pt")) \
-  GTEST_SKIP() << "guided-diffusion fixtures are unavailable"
+#define REQUIRE_GD_FIXTURE() \
+  if (!test::has_gd_fixture("gd_A.pt")) GTEST_SKIP() << "guided-diffusion fixtures are unavailable"
 
 std::string shape_text(const torch::Tensor& t) {
   std::string s;
@@ -369,8 +368,8 @@ TEST(Safetensors, UnwritableTensorsAreInputErrors) {
 
 TEST(TorchPt, GuidedDiffusionKeysShapesAndDtypes) {
   REQUIRE_GD_FIXTURE();
-  TensorMap m = io::read_torch_pt((gd_dir() / "gd_A.pt").string());
-  std::ifstream keys(gd_dir() / "gd_A_keys.txt");
+  TensorMap m = io::read_torch_pt((gd_fixtures_dir() / "gd_A.pt").string());
+  std::ifstream keys(gd_fixtures_dir() / "gd_A_keys.txt");
   ASSERT_TRUE(keys);
   size_t count = 0;
   for (std::string line; std::getline(keys, line);) {
@@ -395,9 +394,9 @@ TEST(TorchPt, GuidedDiffusionValuesMatchTorchLoad) {
   REQUIRE_GD_FIXTURE();
   REQUIRE_ORACLE();
   auto dir = test::scratch_dir();
-  ASSERT_NO_FATAL_FAILURE(run_oracle("dump(torch.load(" + py(gd_dir() / "gd_A.pt") + "), " +
+  ASSERT_NO_FATAL_FAILURE(run_oracle("dump(torch.load(" + py(gd_fixtures_dir() / "gd_A.pt") + "), " +
                                      py(dir / "dump") + ")\n"));
-  expect_matches_dump(io::read_torch_pt((gd_dir() / "gd_A.pt").string()), dir / "dump");
+  expect_matches_dump(io::read_torch_pt((gd_fixtures_dir() / "gd_A.pt").string()), dir / "dump");
 }
 
 // A checkpoint exercising what state dicts contain: OrderedDict with _metadata, views sharing
@@ -513,7 +512,7 @@ open(os.path.join(d, 'zip64.pt'), 'wb').write(bytes(b))
 TEST(TorchPt, TruncatedCheckpointsAreInputErrors) {
   REQUIRE_GD_FIXTURE();
   auto dir = test::scratch_dir();
-  std::string good = read_file((gd_dir() / "gd_A.pt").string());
+  std::string good = read_file((gd_fixtures_dir() / "gd_A.pt").string());
   auto path = (dir / "cut.pt").string();
   for (size_t cut : {size_t{0}, size_t{3}, size_t{4}, size_t{100}, size_t{37000}, size_t{40000},
                      good.size() / 2, good.size() - 2000, good.size() - 23, good.size() - 1}) {
@@ -540,7 +539,7 @@ TEST(TorchPt, TruncatedLegacyCheckpointsAreInputErrors) {
 TEST(TorchPt, FlippedBytesNeverCrash) {
   REQUIRE_GD_FIXTURE();
   auto dir = test::scratch_dir();
-  const std::string good = read_file((gd_dir() / "gd_A.pt").string());
+  const std::string good = read_file((gd_fixtures_dir() / "gd_A.pt").string());
   auto path = (dir / "flip.pt").string();
   // Corruption in data.pkl or a storage record is caught by the CRC; elsewhere (dates, unused
   // header fields) it may be harmless. Either way: a clean load or a one-line InputError.
@@ -708,7 +707,7 @@ TEST(TorchPtPickle, ReadsScalarsAndContainers) {
 
 TEST(TorchPtPickle, RandomMutationsOfARealStateDictNeverCrash) {
   REQUIRE_GD_FIXTURE();
-  std::string file = read_file((gd_dir() / "gd_A.pt").string());
+  std::string file = read_file((gd_fixtures_dir() / "gd_A.pt").string());
   io::ZipReader zip(file, "gd_A.pt");
   const std::string pkl(zip.read("gd_A/data.pkl"));
   {
@@ -753,8 +752,8 @@ TEST(TensorFile, DetectsFormatsByContent) {
                          "absent");
   expect_one_line_naming(input_error([&] { io::load_tensors(dir.string()); }), dir.string());
   expect_same(io::load_tensors(st), io::read_safetensors(st).tensors);
-  if (!test::fixtures_dir().empty() && fs::exists(gd_dir() / "gd_A.pt")) {
-    EXPECT_EQ(io::detect_tensor_file((gd_dir() / "gd_A.pt").string()), io::TensorFileFormat::kTorchZip);
+  if (test::has_gd_fixture("gd_A.pt")) {
+    EXPECT_EQ(io::detect_tensor_file((gd_fixtures_dir() / "gd_A.pt").string()), io::TensorFileFormat::kTorchZip);
   }
 }
 

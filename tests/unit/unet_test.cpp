@@ -15,6 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "support/key_listing.h"
 #include "support/test_support.h"
 #include "tweedie/core/error.h"
 #include "tweedie/core/fs.h"
@@ -28,50 +29,22 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-fs::path gd_dir() {
-  fs::path root = test::fixtures_dir();
-  return root.empty() ? fs::path() : root / "guided-diffusion";
-}
+using test::gd_fixtures_dir;
 
-#define REQUIRE_FIXTURES()                                                 \
-  do {                                                                     \
-    if (gd_dir().empty() || !fs::exists(gd_dir() / "gd_A.json"))           \
-      GTEST_SKIP() << "guided-diffusion fixtures not found";               \
+#define REQUIRE_FIXTURES()                                                           \
+  do {                                                                               \
+    if (!test::has_gd_fixture("gd_A.json")) GTEST_SKIP() << "guided-diffusion fixtures not found"; \
   } while (0)
 
 json read_json(const fs::path& p) { return json::parse(read_file(p.string())); }
 
-// One line of a reference key listing: "name<TAB>[d0, d1]<TAB>dtype".
-struct KeyLine {
-  std::string name;
-  std::vector<int64_t> shape;
-};
+using test::KeyLine;
 
+// The listing, every entry float32 (the reference checkpoints' dtype).
 std::vector<KeyLine> read_keys(const fs::path& p) {
-  std::vector<KeyLine> out;
-  std::istringstream in(read_file(p.string()));
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty()) continue;
-    std::istringstream fields(line);
-    std::string name, shape, dtype;
-    std::getline(fields, name, '\t');
-    std::getline(fields, shape, '\t');
-    std::getline(fields, dtype, '\t');
-    EXPECT_EQ(dtype, "float32") << line;
-    KeyLine k{name, {}};
-    std::string digits;
-    for (char ch : shape) {
-      if (std::isdigit(static_cast<unsigned char>(ch))) {
-        digits += ch;
-      } else if (!digits.empty()) {
-        k.shape.push_back(std::stoll(digits));
-        digits.clear();
-      }
-    }
-    out.push_back(k);
-  }
-  return out;
+  auto keys = test::read_key_listing(p);
+  for (const auto& k : keys) EXPECT_EQ(k.dtype, "float32") << k.name;
+  return keys;
 }
 
 // Every parameter name, shape and their order equal the reference state_dict listing.
@@ -117,7 +90,7 @@ class ThreadCount {
   int saved_;
 };
 
-UNetConfig config_a() { return UNetConfig::from_json(read_json(gd_dir() / "gd_A.json")); }
+UNetConfig config_a() { return UNetConfig::from_json(read_json(gd_fixtures_dir() / "gd_A.json")); }
 
 // A small config exercising most options (32 px, 2 levels).
 UNetConfig small_config() {
@@ -212,16 +185,16 @@ TEST(UNetConfig, CommaStringsAreCreateModelForms) {
 TEST(UNetKeys, ConfigAMatchesGuidedDiffusion) {
   REQUIRE_FIXTURES();
   UNet net(config_a());
-  expect_keys_match(*net, read_keys(gd_dir() / "gd_A_keys.txt"));
+  expect_keys_match(*net, read_keys(gd_fixtures_dir() / "gd_A_keys.txt"));
   EXPECT_EQ(net->num_parameters(), 1370242);
   EXPECT_EQ(state_dict(*net).size(), 198u);
 }
 
 TEST(UNetKeys, DpsFfhq256MatchesGuidedDiffusion) {
   REQUIRE_FIXTURES();
-  json archs = read_json(gd_dir() / "dps_reference_archs.json");
+  json archs = read_json(gd_fixtures_dir() / "dps_reference_archs.json");
   UNet net(UNetConfig::from_json(archs["dps_ffhq256"]));
-  expect_keys_match(*net, read_keys(gd_dir() / "dps_ffhq256_keys.txt"));
+  expect_keys_match(*net, read_keys(gd_fixtures_dir() / "dps_ffhq256_keys.txt"));
   EXPECT_EQ(net->num_parameters(), 93563910);
   EXPECT_EQ(net->num_parameters(), archs["dps_ffhq256"]["num_parameters"].get<int64_t>());
 }
@@ -277,10 +250,10 @@ TEST(UNetFlops, CountsConvLinearAndAttentionMacs) {
 
 TEST(Timestep, EmbeddingMatchesGuidedDiffusion) {
   REQUIRE_FIXTURES();
-  torch::Tensor t = io::read_npy((gd_dir() / "timestep_embedding_t.npy").string());
+  torch::Tensor t = io::read_npy((gd_fixtures_dir() / "timestep_embedding_t.npy").string());
   for (int dim : {32, 33, 128}) {
     torch::Tensor ref =
-        io::read_npy((gd_dir() / ("timestep_embedding_dim" + std::to_string(dim) + ".npy")).string());
+        io::read_npy((gd_fixtures_dir() / ("timestep_embedding_dim" + std::to_string(dim) + ".npy")).string());
     torch::Tensor ours = timestep_embedding(t, dim);
     EXPECT_EQ(ours.scalar_type(), torch::kFloat32);
     expect_allclose("timestep_embedding_dim" + std::to_string(dim), ours, ref, 1e-6, 1e-6);
@@ -294,10 +267,10 @@ TEST_P(UNetReplay, ConfigAOutputAndEveryBlock) {
   const auto [threads, channels_last] = GetParam();
   ThreadCount tc(threads);
   // The JSON beside gd_A.pt is found automatically.
-  UNet net = load_unet((gd_dir() / "gd_A.pt").string());
+  UNet net = load_unet((gd_fixtures_dir() / "gd_A.pt").string());
   net->set_channels_last(channels_last);
-  torch::Tensor x = io::read_npy((gd_dir() / "gd_A_x.npy").string());
-  torch::Tensor t = io::read_npy((gd_dir() / "gd_A_t.npy").string());
+  torch::Tensor x = io::read_npy((gd_fixtures_dir() / "gd_A_x.npy").string());
+  torch::Tensor t = io::read_npy((gd_fixtures_dir() / "gd_A_t.npy").string());
   ASSERT_EQ(t.scalar_type(), torch::kInt64);
   std::vector<std::pair<std::string, torch::Tensor>> trace;
   torch::Tensor out;
@@ -305,7 +278,7 @@ TEST_P(UNetReplay, ConfigAOutputAndEveryBlock) {
     torch::NoGradGuard g;
     out = net->forward_traced(x, t, &trace);
   }
-  expect_allclose("out", out, io::read_npy((gd_dir() / "gd_A_out.npy").string()), 1e-4, 1e-4);
+  expect_allclose("out", out, io::read_npy((gd_fixtures_dir() / "gd_A_out.npy").string()), 1e-4, 1e-4);
   int compared = 0;
   for (const auto& [name, value] : trace) {
     std::string file = name;
@@ -316,14 +289,14 @@ TEST_P(UNetReplay, ConfigAOutputAndEveryBlock) {
       std::snprintf(buf, sizeof buf, "%02d", index);
       file = file.substr(0, dot) + "_" + buf;
     }
-    const fs::path p = gd_dir() / "gd_A_inter" / (file + ".npy");
+    const fs::path p = gd_fixtures_dir() / "gd_A_inter" / (file + ".npy");
     ASSERT_TRUE(fs::exists(p)) << p;
     expect_allclose(name, value, io::read_npy(p.string()), 1e-4, 1e-4);
     ++compared;
   }
   // timestep_embedding, time_embed, 6 input blocks, middle, 6 output blocks, out.
   EXPECT_EQ(compared, 16);
-  EXPECT_EQ(std::distance(fs::directory_iterator(gd_dir() / "gd_A_inter"), fs::directory_iterator()),
+  EXPECT_EQ(std::distance(fs::directory_iterator(gd_fixtures_dir() / "gd_A_inter"), fs::directory_iterator()),
             compared);
   // forward() and forward_traced() agree exactly.
   torch::NoGradGuard g;
@@ -336,11 +309,11 @@ INSTANTIATE_TEST_SUITE_P(Threads, UNetReplay,
 TEST(UNetReplay, InputGradient) {
   REQUIRE_FIXTURES();
   ThreadCount tc(1);
-  UNet net = load_unet((gd_dir() / "gd_A.pt").string());
-  torch::Tensor x = io::read_npy((gd_dir() / "gd_A_x.npy").string()).requires_grad_();
-  torch::Tensor t = io::read_npy((gd_dir() / "gd_A_t.npy").string());
-  torch::Tensor w = io::read_npy((gd_dir() / "gd_A_grad_w.npy").string());
-  torch::Tensor ref = io::read_npy((gd_dir() / "gd_A_grad_x.npy").string());
+  UNet net = load_unet((gd_fixtures_dir() / "gd_A.pt").string());
+  torch::Tensor x = io::read_npy((gd_fixtures_dir() / "gd_A_x.npy").string()).requires_grad_();
+  torch::Tensor t = io::read_npy((gd_fixtures_dir() / "gd_A_t.npy").string());
+  torch::Tensor w = io::read_npy((gd_fixtures_dir() / "gd_A_grad_w.npy").string());
+  torch::Tensor ref = io::read_npy((gd_fixtures_dir() / "gd_A_grad_x.npy").string());
   (net->forward(x, t) * w).sum().backward();
   const double scale = ref.abs().max().item<double>();
   const double err = max_abs_err(x.grad(), ref);
@@ -349,7 +322,7 @@ TEST(UNetReplay, InputGradient) {
   // The output without grad equals the output with grad.
   torch::NoGradGuard g;
   expect_allclose("out (grad mode)", net->forward(x.detach(), t),
-                  io::read_npy((gd_dir() / "gd_A_out.npy").string()), 1e-4, 1e-4);
+                  io::read_npy((gd_fixtures_dir() / "gd_A_out.npy").string()), 1e-4, 1e-4);
 }
 
 // ---- loading and saving --------------------------------------------------------------------
@@ -462,10 +435,10 @@ TEST(UNetLoad, TruncatedFilesAreInputErrors) {
   const std::string bytes = read_file((dir / "full.safetensors").string());
   atomic_write_file((dir / "cut.safetensors").string(), bytes.substr(0, bytes.size() - 100));
   EXPECT_THROW(load_unet((dir / "cut.safetensors").string()), InputError);
-  if (!gd_dir().empty()) {
-    const std::string pt = read_file((gd_dir() / "gd_A.pt").string());
+  if (test::has_gd_fixture("gd_A.pt")) {
+    const std::string pt = read_file((gd_fixtures_dir() / "gd_A.pt").string());
     atomic_write_file((dir / "gd_A.pt").string(), pt.substr(0, pt.size() / 2));
-    fs::copy_file(gd_dir() / "gd_A.json", dir / "gd_A.json");
+    fs::copy_file(gd_fixtures_dir() / "gd_A.json", dir / "gd_A.json");
     EXPECT_THROW(load_unet((dir / "gd_A.pt").string()), InputError);
   }
   EXPECT_THROW(load_unet((dir / "absent.safetensors").string()), InputError);
