@@ -83,13 +83,7 @@ class TrainCommand : public Command {
     po.quiet = common().quiet;
     po.unit = "step";
     Progress progress("train", opt_.steps, po);
-    double smoothed = -1;
-    auto on_step = [&](int64_t step, double loss) {
-      smoothed = smoothed < 0 ? loss : 0.98 * smoothed + 0.02 * loss;
-      char status[64];
-      std::snprintf(status, sizeof status, "loss %.4f", smoothed);
-      progress.update(step, status);
-    };
+    auto on_step = [&](int64_t step, double loss) { progress.update_loss(step, loss); };
     auto on_checkpoint = [&](int64_t step) {
       trainer.save_checkpoint(ckpt);
       save_outputs(trainer);

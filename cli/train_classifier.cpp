@@ -65,13 +65,7 @@ class TrainClassifierCommand : public Command {
     po.quiet = common().quiet;
     po.unit = "step";
     Progress progress("train-classifier", opt_.steps, po);
-    double smoothed = -1;
-    auto on_step = [&](int64_t step, double loss) {
-      smoothed = smoothed < 0 ? loss : 0.98 * smoothed + 0.02 * loss;
-      char status[48];
-      std::snprintf(status, sizeof status, "loss %.4f", smoothed);
-      progress.update(step, status);
-    };
+    auto on_step = [&](int64_t step, double loss) { progress.update_loss(step, loss); };
     metric::ClassifierTrainResult result = metric::train_classifier(config_, x, y, opt_, gen, on_step);
     progress.finish();
 

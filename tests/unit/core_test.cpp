@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include <cstdio>
 #include <string>
 
@@ -32,7 +34,7 @@ TEST(Runtime, ThreadsAndDevices) {
   }
 }
 
-std::string capture_progress(int force_tty, bool quiet) {
+std::string capture_progress(int force_tty, bool quiet, const std::function<void(Progress&)>& steps = {}) {
   std::FILE* f = std::tmpfile();
   {
     ProgressOptions o;
@@ -42,7 +44,8 @@ std::string capture_progress(int force_tty, bool quiet) {
     o.plain_interval_s = 0.0;
     o.unit = "img";
     Progress p("train", 10, o);
-    for (int i = 1; i <= 10; ++i) p.update(i, "loss 0.5");
+    if (steps) steps(p);
+    else for (int i = 1; i <= 10; ++i) p.update(i, "loss 0.5");
   }
   std::rewind(f);
   std::string text;
@@ -59,6 +62,16 @@ TEST(Progress, PlainLinesWhenNotATerminal) {
   EXPECT_NE(text.find("train: 100% 10/10"), std::string::npos) << text;
   EXPECT_NE(text.find("img/s"), std::string::npos);
   EXPECT_NE(text.find("loss 0.5"), std::string::npos);
+}
+
+TEST(Progress, LossIsSmoothedExponentially) {
+  // 1, then 0 nine times: 0.98^k after k zeros
+  std::string text = capture_progress(0, false, [](Progress& p) {
+    for (int i = 1; i <= 10; ++i) p.update_loss(i, i == 1 ? 1.0 : 0.0);
+  });
+  EXPECT_NE(text.find("loss 1.0000"), std::string::npos) << text;
+  EXPECT_NE(text.find("loss 0.9800"), std::string::npos) << text;
+  EXPECT_NE(text.find("loss 0.8337"), std::string::npos) << text;  // 0.98⁹
 }
 
 TEST(Progress, BarOnTerminalAndSilentWhenQuiet) {

@@ -75,4 +75,11 @@ void Progress::emit(bool final_line) {
   std::fflush(options_.stream);
 }
 
+void Progress::update_loss(int64_t done, double loss) {
+  smoothed_loss_ = smoothed_loss_ < 0 ? loss : 0.98 * smoothed_loss_ + 0.02 * loss;
+  char status[48];
+  std::snprintf(status, sizeof status, "loss %.4f", smoothed_loss_);
+  update(done, status);
+}
+
 }  // namespace tweedie

@@ -29,6 +29,10 @@ class Progress {
   // Final line (done = total unless given); called by the destructor if not called before.
   void finish(const std::string& status = "");
 
+  // Reports a training step: `done` and an exponentially smoothed loss (weight 0.02 on the
+  // newest), shown as "loss 0.0312".
+  void update_loss(int64_t done, double loss);
+
   // "1h02m", "3m05s", "12.3s".
   static std::string format_duration(double seconds);
 
@@ -42,6 +46,7 @@ class Progress {
   ProgressOptions options_;
   bool tty_;
   bool finished_ = false;
+  double smoothed_loss_ = -1;
   std::chrono::steady_clock::time_point start_, last_emit_;
 };
 
