@@ -26,6 +26,7 @@
 #include "tweedie/core/memory.h"
 #include "tweedie/core/runtime.h"
 #include "tweedie/lowrank/matrix.h"
+#include "bench_support.h"
 
 namespace {
 
@@ -129,11 +130,8 @@ BENCHMARK(BM_IterationScaledGd)->Arg(1000)->Unit(benchmark::kMillisecond);
 }  // namespace
 
 int main(int argc, char** argv) {
-  tweedie::set_threads(static_cast<int>(env_number("TWEEDIE_BENCH_THREADS", 1)));
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
+  tweedie::set_threads(tweedie::bench::bench_threads(1));
+  if (int rc = tweedie::bench::run_benchmarks(argc, argv)) return rc;
   std::printf("\nmatrix completion, r = 10, p = 0.1, kappa = %g, to relative error 1e-6, %d thread(s); CPU seconds\n",
               env_number("TWEEDIE_BENCH_KAPPA", 5), at::get_num_threads());
   std::printf("%6s | %8s %6s %5s %8s | %8s %6s %5s %8s | %s\n", "n", "GD s", "iters", "eta", "peak MB", "SGD s", "iters",

@@ -8,6 +8,7 @@
 #include "tweedie/core/memory.h"
 #include "tweedie/core/runtime.h"
 #include "tweedie/op/registry.h"
+#include "bench_support.h"
 
 namespace {
 
@@ -62,9 +63,5 @@ BENCHMARK(BM_Srht)->DenseRange(0, 2)->Unit(benchmark::kMillisecond);
 
 int main(int argc, char** argv) {
   tweedie::set_threads(0);
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  return tweedie::bench::run_benchmarks(argc, argv);
 }

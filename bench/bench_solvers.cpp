@@ -16,6 +16,7 @@
 #include "tweedie/diffusion/prior.h"
 #include "tweedie/problem.h"
 #include "tweedie/solve/solver.h"
+#include "bench_support.h"
 
 namespace {
 
@@ -58,8 +59,7 @@ void run_solver(benchmark::State& state, const std::string& method) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const char* t = std::getenv("TWEEDIE_BENCH_THREADS");
-  tweedie::set_threads(t ? std::atoi(t) : 2);
+  tweedie::set_threads(tweedie::bench::bench_threads(2));
   // Every enrolled solver with a prior, so a new one is benchmarked without touching this file.
   // Self-diffusion and DIP train their own network: bench_untrained times them.
   for (const auto* e : tweedie::solve::solver_registry().entries()) {
@@ -71,9 +71,5 @@ int main(int argc, char** argv) {
         ->Unit(benchmark::kSecond)
         ->UseRealTime();
   }
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  return tweedie::bench::run_benchmarks(argc, argv);
 }

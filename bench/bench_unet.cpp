@@ -27,6 +27,7 @@
 
 #include "tweedie/diffusion/unet.h"
 #include "tweedie/io/npy.h"
+#include "bench_support.h"
 
 namespace {
 
@@ -200,32 +201,26 @@ int take_threads_flag(int* argc, char** argv) {
 
 int main(int argc, char** argv) {
   int threads = take_threads_flag(&argc, argv);
-  if (threads <= 0) {
-    const char* env = std::getenv("TWEEDIE_BENCH_THREADS");
-    threads = env && *env ? std::atoi(env) : 2;
-  }
-  if (threads <= 0) threads = 2;
+  if (threads <= 0) threads = tweedie::bench::bench_threads(2);
   at::set_num_threads(threads);
   at::set_num_interop_threads(1);
 
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  try {
-    UNet& net = inference_model();
-    write_check_output(net);
-    benchmark::AddCustomContext("torch_threads", std::to_string(at::get_num_threads()));
-    benchmark::AddCustomContext("model", model_path().empty()
-                                             ? "random shipped config (seed 0)"
-                                             : model_path());
-    benchmark::AddCustomContext("flops_per_image", std::to_string(net->flops_per_image()));
-    benchmark::AddCustomContext("num_parameters", std::to_string(net->num_parameters()));
-    benchmark::AddCustomContext("channels_last_default", net->channels_last() ? "1" : "0");
-    benchmark::AddCustomContext("unet_config", net->config().to_json().dump());
-  } catch (const std::exception& e) {
-    std::cerr << "bench_unet: " << e.what() << "\n";
-    return 1;
-  }
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  return tweedie::bench::run_benchmarks(argc, argv, [] {
+    try {
+      UNet& net = inference_model();
+      write_check_output(net);
+      benchmark::AddCustomContext("torch_threads", std::to_string(at::get_num_threads()));
+      benchmark::AddCustomContext("model", model_path().empty()
+                                               ? "random shipped config (seed 0)"
+                                               : model_path());
+      benchmark::AddCustomContext("flops_per_image", std::to_string(net->flops_per_image()));
+      benchmark::AddCustomContext("num_parameters", std::to_string(net->num_parameters()));
+      benchmark::AddCustomContext("channels_last_default", net->channels_last() ? "1" : "0");
+      benchmark::AddCustomContext("unet_config", net->config().to_json().dump());
+    } catch (const std::exception& e) {
+      std::cerr << "bench_unet: " << e.what() << "\n";
+      return false;
+    }
+    return true;
+  });
 }

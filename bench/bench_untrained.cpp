@@ -21,6 +21,7 @@
 #include "tweedie/problem.h"
 #include "tweedie/solve/solver.h"
 #include "tweedie/solve/untrained_unet.h"
+#include "bench_support.h"
 
 namespace {
 
@@ -74,8 +75,7 @@ void run(benchmark::State& state, const std::string& method) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const char* t = std::getenv("TWEEDIE_BENCH_THREADS");
-  tweedie::set_threads(t ? std::atoi(t) : 2);
+  tweedie::set_threads(tweedie::bench::bench_threads(2));
   for (const char* method : {"self-diffusion", "dip"}) {
     for (auto [width, depth, label] : {std::tuple{64, 5, "w64d5"}, std::tuple{16, 4, "w16d4"}}) {
       const std::string name = std::string(method) + "/" + label;
@@ -88,9 +88,5 @@ int main(int argc, char** argv) {
           ->UseRealTime();
     }
   }
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
+  return tweedie::bench::run_benchmarks(argc, argv);
 }
