@@ -9,7 +9,7 @@ TWEEDIE=${1:-build/tweedie}
 shift || true
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 THREADS=${THREADS:-2}
-ALL=(seed001-tune seed000-cs seed001-table1 seed001-zeta seed001-lambda seed001-nfe seed001-sigma
+ALL=(seed001-tune seed001-tune-noisy seed000-cs seed001-table1 seed001-zeta seed001-lambda seed001-nfe seed001-sigma
      seed001-inpainting seed001-inpainting-linear seed000-sim seed001-logistic seed001-table1-s0.84)
 NAMES=("$@")
 [ ${#NAMES[@]} -gt 0 ] || NAMES=("${ALL[@]}")
