@@ -20,7 +20,10 @@ DdnmOptions DdnmOptions::from_params(const Params& p) {
 }
 
 nlohmann::json DdnmOptions::to_json() const {
-  return {{"steps", steps}, {"eta", eta}, {"sigma", sigma < 0 ? nlohmann::json("channel") : nlohmann::json(sigma)}, {"path", path}};
+  return {{"steps", steps},
+          {"eta", eta},
+          {"sigma", sigma < 0 ? nlohmann::json("channel") : nlohmann::json(sigma)},
+          {"path", path}};
 }
 
 namespace {
@@ -79,11 +82,12 @@ struct DdnmStep {
 
 Result ddnm(const SolveContext& ctx, const DdnmOptions& o) {
   torch::NoGradGuard no_grad;
+  const CostMeter meter(ctx.prior);  // from here: the SVD (on first use) counts as the solve's
   const Spectral sp = spectral_measurement(ctx, o.sigma, "ddnm");
   const DdnmStep step{sp, o, ctx};
   const op::Shape shape = op::with_batch(ctx.y.size(0), ctx.problem.op->in_shape());
   torch::Tensor x_T = randn(shape, ctx.gen, ctx.y.device());  // x_T ~ N(0, I)
-  return uniform_grid_sampling(ctx, o.steps, x_T, "ddnm", [&](const torch::Tensor& x0, const torch::Tensor& eps,
+  return uniform_grid_sampling(ctx, meter, o.steps, x_T, "ddnm", [&](const torch::Tensor& x0, const torch::Tensor& eps,
                                                              double ab_next) {
     return o.path == "svd" ? step.svd(x0, eps, ab_next) : step.simplified(x0, eps, ab_next);
   });
@@ -97,7 +101,8 @@ void enroll_ddnm(SolverRegistry& r) {
          {{"steps", std::to_string(d.steps), "sampling steps = NFE (uniform skip T/steps)"},
           {"eta", format_number(d.eta), "η: fresh-noise weight of the re-noising, 0 = deterministic"},
           {"sigma", kUnset, "σ_y of y = A x + σ_y n (default: the channel's noise σ; 0 = noiseless)"},
-          {"path", d.path, "simplified (the code's scalar DDNM+, quirks kept) | svd (per singular value; = DDRM, η_B = 1)"}},
+          {"path", d.path,
+           "simplified (the code's scalar DDNM+, quirks kept) | svd (per singular value; = DDRM, η_B = 1)"}},
          {[](const Params& p, const SolveContext& ctx) { return ddnm(ctx, DdnmOptions::from_params(p)); },
           [](const Params& p) { return DdnmOptions::from_params(p).to_json(); }},
          {"ddnm:steps=5", "ddnm:steps=4,eta=0.5,sigma=0.1,path=svd"}});

@@ -21,11 +21,15 @@ DdrmOptions DdrmOptions::from_params(const Params& p) {
 }
 
 nlohmann::json DdrmOptions::to_json() const {
-  return {{"steps", steps}, {"eta", eta}, {"eta_b", eta_b}, {"sigma", sigma < 0 ? nlohmann::json("channel") : nlohmann::json(sigma)}};
+  return {{"steps", steps},
+          {"eta", eta},
+          {"eta_b", eta_b},
+          {"sigma", sigma < 0 ? nlohmann::json("channel") : nlohmann::json(sigma)}};
 }
 
 Result ddrm(const SolveContext& ctx, const DdrmOptions& o) {
   torch::NoGradGuard no_grad;
+  const CostMeter meter(ctx.prior);  // from here: the SVD (on first use) counts as the solve's
   const Spectral sp = spectral_measurement(ctx, o.sigma, "ddrm");
   const int64_t B = ctx.y.size(0), N = sp.s.size(0);
   const auto device = ctx.y.device();
@@ -42,7 +46,7 @@ Result ddrm(const SolveContext& ctx, const DdrmOptions& o) {
                            sK * z);
   torch::Tensor x_T = sp.svd->V(xbar / sK);  // x_{t_K} = V(x̄/σ_K) (the code's VE draw over σ_K)
 
-  return uniform_grid_sampling(ctx, o.steps, x_T, "ddrm", [&](const torch::Tensor& x0, const torch::Tensor& eps,
+  return uniform_grid_sampling(ctx, meter, o.steps, x_T, "ddrm", [&](const torch::Tensor& x0, const torch::Tensor& eps,
                                                              double ab_next) {
     const double sn = ve(ab_next);  // σ' (0 at t' = −1)
     auto v0 = sp.svd->Vt(x0);       // v̄ = Vᵀx̂0

@@ -41,12 +41,11 @@ std::vector<int64_t> uniform_skip_timesteps(int64_t T, int64_t K) {
   return seq;
 }
 
-Result uniform_grid_sampling(const SolveContext& ctx, int64_t steps, torch::Tensor x, const std::string& solver,
-                             const SpectralStep& step) {
+Result uniform_grid_sampling(const SolveContext& ctx, const CostMeter& meter, int64_t steps, torch::Tensor x,
+                             const std::string& solver, const SpectralStep& step) {
   const auto& prior = ctx.prior;
   const auto s = diffusion::respace(prior.base(), uniform_skip_timesteps(prior.base().size(), steps));
   const int64_t K = s.size(), B = x.size(0);
-  CostMeter meter(prior);
   Result result;
   torch::Tensor x0;
   for (int64_t k = K - 1; k >= 0; --k) {

@@ -33,9 +33,10 @@ std::vector<int64_t> uniform_skip_timesteps(int64_t T, int64_t K);
 
 // The loop DDRM and DDNM+ share: from x_T, for (t, t') on the uniform grid of `steps` (t' = −1,
 // ᾱ = 1, last): ε̂ = ε_θ(x_t, t) (1 NFE), x̂0 = (x_t − √(1−ᾱ_t) ε̂)/√ᾱ_t (no clip), then
-// x_{t'} = step(x̂0, ε̂, ᾱ_{t'}). Returns x_{−1} (x̂0 if the monitor stops the run) and the cost.
+// x_{t'} = step(x̂0, ε̂, ᾱ_{t'}). Returns x_{−1} (x̂0 if the monitor stops the run) and the cost
+// measured by `meter` (started by the caller, so that the SVD and the start are counted).
 using SpectralStep = std::function<torch::Tensor(const torch::Tensor& x0, const torch::Tensor& eps, double ab_next)>;
-Result uniform_grid_sampling(const SolveContext& ctx, int64_t steps, torch::Tensor x_T, const std::string& solver,
-                             const SpectralStep& step);
+Result uniform_grid_sampling(const SolveContext& ctx, const CostMeter& meter, int64_t steps, torch::Tensor x_T,
+                             const std::string& solver, const SpectralStep& step);
 
 }  // namespace tweedie::solve
