@@ -11,18 +11,17 @@ DdnmOptions DdnmOptions::from_params(const Params& p) {
   DdnmOptions o;
   o.steps = p.integer("steps");
   o.eta = p.real("eta");
-  if (p.has("sigma")) o.sigma = p.real("sigma");
+  o.sigma = read_noise_sigma(p);
   o.path = p.choice("path", {"simplified", "svd"});
   if (o.steps < 1) p.fail("steps must be at least 1, got " + std::to_string(o.steps));
   if (!(o.eta >= 0 && o.eta <= 1)) p.fail("eta must be in [0, 1], got " + format_number(o.eta));
-  if (p.has("sigma") && !(o.sigma >= 0)) p.fail("sigma must be >= 0, got " + format_number(o.sigma));
   return o;
 }
 
 nlohmann::json DdnmOptions::to_json() const {
   return {{"steps", steps},
           {"eta", eta},
-          {"sigma", sigma < 0 ? nlohmann::json("channel") : nlohmann::json(sigma)},
+          {"sigma", noise_sigma_json(sigma)},
           {"path", path}};
 }
 
@@ -43,10 +42,8 @@ struct DdnmStep {
     } else {
       lambda = st / (ab_next * sy);                                      // λ = σ_t/(ᾱ' σ_y)
     }
-    // x̂0' = x̂0 − λ A⁺(A x̂0 − y), A⁺ through the SVD: V((s Vᵀx̂0 − Uᵀy)/s) on observed coordinates
-    auto v0 = sp.svd->Vt(x0);
-    auto correction = torch::where(sp.s > 0, v0 - sp.Uty * sp.s_inv, torch::zeros_like(v0));
-    auto x0_hat = x0 - lambda * sp.svd->V(correction);
+    // x̂0' = x̂0 − λ A⁺(A x̂0 − y), A⁺ through the SVD
+    auto x0_hat = x0 - lambda * sp.svd->V(sp.pinv_residual(sp.svd->Vt(x0)));
     auto z = randn(x0.sizes(), ctx.gen, x0.device());
     const double c1 = std::sqrt(1 - ab_next) * o.eta, c2 = std::sqrt(1 - ab_next) * std::sqrt(1 - o.eta * o.eta);
     return std::sqrt(ab_next) * x0_hat + gamma * (c1 * z + c2 * eps);  // √ᾱ' x̂0' + γ(c1 z + c2 ε̂)
@@ -58,8 +55,7 @@ struct DdnmStep {
     const double a = std::sqrt(ab_next), st = std::sqrt(1 - ab_next);
     const auto observed = sp.s > 0;
     auto v0 = sp.svd->Vt(x0);
-    // Vᵀ A⁺(A x̂0 − y) = (s v̄ − Uᵀy)/s on the observed coordinates, 0 elsewhere
-    auto correction = torch::where(observed, v0 - sp.Uty * sp.s_inv, torch::zeros_like(v0));
+    auto correction = sp.pinv_residual(v0);  // Vᵀ A⁺(A x̂0 − y)
     auto y_noise = a * sy * sp.s_inv;            // the measurement's noise at this level, a σ_y/s_i
     auto noisier = observed & (st < y_noise);    // y noisier than x_t': partial projection
     auto cleaner = observed & (st > y_noise);    // y cleaner: full projection, noise topped up

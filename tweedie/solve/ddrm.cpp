@@ -12,11 +12,10 @@ DdrmOptions DdrmOptions::from_params(const Params& p) {
   o.steps = p.integer("steps");
   o.eta = p.real("eta");
   o.eta_b = p.real("eta_b");
-  if (p.has("sigma")) o.sigma = p.real("sigma");
+  o.sigma = read_noise_sigma(p);
   if (o.steps < 1) p.fail("steps must be at least 1, got " + std::to_string(o.steps));
   if (!(o.eta >= 0 && o.eta <= 1)) p.fail("eta must be in [0, 1], got " + format_number(o.eta));
   if (!(o.eta_b >= 0 && o.eta_b <= 1)) p.fail("eta_b must be in [0, 1], got " + format_number(o.eta_b));
-  if (p.has("sigma") && !(o.sigma >= 0)) p.fail("sigma must be >= 0, got " + format_number(o.sigma));
   return o;
 }
 
@@ -24,7 +23,7 @@ nlohmann::json DdrmOptions::to_json() const {
   return {{"steps", steps},
           {"eta", eta},
           {"eta_b", eta_b},
-          {"sigma", sigma < 0 ? nlohmann::json("channel") : nlohmann::json(sigma)}};
+          {"sigma", noise_sigma_json(sigma)}};
 }
 
 Result ddrm(const SolveContext& ctx, const DdrmOptions& o) {
@@ -36,13 +35,12 @@ Result ddrm(const SolveContext& ctx, const DdrmOptions& o) {
   const double s0 = sp.sigma0, root = std::sqrt(1 - o.eta * o.eta);
   auto ve = [](double ab) { return ab < 1 ? std::sqrt((1 - ab) / ab) : 0.0; };  // σ_t = √((1 − ᾱ)/ᾱ)
   auto noise = [&] { return randn({B, N}, ctx.gen, device); };
-  auto y_over_s = sp.Uty * sp.s_inv;                                             // (Uᵀy)_i / s_i
 
   // init: x̄_i = (Uᵀy)_i/s_i + √(σ_K² − σ₀²/s_i²) z_i where s_i σ_K > σ₀, else σ_K z_i
   const auto grid = uniform_skip_timesteps(ctx.prior.base().size(), o.steps);
   const double sK = ve(ctx.prior.base().alphas_cumprod[grid.back()]);
   auto z = noise();
-  auto xbar = torch::where(sp.s * sK > s0, y_over_s + (sK * sK - (s0 * sp.s_inv).pow(2)).clamp_min(0).sqrt() * z,
+  auto xbar = torch::where(sp.s * sK > s0, sp.pinv_y + (sK * sK - (s0 * sp.s_inv).pow(2)).clamp_min(0).sqrt() * z,
                            sK * z);
   torch::Tensor x_T = sp.svd->V(xbar / sK);  // x_{t_K} = V(x̄/σ_K) (the code's VE draw over σ_K)
 
@@ -60,7 +58,7 @@ Result ddrm(const SolveContext& ctx, const DdrmOptions& o) {
     }
     // s_i σ' > σ₀ (y cleaner than x_t'): η_B Uᵀy/s + (1 − η_B) v̄ + √(σ'² − η_B² σ₀²/s²) z
     auto before_std = (sn * sn - (o.eta_b * s0 * sp.s_inv).pow(2)).clamp_min(0).sqrt();
-    next = torch::where(sp.s * sn > s0, o.eta_b * y_over_s + (1 - o.eta_b) * v0 + before_std * zk, next);
+    next = torch::where(sp.s * sn > s0, o.eta_b * sp.pinv_y + (1 - o.eta_b) * v0 + before_std * zk, next);
     return std::sqrt(ab_next) * sp.svd->V(next);  // x_{t'} = √ᾱ' V(x̄')
   });
 }

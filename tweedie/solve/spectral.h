@@ -5,6 +5,8 @@
 // Every vector is padded to the N spectral coordinates of x: s_i = 0 for i ≥ r = min(M, N)
 // (and for any zero singular value), which is how both papers' codes treat the directions
 // that y does not see.
+#include <nlohmann/json.hpp>
+
 #include <functional>
 #include <memory>
 #include <string>
@@ -20,8 +22,19 @@ struct Spectral {
   torch::Tensor s;      // [N] singular values, zero-padded and cut off
   torch::Tensor s_inv;  // [N] 1/s_i, 0 where s_i = 0
   torch::Tensor Uty;    // [B, N] (Uᵀy)_i for i < r, 0 beyond
+  torch::Tensor pinv_y; // [B, N] Vᵀ A⁺ y = (Uᵀy)_i / s_i, 0 where s_i = 0
   double sigma0 = 0;    // noise std of y around A x
+
+  // Vᵀ A⁺(A x − y) for v = Vᵀx: v − Vᵀ A⁺ y on the observed coordinates, 0 elsewhere.
+  torch::Tensor pinv_residual(const torch::Tensor& v) const {
+    return torch::where(s > 0, v - pinv_y, torch::zeros_like(v));
+  }
 };
+
+// The `sigma` option of DDRM and DDNM+: σ when given (InputError unless >= 0), else −1, which
+// spectral_measurement reads as "the channel's noise_std()"; and how reports show it.
+double read_noise_sigma(const Params& p);
+nlohmann::json noise_sigma_json(double sigma);
 
 // InputError naming `solver` unless the problem's operator is linear with an SVD view. σ₀ is
 // `sigma` when it is >= 0, else the channel's noise_std() (the link, if any, is ignored: y is
