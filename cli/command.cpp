@@ -1,9 +1,14 @@
 #include "cli/command.h"
 
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
 #include <iostream>
+#include <thread>
 
 #include "cli/config_file.h"
 #include "tweedie/core/error.h"
+#include "tweedie/core/fs.h"
 #include "tweedie/core/runtime.h"
 
 namespace tweedie::cli {
@@ -21,18 +26,44 @@ void Command::attach(CLI::App& root) {
   app_->option_defaults()->always_capture_default();
   add_options(*app_);
   auto* g = app_->add_option_group("Common options");
-  g->add_option("--threads", common_.threads, "Intra-op CPU threads (0 = all cores)")->check(CLI::NonNegativeNumber);
-  g->add_option("--seed", common_.seed, "Seed of the random generator");
+  g->add_option("--threads", common_.threads, "Intra-op CPU threads (0 = all cores)")
+      ->check(CLI::Range(0, max_threads()).description("0.." + std::to_string(max_threads())));
+  g->add_option("--seed", common_.seed, "Seed of the random generator (0 to 2^64-1)")
+      ->check(CLI::Validator(
+          [](std::string& v) {
+            return v.find('-') == std::string::npos ? std::string()
+                                                    : "'" + v + "': a seed is a non-negative integer (0 to 2^64-1)";
+          },
+          "UINT"));
   g->add_option("--device", common_.device, "Device: cpu, cuda or cuda:N");
   g->add_flag("--quiet,-q", common_.quiet, "No progress or informational output");
   // Read by install_config_file() in main before parsing; declared here for --help.
   g->add_option("--config", config_file_, "JSON or TOML file of options (keys = long flag names; flags win)");
 }
 
+int max_threads() { return static_cast<int>(std::max(16u, 4 * std::thread::hardware_concurrency())); }
+
 int Command::execute() {
+  // A NaN or infinite number given to any option is refused here, once for every command;
+  // ranges and cross-option checks stay with each command.
+  for (const CLI::Option* opt : app_->get_options()) {
+    // Floating-point options only: a file or a title may well be called "nan".
+    if (!opt->nonpositional() || opt->get_type_name().find("FLOAT") == std::string::npos) continue;
+    for (const std::string& text : opt->results()) {
+      const char* begin = text.c_str();
+      char* end = nullptr;
+      double v = std::strtod(begin, &end);
+      if (end != begin && *end == '\0' && !std::isfinite(v))
+        throw InputError(opt->get_name() + " " + text + ": expected a finite number");
+    }
+  }
   set_threads(common_.threads);
   device_ = parse_device(common_.device);
-  return run();
+  if (writes_incrementally()) return run();
+  OutputTransaction outputs;
+  int code = run();
+  if (code == 0) outputs.commit();
+  return code;
 }
 
 void Command::say(const std::string& line) const {

@@ -14,8 +14,8 @@
 namespace tweedie::cli {
 
 struct CommonOptions {
-  int threads = 0;            // 0 = all cores
-  uint64_t seed = 0;
+  int threads = 0;            // 0 = all cores, at most max_threads()
+  uint64_t seed = 0;          // 0 … 2^64−1
   std::string device = "cpu";
   bool quiet = false;
 };
@@ -28,7 +28,9 @@ class Command {
   // Creates the subcommand on `root` with the shared options and this command's own.
   void attach(CLI::App& root);
   bool parsed() const { return app_ != nullptr && app_->parsed(); }
-  // Applies the shared options (threads, device), then runs. Returns the exit code.
+  // Validates the shared options and every numeric option (finite), applies threads and device,
+  // then runs inside an OutputTransaction unless the command writes incrementally: a run that
+  // fails (exception or non-zero exit) leaves its outputs as they were. Returns the exit code.
   int execute();
 
   const std::string& name() const { return name_; }
@@ -36,6 +38,9 @@ class Command {
  protected:
   virtual void add_options(CLI::App& app) = 0;
   virtual int run() = 0;
+  // Commands whose partial outputs are the point (training checkpoints for resuming after
+  // kill -9, finished experiment cells) return true and check their inputs before writing.
+  virtual bool writes_incrementally() const { return false; }
 
   const CommonOptions& common() const { return common_; }
   torch::Device device() const { return device_; }
@@ -59,6 +64,10 @@ struct CommandRegistrar {
 
 #define TWEEDIE_REGISTER_COMMAND(Type) \
   static const ::tweedie::cli::CommandRegistrar Type##_registrar{[] { return std::make_unique<Type>(); }}
+
+// The largest --threads accepted: 4 × the machine's cores, at least 16. More only thrashes, and
+// LibTorch spawns them all eagerly (100000 never returned).
+int max_threads();
 
 // Parses "lo,hi" into two doubles; InputError naming `flag` otherwise.
 std::pair<double, double> parse_range(const std::string& text, const std::string& flag);

@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tweedie/core/error.h"
+
 #include <sstream>
 
 namespace tweedie::cli {
@@ -11,7 +13,8 @@ std::string scalar_text(const nlohmann::json& v, const std::string& key) {
   if (v.is_string()) return v.get<std::string>();
   if (v.is_boolean()) return v.get<bool>() ? "true" : "false";
   if (v.is_number()) return v.dump();
-  throw CLI::ConversionError("config key '" + key + "' must be a string, number, boolean or array of them");
+  throw CLI::ConversionError("config key '" + key + "' must be a string, number, boolean or array of them, not " +
+                             v.type_name());
 }
 
 }  // namespace
@@ -40,7 +43,7 @@ void install_config_file(CLI::App& root, int argc, const char* const* argv) {
     }
   }
   if (file.empty() || section.empty()) return;
-  root.config_formatter(std::make_shared<JsonOrTomlConfig>(section));
+  root.config_formatter(std::make_shared<JsonOrTomlConfig>(section, "--config " + file));
   root.allow_config_extras(CLI::config_extras_mode::error);
   root.set_config("--tweedie-config-file", file, "", /*config_required=*/true)->group("");
 }
@@ -56,9 +59,9 @@ std::vector<CLI::ConfigItem> JsonOrTomlConfig::parse(std::istream& input) const 
   }
   nlohmann::json j;
   try {
-    j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw CLI::ConversionError(std::string("config file is not valid JSON: ") + e.what());
+    j = parse_json(text, file_);
+  } catch (const InputError& e) {
+    throw CLI::ConversionError(e.what());  // "--config FILE: parse error at line 1, column 13: ..."
   }
   std::vector<CLI::ConfigItem> items;
   for (auto& [key, value] : j.items()) {

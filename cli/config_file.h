@@ -8,12 +8,14 @@ namespace tweedie::cli {
 // Reads the file for subcommand `section`: every key becomes that subcommand's option.
 class JsonOrTomlConfig : public CLI::ConfigTOML {
  public:
-  explicit JsonOrTomlConfig(std::string section) : section_(std::move(section)) {}
+  // `file` names the file in error messages.
+  explicit JsonOrTomlConfig(std::string section, std::string file = "--config file")
+      : section_(std::move(section)), file_(std::move(file)) {}
   std::vector<CLI::ConfigItem> from_config(std::istream& input) const override;
 
  private:
   std::vector<CLI::ConfigItem> parse(std::istream& input) const;
-  std::string section_;
+  std::string section_, file_;
 };
 
 // CLI11 only reads config files on the root app, so main() finds `--config FILE` and the

@@ -44,6 +44,7 @@ class ConvertCommand : public Command {
     std::string in_ext = file_extension(in_), out_ext = file_extension(out_);
     for (auto& [path, ext] : {std::pair{in_, in_ext}, std::pair{out_, out_ext}})
       require(ext == "npy" || ext == "png", path + ": unsupported extension (use .npy or .png)");
+    check_output_file(out_, "output", {"npy", "png"});
     torch::Tensor data = in_ext == "npy" ? io::read_npy(in_) : io::read_png(in_);
     if (out_ext == "png") {
       std::string range = range_;

@@ -3,6 +3,7 @@
 
 #include "cli/command.h"
 #include "tweedie/core/error.h"
+#include "tweedie/core/memory.h"
 #include "tweedie/core/fs.h"
 #include "tweedie/data/fashion_mnist.h"
 #include "tweedie/data/test_images.h"
@@ -40,6 +41,11 @@ class DatasetCommand : public Command {
     require(!out_.empty(), "--output is required (a .png or .npy path)");
     std::string ext = file_extension(out_);
     require(ext == "png" || ext == "npy", out_ + ": unsupported extension (use .png or .npy)");
+    check_output_file(out_, "--output", {"png", "npy"});
+    require_memory(16.0 * 3 * double(size_) * double(size_), "--size " + std::to_string(size_) + " (a " +
+                                                                  std::to_string(size_) + "x" + std::to_string(size_) +
+                                                                  " colour image)");
+    if (!labels_out_.empty()) check_output_file(labels_out_, "--labels", {"npy"});
     torch::Tensor images;  // [N, C, H, W]
     if (source_ == "fashion-mnist") {
       auto set = data::load_fashion_mnist(data::parse_split(split_));

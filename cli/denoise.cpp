@@ -6,6 +6,7 @@
 
 #include "cli/command.h"
 #include "tweedie/core/error.h"
+#include "tweedie/core/registry.h"
 #include "tweedie/core/fs.h"
 #include "tweedie/core/runtime.h"
 #include "tweedie/core/version.h"
@@ -34,11 +35,18 @@ class DenoiseEvalCommand : public Command {
   }
 
   int run() override {
+    if (!out_.empty()) check_output_file(out_, "--output");
+    for (double sigma : sigmas_) require(sigma > 0, "--sigmas " + format_number(sigma) + ": σ must be positive");
     torch::Tensor x = data_ == "fashion-mnist" ? data::load_fashion_mnist(data::Split::kTest).images
                                                : io::read_npy(data_).to(torch::kFloat32);
     require(x.dim() == 4, data_ + ": expected [N,C,H,W]");
     x = x.slice(0, 0, std::min<int64_t>(count_, x.size(0)));
     auto prior = diffusion::load_prior(model_, device(), arch_);
+    const auto& c = prior.net->config();
+    require(x.size(1) == c.in_channels && x.size(2) == c.image_size && x.size(3) == c.image_size,
+            "--data " + data_ + ": images " + std::to_string(x.size(1)) + "x" + std::to_string(x.size(2)) + "x" +
+                std::to_string(x.size(3)) + " do not fit the prior " + model_ + " (" + std::to_string(c.in_channels) +
+                "x" + std::to_string(c.image_size) + "x" + std::to_string(c.image_size) + ")");
     torch::Generator gen = make_generator(common().seed);
     torch::InferenceMode inference;
     const std::vector<double> filter_stds = {0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0};

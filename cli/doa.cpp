@@ -45,6 +45,7 @@ class DoaCommand : public Command {
   }
 
   int run() override {
+    check_output_dir(out_, "--output");
     if (powers_.empty()) powers_.assign(angles_.size(), 1.0);
     require(!angles_.empty() && powers_.size() == angles_.size(), "--powers: one per --angles entry");
     // radar defaults (methods.md §7.5: T = 30, K = 100, lr 1e-3, β 1e-4 → 2e-2, sigmoid output), then --set
@@ -103,7 +104,6 @@ class DoaCommand : public Command {
   void write_outputs(const std::vector<double>& grid, const torch::Tensor& truth, const torch::Tensor& music,
                      const torch::Tensor& bartlett, const torch::Tensor& estimate, const nlohmann::json& options,
                      double rmse_music, double rmse_bartlett, double rmse_solver, double seconds) const {
-    fs::create_directories(out_);
     auto unit = [](const torch::Tensor& s) {  // each spectrum scaled to max 1 for the plot
       auto d = s.to(torch::kFloat64).cpu();
       d = d / d.abs().max().clamp_min(1e-300);

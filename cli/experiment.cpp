@@ -23,11 +23,20 @@ class ExperimentCommand : public Command {
     app.add_flag("--dry-run", dry_run_, "List the cells and which are already done; run nothing");
   }
 
+  // Finished cells are kept as they finish (a killed grid resumes); every cell's options, the
+  // images and the output directory are checked before the first one runs.
+  bool writes_incrementally() const override { return true; }
+
   int run() override {
-    auto j = nlohmann::json::parse(read_file(config_), nullptr, false);
-    require(!j.is_discarded(), config_ + ": not valid JSON");
-    auto cfg = experiment::ExperimentConfig::from_json(j, config_);
+    auto j = read_json_file(config_);
+    experiment::ExperimentConfig cfg;
+    try {
+      cfg = experiment::ExperimentConfig::from_json(j, config_);
+    } catch (const nlohmann::json::exception& e) {
+      throw json_input_error(config_, e);  // a wrongly typed value: the file and its key path
+    }
     if (!out_.empty()) cfg.output = out_;
+    if (!cfg.output.empty()) check_output_dir(cfg.output, out_.empty() ? config_ + ": 'output'" : "--output");
     experiment::RunOptions o;
     o.device = common().device;
     o.quiet = common().quiet;

@@ -12,6 +12,8 @@ torch::Tensor load_images(const std::vector<std::string>& refs, bool gray, int64
   std::vector<torch::Tensor> parts;
   for (auto& ref : refs) {
     torch::Tensor t = data::load_reference(ref);
+    // A NaN pixel would reach every output as NaN without a word: refuse it here, by name.
+    require(!t.is_floating_point() || torch::isfinite(t).all().item<bool>(), ref + ": contains NaN or Inf");
     if (t.dim() == 4) {
       if (gray) t = data::to_gray(t);
       if (size > 0) t = data::resize(data::center_square(t), size, size);

@@ -83,7 +83,8 @@ class InfoCommand : public Command {
     }
     out["tensors"] = tensors;
     if (json_) {
-      std::cout << out.dump(2) << '\n';
+      // Control bytes come out as \u escapes; invalid UTF-8 in names as U+FFFD, not an error.
+      std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
     } else {
       print_text(out);
     }
@@ -91,14 +92,15 @@ class InfoCommand : public Command {
   }
 
  private:
+  // Names, metadata and text chunks come from the file: printable() keeps their bytes off the terminal.
   static void print_text(const nlohmann::json& out) {
-    std::cout << out["file"].get<std::string>() << ": " << out["format"].get<std::string>() << ", "
+    std::cout << printable(out["file"].get<std::string>()) << ": " << out["format"].get<std::string>() << ", "
               << out["bytes"] << " bytes\n";
     std::cout << "sha256 " << out["sha256"].get<std::string>() << '\n';
     if (out.contains("num_elements")) std::cout << out["tensors"].size() << " tensors, " << out["num_elements"] << " elements\n";
     for (auto& [name, t] : out["tensors"].items()) {
       std::ostringstream line;
-      line << "  " << std::left << std::setw(40) << name << " " << std::setw(9) << t["dtype"].get<std::string>() << " [";
+      line << "  " << std::left << std::setw(40) << printable(name) << " " << std::setw(9) << t["dtype"].get<std::string>() << " [";
       bool first = true;
       for (auto& d : t["shape"]) {
         line << (first ? "" : ",") << d.get<int64_t>();
@@ -117,7 +119,7 @@ class InfoCommand : public Command {
       for (auto& [k, v] : out[key].items()) {
         std::string s = v.get<std::string>();
         if (s.size() > 200) s = s.substr(0, 200) + "...";
-        std::cout << key << " " << k << ": " << s << '\n';
+        std::cout << key << " " << printable(k) << ": " << printable(s) << '\n';
       }
     }
   }

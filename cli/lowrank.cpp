@@ -105,6 +105,7 @@ class LowRankCommand : public Command {
   }
 
   int run() override {
+    if (!out_.empty()) check_output_dir(out_, "--output");
     require(!methods_.empty() && !ranks_.empty() && !kappas_.empty() && !ratios_.empty() && !outliers_.empty(),
             "list options need at least one value");
     spec_.task = parse_task(task_);

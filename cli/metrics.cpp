@@ -67,6 +67,7 @@ class MetricsCommand : public Command {
   }
 
   int run() override {
+    if (!output_.empty()) check_output_file(output_, "--output");
     torch::Tensor est = read_image_stack(estimate_, range_);
     torch::Tensor truth = read_image_stack(truth_, range_);
     std::ostringstream shapes;

@@ -39,7 +39,11 @@ class ProblemCommand : public Command {
       torch::Tensor x = data::load_reference(x_);
       p.op->to(device());
       x = x.to(device());
-      p.op->check_input(x);
+      try {
+        p.op->check_input(x);
+      } catch (const InputError& e) {
+        throw InputError("--x " + x_ + ": " + e.what());
+      }
       require(x.size(0) == lp.y.size(0), x_ + ": " + std::to_string(x.size(0)) + " items but y has " +
                                              std::to_string(lp.y.size(0)));
       auto z = p.op->apply(x);

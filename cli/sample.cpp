@@ -36,6 +36,7 @@ class SampleCommand : public Command {
   }
 
   int run() override {
+    check_output_file(out_, "--output", {"png", "npy"});
     Prior prior = load_prior(model_, device(), arch_);
     Schedule s = respace(prior.base, steps_);
     const auto& cfg = prior.net->config();
@@ -70,12 +71,11 @@ class SampleCommand : public Command {
     nlohmann::json provenance = {{"command", "tweedie sample"}, {"version", TWEEDIE_VERSION " " TWEEDIE_GIT_HASH},
                                  {"prior", prior.describe()}, {"sampler", sampler_}, {"steps", steps_},
                                  {"eta", eta_}, {"clip", clip_}, {"count", count_}, {"seed", common().seed},
-                                 {"nfe", prior.denoiser->nfe()}, {"seconds", secs}};
+                                 {"nfe", prior.denoiser->nfe()}};  // no seconds: same run, same bytes
     if (file_extension(out_) == "npy") {
       io::write_npy(out_, samples);
       atomic_write_file(out_ + ".json", provenance.dump(2) + "\n");
     } else {
-      require(file_extension(out_) == "png", out_ + ": use .png or .npy");
       io::write_png(out_, io::make_grid(samples, cols_), {{"tweedie", provenance.dump()}});
     }
     char line[200];

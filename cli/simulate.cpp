@@ -7,6 +7,7 @@
 #include "cli/command.h"
 #include "cli/images.h"
 #include "tweedie/core/error.h"
+#include "tweedie/core/memory.h"
 #include "tweedie/core/fs.h"
 #include "tweedie/io/npy.h"
 #include "tweedie/op/registry.h"
@@ -39,6 +40,10 @@ class SimulateCommand : public Command {
       return 0;
     }
     require(!inputs_.empty(), "--input is required");
+    if (!out_.empty()) check_output_dir(out_, "--output");
+    require_memory(16.0 * 3 * double(size_) * double(size_) * double(inputs_.size()),
+                   "--size " + std::to_string(size_) + " (" + std::to_string(size_) + "x" + std::to_string(size_) +
+                       " colour images)");
     require(!op_.empty(), "--op is required (see 'tweedie simulate --list')");
     require(!out_.empty(), "--output is required (a directory)");
     torch::Tensor x = load_images(inputs_, gray_, size_);
@@ -60,13 +65,15 @@ class SimulateCommand : public Command {
   void write_outputs(const Problem& problem, const torch::Tensor& x, const torch::Tensor& y) const {
     namespace fs = std::filesystem;
     auto path = [&](const char* name) { return (fs::path(out_) / name).string(); };
-    io::write_npy(path("y.npy"), y);
+    // Hash the bytes written: inside the command's OutputTransaction, y.npy is not in place yet.
+    const std::string y_bytes = io::encode_npy(y);
+    atomic_write_file(path("y.npy"), y_bytes);
     io::write_npy(path("x.npy"), x);
     nlohmann::json extra = {{"inputs", inputs_},
                             {"batch", x.size(0)},
                             {"y_file", "y.npy"},
                             {"x_file", "x.npy"},
-                            {"y_sha256", sha256_file(path("y.npy"))}};
+                            {"y_sha256", sha256_hex(y_bytes)}};
     nlohmann::json j = problem_to_json(problem, extra);
     // Written after simulation: some channels resolve parameters from the data (quantize delta).
     atomic_write_file(path("problem.json"), j.dump(2) + "\n");

@@ -68,7 +68,8 @@ class SolveCommand : public Command {
     }
     require(!method_.empty(), "--method is required (see 'tweedie solve --list')");
     require(!out_.empty(), "--output is required (a directory)");
-    // Options first: a typo fails before anything slow happens.
+    // Options, output and every input first: a typo fails before anything slow happens.
+    check_output_dir(out_, "--output");
     Params params = solve::resolve_solver(method_, settings_);
     const auto& entry = solve::solver_registry().find(method_);
     nlohmann::json options = entry.make.describe(params);
@@ -76,6 +77,9 @@ class SolveCommand : public Command {
     torch::Tensor y, truth;
     nlohmann::json problem_json;
     Problem problem = load_or_make_problem(y, truth, problem_json);
+    std::string classifier_note;
+    metric::Classifier classifier{nullptr};
+    if (truth.defined() && is_image_batch(truth)) classifier = metric::choose_classifier(classifier_, truth, &classifier_note);
     diffusion::Prior prior;  // none for methods with their own untrained network
     if (entry.make.uses_prior) {
       prior = diffusion::load_prior(model_, device(), arch_);
@@ -118,13 +122,15 @@ class SolveCommand : public Command {
     torch::Tensor estimate = torch::cat(estimates);
     if (!band_rows.empty()) write_bands(band_rows);
     write_outputs(problem, y, truth, estimate, options,
-                  entry.make.uses_prior ? prior.describe() : nlohmann::json(nullptr), problem_json, total, chunks);
+                  entry.make.uses_prior ? prior.describe() : nlohmann::json(nullptr), problem_json, total, chunks,
+                  classifier, classifier_note);
     return 0;
   }
 
  private:
   Problem load_or_make_problem(torch::Tensor& y, torch::Tensor& truth, nlohmann::json& problem_json) {
     Problem problem;
+    std::string truth_source = "--input";  // names the truth's origin in messages
     if (!problem_.empty()) {
       require(inputs_.empty() && op_.empty() && channel_.empty(),
               "give --problem or an inline problem (--input/--op/--channel), not both");
@@ -133,8 +139,10 @@ class SolveCommand : public Command {
       y = lp.y;
       problem_json = lp.json;
       std::string x_file = lp.json.value("x_file", "");
-      if (truth_.empty() && !x_file.empty() && fs::exists(fs::path(lp.dir) / x_file))
-        truth = io::read_npy((fs::path(lp.dir) / x_file).string()).to(torch::kFloat32);
+      if (truth_.empty() && !x_file.empty() && fs::exists(fs::path(lp.dir) / x_file)) {
+        truth_source = (fs::path(lp.dir) / x_file).string();
+        truth = io::read_npy(truth_source).to(torch::kFloat32);
+      }
     } else {
       require(!inputs_.empty() && !op_.empty(), "--problem DIR, or --input with --op (and --channel), is required");
       truth = load_images(inputs_);
@@ -143,11 +151,14 @@ class SolveCommand : public Command {
       y = simulate(problem, truth);
       problem_json = problem_to_json(problem, {{"inputs", inputs_}});
     }
-    if (!truth_.empty()) truth = load_images({truth_});
+    if (!truth_.empty()) {
+      truth_source = "--truth " + truth_;
+      truth = load_images({truth_});
+    }
     if (truth.defined()) {
       op::Shape item(truth.sizes().begin() + 1, truth.sizes().end());
       require(item == problem.op->in_shape() && truth.size(0) == y.size(0),
-              "--truth: " + op::shape_text(truth.sizes().vec()) + " does not match the problem's " +
+              truth_source + ": " + op::shape_text(truth.sizes().vec()) + " does not match the problem's " +
                   std::to_string(y.size(0)) + " items of shape " + op::shape_text(problem.op->in_shape()));
     }
     return problem;
@@ -163,7 +174,6 @@ class SolveCommand : public Command {
 
   // bands.csv (step, band_0 … band_{n−1}) and bands.svg: one line per band against the step.
   void write_bands(const std::vector<std::vector<double>>& rows) const {
-    fs::create_directories(out_);
     std::ostringstream csv;
     csv << "step";
     for (int64_t b = 0; b < bands_; ++b) csv << ",band_" << b;
@@ -191,7 +201,6 @@ class SolveCommand : public Command {
 
   // previews/step_NNNN[_iFIRST].{npy,png}: the solver's current estimate of the chunk from item `first`.
   void write_preview(const torch::Tensor& x0, int64_t first, int64_t step) const {
-    fs::create_directories(fs::path(out_) / "previews");
     std::ostringstream name;
     name << "step_" << std::setw(4) << std::setfill('0') << step;
     if (first > 0) name << "_i" << first;
@@ -211,9 +220,9 @@ class SolveCommand : public Command {
 
   void write_outputs(const Problem& problem, const torch::Tensor& y, const torch::Tensor& truth,
                      const torch::Tensor& estimate, const nlohmann::json& options, const nlohmann::json& prior,
-                     const nlohmann::json& problem_json, const solve::Cost& cost, int64_t chunks) const {
+                     const nlohmann::json& problem_json, const solve::Cost& cost, int64_t chunks,
+                     metric::Classifier& classifier, const std::string& classifier_note) const {
     auto path = [&](const char* name) { return (fs::path(out_) / name).string(); };
-    fs::create_directories(out_);
     io::write_npy(path("estimate.npy"), estimate);
     nlohmann::json report = {{"command", "tweedie solve"},
                              {"version", TWEEDIE_VERSION " " TWEEDIE_GIT_HASH},
@@ -238,15 +247,18 @@ class SolveCommand : public Command {
       line << ", error " << std::setprecision(4) << err.mean().item<double>() << " (relative "
            << rel.mean().item<double>() << ")";
     } else if (truth.defined()) {
-      std::string note;
-      metric::Classifier classifier = metric::choose_classifier(classifier_, truth, &note);
       auto m = metric::compute_image_metrics(estimate, truth, classifier ? &classifier : nullptr);
       report["metrics"] = metric::to_json(m);
-      if (!classifier) report["metrics"]["classifier_skipped"] = note;
+      if (!classifier) report["metrics"]["classifier_skipped"] = classifier_note;
       line << ", PSNR " << std::setprecision(2) << m.psnr.mean().item<double>() << " dB, SSIM "
            << std::setprecision(3) << m.ssim.mean().item<double>();
     }
-    std::map<std::string, std::string> text{{"tweedie", report.dump()}};
+    // The PNGs' provenance leaves out what varies between identical runs (seconds, memory), so the
+    // same command and seed write the same bytes; report.json keeps the whole cost.
+    nlohmann::json provenance = report;
+    provenance["cost"].erase("seconds");
+    provenance["cost"].erase("peak_rss_bytes");
+    std::map<std::string, std::string> text{{"tweedie", provenance.dump()}};
     if (is_image_batch(estimate)) {
       write_image_png(path("estimate.png"), estimate, 8, text);
       // comparison: one row per item — truth | Aᵀy (linear operators) | estimate

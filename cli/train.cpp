@@ -1,10 +1,14 @@
 // tweedie train: train an ε-prediction ADM U-Net prior on Fashion-MNIST or an .npy of images.
 #include <filesystem>
+#include <cmath>
+#include <cstdlib>
 #include <iostream>
 
 #include "cli/command.h"
 #include "tweedie/core/error.h"
 #include "tweedie/core/fs.h"
+#include "tweedie/core/memory.h"
+#include "tweedie/core/registry.h"
 #include "tweedie/core/progress.h"
 #include "tweedie/data/fashion_mnist.h"
 #include "tweedie/diffusion/train.h"
@@ -34,14 +38,21 @@ class TrainCommand : public Command {
     app.add_option("--attention-ds", arch_.attention_resolutions, "Downsample factors with attention")->delimiter(',');
     app.add_option("--num-head-channels", arch_.num_head_channels, "Channels per attention head (-1: use --num-heads)");
     app.add_option("--num-heads", arch_.num_heads, "Attention heads (when --num-head-channels is -1)");
-    app.add_option("--dropout", arch_.dropout, "Dropout in residual blocks");
+    app.add_option("--dropout", arch_.dropout, "Dropout in residual blocks, in [0, 1)");
     app.add_option("--steps", opt_.steps, "Total optimizer steps (a resumed run continues up to this)")->check(CLI::NonNegativeNumber);
     app.add_option("--batch-size", opt_.batch_size, "Images per step")->check(CLI::PositiveNumber);
     app.add_option("--lr", opt_.lr, "AdamW learning rate")->check(CLI::PositiveNumber);
-    app.add_option("--weight-decay", opt_.weight_decay, "AdamW weight decay");
-    app.add_option("--warmup-steps", opt_.warmup_steps, "Linear learning-rate warm-up steps");
-    app.add_option("--ema-decay", opt_.ema_decay, "EMA decay of the exported weights");
-    app.add_option("--grad-clip", opt_.grad_clip, "Max gradient norm (0 = off)");
+    app.add_option("--weight-decay", opt_.weight_decay, "AdamW weight decay")->check(CLI::NonNegativeNumber);
+    app.add_option("--warmup-steps", opt_.warmup_steps, "Linear learning-rate warm-up steps")
+        ->check(CLI::NonNegativeNumber);
+    app.add_option("--ema-decay", opt_.ema_decay, "EMA decay of the exported weights, in [0, 1)")
+        ->check(CLI::Validator(
+            [](std::string& v) {
+              double d = std::strtod(v.c_str(), nullptr);
+              return d >= 0.0 && d < 1.0 ? std::string() : "'" + v + "': an EMA decay is in [0, 1)";
+            },
+            "[0,1)"));
+    app.add_option("--grad-clip", opt_.grad_clip, "Max gradient norm (0 = off)")->check(CLI::NonNegativeNumber);
     app.add_option("--hflip", opt_.hflip, "Random horizontal flips (true/false)");
     app.add_option("--schedule", opt_.schedule, "β schedule")->check(CLI::IsMember({"linear", "cosine"}));
     app.add_option("--diffusion-steps", opt_.diffusion_steps, "Diffusion steps T")->check(CLI::PositiveNumber);
@@ -54,20 +65,43 @@ class TrainCommand : public Command {
     if (data_ == "fashion-mnist") return data::load_fashion_mnist(data::Split::kTrain).images;
     torch::Tensor x = io::read_npy(data_);
     require(x.dim() == 4, data_ + ": expected images [N,C,H,W], got " + std::to_string(x.dim()) + " dimensions");
+    require(x.size(0) > 0, "--data " + data_ + ": holds no images");
+    require(x.size(2) == x.size(3), "--data " + data_ + ": images are " + std::to_string(x.size(2)) + "x" +
+                                        std::to_string(x.size(3)) + "; the U-Net takes square images");
     x = x.to(torch::kFloat32);
     require(torch::isfinite(x).all().item<bool>(), data_ + ": contains NaN or Inf");
     return x;
   }
 
+  // Resuming after kill -9 needs the checkpoints written as training goes; the inputs and the
+  // output directory are checked before the first step instead.
+  bool writes_incrementally() const override { return true; }
+
   int run() override {
+    check_output_dir(out_, "--out");
     UNetConfig arch = arch_;
-    if (!arch_file_.empty()) {
-      arch = UNetConfig::from_json(nlohmann::json::parse(read_file(arch_file_), nullptr, false));
-    }
     torch::Tensor x = load_data();
-    arch.image_size = x.size(2);
-    if (arch_file_.empty()) arch.in_channels = arch.out_channels = x.size(1);
+    if (!arch_file_.empty()) {
+      try {
+        arch = UNetConfig::from_json(read_json_file(arch_file_));
+      } catch (const InputError& e) {
+        const std::string m = e.what();
+        throw InputError(m.rfind(arch_file_, 0) == 0 ? "--arch " + m : "--arch " + arch_file_ + ": " + m);
+      }
+      require(arch.image_size == x.size(2) && arch.in_channels == x.size(1),
+              "--arch " + arch_file_ + ": the architecture takes " + std::to_string(arch.in_channels) + "x" +
+                  std::to_string(arch.image_size) + "x" + std::to_string(arch.image_size) + " images, but --data " +
+                  data_ + " holds " + std::to_string(x.size(1)) + "x" + std::to_string(x.size(2)) + "x" +
+                  std::to_string(x.size(3)));
+    } else {
+      arch.image_size = x.size(2);
+      arch.in_channels = arch.out_channels = x.size(1);
+    }
     arch.validate();
+    // Weights, gradients, EMA and two Adam moments: five float copies of the parameters.
+    require_memory(5 * 4.0 * arch.approx_parameters(), "training this U-Net (~" +
+                                                           format_number(std::round(arch.approx_parameters())) +
+                                                           " parameters)");
     diffusion::Trainer trainer(diffusion::UNet(arch), x, opt_, common().seed, device());
 
     std::string ckpt = (fs::path(out_) / "checkpoint.safetensors").string();
@@ -103,10 +137,10 @@ class TrainCommand : public Command {
                                  {"seed", common().seed},
                                  {"step", trainer.step()},
                                  {"train_options", diffusion::to_json(trainer.options())}};
-    if (!trainer.history().empty()) provenance["seconds"] = trainer.history().back().seconds;
     trainer.save_ema((dir / "model.safetensors").string(), {{"tweedie.provenance", provenance.dump()}});
     atomic_write_file((dir / "model.json").string(), trainer.model()->config().to_json().dump(2) + "\n");
     diffusion::write_loss_csv((dir / "loss.csv").string(), trainer.history());
+    diffusion::write_timing_csv((dir / "timing.csv").string(), trainer.history());
     diffusion::write_loss_svg((dir / "loss.svg").string(), trainer.history());
   }
 

@@ -50,6 +50,7 @@ class TrainClassifierCommand : public Command {
     torch::Tensor test_x = test.images.slice(0, 0, n_test), test_y = test.labels.slice(0, 0, n_test);
     if (!evaluate_.empty()) return evaluate(test_x, test_y);
     require(!out_.empty(), "train-classifier: give --out DIR to train, or --evaluate MODEL");
+    check_output_dir(out_, "--out");
     config_.validate();
 
     auto train = data::load_fashion_mnist(data::Split::kTrain);

@@ -1,6 +1,8 @@
 #include "tweedie/problem.h"
 
 #include <filesystem>
+#include <limits>
+#include <type_traits>
 
 #include "tweedie/core/error.h"
 #include "tweedie/core/fs.h"
@@ -78,13 +80,37 @@ bool version_newer(const std::string& a, const std::string& b) {
 
 namespace {
 
+// Whether `v` is an integer that fits I. nlohmann's get<I>() casts a float with a plain
+// static_cast (undefined behaviour out of range: "x_shape": [1e42], found by fuzzing) and
+// wraps integers that do not fit, so integer keys are checked before get().
+template <class I>
+bool integer_fits(const nlohmann::json& v) {
+  if (v.is_number_unsigned()) return v.get<uint64_t>() <= static_cast<uint64_t>(std::numeric_limits<I>::max());
+  if (!v.is_number_integer()) return false;
+  const int64_t x = v.get<int64_t>();
+  if (x < 0) return std::is_signed_v<I> && x >= static_cast<int64_t>(std::numeric_limits<I>::min());
+  return static_cast<uint64_t>(x) <= static_cast<uint64_t>(std::numeric_limits<I>::max());
+}
+
 template <class T>
 T get(const nlohmann::json& j, const std::string& key, const std::string& where) {
   if (!j.is_object() || !j.contains(key)) throw InputError(where + ": missing key '" + key + "'");
+  const nlohmann::json& v = j.at(key);
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    if (!integer_fits<T>(v))
+      throw InputError(where + ": key '" + key + "' must be an integer in [" +
+                       std::to_string(std::numeric_limits<T>::min()) + ", " +
+                       std::to_string(std::numeric_limits<T>::max()) + "]");
+  } else if constexpr (std::is_same_v<T, std::vector<int64_t>>) {
+    if (v.is_array())
+      for (const auto& item : v)
+        if (!integer_fits<int64_t>(item))
+          throw InputError(where + ": key '" + key + "' must be an array of 64-bit integers");
+  }
   try {
     return j.at(key).get<T>();
-  } catch (const nlohmann::json::exception&) {
-    throw InputError(where + ": key '" + key + "' has the wrong type");
+  } catch (const nlohmann::json::exception& e) {
+    throw json_input_error(where, e);  // "<file>: key /x_shape/1: type must be number, but is string"
   }
 }
 
@@ -120,13 +146,14 @@ LoadedProblem load_problem(const std::string& path) {
   std::string json_path = fs::is_directory(path, ec) ? (fs::path(path) / "problem.json").string() : path;
   LoadedProblem lp;
   lp.dir = fs::path(json_path).parent_path().string();
+  lp.json = read_json_file(json_path);
+  std::string y_name;
   try {
-    lp.json = nlohmann::json::parse(read_file(json_path));
-  } catch (const nlohmann::json::parse_error& e) {
-    throw InputError(json_path + ": not valid JSON (" + std::string(e.what()) + ")");
+    lp.problem = problem_from_json(lp.json, json_path);
+    y_name = lp.json.value("y_file", std::string("y.npy"));
+  } catch (const nlohmann::json::exception& e) {
+    throw json_input_error(json_path, e);
   }
-  lp.problem = problem_from_json(lp.json, json_path);
-  std::string y_name = lp.json.value("y_file", std::string("y.npy"));
   std::string y_path = (fs::path(lp.dir) / y_name).string();
   torch::Tensor y = io::read_npy(y_path);
   auto& op = *lp.problem.op;

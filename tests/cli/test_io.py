@@ -119,7 +119,7 @@ class TensorFilesThroughCli(CliTestCase):
     def test_info_on_guided_diffusion_state_dict(self):
         pt = os.path.join(FIXTURES, "guided-diffusion", "gd_A.pt")
         if not os.path.exists(pt):
-            self.skipTest("fixtures not found")
+            self.skip_missing("fixtures not found: " + pt)
         info = json.loads(run("info", pt, "--json", check=0).stdout)
         self.assertEqual(info["format"], "torch-zip")
         self.assertEqual(len(info["tensors"]), 198)
@@ -129,7 +129,7 @@ class TensorFilesThroughCli(CliTestCase):
     def test_truncated_checkpoint_is_usage_error(self):
         pt = os.path.join(FIXTURES, "guided-diffusion", "gd_A.pt")
         if not os.path.exists(pt):
-            self.skipTest("fixtures not found")
+            self.skip_missing("fixtures not found: " + pt)
         data = open(pt, "rb").read()
         for cut in [100, len(data) // 2, len(data) - 10]:
             with self.subTest(cut=cut):

@@ -34,7 +34,7 @@ class MetricsAgainstSkimage(CliTestCase):
     def setUp(self):
         super().setUp()
         if structural_similarity is None:
-            self.skipTest("python3-skimage / python3-pil not installed")
+            self.skip_missing("python3-skimage / python3-pil not installed")
 
     def check(self, report, est01, truth01, what):
         self.assertEqual(report["count"], len(est01))

@@ -30,7 +30,7 @@ json arch(const std::string& name) {
 }
 
 TEST(UNetSlow, DpsImagenet256MatchesGuidedDiffusion) {
-  if (!test::has_gd_fixture()) GTEST_SKIP() << "guided-diffusion fixtures not found";
+  if (!test::has_gd_fixture()) TWEEDIE_SKIP_MISSING() << "guided-diffusion fixtures not found";
   const json a = arch("dps_imagenet256");
   UNet net(UNetConfig::from_json(a));
   EXPECT_EQ(net->num_parameters(), 552814086);
@@ -46,7 +46,7 @@ TEST(UNetSlow, DpsImagenet256MatchesGuidedDiffusion) {
 }
 
 TEST(UNetSlow, DpsFfhq256FullSizeForward) {
-  if (!test::has_gd_fixture()) GTEST_SKIP() << "guided-diffusion fixtures not found";
+  if (!test::has_gd_fixture()) TWEEDIE_SKIP_MISSING() << "guided-diffusion fixtures not found";
   UNet net(UNetConfig::from_json(arch("dps_ffhq256")));
   net->eval();
   std::printf("  FFHQ-256: %.1f GFLOPs per image\n", net->flops_per_image() / 1e9);

@@ -54,6 +54,11 @@ bool python_has(const std::string& modules) {
   return run_python("import " + modules + "\n") == 0;
 }
 
+bool ci_strict() {
+  const char* ci = std::getenv("CI");
+  return ci != nullptr && std::string(ci) == "true";
+}
+
 std::filesystem::path gd_fixtures_dir() { return fixtures_dir() / "guided-diffusion"; }
 
 bool has_gd_fixture(const std::string& name) {

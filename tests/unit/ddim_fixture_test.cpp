@@ -38,7 +38,7 @@ class DdimFixture : public ::testing::Test {
     net_ = nullptr;
   }
   void SetUp() override {
-    if (!net_) GTEST_SKIP() << "guided-diffusion fixtures not found";
+    if (!net_) TWEEDIE_SKIP_MISSING() << "guided-diffusion fixtures not found";
   }
 
   // DPS / the fixtures: linear 1000 base, ε prediction, learned-range variance.

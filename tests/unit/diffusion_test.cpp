@@ -24,7 +24,7 @@ namespace {
 using test::gd_fixtures_dir;
 
 #define REQUIRE_FIXTURES() \
-  if (!test::has_gd_fixture()) GTEST_SKIP() << "guided-diffusion fixtures not found"
+  if (!test::has_gd_fixture()) TWEEDIE_SKIP_MISSING() << "guided-diffusion fixtures not found"
 
 torch::Tensor fixture(const std::string& name) { return io::read_npy((gd_fixtures_dir() / name).string()); }
 

@@ -172,7 +172,7 @@ TEST(Png, TextChunksRoundTripAndSitAfterIhdr) {
 
 TEST(Png, PythonReadsOurPngIdentically) {
   if (!test::python_has("skimage.io, PIL.Image, hashlib"))
-    GTEST_SKIP() << "python oracle (skimage, PIL) unavailable";
+    TWEEDIE_SKIP_MISSING() << "python oracle (skimage, PIL) unavailable";
   const fs::path dir = test::scratch_dir();
   const std::map<std::string, std::string> text = {{"tweedie", R"({"step": 3})"}};
   for (int64_t c : {1, 3}) {
@@ -200,7 +200,7 @@ TEST(Png, PythonReadsOurPngIdentically) {
 }
 
 TEST(Png, SkimageTestImagesMatchSkimageData) {
-  if (!test::python_has("skimage.data, hashlib")) GTEST_SKIP() << "python oracle (skimage) unavailable";
+  if (!test::python_has("skimage.data, hashlib")) TWEEDIE_SKIP_MISSING() << "python oracle (skimage) unavailable";
   std::string out;
   ASSERT_EQ(test::run_python("import hashlib, skimage.data\n"
                              "for name in ('camera', 'astronaut', 'coins'):\n"
@@ -219,7 +219,7 @@ TEST(Png, SkimageTestImagesMatchSkimageData) {
 }
 
 TEST(Png, ReadsSixteenBitAlphaPaletteAndLowBitDepth) {
-  if (!test::python_has("numpy, zlib")) GTEST_SKIP() << "python oracle (numpy) unavailable";
+  if (!test::python_has("numpy, zlib")) TWEEDIE_SKIP_MISSING() << "python oracle (numpy) unavailable";
   const fs::path dir = test::scratch_dir();
   const int64_t h = 5, w = 7;
   const std::string d = dir.string() + "/";
@@ -289,7 +289,7 @@ TEST(Png, CorruptFilesAreOneLineInputErrors) {
 }
 
 TEST(Png, CorruptImageDataWithValidCrcIsInputError) {
-  if (!test::python_has("numpy, zlib")) GTEST_SKIP() << "python oracle (numpy) unavailable";
+  if (!test::python_has("numpy, zlib")) TWEEDIE_SKIP_MISSING() << "python oracle (numpy) unavailable";
   const std::string path = (test::scratch_dir() / "bad_zlib.png").string();
   std::string out;
   ASSERT_EQ(test::run_python(std::string(kPythonPngWriter) + "png('" + path +
@@ -369,7 +369,7 @@ TEST(FashionMnist, TrainAndTestSplits) {
 }
 
 TEST(FashionMnist, UnpaddedMatchesPythonGzipNumpy) {
-  if (!test::python_has("numpy, gzip, hashlib")) GTEST_SKIP() << "python oracle (numpy) unavailable";
+  if (!test::python_has("numpy, gzip, hashlib")) TWEEDIE_SKIP_MISSING() << "python oracle (numpy) unavailable";
   const std::string dir = data::fashion_mnist_dir();
   std::string out;
   ASSERT_EQ(test::run_python("import gzip, hashlib, numpy as np\n"
@@ -446,7 +446,7 @@ TEST(FashionMnist, ReadsUncompressedIdxAndValidatesIt) {
 }
 
 TEST(FashionMnist, TamperedGzipCopiesAreInputErrors) {
-  if (!test::python_has("gzip")) GTEST_SKIP() << "python oracle unavailable";
+  if (!test::python_has("gzip")) TWEEDIE_SKIP_MISSING() << "python oracle unavailable";
   const fs::path dir = test::scratch_dir();
   std::string out;
   ASSERT_EQ(test::run_python("import gzip, os, struct\n"

@@ -255,8 +255,8 @@ TEST(MetricSuite, AllMetricsAndTheirJson) {
 
 TEST(MetricClassifier, ShippedModelIsNinetyPercentAccurate) {
   const std::string path = default_classifier_path();
-  if (!fs::exists(path)) GTEST_SKIP() << path << " not found";
-  if (!fs::exists(data::fashion_mnist_dir())) GTEST_SKIP() << "Fashion-MNIST not installed";
+  if (!fs::exists(path)) TWEEDIE_SKIP_MISSING() << path << " not found";
+  if (!fs::exists(data::fashion_mnist_dir())) TWEEDIE_SKIP_MISSING() << "Fashion-MNIST not installed";
   Classifier net = load_classifier(path);
   auto test = data::load_fashion_mnist(data::Split::kTest);
   const int64_t n = 2000;  // the first 2000 test images: ~1 s on 2 cores

@@ -119,7 +119,7 @@ std::string python_prelude(const fs::path& dir) {
 
 #define REQUIRE_NUMPY()                                                         \
   do {                                                                          \
-    if (!test::python_has("numpy")) GTEST_SKIP() << "python3 with numpy absent"; \
+    if (!test::python_has("numpy")) TWEEDIE_SKIP_MISSING() << "python3 with numpy absent"; \
   } while (0)
 
 // ---- numpy writes, we read -------------------------------------------------------------

@@ -66,7 +66,7 @@ bool has_oracle() {
 }
 
 #define REQUIRE_ORACLE() \
-  if (!has_oracle()) GTEST_SKIP() << "python3 with torch and numpy is unavailable"
+  if (!has_oracle()) TWEEDIE_SKIP_MISSING() << "python3 with torch and numpy is unavailable"
 
 void run_oracle(const std::string& code) {
   std::string out;
@@ -79,7 +79,7 @@ std::string py(const fs::path& p) { return "r'" + p.string() + "'"; }
 using test::gd_fixtures_dir;
 
 #define REQUIRE_GD_FIXTURE() \
-  if (!test::has_gd_fixture("gd_A.pt")) GTEST_SKIP() << "guided-diffusion fixtures are unavailable"
+  if (!test::has_gd_fixture("gd_A.pt")) TWEEDIE_SKIP_MISSING() << "guided-diffusion fixtures are unavailable"
 
 std::string shape_text(const torch::Tensor& t) {
   std::string s;

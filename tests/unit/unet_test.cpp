@@ -33,7 +33,7 @@ using test::gd_fixtures_dir;
 
 #define REQUIRE_FIXTURES()                                                           \
   do {                                                                               \
-    if (!test::has_gd_fixture("gd_A.json")) GTEST_SKIP() << "guided-diffusion fixtures not found"; \
+    if (!test::has_gd_fixture("gd_A.json")) TWEEDIE_SKIP_MISSING() << "guided-diffusion fixtures not found"; \
   } while (0)
 
 json read_json(const fs::path& p) { return json::parse(read_file(p.string())); }

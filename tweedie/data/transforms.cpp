@@ -3,6 +3,7 @@
 #include <sstream>
 
 #include "tweedie/core/error.h"
+#include "tweedie/core/memory.h"
 
 namespace tweedie::data {
 namespace {
@@ -66,6 +67,9 @@ torch::Tensor resize(const torch::Tensor& image, int64_t h, int64_t w, ResizeMod
   require(image.is_floating_point(), "resize: expected a floating-point image");
   require(h > 0 && w > 0,
           "resize: target size must be positive, got " + std::to_string(h) + "x" + std::to_string(w));
+  // The result and the interpolation's intermediates: a few float copies of the target.
+  require_memory(4.0 * 4.0 * double(h) * double(w) * double(image.numel() / (image.size(-2) * image.size(-1))),
+                 "resizing to " + std::to_string(h) + "x" + std::to_string(w));
   const bool batched = image.dim() == 4;
   torch::Tensor x = batched ? image : image.unsqueeze(0);
   if (x.size(-2) == h && x.size(-1) == w) return image.clone();

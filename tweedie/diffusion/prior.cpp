@@ -37,14 +37,26 @@ DiffusionConfig find_diffusion_config(const std::string& weights, const std::str
     auto beside = std::filesystem::path(weights).replace_extension(".json");
     if (std::filesystem::exists(beside)) cfg = beside.string();
   }
+  // A config that is not JSON, or a "diffusion" object of the wrong types, is an error naming
+  // the file and key, never a silent fall back to the defaults.
+  auto from = [](const nlohmann::json& j, const std::string& where) {
+    try {
+      return DiffusionConfig::from_json(j);
+    } catch (const nlohmann::json::exception& e) {
+      throw json_input_error(where, e);
+    } catch (const InputError& e) {
+      throw InputError(where + ": " + e.what());
+    }
+  };
   if (!cfg.empty()) {
-    auto j = nlohmann::json::parse(read_file(cfg), nullptr, false);
-    if (j.is_object() && j.contains("diffusion")) return DiffusionConfig::from_json(j["diffusion"]);
+    auto j = read_json_file(cfg);
+    if (j.is_object() && j.contains("diffusion")) return from(j["diffusion"], cfg + ": diffusion");
   }
   if (io::detect_tensor_file(weights) == io::TensorFileFormat::kSafetensors) {
     auto meta = io::read_safetensors(weights).metadata;
     auto it = meta.find("tweedie.diffusion");
-    if (it != meta.end()) return DiffusionConfig::from_json(nlohmann::json::parse(it->second));
+    const std::string where = weights + ": metadata tweedie.diffusion";
+    if (it != meta.end()) return from(parse_json(it->second, where), where);
   }
   return {};
 }

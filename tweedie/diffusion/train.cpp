@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <sstream>
 
 #include "tweedie/core/error.h"
@@ -136,21 +137,19 @@ void Trainer::run(const std::function<void(int64_t, double)>& on_step,
   auto run_start = clock::now();
   double base_elapsed = elapsed_s_;
   auto window_start = run_start;
-  double window_loss = 0;
-  int64_t window_steps = 0;
   while (step_ < options_.steps) {
     double loss = train_step();
-    window_loss += loss;
-    ++window_steps;
+    window_loss_ += loss;
+    ++window_steps_;
     elapsed_s_ = base_elapsed + std::chrono::duration<double>(clock::now() - run_start).count();
     if (on_step) on_step(step_, loss);
     if (step_ % options_.log_every == 0 || step_ == options_.steps) {
       double secs = std::chrono::duration<double>(clock::now() - window_start).count();
-      history_.push_back({step_, window_loss / static_cast<double>(window_steps), learning_rate(step_ - 1),
-                          secs > 0 ? static_cast<double>(window_steps * options_.batch_size) / secs : 0.0,
+      history_.push_back({step_, window_loss_ / static_cast<double>(window_steps_), learning_rate(step_ - 1),
+                          secs > 0 ? static_cast<double>(window_steps_ * options_.batch_size) / secs : 0.0,
                           elapsed_s_});
-      window_loss = 0;
-      window_steps = 0;
+      window_loss_ = 0;
+      window_steps_ = 0;
       window_start = clock::now();
     }
     if (on_checkpoint && (step_ % options_.checkpoint_every == 0 || step_ == options_.steps)) on_checkpoint(step_);
@@ -183,8 +182,9 @@ void Trainer::save_checkpoint(const std::string& path) const {
     row[4] = r.seconds;
   }
   tensors["history"] = hist;
-  nlohmann::json meta = {{"step", step_}, {"adam_step", adam_step}, {"elapsed_s", elapsed_s_},
-                         {"options", to_json(options_)}};
+  nlohmann::json meta = {{"step", step_},         {"adam_step", adam_step},
+                         {"elapsed_s", elapsed_s_}, {"window_loss", window_loss_},
+                         {"window_steps", window_steps_}, {"options", to_json(options_)}};
   io::write_safetensors(path, tensors, {{kTrainKey, meta.dump()}, {kUNetKey, model_->config().to_json().dump()}});
 }
 
@@ -192,10 +192,10 @@ void Trainer::load_checkpoint(const std::string& path) {
   io::SafeTensors ck = io::read_safetensors(path);
   require(ck.metadata.count(kTrainKey) && ck.metadata.count(kUNetKey),
           path + ": not a tweedie training checkpoint (no " + std::string(kTrainKey) + " metadata)");
-  auto arch = nlohmann::json::parse(ck.metadata[kUNetKey]);
+  auto arch = parse_json(ck.metadata[kUNetKey], path + " metadata " + kUNetKey);
   require(arch == model_->config().to_json(),
           path + ": checkpoint architecture differs from the requested one: " + arch.dump());
-  auto meta = nlohmann::json::parse(ck.metadata[kTrainKey]);
+  auto meta = parse_json(ck.metadata[kTrainKey], path + " metadata " + kTrainKey);
   auto take = [&](const std::string& prefix) {
     io::TensorMap out;
     for (auto& [k, v] : ck.tensors)
@@ -222,6 +222,9 @@ void Trainer::load_checkpoint(const std::string& path) {
   gen_.set_state(ck.tensors["rng_state"]);
   step_ = meta.at("step").get<int64_t>();
   elapsed_s_ = meta.at("elapsed_s").get<double>();
+  // Checkpoints before the window was saved resume with an empty one.
+  window_loss_ = meta.value("window_loss", 0.0);
+  window_steps_ = meta.value("window_steps", int64_t{0});
   history_.clear();
   torch::Tensor hist = ck.tensors.at("history");
   for (int64_t i = 0; i < hist.size(0); ++i) {
@@ -235,16 +238,35 @@ void Trainer::save_ema(const std::string& path, const std::map<std::string, std:
   save_unet(path, const_cast<UNet&>(ema_), metadata);
 }
 
-void write_loss_csv(const std::string& path, const std::vector<TrainLogRow>& history) {
+namespace {
+
+// The history as CSV: `header`, then one line per row, formatted by `line`.
+void write_history_csv(const std::string& path, const char* header, const std::vector<TrainLogRow>& history,
+                       const std::function<std::string(const TrainLogRow&)>& line) {
   std::ostringstream out;
-  out << "step,loss,lr,images_per_s,seconds\n";
-  char line[160];
-  for (const auto& r : history) {
-    std::snprintf(line, sizeof line, "%lld,%.6g,%.6g,%.2f,%.1f\n", static_cast<long long>(r.step), r.loss, r.lr,
-                  r.images_per_s, r.seconds);
-    out << line;
-  }
+  out << header << "\n";
+  for (const auto& r : history) out << line(r) << "\n";
   atomic_write_file(path, out.str());
+}
+
+std::string printf_text(const char* format, long long step, double a, double b) {
+  char line[160];
+  std::snprintf(line, sizeof line, format, step, a, b);
+  return line;
+}
+
+}  // namespace
+
+void write_loss_csv(const std::string& path, const std::vector<TrainLogRow>& history) {
+  write_history_csv(path, "step,loss,lr", history, [](const TrainLogRow& r) {
+    return printf_text("%lld,%.6g,%.6g", static_cast<long long>(r.step), r.loss, r.lr);
+  });
+}
+
+void write_timing_csv(const std::string& path, const std::vector<TrainLogRow>& history) {
+  write_history_csv(path, "step,images_per_s,seconds", history, [](const TrainLogRow& r) {
+    return printf_text("%lld,%.2f,%.1f", static_cast<long long>(r.step), r.images_per_s, r.seconds);
+  });
 }
 
 void write_loss_svg(const std::string& path, const std::vector<TrainLogRow>& history) {

@@ -89,11 +89,17 @@ class Trainer {
   int64_t step_ = 0;
   double elapsed_s_ = 0;  // from earlier sessions of this run
   std::vector<TrainLogRow> history_;
+  // The log window in progress (loss sum and steps since the last history row); checkpointed,
+  // so a run resumed mid-window logs the same rows as an uninterrupted one.
+  double window_loss_ = 0;
+  int64_t window_steps_ = 0;
 };
 
-// Writes the loss history as CSV (step,loss,lr,images_per_s,seconds) and an SVG plot of loss
+// Writes the loss history as CSV (step,loss,lr: the same bytes for the same seed, resumed or
+// not) and the wall-clock record as write_timing_csv (step,images_per_s,seconds) and an SVG plot of loss
 // against step (log scale), both atomically.
 void write_loss_csv(const std::string& path, const std::vector<TrainLogRow>& history);
+void write_timing_csv(const std::string& path, const std::vector<TrainLogRow>& history);
 void write_loss_svg(const std::string& path, const std::vector<TrainLogRow>& history);
 
 nlohmann::json to_json(const TrainOptions& o);

@@ -51,7 +51,9 @@ struct UNetConfig {
   static UNetConfig from_json(const nlohmann::json& j);
   // The bare kwargs, every key spelled out (num_classes 0 -> null).
   nlohmann::json to_json() const;
-  void validate() const;  // InputError on inconsistent settings
+  void validate() const;  // InputError on inconsistent settings, or more weights than memory
+  // The approximate parameter count (±30 %), computed from the settings without building.
+  double approx_parameters() const;
 };
 
 namespace detail {

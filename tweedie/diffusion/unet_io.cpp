@@ -2,6 +2,7 @@
 // and loading/saving whole networks (weights + architecture).
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <optional>
 #include <set>
@@ -9,6 +10,7 @@
 
 #include "tweedie/core/error.h"
 #include "tweedie/core/fs.h"
+#include "tweedie/core/memory.h"
 #include "tweedie/diffusion/unet.h"
 #include "tweedie/io/safetensors.h"
 #include "tweedie/io/tensors.h"
@@ -86,14 +88,11 @@ std::vector<int64_t> get_int_list(const std::string& key, const json& v) {
 }
 
 UNetConfig config_from_json_text(const std::string& text, const std::string& source) {
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::exception& e) {
-    throw InputError(source + ": invalid JSON: " + e.what());
-  }
+  json j = parse_json(text, source);
   try {
     return UNetConfig::from_json(j);
+  } catch (const json::exception& e) {
+    throw json_input_error(source, e);
   } catch (const InputError& e) {
     throw InputError(source + ": " + e.what());
   }
@@ -267,6 +266,34 @@ void UNetConfig::validate() const {
     check_heads(ch, heads_up);
   }
   check_heads(channel_mult.back() * model_channels, num_heads);  // middle block
+  // Refuse before allocating: 100000 channels would otherwise surface as LibTorch's raw
+  // "[enforce fail at alloc_cpu.cpp] you tried to allocate ..." deep inside the constructor.
+  char what[160];
+  std::snprintf(what, sizeof what, "the U-Net (model_channels=%lld, ~%.3g parameters)",
+                static_cast<long long>(model_channels), approx_parameters());
+  require_memory(4.0 * approx_parameters(), what);
+}
+
+double UNetConfig::approx_parameters() const {
+  // The 3×3 convolutions and attention projections dominate (guided-diffusion's UNetModel):
+  // encoder ResBlocks c→c (2·9c²), decoder ResBlocks 2c→c (9·2c² + 9c² + 2c² skip), attention
+  // 4c² per block, the middle block 2 ResBlocks and one attention at the deepest width, and the
+  // time embedding (4·mc)²·2 plus its projection into every block. Within ~30 % of the exact
+  // count for the shipped and the DPS architectures, which is all a memory guard needs.
+  const double mc = double(model_channels), emb = 4.0 * mc;
+  double total = 2.0 * emb * emb + 9.0 * mc * double(in_channels + out_channels);
+  for (size_t level = 0; level < channel_mult.size(); ++level) {
+    const double c = double(channel_mult[level]) * mc;
+    const bool attn = std::find(attention_resolutions.begin(), attention_resolutions.end(), int64_t{1} << level) !=
+                      attention_resolutions.end();
+    const double enc = double(num_res_blocks), dec = double(num_res_blocks + 1);
+    total += enc * (18.0 * c * c + emb * c) + dec * (29.0 * c * c + emb * c);
+    if (attn) total += (enc + dec) * 4.0 * c * c;
+    total += 18.0 * c * c;  // down/up-sampling convolutions
+  }
+  const double cm = double(channel_mult.back()) * mc;
+  total += 2.0 * (18.0 * cm * cm + emb * cm) + 4.0 * cm * cm;
+  return total;
 }
 
 // ---- state dicts -------------------------------------------------------------------------------

@@ -71,7 +71,7 @@ ExperimentConfig ExperimentConfig::from_json(const json& j, const std::string& w
     c.classifier = j.value("classifier", "auto");
     c.output = j.value("output", "");
   } catch (const json::exception& e) {
-    throw InputError(where + ": " + e.what());
+    throw json_input_error(where, e);
   }
   require(!c.name.empty() && safe(c.name) == c.name, where + ": 'name' must be non-empty [A-Za-z0-9.-=]");
   require(!c.images.empty(), where + ": 'images' is empty");

@@ -26,7 +26,9 @@ struct FdGuard {
 }  // namespace
 
 MappedFile::MappedFile(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // A file this command wrote and has not committed yet lives in its staged temp file.
+  const std::string source = OutputTransaction::current_path(path);
+  int fd = ::open(source.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw InputError(path + ": cannot open (" + std::strerror(errno) + ")");
   FdGuard guard{fd};
   struct stat st {};

@@ -8,6 +8,7 @@
 #include <mutex>
 
 #include "tweedie/core/error.h"
+#include "tweedie/core/memory.h"
 #include "tweedie/lowrank/tucker.h"
 
 namespace tweedie::lowrank {
@@ -81,6 +82,13 @@ void check_spec(const ProblemSpec& s) {
   require(!s.symmetric || (s.task == Task::sensing && s.n1 == s.n2),
           "symmetric (PSD) problems are sensing problems with n1 = n2");
   require(s.dtype == torch::kFloat64 || s.dtype == torch::kFloat32, "dtype must be float32 or float64");
+  // The truth, the observations and the solvers' iterates are dense n1 × n2 (× n3) arrays: refuse
+  // sizes that cannot be held before the first allocation does it with LibTorch's raw message.
+  const double entries = double(s.n1) * double(s.n2) * (s.task == Task::tucker ? double(n3) : 1.0);
+  const double elem = s.dtype == torch::kFloat64 ? 8.0 : 4.0;
+  require_memory(4.0 * elem * entries, "a " + std::to_string(s.n1) + " x " + std::to_string(s.n2) +
+                                           (s.task == Task::tucker ? " x " + std::to_string(n3) : std::string()) +
+                                           " problem (dense arrays)");
 }
 
 MatrixProblem sized(Task task, int64_t n1, int64_t n2, int64_t rank, bool symmetric = false) {

@@ -27,10 +27,11 @@ int64_t get_int(const std::string& key, const json& v) {
 }
 
 ClassifierConfig config_from_text(const std::string& text, const std::string& source) {
-  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
-  require(!j.is_discarded(), source + ": invalid JSON");
+  json j = parse_json(text, source);
   try {
     return ClassifierConfig::from_json(j);
+  } catch (const json::exception& e) {
+    throw json_input_error(source, e);
   } catch (const InputError& e) {
     throw InputError(source + ": " + e.what());
   }

@@ -1,5 +1,7 @@
 #include "tweedie/op/gaussian.h"
 
+#include "tweedie/core/memory.h"
+
 #include <ATen/Parallel.h>
 
 #include <cmath>
@@ -176,9 +178,17 @@ torch::autograd::tensor_list MatrixFreeFn::backward(torch::autograd::AutogradCon
 
 std::shared_ptr<Operator> make_gaussian(Shape in, const GaussianOptions& o) {
   int64_t N = numel(in);
+  const double dense_bytes = 4.0 * double(o.m) * double(N);  // double: m·N may overflow int64
   bool dense = o.storage == GaussianOptions::Storage::kDense ||
-               (o.storage == GaussianOptions::Storage::kAuto && o.m * N * 4 <= o.dense_limit_bytes);
-  if (dense) return std::make_shared<DenseGaussian>(std::move(in), o);
+               (o.storage == GaussianOptions::Storage::kAuto && dense_bytes <= double(o.dense_limit_bytes));
+  if (dense) {
+    require_memory(dense_bytes, "gaussian:m=" + std::to_string(o.m) + " (dense A, " + std::to_string(o.m) + " x " +
+                                    std::to_string(N) + " floats)",
+                   "use impl=matrix-free, or the srht operator");
+    return std::make_shared<DenseGaussian>(std::move(in), o);
+  }
+  // Matrix-free A is regenerated block by block, but y and its gradients hold m floats per item.
+  require_memory(4.0 * 4.0 * double(o.m), "gaussian:m=" + std::to_string(o.m) + " (measurement vectors)");
   return std::make_shared<MatrixFreeGaussian>(std::move(in), o);
 }
 
