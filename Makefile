@@ -7,7 +7,7 @@ CMAKE_ARGS ?=
 DEMO_OUT   ?= results/demo
 CTEST_ARGS ?=
 
-.PHONY: all deps configure build demo test test-all test-release test-sanitize test-fast bench clean
+.PHONY: all deps configure build demo test test-all test-release test-sanitize test-fast bench fuzz clean
 
 all: build
 
@@ -47,6 +47,14 @@ test-sanitize: deps
 
 bench: build
 	bash scripts/bench.sh $(BUILD)
+
+# libFuzzer + ASan/UBSan on the file parsers (clang-14; see fuzz/CMakeLists.txt, docs/reliability.md):
+# replays fuzz/regressions/, then fuzzes each target for FUZZ_SECONDS from a scratch copy of its
+# corpus; fails if any target finds a crash. FUZZ_TARGETS="npy png" picks targets.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) bash scripts/fuzz.sh $(FUZZ_TARGETS)
 
 clean:
 	rm -rf $(BUILD) $(SAN_BUILD)

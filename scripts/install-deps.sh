@@ -12,6 +12,12 @@ PACKAGES=(
   python3 python3-numpy python3-torch python3-skimage   # test oracles and test images only
 )
 
+# `install-deps.sh fuzz` adds what `make fuzz` needs: clang-14 with its sanitizer and libFuzzer
+# runtimes (the normal build, demo and tests do not need them).
+if [ "${1:-}" = "fuzz" ]; then
+  PACKAGES+=(clang-14 libclang-rt-14-dev)
+fi
+
 missing=()
 for p in "${PACKAGES[@]}"; do
   status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)

@@ -4,6 +4,7 @@
 #include <stb/stb_image_write.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cctype>
 #include <climits>
 #include <cmath>
@@ -144,9 +145,18 @@ torch::Tensor to_png_pixels(const std::string& path, const torch::Tensor& image)
 
 }  // namespace
 
-torch::Tensor read_png(const std::string& path) {
-  const std::string bytes = read_file(path);
-  parse_chunks(path, bytes);
+torch::Tensor parse_png(std::string_view bytes, const std::string& path) {
+  const std::vector<Chunk> chunks = parse_chunks(path, bytes);
+  // stb_image copies a zero-length first IDAT into a null buffer (memcpy(nullptr, p, 0): undefined
+  // behaviour, found by fuzzing). Empty IDAT chunks carry no data, so stb gets the file without them.
+  auto empty_idat = [](const Chunk& c) { return c.type == "IDAT" && c.data.empty(); };
+  std::string without_empty_idat;
+  if (std::any_of(chunks.begin(), chunks.end(), empty_idat)) {
+    without_empty_idat.assign(kSignature);
+    for (const Chunk& c : chunks)  // a chunk is its 4-byte length, type, data and 4-byte CRC
+      if (!empty_idat(c)) without_empty_idat.append(c.type.data() - 4, 12 + c.data.size());
+    bytes = without_empty_idat;
+  }
   require(bytes.size() <= static_cast<size_t>(INT_MAX), path + ": PNG file too large");
   const auto* data = reinterpret_cast<const stbi_uc*>(bytes.data());
   const int len = static_cast<int>(bytes.size());
@@ -164,6 +174,11 @@ torch::Tensor read_png(const std::string& path) {
   std::unique_ptr<stbi_uc, StbFree> px(stbi_load_from_memory(data, len, &w, &h, &file_comp, channels));
   if (!px) throw InputError(path + ": corrupt PNG (" + stb_reason() + ")");
   return planar_unit_tensor(px.get(), h, w, channels, 255);
+}
+
+torch::Tensor read_png(const std::string& path) {
+  const std::string bytes = read_file(path);
+  return parse_png(bytes, path);
 }
 
 void write_png(const std::string& path, const torch::Tensor& image,
@@ -185,8 +200,7 @@ void write_png(const std::string& path, const torch::Tensor& image,
   atomic_write_file(path, png);
 }
 
-std::map<std::string, std::string> read_png_text(const std::string& path) {
-  const std::string bytes = read_file(path);
+std::map<std::string, std::string> parse_png_text(std::string_view bytes, const std::string& path) {
   std::map<std::string, std::string> text;
   for (const Chunk& chunk : parse_chunks(path, bytes)) {
     if (chunk.type != "tEXt") continue;
@@ -196,6 +210,11 @@ std::map<std::string, std::string> read_png_text(const std::string& path) {
     text[std::string(chunk.data.substr(0, nul))] = std::string(chunk.data.substr(nul + 1));
   }
   return text;
+}
+
+std::map<std::string, std::string> read_png_text(const std::string& path) {
+  const std::string bytes = read_file(path);
+  return parse_png_text(bytes, path);
 }
 
 torch::Tensor make_grid(const torch::Tensor& images, int64_t cols, int64_t pad, double pad_value) {

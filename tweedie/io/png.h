@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 
 namespace tweedie::io {
 
@@ -19,6 +20,8 @@ inline float unit_from_pixel(uint32_t p, uint32_t max_value) {
 // Alpha channels are dropped; palette images become RGB. InputError on a bad file (chunk
 // lengths and CRCs are checked, IEND must be present).
 torch::Tensor read_png(const std::string& path);
+// The same, from the bytes of a PNG file; `name` is used in error messages (usually the path).
+torch::Tensor parse_png(std::string_view bytes, const std::string& name);
 
 // Writes [C, H, W] or [H, W] (C = 1 or 3, values in [-1, 1], clamped) as an 8-bit PNG,
 // atomically. `text` entries become tEXt chunks (e.g. {"tweedie", "<provenance json>"}).
@@ -27,6 +30,8 @@ void write_png(const std::string& path, const torch::Tensor& image,
 
 // Reads the tEXt chunks of a PNG file (keyword -> text).
 std::map<std::string, std::string> read_png_text(const std::string& path);
+// The same, from the bytes of a PNG file; `name` is used in error messages.
+std::map<std::string, std::string> parse_png_text(std::string_view bytes, const std::string& name);
 
 // Tiles images [N, C, H, W] into one [C, rows*H + pad*(rows+1), cols*W + pad*(cols+1)] image,
 // row-major, `cols` per row (rows = ceil(N / cols)); padding and empty cells get `pad_value`.

@@ -221,7 +221,10 @@ TensorMap read_legacy(std::string_view bytes, const std::string& file) {
 
 TensorMap read_torch_pt(const std::string& path) {
   MappedFile mapped(path);
-  std::string_view bytes = mapped.bytes();
+  return parse_torch_pt(mapped.bytes(), path);
+}
+
+TensorMap parse_torch_pt(std::string_view bytes, const std::string& path) {
   if (bytes.substr(0, 4) == std::string_view("PK\x03\x04", 4)) return read_zip(bytes, path);
   if (bytes.substr(0, kLegacyMagicSize) == std::string_view(kLegacyMagic, kLegacyMagicSize))
     return read_legacy(bytes, path);

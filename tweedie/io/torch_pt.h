@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 
 #include <string>
+#include <string_view>
 
 #include "tweedie/io/safetensors.h"  // TensorMap
 
@@ -16,5 +17,7 @@ namespace tweedie::io {
 // All tensors in the checkpoint, keyed by their state-dict name. Nested dicts are flattened
 // with '.' ("state_dict.conv.weight"); use strip_prefix() to drop a wrapper key.
 TensorMap read_torch_pt(const std::string& path);
+// The same, from the bytes of a checkpoint; `name` is used in error messages (usually the path).
+TensorMap parse_torch_pt(std::string_view bytes, const std::string& name);
 
 }  // namespace tweedie::io
