@@ -140,7 +140,7 @@ def make_problems(d):
     write(os.path.join(d, "p_badjson.json"), "{ not json")
 
 
-# (args, needles): each must exit 2 with one line naming every needle.
+# (args, needles): each must exit 2 with one line naming every needle ("!x": must not name x).
 CASES = [
     # dispatch and shared options
     (["frobnicate"], ["frobnicate"]),
@@ -235,14 +235,14 @@ CASES = [
     (["solve", "--problem", "good", "--method", "diff-onebit", "-o", "file.txt"], ["--output", "file.txt"]),
     (["solve", "--problem", "good", "--method", "diff-onebit", "-o", "file.txt/sub"], ["file.txt"]),
     (["solve", "--problem", "good", "--input", "x.npy", "--method", "diff-onebit", "-o", "out"], ["--problem"]),
-    (["solve", "--problem", "p_xshape", "--method", "diff-onebit", "-o", "out"], ["p_xshape"]),
+    (["solve", "--problem", "p_xshape", "--method", "diff-onebit", "-o", "out"], ["p_xshape", "!--truth"]),
     (["solve", "--problem", "p_xtype", "--method", "diff-onebit", "-o", "out"], ["p_xtype", "x_shape"]),
     (["solve", "--problem", "p_seedtype", "--method", "diff-onebit", "-o", "out"], ["p_seedtype", "seed"]),
     (["solve", "--problem", "p_noop", "--method", "diff-onebit", "-o", "out"], ["operator"]),
     (["solve", "--problem", "p_newer", "--method", "diff-onebit", "-o", "out"], ["newer"]),
     (["solve", "--problem", "p_ybad", "--method", "diff-onebit", "-o", "out"], ["y.npy"]),
     (["solve", "--problem", "p_ynan", "--method", "diff-onebit", "-o", "out"], ["y.npy"]),
-    (["solve", "--problem", "p_truth", "--method", "diff-onebit", "-o", "out"], ["p_truth"]),
+    (["solve", "--problem", "p_truth", "--method", "diff-onebit", "-o", "out"], ["p_truth", "!--truth"]),
     (["solve", "--problem", "p_badjson.json", "--method", "diff-onebit", "-o", "out"], ["p_badjson.json"]),
     (["solve", "--problem", "good", "--method", "diff-onebit", "--prior", "garbage.safetensors", "-o", "out"],
      ["garbage.safetensors"]),
@@ -430,7 +430,10 @@ def check_case(template, scratch, index, args, needles):
     if not line.startswith("tweedie: error: "):
         problems.append("no 'tweedie: error: ' prefix")
     for n in needles:
-        if n not in line:
+        if n.startswith("!"):
+            if n[1:] in line:
+                problems.append(f"names {n[1:]!r}, which the case never gave")
+        elif n not in line:
             problems.append(f"does not name {n!r}")
     for r in RAW:
         if r in err:
