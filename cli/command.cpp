@@ -1,7 +1,6 @@
 #include "cli/command.h"
 
 #include <algorithm>
-#include <cmath>
 #include <cstdlib>
 #include <iostream>
 #include <thread>
@@ -52,9 +51,8 @@ int Command::execute() {
     for (const std::string& text : opt->results()) {
       const char* begin = text.c_str();
       char* end = nullptr;
-      double v = std::strtod(begin, &end);
-      if (end != begin && *end == '\0' && !std::isfinite(v))
-        throw InputError(opt->get_name() + " " + text + ": expected a finite number");
+      const double v = std::strtod(begin, &end);
+      if (end != begin && *end == '\0') require_finite(v, opt->get_name());  // "--snr = nan: expected ..."
     }
   }
   set_threads(common_.threads);

@@ -2,8 +2,8 @@
 #include <iostream>
 
 #include "cli/command.h"
+#include "cli/images.h"
 #include "tweedie/core/error.h"
-#include "tweedie/core/memory.h"
 #include "tweedie/core/fs.h"
 #include "tweedie/data/fashion_mnist.h"
 #include "tweedie/data/test_images.h"
@@ -42,9 +42,6 @@ class DatasetCommand : public Command {
     std::string ext = file_extension(out_);
     require(ext == "png" || ext == "npy", out_ + ": unsupported extension (use .png or .npy)");
     check_output_file(out_, "--output", {"png", "npy"});
-    require_memory(16.0 * 3 * double(size_) * double(size_), "--size " + std::to_string(size_) + " (a " +
-                                                                  std::to_string(size_) + "x" + std::to_string(size_) +
-                                                                  " colour image)");
     if (!labels_out_.empty()) check_output_file(labels_out_, "--labels", {"npy"});
     torch::Tensor images;  // [N, C, H, W]
     if (source_ == "fashion-mnist") {
@@ -57,7 +54,7 @@ class DatasetCommand : public Command {
     } else {
       torch::Tensor img = data::load_test_image(source_);
       if (gray_) img = data::to_gray(img);
-      if (size_ > 0) img = data::resize(data::center_square(img), size_, size_);
+      if (size_ > 0) img = square_resized(img, size_);
       images = img.unsqueeze(0);
     }
     if (ext == "npy") {

@@ -8,6 +8,14 @@
 
 namespace tweedie::cli {
 
+torch::Tensor square_resized(const torch::Tensor& image, int64_t size) {
+  try {
+    return data::resize(data::center_square(image), size, size);  // resize guards its memory
+  } catch (const InputError& e) {
+    throw InputError("--size " + std::to_string(size) + ": " + e.what());
+  }
+}
+
 torch::Tensor load_images(const std::vector<std::string>& refs, bool gray, int64_t size) {
   std::vector<torch::Tensor> parts;
   for (auto& ref : refs) {
@@ -16,7 +24,7 @@ torch::Tensor load_images(const std::vector<std::string>& refs, bool gray, int64
     require(!t.is_floating_point() || torch::isfinite(t).all().item<bool>(), ref + ": contains NaN or Inf");
     if (t.dim() == 4) {
       if (gray) t = data::to_gray(t);
-      if (size > 0) t = data::resize(data::center_square(t), size, size);
+      if (size > 0) t = square_resized(t, size);
     } else {
       require(!gray && size == 0, ref + ": --gray and --size apply to images, not vectors [N, D]");
     }

@@ -13,6 +13,10 @@ namespace tweedie::cli {
 // size × size first. InputError when items disagree in shape.
 torch::Tensor load_images(const std::vector<std::string>& refs, bool gray = false, int64_t size = 0);
 
+// The central square of `image` resized to size × size (--size of dataset and simulate); an
+// InputError naming --size when the result would not fit in memory.
+torch::Tensor square_resized(const torch::Tensor& image, int64_t size);
+
 // Images in [-1, 1] as they are; anything else (Aᵀy of a Gaussian, magnitudes) is stretched
 // per item to [-1, 1] for display.
 torch::Tensor viewable(torch::Tensor t);

@@ -90,18 +90,18 @@ int main(int argc, char** argv) {
     if (!known) return fail(2, "unknown command '" + word + "'; run 'tweedie --help' for the list");
   }
 
-  int parsed = guarded([&] {
+  bool answered = false;  // --help or --version: printed, nothing to run
+  int code = guarded([&] {
     try {
       tweedie::cli::install_config_file(app, argc, argv);
       app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
-      if (e.get_exit_code() == 0) return -1 - app.exit(e);  // --help, --version: printed, exit 0
-      return fail(2, e.what());
+      answered = e.get_exit_code() == 0;
+      return answered ? app.exit(e) : fail(2, e.what());
     }
     return 0;
   });
-  if (parsed < 0) return -1 - parsed;
-  if (parsed != 0) return parsed;
+  if (answered || code != 0) return code;
   for (auto& c : commands) {
     if (!c->parsed()) continue;
     return guarded([&] { return c->execute(); });

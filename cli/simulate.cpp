@@ -7,7 +7,6 @@
 #include "cli/command.h"
 #include "cli/images.h"
 #include "tweedie/core/error.h"
-#include "tweedie/core/memory.h"
 #include "tweedie/core/fs.h"
 #include "tweedie/io/npy.h"
 #include "tweedie/op/registry.h"
@@ -41,9 +40,6 @@ class SimulateCommand : public Command {
     }
     require(!inputs_.empty(), "--input is required");
     if (!out_.empty()) check_output_dir(out_, "--output");
-    require_memory(16.0 * 3 * double(size_) * double(size_) * double(inputs_.size()),
-                   "--size " + std::to_string(size_) + " (" + std::to_string(size_) + "x" + std::to_string(size_) +
-                       " colour images)");
     require(!op_.empty(), "--op is required (see 'tweedie simulate --list')");
     require(!out_.empty(), "--output is required (a directory)");
     torch::Tensor x = load_images(inputs_, gray_, size_);

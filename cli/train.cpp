@@ -7,6 +7,7 @@
 #include "cli/command.h"
 #include "tweedie/core/error.h"
 #include "tweedie/core/fs.h"
+#include "tweedie/core/json_input.h"
 #include "tweedie/core/memory.h"
 #include "tweedie/core/registry.h"
 #include "tweedie/core/progress.h"
@@ -82,12 +83,8 @@ class TrainCommand : public Command {
     UNetConfig arch = arch_;
     torch::Tensor x = load_data();
     if (!arch_file_.empty()) {
-      try {
-        arch = UNetConfig::from_json(read_json_file(arch_file_));
-      } catch (const InputError& e) {
-        const std::string m = e.what();
-        throw InputError(m.rfind(arch_file_, 0) == 0 ? "--arch " + m : "--arch " + arch_file_ + ": " + m);
-      }
+      const nlohmann::json j = read_json_file(arch_file_);  // "FILE: not valid JSON ..."
+      arch = read_json_as("--arch " + arch_file_, [&] { return UNetConfig::from_json(j); });
       require(arch.image_size == x.size(2) && arch.in_channels == x.size(1),
               "--arch " + arch_file_ + ": the architecture takes " + std::to_string(arch.in_channels) + "x" +
                   std::to_string(arch.image_size) + "x" + std::to_string(arch.image_size) + " images, but --data " +

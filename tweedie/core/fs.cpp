@@ -30,9 +30,8 @@ thread_local OutputTransaction* current_transaction = nullptr;
 
 }  // namespace
 
-std::string read_file(const std::string& given, uint64_t max_bytes) {
-  const std::string& path = given;  // named in messages
-  const std::string source = OutputTransaction::current_path(given);
+std::string read_file(const std::string& path, uint64_t max_bytes) {
+  const std::string source = OutputTransaction::current_path(path);  // `path` is named in messages
   std::error_code ec;
   auto status = fs::status(source, ec);
   if (fs::is_directory(status)) throw InputError(path + ": is a directory, expected a file");
@@ -125,12 +124,17 @@ namespace {
 std::string normal(const std::string& path) { return fs::absolute(fs::path(path)).lexically_normal().string(); }
 }  // namespace
 
-std::string OutputTransaction::current_path(const std::string& path) {
-  if (!current_transaction || current_transaction->staged_.empty()) return path;
+OutputTransaction::Staged* OutputTransaction::find_staged(const std::string& path) {
+  if (staged_.empty()) return nullptr;
   const std::string want = normal(path);
-  for (const auto& f : current_transaction->staged_)
-    if (normal(f.target) == want) return f.temp;
-  return path;
+  for (auto& f : staged_)
+    if (normal(f.target) == want) return &f;
+  return nullptr;
+}
+
+std::string OutputTransaction::current_path(const std::string& path) {
+  const Staged* f = current_transaction ? current_transaction->find_staged(path) : nullptr;
+  return f ? f->temp : path;
 }
 
 void OutputTransaction::commit() {
@@ -207,13 +211,12 @@ void atomic_write_file(const std::string& path, std::string_view bytes) {
   }
   if (tx) {
     // Staged: a second write of the same target replaces the first one's temp file.
-    for (auto& f : tx->staged_)
-      if (normal(f.target) == normal(path)) {
-        ::unlink(f.temp.c_str());
-        f.temp = tmpl;
-        return;
-      }
-    tx->staged_.push_back({tmpl, path});
+    if (OutputTransaction::Staged* f = tx->find_staged(path)) {
+      ::unlink(f->temp.c_str());
+      f->temp = tmpl;
+    } else {
+      tx->staged_.push_back({tmpl, path});
+    }
     return;
   }
   if (::rename(tmpl.c_str(), path.c_str()) != 0) {

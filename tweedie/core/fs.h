@@ -48,6 +48,7 @@ class OutputTransaction {
   struct Staged {
     std::string temp, target;
   };
+  Staged* find_staged(const std::string& path);  // the entry whose target is `path`, if any
   std::vector<Staged> staged_;
   std::vector<std::string> created_dirs_;  // outermost first
   bool done_ = false;

@@ -4,6 +4,7 @@
 
 #include "tweedie/core/error.h"
 #include "tweedie/core/fs.h"
+#include "tweedie/core/json_input.h"
 #include "tweedie/io/safetensors.h"
 #include "tweedie/io/tensors.h"
 
@@ -40,13 +41,7 @@ DiffusionConfig find_diffusion_config(const std::string& weights, const std::str
   // A config that is not JSON, or a "diffusion" object of the wrong types, is an error naming
   // the file and key, never a silent fall back to the defaults.
   auto from = [](const nlohmann::json& j, const std::string& where) {
-    try {
-      return DiffusionConfig::from_json(j);
-    } catch (const nlohmann::json::exception& e) {
-      throw json_input_error(where, e);
-    } catch (const InputError& e) {
-      throw InputError(where + ": " + e.what());
-    }
+    return read_json_as(where, [&] { return DiffusionConfig::from_json(j); });
   };
   if (!cfg.empty()) {
     auto j = read_json_file(cfg);

@@ -10,6 +10,7 @@
 
 #include "tweedie/core/error.h"
 #include "tweedie/core/fs.h"
+#include "tweedie/core/json_input.h"
 #include "tweedie/core/memory.h"
 #include "tweedie/diffusion/unet.h"
 #include "tweedie/io/safetensors.h"
@@ -88,14 +89,8 @@ std::vector<int64_t> get_int_list(const std::string& key, const json& v) {
 }
 
 UNetConfig config_from_json_text(const std::string& text, const std::string& source) {
-  json j = parse_json(text, source);
-  try {
-    return UNetConfig::from_json(j);
-  } catch (const json::exception& e) {
-    throw json_input_error(source, e);
-  } catch (const InputError& e) {
-    throw InputError(source + ": " + e.what());
-  }
+  const json j = parse_json(text, source);
+  return read_json_as(source, [&] { return UNetConfig::from_json(j); });
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 
 #include "tweedie/core/error.h"
 #include "tweedie/core/fs.h"
+#include "tweedie/core/json_input.h"
 #include "tweedie/diffusion/unet.h"  // load_state_dict_strict, state_dict
 #include "tweedie/io/safetensors.h"
 
@@ -27,14 +28,8 @@ int64_t get_int(const std::string& key, const json& v) {
 }
 
 ClassifierConfig config_from_text(const std::string& text, const std::string& source) {
-  json j = parse_json(text, source);
-  try {
-    return ClassifierConfig::from_json(j);
-  } catch (const json::exception& e) {
-    throw json_input_error(source, e);
-  } catch (const InputError& e) {
-    throw InputError(source + ": " + e.what());
-  }
+  const json j = parse_json(text, source);
+  return read_json_as(source, [&] { return ClassifierConfig::from_json(j); });
 }
 
 }  // namespace
