@@ -9,6 +9,9 @@
 //
 // Options (besides Google Benchmark's own):
 //   --threads=N   intra-op threads (default: env TWEEDIE_BENCH_THREADS, else 2)
+//   --profile-train=N[:cl]  instead of benchmarking: profile N training steps at batch 64
+//                 (LibTorch's autograd profiler) and print the per-op self time, largest first;
+//                 cl = 1 channels-last (default) or 0 NCHW activations
 // Environment:
 //   TWEEDIE_BENCH_MODEL    weights (.safetensors written by tweedie, or .pt + config JSON);
 //                          unset: random initialisation of the shipped architecture
@@ -19,8 +22,16 @@
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
 
+#include <torch/csrc/autograd/profiler.h>
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
+#include <sstream>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -85,25 +96,40 @@ void BM_UNetNFE(benchmark::State& state) {
   net->set_channels_last(default_layout);
 }
 
-void BM_UNetTrainStep(benchmark::State& state) {
-  const int64_t batch = state.range(0);
-  UNet net = make_model();
-  net->train();
-  const UNetConfig& c = net->config();
-  torch::optim::AdamW opt(net->parameters(), torch::optim::AdamWOptions(1e-4));
-  torch::manual_seed(2);
-  const auto shape = std::vector<int64_t>{batch, c.in_channels, c.image_size, c.image_size};
-  const torch::Tensor x0 = torch::randn(shape), noise = torch::randn(shape);
-  const torch::Tensor t = torch::randint(0, 1000, {batch}, torch::kLong);
-  const torch::Tensor a = torch::rand({batch, 1, 1, 1});
-  const torch::Tensor xt = a.sqrt() * x0 + (1 - a).sqrt() * noise;
-  auto step = [&] {
+// One AdamW training step of the ε-loss on a fixed batch (what tweedie train repeats).
+struct TrainStep {
+  UNet net;
+  torch::optim::AdamW opt;
+  torch::Tensor xt, noise, t;
+  int64_t channels;
+  TrainStep(int64_t batch, bool channels_last)
+      : net(make_model()), opt(net->parameters(), torch::optim::AdamWOptions(1e-4)) {
+    net->set_channels_last(channels_last);
+    net->train();
+    const UNetConfig& c = net->config();
+    channels = c.in_channels;
+    torch::manual_seed(2);
+    const auto shape = std::vector<int64_t>{batch, c.in_channels, c.image_size, c.image_size};
+    const torch::Tensor x0 = torch::randn(shape);
+    noise = torch::randn(shape);
+    t = torch::randint(0, 1000, {batch}, torch::kLong);
+    const torch::Tensor a = torch::rand({batch, 1, 1, 1});
+    xt = a.sqrt() * x0 + (1 - a).sqrt() * noise;
+  }
+  void operator()() {
     opt.zero_grad();  // zero-fills, as Python 1.13 zero_grad() does by default
-    torch::Tensor eps = net->forward(xt, t).narrow(1, 0, c.in_channels);
+    torch::Tensor eps = net->forward(xt, t).narrow(1, 0, channels);
     torch::Tensor loss = torch::mse_loss(eps, noise);
     loss.backward();
     opt.step();
-  };
+  }
+};
+
+// Args: batch, cl.
+void BM_UNetTrainStep(benchmark::State& state) {
+  const int64_t batch = state.range(0);
+  TrainStep step(batch, state.range(1) != 0);
+  UNet& net = step.net;
   step();  // warm-up (optimizer state, oneDNN primitives)
   for (auto _ : state) step();
   const double images = static_cast<double>(state.iterations() * batch);
@@ -148,8 +174,8 @@ BENCHMARK(BM_UNetNFE)
     ->UseRealTime()
     ->MeasureProcessCPUTime();
 BENCHMARK(BM_UNetTrainStep)
-    ->ArgName("batch")
-    ->Arg(64)
+    ->ArgNames({"batch", "cl"})
+    ->ArgsProduct({{64}, {1, 0}})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->MeasureProcessCPUTime();
@@ -180,6 +206,57 @@ void write_check_output(UNet& net) {
   tweedie::io::write_npy(paths[2], net->forward(x, t));
 }
 
+// --profile-train: per-op self time of `steps` training steps from the autograd profiler's
+// Chrome trace. Self time = an event's duration minus that of the events nested directly in it
+// on the same thread, so the table adds up to the profiled time without double counting.
+int profile_train(int steps, bool channels_last) {
+  TrainStep step(64, channels_last);
+  step();  // warm-up
+  std::stringstream trace;
+  {
+    torch::autograd::profiler::RecordProfile guard(trace);
+    for (int i = 0; i < steps; ++i) step();
+  }
+  struct Event { double ts, dur; std::string name; };
+  std::map<int64_t, std::vector<Event>> by_thread;
+  for (const auto& e : nlohmann::json::parse(trace.str())) {
+    if (e.value("ph", "") != "X") continue;
+    by_thread[e.value("tid", int64_t{0})].push_back(
+        {e.at("ts").get<double>(), e.at("dur").get<double>(), e.at("name").get<std::string>()});
+  }
+  std::map<std::string, std::pair<double, int64_t>> self;  // name -> (µs, calls)
+  double total = 0;
+  for (auto& [tid, events] : by_thread) {
+    std::sort(events.begin(), events.end(), [](const Event& a, const Event& b) {
+      return a.ts != b.ts ? a.ts < b.ts : a.dur > b.dur;
+    });
+    std::vector<std::pair<const Event*, double>> open;  // (event, children's time)
+    auto close = [&] {
+      const auto [e, children] = open.back();
+      open.pop_back();
+      auto& s = self[e->name];
+      s.first += e->dur - children;
+      s.second += 1;
+      if (!open.empty()) open.back().second += e->dur; else total += e->dur;
+    };
+    for (const auto& e : events) {
+      while (!open.empty() && e.ts >= open.back().first->ts + open.back().first->dur) close();
+      open.emplace_back(&e, 0.0);
+    }
+    while (!open.empty()) close();
+  }
+  std::vector<std::pair<std::string, std::pair<double, int64_t>>> rows(self.begin(), self.end());
+  std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second.first > b.second.first; });
+  std::printf("training step, batch 64, %s activations, %d steps: %.1f ms per step profiled\n",
+              channels_last ? "channels-last" : "NCHW", steps, total / 1e3 / steps);
+  std::printf("| op | self ms per step | share | calls per step |\n|---|---:|---:|---:|\n");
+  for (size_t i = 0; i < rows.size() && i < 30; ++i) {
+    std::printf("| %s | %.2f | %.1f%% | %.0f |\n", rows[i].first.c_str(), rows[i].second.first / 1e3 / steps,
+                100 * rows[i].second.first / total, static_cast<double>(rows[i].second.second) / steps);
+  }
+  return 0;
+}
+
 // Removes --threads=N / --threads N from argv; returns N or -1.
 int take_threads_flag(int* argc, char** argv) {
   int threads = -1, out = 1;
@@ -204,6 +281,14 @@ int main(int argc, char** argv) {
   if (threads <= 0) threads = tweedie::bench::bench_threads(2);
   at::set_num_threads(threads);
   at::set_num_interop_threads(1);
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a.rfind("--profile-train=", 0) == 0) {
+      const std::string spec = a.substr(16);
+      const auto colon = spec.find(':');
+      return profile_train(std::atoi(spec.c_str()), colon == std::string::npos || spec.substr(colon + 1) != "0");
+    }
+  }
 
   return tweedie::bench::run_benchmarks(argc, argv, [] {
     try {

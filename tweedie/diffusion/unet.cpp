@@ -8,6 +8,8 @@
 //  - attention works token-major ([B, T, C]), which is the channels-last layout itself, with
 //    the 1x1 Conv1d qkv / proj_out applied as matrix products on the [C_out, C_in] view of
 //    their weights, and bmm for the two attention products;
+//  - GroupNorm runs on an NCHW copy: LibTorch 1.13's CPU GroupNorm is 10-28x slower on
+//    channels-last input (norm_nchw);
 //  - element-wise steps run in place on freshly computed tensors unless autograd needs the
 //    originals (a tensor that requires grad is never modified in place).
 #include "tweedie/diffusion/unet.h"
@@ -33,6 +35,20 @@ Tensor silu_fresh(Tensor t) { return can_modify(t) ? at::silu_(t) : at::silu(t);
 // guided-diffusion normalization(): GroupNorm32(32, channels), eps 1e-5, affine.
 torch::nn::GroupNorm group_norm32(int64_t channels) {
   return torch::nn::GroupNorm(torch::nn::GroupNormOptions(32, channels).eps(1e-5).affine(true));
+}
+
+// GroupNorm on NCHW activations, returned NCHW. LibTorch 1.13's CPU GroupNorm kernel is
+// 10-28x slower on channels-last input at 16x16 and 8x8 than on NCHW (docs/benchmarks.md), so
+// the norm runs on an NCHW copy and its result goes straight back to the caller's layout with
+// back_to(). The element-wise epilogue (scale-shift, SiLU) runs after that, in the caller's
+// layout: on mixed layouts (a channels-last gradient against a saved NCHW input) SiLU's
+// backward measured 4x slower.
+Tensor norm_nchw(torch::nn::GroupNorm& norm, const Tensor& x) {
+  return norm->forward(x.contiguous());
+}
+// `y` in the memory layout of `like` (channels-last stays channels-last).
+Tensor back_to(const Tensor& y, const Tensor& like) {
+  return y.contiguous(like.suggest_memory_format());
 }
 
 torch::nn::Conv2d conv3x3(int64_t in, int64_t out, int64_t stride = 1) {
@@ -121,7 +137,7 @@ double ResBlockImpl::macs(double res) const {
 Tensor ResBlockImpl::forward(const Tensor& x, const Tensor& emb) {
   // in_layers; for up/down blocks the resampling sits between the SiLU and the conv, and the
   // skip path is resampled the same way (ResBlock._forward, `updown`).
-  Tensor h = silu_fresh(in_norm_->forward(x));
+  Tensor h = silu_fresh(back_to(norm_nchw(in_norm_, x), x));
   Tensor skip = x;
   if (resample_ == Resample::kUp) {
     h = upsample_nearest2x(h);
@@ -137,16 +153,17 @@ Tensor ResBlockImpl::forward(const Tensor& x, const Tensor& emb) {
   if (use_scale_shift_norm_) {
     // scale first, then shift: out_norm(h) * (1 + scale) + shift.
     auto ss = emb_out.chunk(2, 1);
-    h = out_norm_->forward(h);
-    if (can_modify(h) && can_modify(ss[0]) && can_modify(ss[1])) {
-      h.mul_(ss[0] + 1).add_(ss[1]);
+    Tensor n = back_to(norm_nchw(out_norm_, h), h);
+    if (can_modify(n) && can_modify(ss[0]) && can_modify(ss[1])) {
+      n.mul_(ss[0] + 1).add_(ss[1]);
     } else {
-      h = h * (ss[0] + 1) + ss[1];
+      n = n * (ss[0] + 1) + ss[1];
     }
+    h = silu_fresh(n);
   } else {
-    h = out_norm_->forward(can_modify(h) && can_modify(emb_out) ? h.add_(emb_out) : h + emb_out);
+    Tensor in = can_modify(h) && can_modify(emb_out) ? h.add_(emb_out) : h + emb_out;
+    h = silu_fresh(back_to(norm_nchw(out_norm_, in), in));
   }
-  h = silu_fresh(h);
   if (is_training() && dropout_->options.p() > 0) h = dropout_->forward(h);
   h = conv_forward(out_conv_, h);
 
@@ -183,7 +200,7 @@ Tensor AttentionBlockImpl::forward(const Tensor& x, const Tensor& /*emb*/) {
 
   // Token-major [B, T, C] (a free view for channels-last x); the reference's [B, C, T] is its
   // transpose. The Conv1d weights [C_out, C_in, 1] act as Linear weights [C_out, C_in].
-  Tensor tokens = norm_->forward(x).flatten(2).transpose(1, 2);
+  Tensor tokens = back_to(norm_nchw(norm_, x), x).flatten(2).transpose(1, 2);
   Tensor qkv = at::linear(tokens, qkv_->weight.flatten(1), qkv_->bias);  // [B, T, 3C]
 
   // QKVAttentionLegacy: channel = head * 3ch + {q,k,v} * ch + i.
@@ -510,7 +527,8 @@ torch::Tensor UNetImpl::run(const torch::Tensor& x, const torch::Tensor& t_in,
     h = outputs_[i]->forward(h, emb);
     record("output_blocks." + std::to_string(i), h);
   }
-  h = detail::conv_forward(out_conv_, detail::silu_fresh(out_norm_->forward(h)));
+  h = detail::conv_forward(out_conv_,
+                           detail::silu_fresh(detail::back_to(detail::norm_nchw(out_norm_, h), h)));
   record("out", h);
   return h.contiguous();
 }
