@@ -113,6 +113,7 @@ class TrainCommand : public Command {
     ProgressOptions po;
     po.quiet = common().quiet;
     po.unit = "step";
+    po.initial = trainer.step();
     Progress progress("train", opt_.steps, po);
     auto on_step = [&](int64_t step, double loss) { progress.update_loss(step, loss); };
     auto on_checkpoint = [&](int64_t step) {

@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <functional>
+#include <thread>
 
 #include <cstdio>
 #include <string>
@@ -77,6 +79,30 @@ TEST(Progress, LossIsSmoothedExponentially) {
 TEST(Progress, BarOnTerminalAndSilentWhenQuiet) {
   EXPECT_NE(capture_progress(1, false).find("\r\033[Ktrain ["), std::string::npos);
   EXPECT_EQ(capture_progress(0, true), "");
+}
+
+TEST(Progress, ResumedRunRatesOnlyTheNewUnits) {
+  // A run resumed at 9 of 10 does one unit in >= 0.1 s: at most 10 units/s. Counting the 9
+  // resumed units (the old behaviour) shows >= 90/s and an ETA far too short.
+  std::FILE* f = std::tmpfile();
+  {
+    ProgressOptions o;
+    o.stream = f;
+    o.force_tty = 0;
+    o.plain_interval_s = 0.0;
+    o.initial = 9;
+    Progress p("train", 10, o);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    p.update(10);
+  }
+  std::rewind(f);
+  char buf[512] = {};
+  std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  const std::string text(buf);
+  const auto at = text.find("10/10 ");
+  ASSERT_NE(at, std::string::npos) << text;
+  EXPECT_LE(std::stod(text.substr(at + 6)), 10.0) << text;
 }
 
 TEST(Progress, DurationFormat) {

@@ -53,7 +53,8 @@ void Progress::finish(const std::string& status) {
 
 void Progress::emit(bool final_line) {
   double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  double rate = elapsed > 0 ? static_cast<double>(done_) / elapsed : 0.0;
+  const int64_t done_here = std::max<int64_t>(done_ - options_.initial, 0);
+  double rate = elapsed > 0 ? static_cast<double>(done_here) / elapsed : 0.0;
   double eta = (rate > 0 && total_ > 0) ? static_cast<double>(total_ - done_) / rate : NAN;
   std::string tail = " " + std::to_string(done_) + "/" + std::to_string(total_);
   char rate_buf[48];

@@ -15,6 +15,7 @@ struct ProgressOptions {
   std::string unit = "it";          // "it", "img", "step" ...
   std::FILE* stream = stderr;
   int force_tty = -1;               // -1 detect, 0 plain, 1 bar (tests)
+  int64_t initial = 0;              // units already done at start (a resumed run): not in the rate
 };
 
 class Progress {
