@@ -108,20 +108,21 @@ def main():
     # NFE runs are named .../batch:B/cl:L; the network's default layout is the headline figure.
     cl_default = ctx.get("channels_last_default", "1")
 
-    def nfe_runs(table, layout_default):
+    def layout_runs(table, layout_default, name="BM_UNetNFE"):
         out = {}
-        for k, s in find(table, "BM_UNetNFE").items():
+        for k, s in find(table, name).items():
             d = dict(k)
             if (d.get("cl", cl_default) == cl_default) == layout_default:
                 out[int(d["batch"])] = s
         return out
 
-    nfe_cpp = nfe_runs(best, True)
-    nfe_cpp_alt = nfe_runs(best, False)
+    nfe_cpp = layout_runs(best, True)
+    nfe_cpp_alt = layout_runs(best, False)
     alt_name = "tweedie, NCHW" if cl_default == "1" else "tweedie, channels-last"
-    train_cpp = {int(dict(k)["batch"]): s for k, s in find(best, "BM_UNetTrainStep").items()}
-    nfe_cpp_cpu = nfe_runs(cpu, True)
-    train_cpp_cpu = {int(dict(k)["batch"]): s for k, s in find(cpu, "BM_UNetTrainStep").items()}
+    train_cpp = layout_runs(best, True, "BM_UNetTrainStep")
+    train_cpp_alt = layout_runs(best, False, "BM_UNetTrainStep")
+    nfe_cpp_cpu = layout_runs(cpu, True)
+    train_cpp_cpu = layout_runs(cpu, True, "BM_UNetTrainStep")
     conv_cpp = {}
     for k, s in find(best, "BM_Conv3x3").items():
         d = dict(k)
@@ -190,7 +191,8 @@ def main():
         row = (f"| training step, batch {b} (images/s) | {fmt(c and b / c)} | {fmt(b / e)} | "
                f"{fmt(e / c if c else None)} |")
         if nfe_cpp_alt:
-            row += " n/a |"
+            alt = train_cpp_alt.get(b)
+            row += f" {fmt(alt and b / alt)} |"
         if eager_cl and eager_cl["train"]:
             row += f" {fmt(b / eager_cl['train'][1])} |"
         lines.append(row)
