@@ -26,7 +26,7 @@ class DenoiseEvalCommand : public Command {
  protected:
   void add_options(CLI::App& app) override {
     app.add_option("--arch", arch_, "Architecture JSON (default: beside the weights, or embedded)");
-    app.add_option("-m,--model", model_, "Prior weights");
+    app.add_option("-m,--model,--prior", model_, "Prior weights, or gmm:FILE for a Gaussian-mixture prior");
     app.add_option("--data", data_, "fashion-mnist (test split) or an .npy of images [N,C,H,W] in [-1,1]");
     app.add_option("--count", count_, "Number of images (the first COUNT)")->check(CLI::PositiveNumber);
     app.add_option("--sigmas", sigmas_, "Noise levels σ (images in [-1,1])")->delimiter(',');
@@ -42,11 +42,9 @@ class DenoiseEvalCommand : public Command {
     require(x.dim() == 4, data_ + ": expected [N,C,H,W]");
     x = x.slice(0, 0, std::min<int64_t>(count_, x.size(0)));
     auto prior = diffusion::load_prior(model_, device(), arch_);
-    const auto& c = prior.net->config();
-    require(x.size(1) == c.in_channels && x.size(2) == c.image_size && x.size(3) == c.image_size,
+    require(x.sizes().slice(1).vec() == prior.item_shape(),
             "--data " + data_ + ": images " + std::to_string(x.size(1)) + "x" + std::to_string(x.size(2)) + "x" +
-                std::to_string(x.size(3)) + " do not fit the prior " + model_ + " (" + std::to_string(c.in_channels) +
-                "x" + std::to_string(c.image_size) + "x" + std::to_string(c.image_size) + ")");
+                std::to_string(x.size(3)) + " do not fit the prior " + model_ + " (" + prior.item_text() + ")");
     torch::Generator gen = make_generator(common().seed);
     torch::InferenceMode inference;
     const std::vector<double> filter_stds = {0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0};

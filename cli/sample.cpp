@@ -24,7 +24,7 @@ class SampleCommand : public Command {
  protected:
   void add_options(CLI::App& app) override {
     app.add_option("--arch", arch_, "Architecture JSON (default: beside the weights, or embedded)");
-    app.add_option("-m,--model", model_, "Prior weights (.safetensors or .pt; config beside or embedded)");
+    app.add_option("-m,--model,--prior", model_, "Prior weights (.safetensors or .pt; config beside or embedded), or gmm:FILE");
     app.add_option("-o,--output", out_, "Output .png grid (provenance in its text chunk) or .npy")->required();
     app.add_option("--count", count_, "Number of samples")->check(CLI::PositiveNumber);
     app.add_option("--cols", cols_, "Grid columns")->check(CLI::PositiveNumber);
@@ -39,7 +39,8 @@ class SampleCommand : public Command {
     check_output_file(out_, "--output", {"png", "npy"});
     Prior prior = load_prior(model_, device(), arch_);
     Schedule s = respace(prior.base, steps_);
-    const auto& cfg = prior.net->config();
+    std::vector<int64_t> shape = prior.item_shape();
+    shape.insert(shape.begin(), 0);
     torch::Generator gen = make_generator(common().seed);
     torch::InferenceMode inference;
     ProgressOptions po;
@@ -50,7 +51,8 @@ class SampleCommand : public Command {
     std::vector<torch::Tensor> out;
     for (int64_t done = 0; done < count_; done += batch_) {
       int64_t b = std::min(batch_, count_ - done);
-      torch::Tensor x = randn({b, cfg.in_channels, cfg.image_size, cfg.image_size}, gen, device());
+      shape[0] = b;
+      torch::Tensor x = randn(shape, gen, device());
       SamplerResult r;
       if (sampler_ == "ddim") {
         DdimOptions o;

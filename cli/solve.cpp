@@ -42,7 +42,7 @@ class SolveCommand : public Command {
     app.add_option("--channel", channel_, "Inline problem: channel spec");
     app.add_option("--method", method_, "Solver (see --list)");
     app.add_option("--set", settings_, "Solver option KEY=VALUE (repeatable; see --list)");
-    app.add_option("--prior", model_, "Prior weights (.safetensors or .pt)");
+    app.add_option("--prior", model_, "Prior weights (.safetensors or .pt), or gmm:FILE for a Gaussian-mixture prior");
     app.add_option("--arch", arch_, "Prior architecture JSON (default: beside the weights, or embedded)");
     app.add_option("--truth", truth_, "Ground truth for metrics (default: the problem's x.npy, if any)");
     app.add_option("--classifier", classifier_,
@@ -165,8 +165,7 @@ class SolveCommand : public Command {
   }
 
   static void check_prior_fits(const diffusion::Prior& prior, const Problem& problem) {
-    const auto& c = prior.net->config();
-    op::Shape want{c.in_channels, c.image_size, c.image_size};
+    op::Shape want = prior.item_shape();
     if (problem.op->in_shape() != want)
       throw InputError("the prior " + prior.path + " makes images " + op::shape_text(want) +
                        " but the problem's operator takes " + op::shape_text(problem.op->in_shape()));

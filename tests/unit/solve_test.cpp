@@ -13,6 +13,7 @@
 #include "tweedie/solve/sim.h"
 #include "tweedie/solve/solver.h"
 #include "support/quadratic_prox.h"
+#include "support/random_gmm.h"
 
 namespace tweedie::solve {
 namespace {
@@ -71,9 +72,10 @@ std::vector<std::string> cheap_settings(const SolverRegistry::Entry& e) {
   return e.make.uses_prior ? std::vector<std::string>{} : example_settings(e.examples.at(0));
 }
 
-TEST(SolverRegistry, EveryExampleRunsDeterministicallyWithCostAndProgress) {
+// The contract holds on any prior: the Gaussian's closed form and the exact-score mixture.
+void check_every_example(const EpsDenoiser& prior_ref) {
   Case c = one_bit_case();
-  auto prior = gaussian_prior({1, 8, 8});
+  const EpsDenoiser* prior = &prior_ref;
   for (const auto* e : solver_registry().entries()) {
     SCOPED_TRACE(e->name);
     ASSERT_FALSE(e->examples.empty()) << "enrol at least one small example";
@@ -102,6 +104,16 @@ TEST(SolverRegistry, EveryExampleRunsDeterministicallyWithCostAndProgress) {
       EXPECT_TRUE(j.is_object() && !j.empty());
     }
   }
+}
+
+TEST(SolverRegistry, EveryExampleRunsDeterministicallyWithCostAndProgress) {
+  check_every_example(*gaussian_prior({1, 8, 8}));
+}
+
+TEST(SolverRegistry, EveryExampleRunsOnTheExactScoreMixturePrior) {
+  auto base = diffusion::make_schedule("linear", 1000);
+  auto gmm = std::make_shared<const diffusion::GaussianMixture>(test::random_gmm({1, 8, 8}, 3, 6, 21, 4));
+  check_every_example(EpsDenoiser(diffusion::gmm_eps_model(base, gmm), base));
 }
 
 TEST(SolverRegistry, MonitorCanStopEarly) {

@@ -60,6 +60,17 @@ DiffusionConfig find_diffusion_config(const std::string& weights, const std::str
 
 Prior load_prior(const std::string& weights_path, torch::Device device, const std::string& config_path) {
   Prior p;
+  const std::string prefix = kGmmPrefix;
+  if (weights_path.rfind(prefix, 0) == 0) {
+    const std::string file = weights_path.substr(prefix.size());
+    require(config_path.empty(), "a gmm: prior takes no architecture file");
+    p.path = weights_path;
+    p.sha256 = sha256_file(file);
+    p.gmm = std::make_shared<const GaussianMixture>(load_gmm(file));
+    p.base = make_schedule(p.diffusion.schedule, p.diffusion.steps);
+    p.denoiser = std::make_shared<EpsDenoiser>(gmm_eps_model(p.base, p.gmm), p.base);
+    return p;
+  }
   p.path = weights_path;
   p.sha256 = sha256_file(weights_path);
   p.net = load_unet(weights_path, config_path);
@@ -75,7 +86,30 @@ Prior load_prior(const std::string& weights_path, torch::Device device, const st
   return p;
 }
 
+std::vector<int64_t> Prior::item_shape() const {
+  if (gmm) return gmm->item_shape;
+  const auto& c = net->config();
+  return {c.in_channels, c.image_size, c.image_size};
+}
+
+std::string Prior::item_text() const {
+  std::string s;
+  for (auto d : item_shape()) s += (s.empty() ? "" : "x") + std::to_string(d);
+  return s;
+}
+
 nlohmann::json Prior::describe() const {
+  if (gmm) {
+    return {{"path", path},
+            {"sha256", sha256},
+            {"kind", "gaussian mixture (exact score)"},
+            {"item_shape", gmm->item_shape},
+            {"components", gmm->components()},
+            {"subspace_dims", gmm->dims()},
+            {"active_pixels", gmm->active_pixels()},
+            {"diffusion", diffusion.to_json()},
+            {"parameters", gmm->num_parameters()}};
+  }
   return {{"path", path},
           {"sha256", sha256},
           {"architecture", net->config().to_json()},

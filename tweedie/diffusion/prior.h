@@ -1,7 +1,9 @@
 #pragma once
 // A diffusion prior ready for sampling and solving: the ε-network (ADM U-Net) loaded from a
 // checkpoint, its base schedule, the Denoiser adapter, and the provenance (path, SHA-256) that
-// every report records.
+// every report records. The alternative is the exact-score control prior, a Gaussian mixture
+// (gmm_prior.h) named "gmm:PATH": the same Denoiser contract on the same schedule, so every
+// sampler and solver runs on it unchanged.
 #include <torch/torch.h>
 
 #include <memory>
@@ -10,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tweedie/diffusion/denoiser.h"
+#include "tweedie/diffusion/gmm_prior.h"
 #include "tweedie/diffusion/schedule.h"
 #include "tweedie/diffusion/unet.h"
 
@@ -26,17 +29,25 @@ struct DiffusionConfig {
 };
 
 struct Prior {
-  UNet net{nullptr};
+  UNet net{nullptr};                     // the ε-network; null for a GMM prior
+  std::shared_ptr<const GaussianMixture> gmm;  // the mixture of a "gmm:" prior
   DiffusionConfig diffusion;
   Schedule base;                         // the training schedule (identity timestep map)
   std::shared_ptr<EpsDenoiser> denoiser;  // ε-adapter over `net`; learned_range if learn_sigma
   std::string path;
   std::string sha256;                    // of the weights file
   nlohmann::json describe() const;       // path, hash, architecture, parameters, FLOPs
+  std::vector<int64_t> item_shape() const;  // the [C, H, W] (or other) shape of one sample
+  std::string item_text() const;             // "1x32x32"
 };
 
+// The prefix that names a Gaussian-mixture prior file: "gmm:models/fmnist-gmm/gmm.safetensors".
+inline constexpr const char* kGmmPrefix = "gmm:";
+
 // Loads a prior from .safetensors or .pt weights (architecture: `config_path`, the JSON beside
-// the weights, or the safetensors metadata), moves it to `device` and sets eval mode.
+// the weights, or the safetensors metadata), moves it to `device` and sets eval mode. A path
+// "gmm:FILE" loads a Gaussian-mixture prior (linear β, 1000 steps; it evaluates on the CPU in
+// float64 and returns tensors on the caller's device).
 Prior load_prior(const std::string& weights_path, torch::Device device = torch::kCPU,
                  const std::string& config_path = "");
 

@@ -485,8 +485,7 @@ int64_t run_experiment(const ExperimentConfig& cfg, const RunOptions& o) {
     s.problems[p.name] = pr;
   }
   if (needs_prior) {
-    const auto& c = s.prior.net->config();
-    op::Shape want{c.in_channels, c.image_size, c.image_size};
+    op::Shape want = s.prior.item_shape();
     require(item == want, "experiment " + cfg.name + ": the prior makes images " + op::shape_text(want) +
                               " but the images are " + op::shape_text(item));
   }
