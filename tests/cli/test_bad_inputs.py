@@ -46,6 +46,27 @@ def write(path, data):
         f.write(data)
 
 
+def safetensors_bytes(tensors, metadata):
+    """A safetensors file: 8-byte header length, JSON header, then the arrays' bytes."""
+    header, blobs, offset = {"__metadata__": metadata}, [], 0
+    for name, a in tensors.items():
+        a = np.ascontiguousarray(a)
+        kind = {np.dtype("float64"): "F64", np.dtype("int64"): "I64", np.dtype("float32"): "F32"}[a.dtype]
+        header[name] = {"dtype": kind, "shape": list(a.shape), "data_offsets": [offset, offset + a.nbytes]}
+        blobs.append(a.tobytes())
+        offset += a.nbytes
+    h = json.dumps(header).encode()
+    return struct.pack("<Q", len(h)) + h + b"".join(blobs)
+
+
+def gmm_tensors(shape):
+    """A valid one-component Gaussian-mixture prior over items of `shape` (gmm_prior.h)."""
+    n = int(np.prod(shape))
+    return {"fixed": np.zeros(n), "active": np.arange(n, dtype=np.int64), "log_weights": np.zeros(1),
+            "means": np.zeros((1, n)), "basis": np.eye(n)[:, :1], "eigvals": np.full((1, 1), 0.5),
+            "eigvecs": np.ones((1, 1, 1)), "residual": np.full(1, 0.1)}
+
+
 def make_workspace(d):
     """The files the cases point at: good ones, corrupt ones, and JSON with wrong types."""
     rng = np.random.default_rng(0)
@@ -83,6 +104,14 @@ def make_workspace(d):
     write(os.path.join(d, "esc.png"), png_bytes([(b"IHDR", struct.pack(">IIBBBBB", 4, 4, 8, 0, 0, 0, 0)),
                                                  (b"\x1b[2J", b"x"), (b"IEND", b"")]))
     write(os.path.join(d, "esc.json"), '{"name": \x1b[2J}')
+    # Gaussian-mixture priors (--prior gmm:FILE): valid but 1x2x3, mis-shaped, NaN, no metadata.
+    meta = {"tweedie.gmm": json.dumps({"item_shape": [1, 2, 3]})}
+    write(os.path.join(d, "gmm_small.safetensors"), safetensors_bytes(gmm_tensors([1, 2, 3]), meta))
+    write(os.path.join(d, "gmm_shape.safetensors"),
+          safetensors_bytes(dict(gmm_tensors([1, 2, 3]), means=np.zeros((1, 5))), meta))
+    write(os.path.join(d, "gmm_nan.safetensors"),
+          safetensors_bytes(dict(gmm_tensors([1, 2, 3]), eigvals=np.full((1, 1), np.nan)), meta))
+    write(os.path.join(d, "gmm_nometa.safetensors"), safetensors_bytes(gmm_tensors([1, 2, 3]), {}))
     # Configs and architectures.
     write(os.path.join(d, "bad.json"), '{"count": 4,')
     write(os.path.join(d, "cfg_unknown.json"), json.dumps({"no_such_option": 1}))
@@ -249,6 +278,12 @@ CASES = [
     (["solve", "--problem", "good", "--method", "diff-onebit", "--prior", "missing.safetensors", "-o", "out"],
      ["missing.safetensors"]),
     (["solve", "--problem", "good", "--method", "diff-onebit", "--prior", "esc.pt", "-o", "out"], ["esc.pt"]),
+    (["solve", "--problem", "good", "--method", "diff-onebit", "--prior", "gmm:garbage.safetensors", "-o", "out"],
+     ["garbage.safetensors"]),
+    (["solve", "--problem", "good", "--method", "diff-onebit", "--prior", "gmm:gmm_small.safetensors", "-o", "out"],
+     ["gmm_small.safetensors", "[1, 2, 3]"]),
+    (["solve", "--problem", "good", "--method", "dps", "--prior", "gmm:gmm_shape.safetensors", "-o", "out"],
+     ["gmm_shape.safetensors", "'means'"]),
     (["solve", "--problem", "good", "--method", "diff-onebit", "--classifier", "garbage.safetensors", "-o", "out"],
      ["garbage.safetensors"]),
     (["solve", "--problem", "good", "--method", "diff-onebit", "--truth", "x30.npy", "-o", "out"], ["--truth"]),
@@ -278,6 +313,27 @@ CASES = [
     (["sample", "-o", "s.png", "--model", "missing.safetensors"], ["missing.safetensors"]),
     (["sample", "-o", "s.png", "--model", "garbage.safetensors"], ["garbage.safetensors"]),
     (["sample", "-o", "s.png", "--model", "garbage.pt"], ["garbage.pt"]),
+    (["sample", "-o", "s.png", "--prior", "gmm:missing.safetensors"], ["missing.safetensors"]),
+    (["sample", "-o", "s.png", "--prior", "gmm:gmm_nan.safetensors"], ["gmm_nan.safetensors", "NaN"]),
+    (["sample", "-o", "s.png", "--prior", "gmm:gmm_nometa.safetensors"], ["gmm_nometa.safetensors", "not a GMM"]),
+    (["sample", "-o", "s.png", "--prior", "gmm:x.npy"], ["x.npy"]),
+    (["sample", "-o", "s.png", "--prior", "gmm:gmm_small.safetensors", "--arch", "arch32.json"], ["architecture"]),
+    # sample-eval
+    (["sample-eval", "--count", "1"], ["--count"]),
+    (["sample-eval", "--ddim-steps", "0", "--ddpm-steps", "0"], ["--ddim-steps"]),
+    (["sample-eval", "--ddim-steps", "2000"], ["--ddim-steps"]),
+    (["sample-eval", "-o", "file.txt/se"], ["file.txt"]),
+    (["sample-eval", "-o", "se", "--prior", "gmm:gmm_shape.safetensors"], ["gmm_shape.safetensors"]),
+    (["sample-eval", "-o", "se", "--prior", "gmm:gmm_small.safetensors"], ["gmm_small.safetensors", "1x2x3"]),
+    (["sample-eval", "-o", "se", "--classifier", "garbage.safetensors"], ["garbage.safetensors"]),
+    (["sample-eval", "-o", "se", "--bootstrap", "-1"], ["--bootstrap"]),
+    # fit-gmm
+    (["fit-gmm"], ["--out"]),
+    (["fit-gmm", "-o", "file.txt"], ["file.txt"]),
+    (["fit-gmm", "-o", "g", "--components-per-class", "0"], ["--components-per-class"]),
+    (["fit-gmm", "-o", "g", "--variance-floor", "nan"], ["--variance-floor"]),
+    (["fit-gmm", "-o", "g", "--dims", "5000", "--count", "100"], ["--dims"]),
+    (["fit-gmm", "-o", "g", "--count", "1"], ["--count"]),
     (["sample", "-o", "s.png", "--arch", "arch_str.json"], ["arch_str.json"]),
     (["sample", "-o", "s.png", "--arch", "arch_huge.json"], ["model_channels=320000"]),
     (["sample", "-o", "s.png", "--batch-size", "0"], ["--batch-size"]),
@@ -371,6 +427,7 @@ CASES = [
     (["denoise-eval", "--sigmas", "-1"], ["--sigmas"]),
     (["denoise-eval", "-o", "adir"], ["adir"]),
     (["denoise-eval", "--model", "garbage.safetensors"], ["garbage.safetensors"]),
+    (["denoise-eval", "--prior", "gmm:gmm_small.safetensors"], ["gmm_small.safetensors", "1x2x3"]),
     (["denoise-eval", "--data", "x30.npy"], ["x30.npy"]),
     # doa
     (["doa", "--angles", "10", "--snr", "nan", "-o", "doa"], ["--snr"]),
@@ -469,7 +526,7 @@ class BadInputs(unittest.TestCase):
         self.assertGreaterEqual(len(CASES), 150)
         commands = {a[0] for a, _ in CASES}
         for c in ["info", "convert", "dataset", "simulate", "solve", "sample", "train", "experiment",
-                  "metrics", "problem", "lowrank", "denoise-eval", "doa", "train-classifier"]:
+                  "metrics", "problem", "lowrank", "denoise-eval", "doa", "train-classifier", "sample-eval", "fit-gmm"]:
             self.assertIn(c, commands)
 
     def test_every_bad_input_is_one_clear_line_exit_2_and_changes_nothing(self):
