@@ -65,7 +65,9 @@ int Command::execute() {
 }
 
 void Command::say(const std::string& line) const {
-  if (!common_.quiet) std::cout << line << '\n';
+  // Flushed: a long run logging to a file (train, experiment under nohup) shows each line when
+  // it happens, not at exit.
+  if (!common_.quiet) std::cout << line << std::endl;
 }
 
 std::pair<double, double> parse_range(const std::string& text, const std::string& flag) {

@@ -20,6 +20,9 @@ class ExperimentCommand : public Command {
   void add_options(CLI::App& app) override {
     app.add_option("experiment", config_, "Experiment JSON (see experiments/)")->required();
     app.add_option("-o,--output", out_, "Output directory (default: the config's 'output')");
+    app.add_option("--prior", prior_,
+                   "Prior for every cell, instead of the config's 'prior' (weights, or gmm:FILE); give -o too, "
+                   "so the results land beside, not over, the config's");
     app.add_flag("--dry-run", dry_run_, "List the cells and which are already done; run nothing");
   }
 
@@ -35,6 +38,11 @@ class ExperimentCommand : public Command {
     } catch (const nlohmann::json::exception& e) {
       throw json_input_error(config_, e);  // a wrongly typed value: the file and its key path
     }
+    if (!prior_.empty()) {
+      require(!out_.empty(), "--prior: give --output as well, so the results of another prior do not land in the "
+                             "config's output directory");
+      cfg.prior = prior_;
+    }
     if (!out_.empty()) cfg.output = out_;
     if (!cfg.output.empty()) check_output_dir(cfg.output, out_.empty() ? config_ + ": 'output'" : "--output");
     experiment::RunOptions o;
@@ -47,7 +55,7 @@ class ExperimentCommand : public Command {
   }
 
  private:
-  std::string config_, out_;
+  std::string config_, out_, prior_;
   bool dry_run_ = false;
 };
 

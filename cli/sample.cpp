@@ -29,7 +29,10 @@ class SampleCommand : public Command {
     app.add_option("--count", count_, "Number of samples")->check(CLI::PositiveNumber);
     app.add_option("--cols", cols_, "Grid columns")->check(CLI::PositiveNumber);
     app.add_option("--batch-size", batch_, "Samples per network call")->check(CLI::PositiveNumber);
-    app.add_option("--sampler", sampler_, "ddim or ddpm")->check(CLI::IsMember({"ddim", "ddpm"}));
+    app.add_option("--sampler", sampler_,
+                   "ddim, ddpm, or exact: direct draws from a gmm: prior's mixture (no diffusion, no NFE, "
+                   "not clamped: the data an exactly known prior describes)")
+        ->check(CLI::IsMember({"ddim", "ddpm", "exact"}));
     app.add_option("--steps", steps_, "Respacing of the base schedule (e.g. 100, ddim50, 10,10,10)");
     app.add_option("--eta", eta_, "DDIM η (0 = deterministic)")->check(CLI::NonNegativeNumber);
     app.add_option("--clip", clip_, "Clip x̂0 to [-1,1] at each step (true/false)");
@@ -38,6 +41,7 @@ class SampleCommand : public Command {
   int run() override {
     check_output_file(out_, "--output", {"png", "npy"});
     Prior prior = load_prior(model_, device(), arch_);
+    require(sampler_ != "exact" || prior.gmm, "--sampler exact draws from a Gaussian-mixture prior (--prior gmm:FILE), not " + model_);
     Schedule s = respace(prior.base, steps_);
     std::vector<int64_t> shape = prior.item_shape();
     shape.insert(shape.begin(), 0);
@@ -52,9 +56,11 @@ class SampleCommand : public Command {
     for (int64_t done = 0; done < count_; done += batch_) {
       int64_t b = std::min(batch_, count_ - done);
       shape[0] = b;
-      torch::Tensor x = randn(shape, gen, device());
+      torch::Tensor x = sampler_ == "exact" ? torch::Tensor() : randn(shape, gen, device());
       SamplerResult r;
-      if (sampler_ == "ddim") {
+      if (sampler_ == "exact") {
+        r.x = prior.gmm->sample(b, gen).to(torch::kFloat32);
+      } else if (sampler_ == "ddim") {
         DdimOptions o;
         o.eta = eta_;
         o.clip_denoised = clip_;
@@ -69,7 +75,8 @@ class SampleCommand : public Command {
     }
     progress.finish();
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    torch::Tensor samples = torch::cat(out).clamp(-1, 1);
+    torch::Tensor samples = torch::cat(out);
+    if (sampler_ != "exact") samples = samples.clamp(-1, 1);
     nlohmann::json provenance = {{"command", "tweedie sample"}, {"version", TWEEDIE_VERSION " " TWEEDIE_GIT_HASH},
                                  {"prior", prior.describe()}, {"sampler", sampler_}, {"steps", steps_},
                                  {"eta", eta_}, {"clip", clip_}, {"count", count_}, {"seed", common().seed},

@@ -318,6 +318,9 @@ CASES = [
     (["sample", "-o", "s.png", "--prior", "gmm:gmm_nometa.safetensors"], ["gmm_nometa.safetensors", "not a GMM"]),
     (["sample", "-o", "s.png", "--prior", "gmm:x.npy"], ["x.npy"]),
     (["sample", "-o", "s.png", "--prior", "gmm:gmm_small.safetensors", "--arch", "arch32.json"], ["architecture"]),
+    (["sample", "-o", "s.npy", "--sampler", "exact"], ["--sampler"]),
+    (["experiment", "exp_ok.json", "--prior", "gmm:gmm_small.safetensors"], ["--prior", "--output"]),
+    (["experiment", "exp_ok.json", "--prior", "gmm:gmm_small.safetensors", "-o", "e2"], ["[1, 2, 3]"]),
     # sample-eval
     (["sample-eval", "--count", "1"], ["--count"]),
     (["sample-eval", "--ddim-steps", "0", "--ddpm-steps", "0"], ["--ddim-steps"]),

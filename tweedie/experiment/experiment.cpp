@@ -173,6 +173,8 @@ struct Shared {
 };
 
 std::string resolve_path(const std::string& p) {
+  const std::string gmm = diffusion::kGmmPrefix;
+  if (p.rfind(gmm, 0) == 0) return gmm + resolve_path(p.substr(gmm.size()));
   if (p.empty() || fs::exists(p)) return p;
   fs::path in_source = fs::path(TWEEDIE_SOURCE_DIR) / p;
   return fs::exists(in_source) ? in_source.string() : p;
