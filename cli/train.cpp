@@ -54,6 +54,9 @@ class TrainCommand : public Command {
             },
             "[0,1)"));
     app.add_option("--grad-clip", opt_.grad_clip, "Max gradient norm (0 = off)")->check(CLI::NonNegativeNumber);
+    app.add_option("--min-snr-gamma", opt_.min_snr_gamma,
+                   "Min-SNR-γ loss weighting min(SNR, γ)/SNR per item (Hang et al. 2023; 5 in the paper; 0 = plain MSE)")
+        ->check(CLI::NonNegativeNumber);
     app.add_option("--hflip", opt_.hflip, "Random horizontal flips (true/false)");
     app.add_option("--schedule", opt_.schedule, "β schedule")->check(CLI::IsMember({"linear", "cosine"}));
     app.add_option("--diffusion-steps", opt_.diffusion_steps, "Diffusion steps T")->check(CLI::PositiveNumber);

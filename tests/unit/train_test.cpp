@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "support/test_support.h"
+#include "tweedie/diffusion/schedule.h"
 #include "tweedie/diffusion/train.h"
 #include "tweedie/diffusion/unet.h"
 
@@ -57,6 +58,38 @@ TEST(Trainer, ResumedInsideALogWindowLogsTheSameRows) {
     EXPECT_EQ(resumed.history()[i].loss, whole.history()[i].loss) << "row " << i;  // bitwise
     EXPECT_EQ(resumed.history()[i].lr, whole.history()[i].lr);
   }
+}
+
+}  // namespace
+}  // namespace tweedie::diffusion
+
+namespace tweedie::diffusion {
+namespace {
+
+TEST(EpsilonLoss, MinSnrWeightsEachItemByMinSnrOverSnr) {
+  torch::manual_seed(3);
+  UNet net(tiny_config());
+  const auto base = make_schedule("linear", 1000);
+  const torch::Tensor x0 = torch::rand({4, 1, 8, 8}) * 2 - 1, noise = torch::randn({4, 1, 8, 8});
+  const torch::Tensor t = torch::tensor({0, 10, 300, 999}, torch::kLong);
+  const double plain = epsilon_loss(net, x0, t, noise, base.alphas_cumprod).item<double>();
+  // γ above every SNR of the schedule: every weight is 1, the plain MSE.
+  EXPECT_NEAR(epsilon_loss(net, x0, t, noise, base.alphas_cumprod, 1e9).item<double>(), plain, 1e-6 * plain);
+  // γ = 5: items weighted by min(SNR, 5)/SNR, computed here from the network's own output.
+  torch::Tensor expected;
+  {
+    torch::NoGradGuard g;
+    double sum = 0;
+    for (int64_t i = 0; i < 4; ++i) {
+      const double a = base.alphas_cumprod[t[i].item<int64_t>()], snr = a / (1 - a);
+      const auto xt = std::sqrt(a) * x0[i].unsqueeze(0) + std::sqrt(1 - a) * noise[i].unsqueeze(0);
+      const double mse = (net->forward(xt, t[i].view({1})) - noise[i].unsqueeze(0)).square().mean().item<double>();
+      sum += std::min(snr, 5.0) / snr * mse;
+    }
+    expected = torch::tensor(sum / 4);
+  }
+  EXPECT_NEAR(epsilon_loss(net, x0, t, noise, base.alphas_cumprod, 5.0).item<double>(), expected.item<double>(),
+              1e-5 * expected.item<double>());
 }
 
 }  // namespace

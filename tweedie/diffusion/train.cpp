@@ -60,13 +60,20 @@ void seeded_init(UNet& model, torch::Generator& gen) {
 }
 
 torch::Tensor epsilon_loss(UNet& model, const torch::Tensor& x0, const torch::Tensor& t,
-                           const torch::Tensor& noise, const std::vector<double>& alphas_cumprod) {
+                           const torch::Tensor& noise, const std::vector<double>& alphas_cumprod,
+                           double min_snr_gamma) {
   // ᾱ_t looked up in float64, then cast (guided-diffusion _extract_into_tensor).
   torch::Tensor a = extract(alphas_cumprod, t.cpu(), x0.dim(), torch::kFloat32, x0.device());
   torch::Tensor x_t = a.sqrt() * x0 + (1 - a).sqrt() * noise;  // x_t = √ᾱ x0 + √(1−ᾱ) ε
   torch::Tensor out = model->forward(x_t, t.to(x0.device()));
   torch::Tensor eps_hat = out.narrow(1, 0, x0.size(1));          // learn_sigma: first C channels
-  return torch::mse_loss(eps_hat, noise);                         // ||ε − ε_θ(x_t, t)||² / n
+  if (min_snr_gamma <= 0) return torch::mse_loss(eps_hat, noise);  // ||ε − ε_θ(x_t, t)||² / n
+  // min-SNR-γ: w_t = min(SNR_t, γ)/SNR_t, SNR_t = ᾱ_t/(1−ᾱ_t); mean over items of w_t · MSE_t.
+  torch::Tensor snr = extract(alphas_cumprod, t.cpu(), 1, torch::kFloat64, torch::kCPU);
+  snr = snr / (1 - snr);
+  torch::Tensor w = (snr.clamp_max(min_snr_gamma) / snr).to(x0.device(), torch::kFloat32);
+  torch::Tensor per_item = (eps_hat - noise).square().flatten(1).mean(1);
+  return (w * per_item).mean();
 }
 
 Trainer::Trainer(UNet model, torch::Tensor data, TrainOptions options, uint64_t seed,
@@ -114,7 +121,7 @@ double Trainer::train_step() {
   for (auto& group : optimizer_->param_groups())
     static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
   optimizer_->zero_grad();
-  torch::Tensor loss = epsilon_loss(model_, x0, t, noise, alphas_cumprod_);
+  torch::Tensor loss = epsilon_loss(model_, x0, t, noise, alphas_cumprod_, options_.min_snr_gamma);
   loss.backward();
   if (options_.grad_clip > 0) torch::nn::utils::clip_grad_norm_(model_->parameters(), options_.grad_clip);
   optimizer_->step();
@@ -306,7 +313,7 @@ nlohmann::json to_json(const TrainOptions& o) {
           {"weight_decay", o.weight_decay}, {"warmup_steps", o.warmup_steps}, {"ema_decay", o.ema_decay},
           {"grad_clip", o.grad_clip},   {"hflip", o.hflip},               {"schedule", o.schedule},
           {"diffusion_steps", o.diffusion_steps}, {"checkpoint_every", o.checkpoint_every},
-          {"log_every", o.log_every}};
+          {"log_every", o.log_every}, {"min_snr_gamma", o.min_snr_gamma}};
 }
 
 TrainOptions train_options_from_json(const nlohmann::json& j) {
@@ -323,6 +330,7 @@ TrainOptions train_options_from_json(const nlohmann::json& j) {
   o.diffusion_steps = j.value("diffusion_steps", o.diffusion_steps);
   o.checkpoint_every = j.value("checkpoint_every", o.checkpoint_every);
   o.log_every = j.value("log_every", o.log_every);
+  o.min_snr_gamma = j.value("min_snr_gamma", o.min_snr_gamma);
   return o;
 }
 

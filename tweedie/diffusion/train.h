@@ -28,6 +28,11 @@ struct TrainOptions {
   int64_t diffusion_steps = 1000;    // T
   int64_t checkpoint_every = 500;    // steps between checkpoints
   int64_t log_every = 50;            // steps between loss-history rows
+  // Min-SNR-γ loss weighting (Hang et al. 2023, "Efficient Diffusion Training via Min-SNR
+  // Weighting Strategy", ε-prediction form): each item's MSE is weighted by
+  // min(SNR_t, γ)/SNR_t, SNR_t = ᾱ_t/(1−ᾱ_t), which stops the many low-noise steps from
+  // dominating the gradient. 0 = off (plain MSE, guided-diffusion's loss); the paper uses γ = 5.
+  double min_snr_gamma = 0.0;
 };
 
 // One row of the loss history: mean loss over the last `log_every` steps.
@@ -41,8 +46,11 @@ struct TrainLogRow {
 
 // ε-prediction MSE for a batch: x_t = √ᾱ_t x0 + √(1−ᾱ_t) ε; the network's first C output
 // channels are ε̂ (learn_sigma's variance channels, if any, are not trained by this loss).
+// With min_snr_gamma > 0 each item's mean squared error is weighted by min(SNR_t, γ)/SNR_t
+// before the batch mean (TrainOptions::min_snr_gamma).
 torch::Tensor epsilon_loss(UNet& model, const torch::Tensor& x0, const torch::Tensor& t,
-                           const torch::Tensor& noise, const std::vector<double>& alphas_cumprod);
+                           const torch::Tensor& noise, const std::vector<double>& alphas_cumprod,
+                           double min_snr_gamma = 0.0);
 
 // Re-draws every randomly initialised parameter of `model` from `gen` with PyTorch's default
 // initialisation (kaiming_uniform(a=√5) for conv/linear weights, i.e. U(±1/√fan_in), the same
