@@ -8,6 +8,7 @@
 #include "tweedie/core/memory.h"
 #include "tweedie/core/runtime.h"
 #include "tweedie/op/registry.h"
+#include "tweedie/op/structured.h"
 #include "bench_support.h"
 
 namespace {
@@ -51,10 +52,37 @@ void run(benchmark::State& state, const std::string& impl) {
   state.SetLabel(A->spec());
 }
 
+// The yardstick for the structured operators: one memory pass over the same tensor (a copy).
+void BM_Copy(benchmark::State& state) {
+  auto x = torch::randn(tweedie::op::with_batch(1, shape_of(state.range(0))));
+  auto y = torch::empty_like(x);
+  for (auto _ : state) {
+    y.copy_(x);
+    benchmark::DoNotOptimize(y.data_ptr<float>());
+  }
+  state.counters["N"] = static_cast<double>(x.numel());
+}
+
+// The Walsh–Hadamard transform alone on one row of n = 2^k floats: the blocked kernel and the
+// level-by-level tensor-op reference it replaced.
+void fwht_bench(benchmark::State& state, bool fast) {
+  auto x = torch::randn({1, state.range(0)});
+  torch::NoGradGuard no_grad;
+  for (auto _ : state) {
+    auto y = fast ? tweedie::op::fwht(x) : tweedie::op::fwht_reference(x);
+    benchmark::DoNotOptimize(y.data_ptr<float>());
+  }
+}
+void BM_Fwht(benchmark::State& s) { fwht_bench(s, true); }
+void BM_FwhtReference(benchmark::State& s) { fwht_bench(s, false); }
+
 void BM_Dense(benchmark::State& s) { run(s, "dense"); }
 void BM_MatrixFree(benchmark::State& s) { run(s, "matrix-free"); }
 void BM_Srht(benchmark::State& s) { run(s, "srht"); }
 
+BENCHMARK(BM_Copy)->DenseRange(0, 2)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Fwht)->Arg(1 << 10)->Arg(1 << 18)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_FwhtReference)->Arg(1 << 10)->Arg(1 << 18)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Dense)->DenseRange(0, 1)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_MatrixFree)->DenseRange(0, 2)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Srht)->DenseRange(0, 2)->Unit(benchmark::kMillisecond);

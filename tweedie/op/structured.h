@@ -20,7 +20,10 @@ struct SrhtOptions {
 
 std::shared_ptr<Operator> make_srht(Shape in, const SrhtOptions& o);
 
-// Orthonormal fast Walsh–Hadamard transform over the last dimension (a power of two).
+// Orthonormal fast Walsh–Hadamard transform over the last dimension (a power of two);
+// differentiable. On CPU float/double a cache-blocked in-place kernel; elsewhere tensor ops.
 torch::Tensor fwht(const torch::Tensor& x);
+// The same transform by one tensor-op pass per level (any device): the test's reference.
+torch::Tensor fwht_reference(const torch::Tensor& x);
 
 }  // namespace tweedie::op
