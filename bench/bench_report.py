@@ -108,11 +108,15 @@ def main():
     # NFE runs are named .../batch:B/cl:L; the network's default layout is the headline figure.
     cl_default = ctx.get("channels_last_default", "1")
 
+    # Training's own default layout (the Trainer's); older runs trained in the network's default.
+    train_cl_default = ctx.get("train_channels_last_default", cl_default)
+
     def layout_runs(table, layout_default, name="BM_UNetNFE"):
+        default = train_cl_default if name == "BM_UNetTrainStep" else cl_default
         out = {}
         for k, s in find(table, name).items():
             d = dict(k)
-            if (d.get("cl", cl_default) == cl_default) == layout_default:
+            if (d.get("cl", default) == default) == layout_default:
                 out[int(d["batch"])] = s
         return out
 
@@ -188,11 +192,14 @@ def main():
     if eager["train"]:
         b, e = eager["train"]
         c = train_cpp.get(b)
-        row = (f"| training step, batch {b} (images/s) | {fmt(c and b / c)} | {fmt(b / e)} | "
+        layout = "NCHW" if train_cl_default == "0" else "channels-last"
+        row = (f"| training step, batch {b}, {layout} (images/s) | {fmt(c and b / c)} | {fmt(b / e)} | "
                f"{fmt(e / c if c else None)} |")
         if nfe_cpp_alt:
             alt = train_cpp_alt.get(b)
-            row += f" {fmt(alt and b / alt)} |"
+            note = "" if train_cl_default == cl_default else (
+                " (channels-last)" if train_cl_default == "0" else " (NCHW)")
+            row += f" {fmt(alt and b / alt)}{note} |"
         if eager_cl and eager_cl["train"]:
             row += f" {fmt(b / eager_cl['train'][1])} |"
         lines.append(row)

@@ -301,6 +301,8 @@ int main(int argc, char** argv) {
       benchmark::AddCustomContext("flops_per_image", std::to_string(net->flops_per_image()));
       benchmark::AddCustomContext("num_parameters", std::to_string(net->num_parameters()));
       benchmark::AddCustomContext("channels_last_default", net->channels_last() ? "1" : "0");
+      // tweedie::diffusion::Trainer trains on NCHW activations (train.cpp)
+      benchmark::AddCustomContext("train_channels_last_default", "0");
       benchmark::AddCustomContext("unet_config", net->config().to_json().dump());
     } catch (const std::exception& e) {
       std::cerr << "bench_unet: " << e.what() << "\n";
