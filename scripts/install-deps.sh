@@ -10,6 +10,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   dataset-fashion-mnist                      # shipped training / test data
   python3 python3-numpy python3-torch python3-skimage   # test oracles and test images only
+  python3-dev pybind11-dev python3-pytest                # the Python module (python/) and its tests
 )
 
 # `install-deps.sh fuzz` adds what `make fuzz` needs: clang-14 with its sanitizer and libFuzzer

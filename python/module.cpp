@@ -1,0 +1,441 @@
+// The Python module `tweedie` (its package wrapper is python/tweedie/__init__.py; usage in
+// docs/python.md). A thin shell over the library, as the CLI is: priors (loaded, or any Python
+// callable (x, sigma) -> x0), problems from specs, every registered solver, the metrics.
+//
+// Tensors pass both ways without copies: the module is built against the LibTorch that the
+// `torch` package runs on. Errors cross as Python exceptions carrying the library's one-line
+// message: tweedie's InputError (a bad option, spec, shape or file) as tweedie.InputError, a
+// subclass of ValueError; LibTorch errors as RuntimeError without their C++ backtrace.
+//
+// The GIL is released while a solver or a prior runs, and taken again whenever the library
+// calls back into Python (a Python denoiser, a progress callback).
+#include <torch/extension.h>
+
+#include <pybind11/stl.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tweedie/core/error.h"
+#include "tweedie/core/runtime.h"
+#include "tweedie/core/version.h"
+#include "tweedie/diffusion/prior.h"
+#include "tweedie/metric/distance.h"
+#include "tweedie/metric/psnr.h"
+#include "tweedie/metric/ssim.h"
+#include "tweedie/metric/suite.h"
+#include "tweedie/op/registry.h"
+#include "tweedie/problem.h"
+#include "tweedie/solve/solver.h"
+
+namespace py = pybind11;
+
+namespace tweedie::python {
+namespace {
+
+// nlohmann JSON -> Python dict/list/number/str (through the json module: exact and short).
+py::object to_python(const nlohmann::json& j) { return py::module_::import("json").attr("loads")(j.dump()); }
+
+op::Shape to_shape(const std::vector<int64_t>& s) { return op::Shape(s.begin(), s.end()); }
+
+// ---- priors ------------------------------------------------------------------------------------
+
+// A Python callable D(x̃, σ) ≈ E[x0 | x̃] as an ε-network on `base` (the way gaussian_eps_model
+// turns its closed form into one): the model timestep t gives σ = σ(t) over the base schedule,
+// x̃ = x_t √(1+σ²), and ε = (x̃ − D(x̃, σ))/σ. D sees x̃ in x_t's dtype and device and σ as a
+// tensor [B, 1, ..., 1] of the same dtype; it may use autograd (DPS differentiates through it).
+diffusion::EpsModel python_eps_model(py::function fn, const diffusion::Schedule& base) {
+  // Copies of the model share the callable; the last one lets go of it under the GIL.
+  std::shared_ptr<py::function> callable(new py::function(std::move(fn)), [](py::function* f) {
+    py::gil_scoped_acquire gil;
+    delete f;
+  });
+  return [callable, log_sigmas = diffusion::log_ve_sigmas(base)](const torch::Tensor& x_t, const torch::Tensor& t_model) {
+    const int64_t B = x_t.size(0);
+    std::vector<int64_t> column(x_t.dim(), 1);
+    column[0] = B;
+    auto sigma = diffusion::t_to_sigma(log_sigmas, t_model).reshape(-1).expand({B}).reshape(column).to(x_t.device());
+    const auto sigma_x = sigma.to(x_t.scalar_type());
+    const auto x_tilde = x_t * torch::sqrt(1 + sigma.square()).to(x_t.scalar_type());  // x̃ = x_t/√ᾱ
+    torch::Tensor x0;
+    {
+      py::gil_scoped_acquire gil;
+      py::object out = (*callable)(x_tilde, sigma_x);
+      if (!THPVariable_Check(out.ptr()))
+        throw InputError("denoiser: must return a torch.Tensor x0, returned " +
+                         std::string(py::str(py::type::of(out).attr("__name__"))));
+      x0 = out.cast<torch::Tensor>();
+    }
+    require(x0.sizes() == x_tilde.sizes(), "denoiser: returned x0 of shape " + op::shape_text(x0.sizes().vec()) +
+                                               " for x of shape " + op::shape_text(x_tilde.sizes().vec()));
+    return (x_tilde - x0.to(x_tilde.scalar_type())) / sigma_x;  // ε = (x̃ − D(x̃, σ))/σ
+  };
+}
+
+// A prior as Python sees it: a loaded checkpoint (or gmm: mixture), or a Python denoiser; both
+// reach the solvers as the same EpsDenoiser.
+struct PyPrior {
+  std::shared_ptr<diffusion::Prior> loaded;  // null for a Python denoiser
+  std::shared_ptr<diffusion::EpsDenoiser> denoiser;
+  std::string schedule;
+
+  static PyPrior load(const std::string& path, const std::string& device, const std::string& config) {
+    PyPrior p;
+    p.loaded = std::make_shared<diffusion::Prior>(diffusion::load_prior(path, parse_device(device), config));
+    p.denoiser = p.loaded->denoiser;
+    p.schedule = p.loaded->diffusion.schedule;
+    return p;
+  }
+
+  static PyPrior from_callable(py::function fn, const std::string& schedule, int64_t steps) {
+    require(steps >= 2, "steps=" + std::to_string(steps) + ": expected at least 2 diffusion steps");
+    PyPrior p;
+    auto base = diffusion::make_schedule(schedule, steps);
+    p.denoiser = std::make_shared<diffusion::EpsDenoiser>(python_eps_model(std::move(fn), base), base);
+    p.schedule = schedule;
+    return p;
+  }
+
+  torch::Tensor denoise(const torch::Tensor& x, const py::object& sigma) const {
+    torch::Tensor s = py::isinstance<py::float_>(sigma) || py::isinstance<py::int_>(sigma)
+                          ? torch::tensor(sigma.cast<double>(), torch::kFloat64)
+                          : sigma.cast<torch::Tensor>();
+    py::gil_scoped_release nogil;
+    return denoiser->denoise(x, s);
+  }
+
+  torch::Tensor eps(const torch::Tensor& x, const py::object& t) const {
+    const int64_t B = x.size(0), T = denoiser->base().size();
+    torch::Tensor index = py::isinstance<py::int_>(t) ? torch::full({1}, t.cast<int64_t>(), torch::kInt64)
+                                                      : t.cast<torch::Tensor>().to(torch::kInt64).reshape(-1);
+    require(index.numel() == 1 || index.numel() == B,
+            "t: expected one timestep or " + std::to_string(B) + " (one per item), got " + std::to_string(index.numel()));
+    index = index.expand({B});
+    require((index.min().item<int64_t>() >= 0 && index.max().item<int64_t>() < T),
+            "t: expected timesteps in [0, " + std::to_string(T - 1) + "]");
+    py::gil_scoped_release nogil;
+    return denoiser->eps(denoiser->base(), x, index.to(x.device()));
+  }
+
+  py::object describe() const {
+    if (loaded) return to_python(loaded->describe());
+    return to_python({{"kind", "python denoiser"}, {"schedule", schedule}, {"steps", denoiser->base().size()}});
+  }
+};
+
+// ---- problems ----------------------------------------------------------------------------------
+
+struct PyProblem {
+  Problem p;
+
+  torch::Tensor apply(const torch::Tensor& x) const {
+    p.op->check_input(x);
+    return p.op->apply(x);
+  }
+  torch::Tensor adjoint(const torch::Tensor& y) const {
+    p.op->check_output(y);
+    return p.op->adjoint(y);
+  }
+  torch::Tensor nll(const torch::Tensor& x, const torch::Tensor& y) const {
+    require(p.channel != nullptr, "nll: this problem has no channel");
+    p.op->check_input(x);
+    p.op->check_output(y);
+    return p.channel->nll(p.op->apply(x), y);
+  }
+  std::string repr() const {
+    return "tweedie.Problem('" + p.op->spec() + "', '" + (p.channel ? p.channel->spec() : "") +
+           "', shape=" + op::shape_text(p.op->in_shape()) + ", seed=" + std::to_string(p.seed) + ")";
+  }
+};
+
+// ---- registries --------------------------------------------------------------------------------
+
+// {name: {"help", "options": {key: {"default", "help"}}, "examples"}} of any registry; defaults
+// are the registry's text (None where a parameter has none, "<required>" where it must be given).
+template <class F>
+py::dict registry_table(const Registry<F>& r) {
+  py::dict out;
+  for (const auto* e : r.entries()) {
+    py::dict options;
+    for (const auto& ps : e->params) {
+      py::dict o;
+      o["default"] = ps.fallback == kUnset ? py::object(py::none()) : py::object(py::str(ps.fallback));
+      o["help"] = ps.help;
+      options[py::str(ps.name)] = o;
+    }
+    py::dict entry;
+    entry["help"] = e->help;
+    entry["options"] = options;
+    entry["examples"] = e->examples;
+    out[py::str(e->name)] = entry;
+  }
+  return out;
+}
+
+// A Python option value as the registry's text: bools as true/false, numbers exactly.
+std::string option_text(const std::string& key, const py::handle& v) {
+  if (py::isinstance<py::bool_>(v)) return v.cast<bool>() ? "true" : "false";
+  if (py::isinstance<py::int_>(v) || py::isinstance<py::float_>(v)) return std::string(py::repr(v));
+  if (py::isinstance<py::str>(v)) return v.cast<std::string>();
+  throw InputError("option " + key + ": expected a number, bool or string, got " +
+                   std::string(py::str(py::type::of(v).attr("__name__"))));
+}
+
+// ---- solve -------------------------------------------------------------------------------------
+
+struct SolveOutput {
+  torch::Tensor estimate;
+  py::dict cost;
+  py::dict options;
+  int64_t steps = 0;
+  bool stopped_early = false;
+};
+
+SolveOutput run_solver(const std::string& method, const PyProblem& problem, const torch::Tensor& y, const py::object& prior,
+                  uint64_t seed, const py::object& callback, const py::kwargs& options) {
+  std::vector<std::string> settings;
+  for (const auto& [k, v] : options) {
+    const std::string key = py::str(k);
+    settings.push_back(key + "=" + option_text(key, v));
+  }
+  // Options and inputs first, as the CLI does: a typo fails before anything slow happens.
+  const Params params = solve::resolve_solver(method, settings);
+  const auto& entry = solve::solver_registry().find(method);
+  SolveOutput out;
+  out.options = to_python(entry.make.describe(params));
+  problem.p.op->check_output(y);
+  if (problem.p.channel) problem.p.channel->validate(y);
+
+  PyPrior chosen;
+  if (entry.make.uses_prior) {
+    const std::string device = y.device().str();
+    if (prior.is_none()) {
+      chosen = PyPrior::load(TWEEDIE_SOURCE_DIR "/models/fmnist32/model.safetensors", device, "");
+    } else if (py::isinstance<PyPrior>(prior)) {
+      chosen = prior.cast<PyPrior>();
+    } else if (py::isinstance<py::str>(prior)) {
+      chosen = PyPrior::load(prior.cast<std::string>(), device, "");
+    } else if (PyCallable_Check(prior.ptr())) {
+      chosen = PyPrior::from_callable(prior.cast<py::function>(), "linear", 1000);
+    } else {
+      throw InputError("prior: expected a tweedie.Prior, a path or a callable (x, sigma) -> x0");
+    }
+    if (chosen.loaded && chosen.loaded->item_shape() != problem.p.op->in_shape())
+      throw InputError("prior: " + chosen.loaded->path + " makes items " + op::shape_text(chosen.loaded->item_shape()) +
+                       " but the problem's operator takes " + op::shape_text(problem.p.op->in_shape()));
+  }
+  const diffusion::EpsDenoiser& denoiser = entry.make.uses_prior ? *chosen.denoiser : solve::no_prior();
+
+  solve::Monitor monitor;
+  if (!callback.is_none()) {
+    monitor = [&callback](const solve::Progress& p) {
+      py::gil_scoped_acquire gil;
+      py::dict info;
+      info["step"] = p.step;
+      info["num_steps"] = p.num_steps;
+      info["nfe"] = p.nfe;
+      info["phase"] = p.phase;
+      info["misfit"] = p.misfit;
+      py::object x0 = p.x0.defined() ? py::cast(p.x0.detach()) : py::object(py::none());
+      py::object go = callback(info, x0);
+      return go.is_none() || go.cast<bool>();
+    };
+  }
+  solve::Result r;
+  {
+    py::gil_scoped_release nogil;
+    problem.p.op->to(y.device());
+    torch::Generator gen = make_generator(seed);
+    solve::SolveContext ctx{problem.p, y, denoiser, gen, monitor};
+    r = entry.make.run(params, ctx);
+  }
+  out.estimate = r.estimate.detach();
+  out.cost = to_python(r.cost.to_json());
+  out.steps = r.steps;
+  out.stopped_early = r.stopped_early;
+  return out;
+}
+
+// ---- errors ------------------------------------------------------------------------------------
+
+// tweedie.InputError; leaked on purpose: it must outlive the interpreter's shutdown of the module.
+py::exception<InputError>* input_error_type = nullptr;
+
+void register_errors(py::module_& m) {
+  input_error_type = new py::exception<InputError>(m, "InputError", PyExc_ValueError);
+  input_error_type->doc() = "A bad input (option, spec, shape, file): the library's one-line message. A ValueError.";
+  py::register_exception_translator([](std::exception_ptr e) {
+    try {
+      if (e) std::rethrow_exception(e);
+    } catch (const InputError& err) {
+      (*input_error_type)(printable(err.what()).c_str());
+    } catch (const InternalError& err) {
+      PyErr_SetString(PyExc_RuntimeError, ("internal error: " + printable(err.what())).c_str());
+    } catch (const c10::Error& err) {
+      PyErr_SetString(PyExc_RuntimeError, err.what_without_backtrace());
+    }
+  });
+}
+
+}  // namespace
+}  // namespace tweedie::python
+
+PYBIND11_MODULE(_core, m) {
+  using namespace tweedie;
+  using namespace tweedie::python;
+  m.doc() = "tweedie: diffusion-prior solvers for inverse problems, on torch tensors (docs/python.md).";
+  m.attr("__version__") = TWEEDIE_VERSION;
+  m.attr("DEFAULT_PRIOR") = TWEEDIE_SOURCE_DIR "/models/fmnist32/model.safetensors";
+  register_errors(m);
+
+  py::class_<PyPrior>(m, "Prior", R"(A diffusion prior: the denoiser D(x, sigma) ~ E[x0 | x] in the variance-exploding
+scaling x = x0 + sigma n, and the eps-network on its discrete schedule.
+
+Prior(denoiser, schedule="linear", steps=1000) wraps any Python callable denoiser(x, sigma) -> x0
+(a torch model, a closed form) as the prior of every solver: x is [B, ...] and sigma a tensor
+[B, 1, ..., 1] of x's dtype and device; it may use autograd (DPS differentiates through it).
+The solvers see eps(x_t, t) = (x - D(x, sigma_t)) / sigma_t with x = x_t sqrt(1 + sigma_t^2), on
+the named beta schedule. load_prior() loads a trained one.)")
+      .def(py::init(&PyPrior::from_callable), py::arg("denoiser"), py::arg("schedule") = "linear",
+           py::arg("steps") = 1000)
+      .def("denoise", &PyPrior::denoise, py::arg("x"), py::arg("sigma"),
+           "x0 = D(x, sigma): x [B, ...] noisy at level sigma (a number, or a tensor of 1 or B values). "
+           "Differentiable in x. Counts one network evaluation.")
+      .def("eps", &PyPrior::eps, py::arg("x_t"), py::arg("t"),
+           "The network's eps(x_t, t) at integer base timesteps t (a number or B values in [0, steps-1]), "
+           "x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) n.")
+      .def("describe", &PyPrior::describe, "Path, SHA-256, architecture and parameters (dict).")
+      .def_property_readonly("path", [](const PyPrior& p) { return p.loaded ? p.loaded->path : std::string(); },
+                             "The weights file ('' for a Python denoiser).")
+      .def_property_readonly("sha256", [](const PyPrior& p) { return p.loaded ? p.loaded->sha256 : std::string(); },
+                             "SHA-256 of the weights file ('' for a Python denoiser).")
+      .def_property_readonly(
+          "shape",
+          [](const PyPrior& p) -> py::object {
+            if (!p.loaded) return py::none();
+            return py::tuple(py::cast(p.loaded->item_shape()));
+          },
+          "The shape of one item, (C, H, W), or None for a Python denoiser.")
+      .def_property_readonly("steps", [](const PyPrior& p) { return p.denoiser->base().size(); },
+                             "Length of the base diffusion schedule.")
+      .def_property_readonly("sigma_min", [](const PyPrior& p) { return p.denoiser->sigma_min(); },
+                             "Smallest sigma of the schedule.")
+      .def_property_readonly("sigma_max", [](const PyPrior& p) { return p.denoiser->sigma_max(); },
+                             "Largest sigma of the schedule.")
+      .def_property_readonly("nfe", [](const PyPrior& p) { return p.denoiser->nfe(); },
+                             "Network evaluations so far (a batch counts once).")
+      .def("__repr__", [](const PyPrior& p) {
+        return p.loaded ? "tweedie.load_prior('" + p.loaded->path + "')"
+                        : "tweedie.Prior(<python denoiser>, schedule='" + p.schedule + "', steps=" +
+                              std::to_string(p.denoiser->base().size()) + ")";
+      });
+
+  m.def("load_prior", &PyPrior::load, py::arg("path") = TWEEDIE_SOURCE_DIR "/models/fmnist32/model.safetensors",
+        py::arg("device") = "cpu", py::arg("config") = "",
+        "Loads a diffusion prior: .safetensors or .pt weights (architecture from `config`, the JSON beside "
+        "the weights, or the safetensors metadata), or 'gmm:FILE' for the exact-score Gaussian mixture. "
+        "Default: the shipped Fashion-MNIST prior.");
+
+  py::class_<PyProblem>(m, "Problem", R"(A measurement problem: an operator A and a channel p(y | A x).
+
+Problem(op, channel="gaussian:sigma=0.05", *, shape, seed=0): specs as for `tweedie simulate`
+(see operators() and channels()), shape the shape of one item without the batch dimension, e.g.
+(1, 32, 32); seed pins every random part (the matrix of 'gaussian:m=512', masks, dither). The
+same specs, shape and seed give the same problem as the CLI.)")
+      .def(py::init([](const std::string& op, const std::string& channel, const std::vector<int64_t>& shape,
+                       uint64_t seed) { return PyProblem{make_problem(op, channel, to_shape(shape), seed)}; }),
+           py::arg("op"), py::arg("channel") = "gaussian:sigma=0.05", py::kw_only(), py::arg("shape"),
+           py::arg("seed") = 0)
+      .def("simulate", [](const PyProblem& p, const torch::Tensor& x) { return simulate(p.p, x); }, py::arg("x"),
+           "y = channel(A x) for x [B, *shape], noise drawn from the problem's noise seed (as `tweedie simulate`).")
+      .def("apply", &PyProblem::apply, py::arg("x"), "A x for x [B, *shape]; differentiable.")
+      .def("adjoint", &PyProblem::adjoint, py::arg("y"), "A^T y (linear operators only).")
+      .def("nll", &PyProblem::nll, py::arg("x"), py::arg("y"),
+           "-log p(y | A x) per item, [B]; differentiable in x.")
+      .def("to_json", [](const PyProblem& p) { return to_python(problem_to_json(p.p)); },
+           "The problem.json description (specs with every random part pinned, shapes, seeds).")
+      .def_property_readonly("op", [](const PyProblem& p) { return p.p.op->spec(); }, "Canonical operator spec.")
+      .def_property_readonly("channel", [](const PyProblem& p) { return p.p.channel ? p.p.channel->spec() : ""; },
+                             "Canonical channel spec.")
+      .def_property_readonly("shape", [](const PyProblem& p) { return py::tuple(py::cast(p.p.op->in_shape())); },
+                             "Shape of one item x.")
+      .def_property_readonly("y_shape", [](const PyProblem& p) { return py::tuple(py::cast(p.p.op->out_shape())); },
+                             "Shape of one measurement y.")
+      .def_property_readonly("linear", [](const PyProblem& p) { return p.p.op->linear(); }, "Whether A is linear.")
+      .def_property_readonly("seed", [](const PyProblem& p) { return p.p.seed; }, "The problem's seed.")
+      .def("__repr__", &PyProblem::repr);
+
+  m.def(
+      "load_problem",
+      [](const std::string& path) {
+        LoadedProblem lp = load_problem(path);
+        return py::make_tuple(PyProblem{lp.problem}, lp.y);
+      },
+      py::arg("path"), "Reads a problem directory written by `tweedie simulate` (or its problem.json): (Problem, y).");
+
+  py::class_<SolveOutput>(m, "SolveResult", "What solve() returns; unpacks as (estimate, cost).")
+      .def_readonly("estimate", &SolveOutput::estimate, "The estimate [B, *shape].")
+      .def_readonly("cost", &SolveOutput::cost,
+                    "dict: nfe, network_grads, likelihood_grads, seconds, peak_rss_bytes.")
+      .def_readonly("options", &SolveOutput::options, "The solver's options with every default resolved.")
+      .def_readonly("steps", &SolveOutput::steps, "Outer steps taken.")
+      .def_readonly("stopped_early", &SolveOutput::stopped_early, "Whether the callback stopped the run.")
+      .def("__iter__", [](const SolveOutput& o) { return py::iter(py::make_tuple(o.estimate, o.cost)); })
+      .def("__repr__", [](const SolveOutput& o) {
+        return "SolveResult(estimate=" + op::shape_text(o.estimate.sizes().vec()) + ", cost=" +
+               std::string(py::repr(o.cost)) + ")";
+      });
+
+  m.def("solve", &run_solver, py::arg("method"), py::arg("problem"), py::arg("y"), py::kw_only(),
+        py::arg("prior") = py::none(), py::arg("seed") = 0, py::arg("callback") = py::none(),
+        R"(Recovers x from y = channel(A x) with a solver: solve(method, problem, y, prior=..., seed=0, **options).
+
+method: a solver name (see solvers()); options: its settings as keywords (steps=20, zeta=0.5),
+validated as `tweedie solve --set`; a bad one raises ValueError (tweedie.InputError).
+prior: a Prior, a path for load_prior(), a callable denoiser(x, sigma) -> x0 (wrapped as
+Prior(callable)), or None for the shipped Fashion-MNIST prior; ignored by solvers without one.
+seed: all of the solver's randomness; the same seed gives the CLI's estimate.
+callback(info, x0): called after each step with {step, num_steps, nfe, phase, misfit} and the
+current estimate (or None); return False to stop.
+Returns a SolveResult (estimate, cost, options, steps); `x, cost = solve(...)` unpacks it.)");
+
+  m.def(
+      "solvers",
+      [] {
+        py::dict table = registry_table(solve::solver_registry());
+        for (const auto* e : solve::solver_registry().entries())
+          table[py::str(e->name)]["uses_prior"] = e->make.uses_prior;
+        return table;
+      },
+      "Every solver: {name: {help, uses_prior, options: {key: {default, help}}, examples}} (defaults as text; None when unset).");
+  m.def(
+      "operators", [] { return registry_table(op::operator_registry()); },
+      "Every operator spec name with its parameters, as solvers().");
+  m.def(
+      "channels", [] { return registry_table(channel::channel_registry()); },
+      "Every channel spec name with its parameters, as solvers().");
+
+  m.def("psnr", &metric::psnr, py::arg("estimate"), py::arg("truth"), py::arg("data_range") = 2.0,
+        "PSNR in dB per item, [B] float64: 10 log10(range^2 / MSE); range 2 for [-1, 1] images.");
+  m.def(
+      "ssim",
+      [](const torch::Tensor& estimate, const torch::Tensor& truth, double lo, double hi) {
+        metric::SsimOptions o;
+        o.range = {lo, hi};
+        return metric::ssim(estimate, truth, o);
+      },
+      py::arg("estimate"), py::arg("truth"), py::arg("lo") = -1.0, py::arg("hi") = 1.0,
+      "SSIM per item, [B] float64, skimage-equivalent on [B, C, H, W] images with values in [lo, hi].");
+  m.def("cosine", &metric::cosine_similarity, py::arg("estimate"), py::arg("truth"),
+        "cos of the angle between estimate and truth per item, [B].");
+  m.def("rel_norm_error", &metric::relative_norm_error, py::arg("estimate"), py::arg("truth"),
+        "||estimate|| / ||truth|| - 1 per item, [B].");
+  m.def(
+      "metrics",
+      [](const torch::Tensor& estimate, const torch::Tensor& truth) {
+        return to_python(metric::to_json(metric::compute_image_metrics(estimate, truth)));
+      },
+      py::arg("estimate"), py::arg("truth"),
+      "Every image metric of `tweedie metrics` (without the classifier ones): {count, images, mean, metrics}.");
+}
