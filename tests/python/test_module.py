@@ -257,3 +257,21 @@ def test_solvers_show_every_option_with_its_default_and_everything_has_a_docstri
         elif callable(obj):
             assert (obj.__doc__ or "").strip(), obj
     assert os.path.exists(tweedie.DEFAULT_PRIOR)
+
+
+def test_type_stubs_cover_every_public_name(tweedie):
+    import ast
+
+    stub = os.path.join(os.path.dirname(tweedie.__file__), "__init__.pyi")
+    with open(stub) as f:
+        tree = ast.parse(f.read())
+    names = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+    names |= {t.id for n in tree.body if isinstance(n, ast.AnnAssign) for t in [n.target]}
+    public = {n for n in dir(tweedie) if not n.startswith("_") and n != "torch"} | {"__version__"}
+    assert public <= names, public - names
+    for cls in ("Prior", "Problem", "SolveResult"):
+        body = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == cls).body
+        members = {n.name for n in body if isinstance(n, ast.FunctionDef)}
+        members |= {n.target.id for n in body if isinstance(n, ast.AnnAssign)}
+        real = {n for n in vars(getattr(tweedie, cls)) if not n.startswith("_")}
+        assert real <= members, (cls, real - members)
