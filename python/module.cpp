@@ -34,6 +34,9 @@ namespace py = pybind11;
 namespace tweedie::python {
 namespace {
 
+// The shipped Fashion-MNIST prior: what solve() and load_prior() use when given none (as the CLI).
+constexpr const char* kDefaultPrior = TWEEDIE_SOURCE_DIR "/models/fmnist32/model.safetensors";
+
 // nlohmann JSON -> Python dict/list/number/str (through the json module: exact and short).
 py::object to_python(const nlohmann::json& j) { return py::module_::import("json").attr("loads")(j.dump()); }
 
@@ -211,7 +214,7 @@ SolveOutput run_solver(const std::string& method, const PyProblem& problem, cons
   if (entry.make.uses_prior) {
     const std::string device = y.device().str();
     if (prior.is_none()) {
-      chosen = PyPrior::load(TWEEDIE_SOURCE_DIR "/models/fmnist32/model.safetensors", device, "");
+      chosen = PyPrior::load(kDefaultPrior, device, "");
     } else if (py::isinstance<PyPrior>(prior)) {
       chosen = prior.cast<PyPrior>();
     } else if (py::isinstance<py::str>(prior)) {
@@ -286,7 +289,7 @@ PYBIND11_MODULE(_core, m) {
   using namespace tweedie::python;
   m.doc() = "tweedie: diffusion-prior solvers for inverse problems, on torch tensors (docs/python.md).";
   m.attr("__version__") = TWEEDIE_VERSION;
-  m.attr("DEFAULT_PRIOR") = TWEEDIE_SOURCE_DIR "/models/fmnist32/model.safetensors";
+  m.attr("DEFAULT_PRIOR") = kDefaultPrior;
   register_errors(m);
 
   py::class_<PyPrior>(m, "Prior", R"(A diffusion prior: the denoiser D(x, sigma) ~ E[x0 | x] in the variance-exploding
@@ -331,7 +334,7 @@ the named beta schedule. load_prior() loads a trained one.)")
                               std::to_string(p.denoiser->base().size()) + ")";
       });
 
-  m.def("load_prior", &PyPrior::load, py::arg("path") = TWEEDIE_SOURCE_DIR "/models/fmnist32/model.safetensors",
+  m.def("load_prior", &PyPrior::load, py::arg("path") = std::string(kDefaultPrior),
         py::arg("device") = "cpu", py::arg("config") = "",
         "Loads a diffusion prior: .safetensors or .pt weights (architecture from `config`, the JSON beside "
         "the weights, or the safetensors metadata), or 'gmm:FILE' for the exact-score Gaussian mixture. "
