@@ -15,7 +15,6 @@ namespace tweedie::diffusion {
 namespace {
 
 using torch::Tensor;
-namespace F = torch::indexing;
 
 const auto kF64 = torch::TensorOptions().dtype(torch::kFloat64);
 const double kLog2Pi = std::log(2.0 * M_PI);
@@ -185,7 +184,7 @@ namespace {
 // The closed-form M-step for the structured covariance, from responsibilities R [N, K].
 void m_step(GaussianMixture& g, const Tensor& xa, const Tensor& P, const Tensor& xx, const Tensor& R,
             double floor) {
-  const int64_t n = xa.size(0), da = xa.size(1), d = P.size(1), K = R.size(1);
+  const int64_t da = xa.size(1), d = P.size(1), K = R.size(1);
   const Tensor nk = R.sum(0) + 1e-10;  // [K]
   g.log_weights = (nk / nk.sum()).log();
   g.means = at::matmul(R.t(), xa) / nk.view({-1, 1});
@@ -211,7 +210,6 @@ void m_step(GaussianMixture& g, const Tensor& xa, const Tensor& P, const Tensor&
       g.residual[k] = 1.0;  // no residual directions: s² never enters
     }
   }
-  (void)n;
 }
 
 // Responsibilities [N, K] and mean log-likelihood, in row chunks (B × K × d temporaries).
@@ -298,8 +296,9 @@ GmmFit fit_gmm(const Tensor& x, const Tensor& labels, const GmmFitOptions& o, to
     R.index_put_({idx, c * o.components_per_class + assign}, 1.0);
   }
   GmmFit fit;
+  // A component that seeded empty (a class with fewer images than components) gets μ = 0, every
+  // variance at the floor and a weight of ~1e-10 / N: it stays idle rather than failing the fit.
   m_step(g, xa, P, xx, R, o.variance_floor);
-  // components that seeded empty (a class with fewer images than components) get tiny weight
   for (int64_t it = 0; it < o.iterations; ++it) {
     auto [resp, ll] = e_step(g, xa);
     fit.log_likelihood.push_back(ll);
