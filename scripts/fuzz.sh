@@ -42,7 +42,7 @@ bash scripts/install-deps.sh fuzz
 if [ ! -f "$BUILD/build.ninja" ]; then
   CC=${FUZZ_CC:-clang-14} CXX=${FUZZ_CXX:-clang++-14} cmake -S . -B "$BUILD" -G Ninja \
     -DCMAKE_BUILD_TYPE=Release -DTWEEDIE_FUZZ=ON -DTWEEDIE_BUILD_TESTS=OFF \
-    -DTWEEDIE_BUILD_BENCH=OFF -DTWEEDIE_PCH=OFF
+    -DTWEEDIE_BUILD_BENCH=OFF -DTWEEDIE_PCH=OFF -DTWEEDIE_PYTHON=OFF
 fi
 nice -n "$NICE" cmake --build "$BUILD" -j "$JOBS" --target $(printf 'fuzz_%s ' "${TARGETS[@]}")
 
