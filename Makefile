@@ -14,15 +14,22 @@ all: build
 deps:
 	bash scripts/install-deps.sh
 
+# Everything (tests, benchmarks, Python module) unless a target turns parts off.
+FULL_ARGS  = -DTWEEDIE_BUILD_TESTS=ON -DTWEEDIE_BUILD_BENCH=ON -DTWEEDIE_PYTHON=ON
+DEMO_ARGS  = -DTWEEDIE_BUILD_TESTS=OFF -DTWEEDIE_BUILD_BENCH=OFF -DTWEEDIE_PYTHON=OFF
+
 configure: deps
-	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release $(CMAKE_ARGS)
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release $(FULL_ARGS) $(CMAKE_ARGS)
 
 build: configure
 	cmake --build $(BUILD) -j $(JOBS)
 
-# The main job on the shipped data. It builds only the CLI: tests and benchmarks, which the demo
-# never runs, build under `make test` and `make bench`.
-demo: configure
+# The main job on the shipped data. It installs only the packages the demo needs and builds only
+# the library and CLI: tests, benchmarks and the Python module build under `make test`/`make bench`
+# (which configure the same build directory with them switched on).
+demo:
+	bash scripts/install-deps.sh demo
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release $(DEMO_ARGS) $(CMAKE_ARGS)
 	cmake --build $(BUILD) -j $(JOBS) --target tweedie_cli
 	bash scripts/demo.sh $(BUILD)/tweedie $(DEMO_OUT)
 

@@ -11,6 +11,7 @@
 
 #include <cstdlib>
 
+#include "tweedie/core/data_dir.h"
 #include "tweedie/core/runtime.h"
 #include "tweedie/data/fashion_mnist.h"
 #include "tweedie/diffusion/prior.h"
@@ -25,7 +26,7 @@ using namespace tweedie;
 const diffusion::Prior& prior() {
   static diffusion::Prior p = [] {
     const char* m = std::getenv("TWEEDIE_BENCH_MODEL");
-    return diffusion::load_prior(m ? m : TWEEDIE_SOURCE_DIR "/models/fmnist32/model.safetensors");
+    return diffusion::load_prior(m ? m : kDefaultPrior);
   }();
   return p;
 }

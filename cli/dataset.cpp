@@ -27,6 +27,9 @@ class DatasetCommand : public Command {
     app.add_option("--count", count_, "fashion-mnist: number of images")->check(CLI::PositiveNumber);
     app.add_option("--offset", offset_, "fashion-mnist: index of the first image")->check(CLI::NonNegativeNumber);
     app.add_option("--cols", cols_, "Grid columns")->check(CLI::PositiveNumber);
+    app.add_option("--tile", tile_, "Grid tiles are enlarged (nearest neighbour, whole factors) to at least this "
+                                    "many pixels; 0 keeps the images' size")
+        ->check(CLI::NonNegativeNumber);
     app.add_option("--labels", labels_out_, "fashion-mnist: also write the labels (.npy, int64)");
     app.add_option("--size", size_, "Test image: central square crop resized to SIZE (0 = keep)")->check(CLI::NonNegativeNumber);
     app.add_flag("--gray", gray_, "Test image: convert to gray");
@@ -60,7 +63,7 @@ class DatasetCommand : public Command {
     if (ext == "npy") {
       io::write_npy(out_, images);
     } else {
-      io::write_png(out_, images.size(0) == 1 ? images[0] : io::make_grid(images, cols_));
+      io::write_png(out_, images.size(0) == 1 ? images[0] : io::make_grid(images, cols_, 2, 1.0, tile_));
     }
     say("wrote " + out_ + " (" + std::to_string(images.size(0)) + " image" + (images.size(0) == 1 ? "" : "s") + ")");
     return 0;
@@ -68,7 +71,7 @@ class DatasetCommand : public Command {
 
  private:
   std::string source_, out_, split_ = "test", labels_out_;
-  int64_t count_ = 64, offset_ = 0, cols_ = 8, size_ = 0;
+  int64_t count_ = 64, offset_ = 0, cols_ = 8, size_ = 0, tile_ = io::kDisplayTile;
   bool gray_ = false;
 };
 

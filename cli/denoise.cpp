@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "cli/command.h"
+#include "tweedie/core/data_dir.h"
 #include "tweedie/core/error.h"
 #include "tweedie/core/registry.h"
 #include "tweedie/core/fs.h"
@@ -99,7 +100,7 @@ class DenoiseEvalCommand : public Command {
 
  private:
   std::string arch_;
-  std::string model_ = TWEEDIE_SOURCE_DIR "/models/fmnist32/model.safetensors";
+  std::string model_ = kDefaultPrior;
   std::string data_ = "fashion-mnist", out_;
   int64_t count_ = 1000, batch_ = 100;
   std::vector<double> sigmas_ = {0.1, 0.2, 0.5, 1.0};

@@ -51,9 +51,9 @@ bool is_image_batch(const torch::Tensor& t) {
 }
 
 void write_image_png(const std::string& path, const torch::Tensor& images, int64_t cols,
-                     const std::map<std::string, std::string>& text) {
+                     const std::map<std::string, std::string>& text, int64_t min_tile) {
   auto v = viewable(images);
-  io::write_png(path, v.size(0) == 1 ? v[0] : io::make_grid(v, cols), text);
+  io::write_png(path, v.size(0) == 1 && min_tile == 0 ? v[0] : io::make_grid(v, cols, 2, 1.0, min_tile), text);
 }
 
 }  // namespace tweedie::cli

@@ -26,6 +26,6 @@ bool is_image_batch(const torch::Tensor& t);
 
 // Writes `images` ([B, C, H, W]) as one PNG (a grid of `cols` columns when B > 1), viewable().
 void write_image_png(const std::string& path, const torch::Tensor& images, int64_t cols = 8,
-                     const std::map<std::string, std::string>& text = {});
+                     const std::map<std::string, std::string>& text = {}, int64_t min_tile = 0);
 
 }  // namespace tweedie::cli

@@ -2,6 +2,7 @@
 #include <chrono>
 
 #include "cli/command.h"
+#include "tweedie/core/data_dir.h"
 #include "tweedie/core/error.h"
 #include "tweedie/core/fs.h"
 #include "tweedie/core/progress.h"
@@ -28,6 +29,9 @@ class SampleCommand : public Command {
     app.add_option("-o,--output", out_, "Output .png grid (provenance in its text chunk) or .npy")->required();
     app.add_option("--count", count_, "Number of samples")->check(CLI::PositiveNumber);
     app.add_option("--cols", cols_, "Grid columns")->check(CLI::PositiveNumber);
+    app.add_option("--tile", tile_, "Grid tiles are enlarged (nearest neighbour, whole factors) to at least this "
+                                    "many pixels; 0 keeps the images' size")
+        ->check(CLI::NonNegativeNumber);
     app.add_option("--batch-size", batch_, "Samples per network call")->check(CLI::PositiveNumber);
     app.add_option("--sampler", sampler_,
                    "ddim, ddpm, or exact: direct draws from a gmm: prior's mixture (no diffusion, no NFE, "
@@ -85,7 +89,7 @@ class SampleCommand : public Command {
       io::write_npy(out_, samples);
       atomic_write_file(out_ + ".json", provenance.dump(2) + "\n");
     } else {
-      io::write_png(out_, io::make_grid(samples, cols_), {{"tweedie", provenance.dump()}});
+      io::write_png(out_, io::make_grid(samples, cols_, 2, 1.0, tile_), {{"tweedie", provenance.dump()}});
     }
     char line[200];
     std::snprintf(line, sizeof line, "wrote %s: %lld samples, %lld NFE, %.1f s", out_.c_str(),
@@ -96,9 +100,9 @@ class SampleCommand : public Command {
 
  private:
   std::string arch_;
-  std::string model_ = TWEEDIE_SOURCE_DIR "/models/fmnist32/model.safetensors";
+  std::string model_ = kDefaultPrior;
   std::string out_, sampler_ = "ddim", steps_ = "100";
-  int64_t count_ = 100, cols_ = 10, batch_ = 50;
+  int64_t count_ = 100, cols_ = 10, batch_ = 50, tile_ = io::kDisplayTile;
   double eta_ = 0.0;
   bool clip_ = true;
 };

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "cli/command.h"
+#include "tweedie/core/data_dir.h"
 #include "tweedie/core/error.h"
 #include "tweedie/core/fs.h"
 #include "tweedie/core/progress.h"
@@ -56,7 +57,8 @@ class SampleEvalCommand : public Command {
     if (prefix.empty()) {
       std::string file = model_;
       if (file.rfind(diffusion::kGmmPrefix, 0) == 0) file = file.substr(std::string(diffusion::kGmmPrefix).size());
-      prefix = (fs::path(file).parent_path() / "sample_eval").string();
+      // Beside the file that is read: the shipped prior's when the default names it.
+      prefix = (fs::path(data_path(file)).parent_path() / "sample_eval").string();
     }
     check_output_file(prefix + ".json", "--out", {"json"});
     auto prior = diffusion::load_prior(model_, device(), arch_);
@@ -95,7 +97,7 @@ class SampleEvalCommand : public Command {
                                              device(), [&](int64_t done) { bar.update(done); });
       bar.finish();
       const std::string png = prefix + "_" + spec.name() + ".png";
-      io::write_png(png, io::make_grid(score.samples.slice(0, 0, std::min<int64_t>(100, count_)), 10),
+      io::write_png(png, io::make_grid(score.samples.slice(0, 0, std::min<int64_t>(100, count_)), 10, 2, 1.0, io::kDisplayTile),
                     {{"tweedie", nlohmann::json{{"command", "tweedie sample-eval"}, {"prior", prior.path},
                                                 {"sampler", spec.name()}, {"seed", common().seed}}
                                      .dump()}});
@@ -128,7 +130,7 @@ class SampleEvalCommand : public Command {
   }
 
  private:
-  std::string model_ = TWEEDIE_SOURCE_DIR "/models/fmnist32/model.safetensors";
+  std::string model_ = kDefaultPrior;
   std::string arch_, out_, classifier_;
   int64_t count_ = 1000, ddim_steps_ = 50, ddpm_steps_ = 100, batch_ = 100, resamples_ = 50;
 };

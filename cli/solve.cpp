@@ -11,6 +11,7 @@
 
 #include "cli/command.h"
 #include "cli/images.h"
+#include "tweedie/core/data_dir.h"
 #include "tweedie/core/error.h"
 #include "tweedie/core/fs.h"
 #include "tweedie/core/progress.h"
@@ -20,6 +21,7 @@
 #include "tweedie/diffusion/prior.h"
 #include "tweedie/io/npy.h"
 #include "tweedie/io/plot.h"
+#include "tweedie/io/png.h"
 #include "tweedie/metric/bands.h"
 #include "tweedie/metric/classifier.h"
 #include "tweedie/metric/suite.h"
@@ -269,7 +271,7 @@ class SolveCommand : public Command {
       }
       cols.push_back(estimate.clamp(-1, 1));
       auto rows = torch::stack(cols, 1).flatten(0, 1);
-      write_image_png(path("comparison.png"), rows, static_cast<int64_t>(cols.size()), text);
+      write_image_png(path("comparison.png"), rows, static_cast<int64_t>(cols.size()), text, io::kDisplayTile);
     }
     atomic_write_file(path("report.json"), report.dump(2) + "\n");
     say(line.str() + " -> " + out_);
@@ -277,7 +279,7 @@ class SolveCommand : public Command {
 
   std::string problem_, op_, channel_, method_, arch_, truth_, out_, classifier_ = "auto";
   std::vector<std::string> inputs_, settings_;
-  std::string model_ = TWEEDIE_SOURCE_DIR "/models/fmnist32/model.safetensors";
+  std::string model_ = kDefaultPrior;
   int64_t batch_ = 0, preview_every_ = 0, bands_ = 0;
   bool list_ = false;
 };

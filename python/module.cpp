@@ -17,9 +17,11 @@
 #include <string>
 #include <vector>
 
+#include "tweedie/core/data_dir.h"
 #include "tweedie/core/error.h"
 #include "tweedie/core/runtime.h"
 #include "tweedie/core/version.h"
+#include "tweedie/data/reference.h"
 #include "tweedie/diffusion/prior.h"
 #include "tweedie/metric/distance.h"
 #include "tweedie/metric/psnr.h"
@@ -33,9 +35,6 @@ namespace py = pybind11;
 
 namespace tweedie::python {
 namespace {
-
-// The shipped Fashion-MNIST prior: what solve() and load_prior() use when given none (as the CLI).
-constexpr const char* kDefaultPrior = TWEEDIE_SOURCE_DIR "/models/fmnist32/model.safetensors";
 
 // nlohmann JSON -> Python dict/list/number/str (through the json module: exact and short).
 py::object to_python(const nlohmann::json& j) { return py::module_::import("json").attr("loads")(j.dump()); }
@@ -289,7 +288,11 @@ PYBIND11_MODULE(_core, m) {
   using namespace tweedie::python;
   m.doc() = "tweedie: diffusion-prior solvers for inverse problems, on torch tensors (docs/python.md).";
   m.attr("__version__") = TWEEDIE_VERSION;
-  m.attr("DEFAULT_PRIOR") = kDefaultPrior;
+  // The shipped prior as found now (core/data_dir.h): an absolute path wherever the data directory is.
+  m.attr("DEFAULT_PRIOR") = data_path(kDefaultPrior);
+  m.def("data_dir", [] { return data_dir().value_or(""); },
+        "The directory of tweedie's shipped models and experiment specs ($TWEEDIE_DATA_DIR, else share/tweedie "
+        "beside the installed library); '' when none is found.");
   register_errors(m);
 
   py::class_<PyPrior>(m, "Prior", R"(A diffusion prior: the denoiser D(x, sigma) ~ E[x0 | x] in the variance-exploding
@@ -419,6 +422,10 @@ Returns a SolveResult (estimate, cost, options, steps); `x, cost = solve(...)` u
       "channels", [] { return registry_table(channel::channel_registry()); },
       "Every channel spec name with its parameters, as solvers().");
 
+  m.def("load_images", &data::load_reference, py::arg("ref"),
+        "Images as every tweedie command names them, float32 [N, C, H, W] in [-1, 1]: "
+        "'fashion-mnist:test:0-7' (Debian's dataset-fashion-mnist, padded to 32x32), a test image name "
+        "('camera', 'camera:64'), a .png or a .npy file.");
   m.def("psnr", &metric::psnr, py::arg("estimate"), py::arg("truth"), py::arg("data_range") = 2.0,
         "PSNR in dB per item, [B] float64: 10 log10(range^2 / MSE); range 2 for [-1, 1] images.");
   m.def(

@@ -3,15 +3,23 @@
 # Idempotent: packages already present are skipped, and apt is not touched when none is missing.
 set -euo pipefail
 
+#   install-deps.sh        everything: build, tests, benchmarks, Python module
+#   install-deps.sh demo   what `make demo` needs: the library and CLI, and the shipped data
+#   install-deps.sh fuzz   everything, plus clang-14 for `make fuzz`
 PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git
   libtorch-dev libopenblas0-pthread          # LibTorch 1.13 (CPU, oneDNN) + a fast BLAS
   libcli11-dev nlohmann-json3-dev libstb-dev zlib1g-dev libssl-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
   dataset-fashion-mnist                      # shipped training / test data
-  python3 python3-numpy python3-torch python3-skimage   # test oracles and test images only
-  python3-dev pybind11-dev python3-pytest                # the Python module (python/) and its tests
+  python3-skimage                            # its test images (camera, astronaut, ...): data only
 )
+if [ "${1:-}" != "demo" ]; then
+  PACKAGES+=(
+    libgtest-dev libgmock-dev libbenchmark-dev
+    python3 python3-numpy python3-torch                   # test oracles only
+    python3-dev pybind11-dev python3-pytest                # the Python module (python/) and its tests
+  )
+fi
 
 # `install-deps.sh fuzz` adds what `make fuzz` needs: clang-14 with its sanitizer and libFuzzer
 # runtimes (the normal build, demo and tests do not need them).

@@ -22,6 +22,8 @@ from ._core import (  # noqa: F401
     __version__,
     channels,
     cosine,
+    data_dir,
+    load_images,
     load_prior,
     load_problem,
     metrics,

@@ -37,7 +37,7 @@ class Basics(CliTestCase):
         out = self.path("a.png")
         cfg = self.path("c.json")
         with open(cfg, "w") as f:
-            json.dump({"count": 4, "cols": 2, "output": out, "threads": 1}, f)
+            json.dump({"count": 4, "cols": 2, "output": out, "threads": 1, "tile": 0}, f)  # native 32-pixel tiles
         run("dataset", "fashion-mnist", "--config", cfg, check=0)
         info = json.loads(run("info", out, "--json", check=0).stdout)
         self.assertEqual(info["tensors"]["image"]["shape"], [1, 2 * 32 + 3 * 2, 2 * 32 + 3 * 2])

@@ -116,6 +116,10 @@ class TrainResumeSample(CliTestCase):
         run("sample", *common, "-o", self.path("grid.png"), "--sampler", "ddpm", check=0)
         info = json.loads(run("info", self.path("grid.png"), "--json", check=0).stdout)
         self.assertIn("tweedie", info["text"])
+        # 16-pixel samples are shown 6x (96-pixel tiles, 2-pixel padding); --tile 0 keeps them.
+        self.assertEqual(info["tensors"]["image"]["shape"], [1, 96 + 4, 3 * 96 + 8])
+        run("sample", *common, "-o", self.path("grid0.png"), "--sampler", "ddpm", "--tile", "0", check=0)
+        info = json.loads(run("info", self.path("grid0.png"), "--json", check=0).stdout)
         self.assertEqual(info["tensors"]["image"]["shape"], [1, 16 + 4, 3 * 16 + 8])
         run("denoise-eval", "--model", model, "--data", self.data, "--count", "8", "--sigmas", "0.2,1.0",
             "-o", self.path("d.json"), "--threads", "1", check=0)

@@ -1,4 +1,5 @@
 #pragma once
+// Internal to the library: not installed, not part of the API (cmake/Install.cmake).
 // Reading user JSON into typed values, with errors that name where the JSON came from.
 #include <nlohmann/json.hpp>
 

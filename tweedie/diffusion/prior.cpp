@@ -2,6 +2,7 @@
 
 #include <filesystem>
 
+#include "tweedie/core/data_dir.h"
 #include "tweedie/core/error.h"
 #include "tweedie/core/fs.h"
 #include "tweedie/core/json_input.h"
@@ -58,19 +59,20 @@ DiffusionConfig find_diffusion_config(const std::string& weights, const std::str
 
 }  // namespace
 
-Prior load_prior(const std::string& weights_path, torch::Device device, const std::string& config_path) {
+Prior load_prior(const std::string& path, torch::Device device, const std::string& config_path) {
   Prior p;
   const std::string prefix = kGmmPrefix;
-  if (weights_path.rfind(prefix, 0) == 0) {
-    const std::string file = weights_path.substr(prefix.size());
+  if (path.rfind(prefix, 0) == 0) {
+    const std::string file = data_path(path.substr(prefix.size()));
     require(config_path.empty(), "a gmm: prior takes no architecture file");
-    p.path = weights_path;
+    p.path = prefix + file;
     p.sha256 = sha256_file(file);
     p.gmm = std::make_shared<const GaussianMixture>(load_gmm(file));
     p.base = make_schedule(p.diffusion.schedule, p.diffusion.steps);
     p.denoiser = std::make_shared<EpsDenoiser>(gmm_eps_model(p.base, p.gmm), p.base);
     return p;
   }
+  const std::string weights_path = data_path(path);
   p.path = weights_path;
   p.sha256 = sha256_file(weights_path);
   p.net = load_unet(weights_path, config_path);

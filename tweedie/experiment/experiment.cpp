@@ -10,6 +10,7 @@
 #include <set>
 #include <sstream>
 
+#include "tweedie/core/data_dir.h"
 #include "tweedie/core/error.h"
 #include "tweedie/core/fs.h"
 #include "tweedie/core/runtime.h"
@@ -171,14 +172,6 @@ struct Shared {
   std::map<std::string, Problem> problems;
   std::map<std::string, torch::Tensor> ys;
 };
-
-std::string resolve_path(const std::string& p) {
-  const std::string gmm = diffusion::kGmmPrefix;
-  if (p.rfind(gmm, 0) == 0) return gmm + resolve_path(p.substr(gmm.size()));
-  if (p.empty() || fs::exists(p)) return p;
-  fs::path in_source = fs::path(TWEEDIE_SOURCE_DIR) / p;
-  return fs::exists(in_source) ? in_source.string() : p;
-}
 
 std::vector<double> to_vector(const torch::Tensor& t) {
   if (!t.defined()) return {};
@@ -475,11 +468,8 @@ int64_t run_experiment(const ExperimentConfig& cfg, const RunOptions& o) {
   }
   s.x = torch::cat(parts).contiguous();
   if (needs_prior)
-    s.prior = diffusion::load_prior(cfg.prior.empty() ? TWEEDIE_SOURCE_DIR "/models/fmnist32/model.safetensors"
-                                                      : resolve_path(cfg.prior),
-                                    s.device);
-  s.classifier = metric::choose_classifier(
-      cfg.classifier == "auto" || cfg.classifier == "none" ? cfg.classifier : resolve_path(cfg.classifier), s.x);
+    s.prior = diffusion::load_prior(cfg.prior.empty() ? kDefaultPrior : cfg.prior, s.device);
+  s.classifier = metric::choose_classifier(cfg.classifier, s.x);
   op::Shape item(s.x.sizes().begin() + 1, s.x.sizes().end());
   for (const auto& p : cfg.problems) {
     Problem pr = make_problem(p.op, p.channel, item, cfg.seed);

@@ -1,4 +1,5 @@
 #pragma once
+// Internal to the library: not installed, not part of the API (cmake/Install.cmake).
 // Little-endian integer loads from unaligned bytes. The file formats we read (zip, pickle,
 // safetensors, torch storages) are little-endian, and so is every host we build for.
 #include <cstdint>

@@ -1,4 +1,5 @@
 #pragma once
+// Internal to the library: not installed, not part of the API (cmake/Install.cmake).
 // A read-only view of a whole file. Regular files are memory-mapped, so a multi-gigabyte
 // checkpoint is parsed in place and its bytes are copied once, into tensors that own them.
 // Other files (pipes, /dev/stdin) are read into memory instead.

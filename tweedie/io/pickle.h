@@ -1,4 +1,5 @@
 #pragma once
+// Internal to the library: not installed, not part of the API (cmake/Install.cmake).
 // A restricted unpickler for PyTorch state dicts. It implements the protocol-2 opcodes (plus
 // the few protocol-4 ones that are harmless) that torch.save emits for dicts, OrderedDicts,
 // tuples, lists, numbers, strings and tensors, and resolves only a whitelist of globals:

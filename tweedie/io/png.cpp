@@ -217,17 +217,22 @@ std::map<std::string, std::string> read_png_text(const std::string& path) {
   return parse_png_text(bytes, path);
 }
 
-torch::Tensor make_grid(const torch::Tensor& images, int64_t cols, int64_t pad, double pad_value) {
+torch::Tensor make_grid(const torch::Tensor& images, int64_t cols, int64_t pad, double pad_value, int64_t min_tile) {
   require(images.defined() && images.dim() == 4, "make_grid: expected images [N, C, H, W], got " +
                                                      (images.defined() ? shape_string(images) : "undefined"));
   require(images.size(0) > 0, "make_grid: no images");
   require(cols > 0, "make_grid: cols must be positive, got " + std::to_string(cols));
   require(pad >= 0, "make_grid: pad must be >= 0, got " + std::to_string(pad));
-  const int64_t n = images.size(0), c = images.size(1), h = images.size(2), w = images.size(3);
+  torch::Tensor src = images.detach();
+  const int64_t side = std::max(src.size(2), src.size(3));
+  if (side > 0 && min_tile > side) {
+    const int64_t k = (min_tile + side - 1) / side;
+    src = src.repeat_interleave(k, 2).repeat_interleave(k, 3);
+  }
+  const int64_t n = src.size(0), c = src.size(1), h = src.size(2), w = src.size(3);
   const int64_t rows = (n + cols - 1) / cols;
   torch::Tensor grid = torch::full({c, rows * h + pad * (rows + 1), cols * w + pad * (cols + 1)}, pad_value,
                                    images.options().requires_grad(false));
-  torch::Tensor src = images.detach();
   for (int64_t i = 0; i < n; ++i) {
     const int64_t top = pad + (i / cols) * (h + pad);
     const int64_t left = pad + (i % cols) * (w + pad);

@@ -33,9 +33,15 @@ std::map<std::string, std::string> read_png_text(const std::string& path);
 // The same, from the bytes of a PNG file; `name` is used in error messages.
 std::map<std::string, std::string> parse_png_text(std::string_view bytes, const std::string& name);
 
-// Tiles images [N, C, H, W] into one [C, rows*H + pad*(rows+1), cols*W + pad*(cols+1)] image,
+// Tiles images [N, C, H, W] into one [C, rows*H' + pad*(rows+1), cols*W' + pad*(cols+1)] image,
 // row-major, `cols` per row (rows = ceil(N / cols)); padding and empty cells get `pad_value`.
-torch::Tensor make_grid(const torch::Tensor& images, int64_t cols, int64_t pad = 2,
-                        double pad_value = 1.0);
+// Each tile is enlarged by the smallest whole factor k with k*max(H, W) >= min_tile (nearest
+// neighbour: every pixel becomes a k x k block, so no value is invented); H' = kH, W' = kW.
+torch::Tensor make_grid(const torch::Tensor& images, int64_t cols, int64_t pad = 2, double pad_value = 1.0,
+                        int64_t min_tile = 0);
+
+// The tile size of the grids tweedie writes for people to look at (comparisons, samples): a
+// 32-pixel Fashion-MNIST image is shown 3x, 96 pixels.
+inline constexpr int64_t kDisplayTile = 96;
 
 }  // namespace tweedie::io

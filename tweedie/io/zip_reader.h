@@ -1,4 +1,5 @@
 #pragma once
+// Internal to the library: not installed, not part of the API (cmake/Install.cmake).
 // A minimal reader for the zip archives written by torch.save (PyTorch >= 1.6): entries are
 // stored uncompressed, so a record is a byte range of the file. Reads the central directory
 // (with zip64 extensions), then checks each record's local header, bounds and CRC-32 when it

@@ -6,6 +6,7 @@
 #include <optional>
 #include <set>
 
+#include "tweedie/core/data_dir.h"
 #include "tweedie/core/error.h"
 #include "tweedie/core/fs.h"
 #include "tweedie/core/json_input.h"
@@ -194,8 +195,9 @@ void save_classifier(const std::string& path, Classifier& model,
   atomic_write_file(beside, model->config().to_json().dump(2) + "\n");
 }
 
-Classifier load_classifier(const std::string& path) {
+Classifier load_classifier(const std::string& given) {
   namespace fs = std::filesystem;
+  const std::string path = data_path(given);
   require(fs::is_regular_file(path), path + ": no such classifier file");
   io::SafeTensors st = io::read_safetensors(path);
   std::optional<ClassifierConfig> config;
@@ -221,7 +223,7 @@ Classifier load_classifier(const std::string& path) {
 
 std::string default_classifier_path() {
   if (const char* env = std::getenv("TWEEDIE_CLASSIFIER"); env && *env) return env;
-  return TWEEDIE_SOURCE_DIR "/models/fmnist-classifier/model.safetensors";
+  return data_path(kDefaultClassifier);
 }
 
 Classifier choose_classifier(const std::string& choice, const torch::Tensor& images, std::string* note) {

@@ -77,10 +77,12 @@ void save_classifier(const std::string& path, Classifier& model,
 
 // Loads a classifier: the config from the JSON beside the weights or the embedded metadata (they
 // must agree when both exist), the weights strictly (every missing, unexpected or mis-shaped
-// tensor is listed in one InputError). Returns it in eval mode.
+// tensor is listed in one InputError). Returns it in eval mode. A relative path missing from the
+// working directory is looked up in the data directory (core/data_dir.h).
 Classifier load_classifier(const std::string& path);
 
-// models/fmnist-classifier/model.safetensors in the source tree (env TWEEDIE_CLASSIFIER overrides).
+// The shipped classifier, kDefaultClassifier in the data directory (env TWEEDIE_CLASSIFIER
+// overrides).
 std::string default_classifier_path();
 
 // The classifier a command should score `images` with, from a user's choice:
