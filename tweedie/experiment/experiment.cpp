@@ -353,6 +353,9 @@ int64_t run_experiment(const ExperimentConfig& cfg, const RunOptions& o, Distrib
   };
   Runner runner(cfg, o);  // every rank validates and loads; errors before any work
   const size_t n = runner.cells().size();
+  // Every rank starts taking cells at once (a rank slow to load still gets its share), and a
+  // rank that failed to load stops the others here, before any work.
+  d.barrier("every rank has loaded " + cfg.name);
   // Rank 0 decides what is left, before any rank stores anything, and tells the others.
   std::vector<size_t> todo;
   if (d.is_root()) todo = runner.pending();
