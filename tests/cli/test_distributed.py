@@ -134,6 +134,22 @@ class DataParallelTraining(CliTestCase):
         d8 = max_diff(model_weights(one), model_weights(two))
         self.assertLess(d8, WEIGHT_TOL, f"2 ranks then 1 vs 1 throughout, step 8: max weight difference {d8}")
 
+    def test_a_lost_rank_is_one_error_naming_the_survivor_within_the_timeout(self):
+        procs = launch(2, *self.args(self.path("lost"), 100000, 4, "--dist-timeout", 20))
+        try:
+            for line in procs[1].stdout:  # rank 1 has joined and is about to train: kill it (an event, not a time)
+                if "data-parallel" in line:
+                    break
+        finally:
+            procs[1].send_signal(signal.SIGKILL)
+            procs[1].communicate()
+        code, _, err = finish([procs[0]])[0]
+        self.assertEqual(code, 1, err)
+        lines = err.strip().splitlines()
+        self.assertEqual(len(lines), 1, err)
+        self.assertRegex(lines[0], r"^tweedie: error: rank 0 of 2: lost the process group during all-reduce of "
+                                   r"the gradients at step \d+")
+
     def test_uneven_batch_is_refused_on_every_rank(self):
         res = run_ranks(2, *self.args(self.path("u"), 2, 5, "--dist-timeout", 60), check=None)
         for code, _, err in res:
