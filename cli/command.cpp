@@ -1,11 +1,14 @@
 #include "cli/command.h"
 
 #include <algorithm>
+#include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <iostream>
 #include <thread>
 
 #include "cli/config_file.h"
+#include "tweedie/core/distributed.h"
 #include "tweedie/core/error.h"
 #include "tweedie/core/fs.h"
 #include "tweedie/core/runtime.h"
@@ -68,6 +71,23 @@ void Command::say(const std::string& line) const {
   // Flushed: a long run logging to a file (train, experiment under nohup) shows each line when
   // it happens, not at exit.
   if (!common_.quiet) std::cout << line << std::endl;
+}
+
+void add_dist_options(CLI::App& app, DistOptions& o) {
+  auto* g = app.add_option_group("Distributed (docs/distributed.md)");
+  g->add_option("--dist", o.mode,
+                "auto: join the process group when RANK and WORLD_SIZE are set (torchrun's variables, with "
+                "MASTER_ADDR, MASTER_PORT); on: require them; off: one process, ignoring them")
+      ->check(CLI::IsMember({"auto", "on", "off"}));
+  g->add_option("--dist-timeout", o.timeout_s,
+                "Seconds to wait for the other ranks (rendezvous, every collective): past it, a lost rank is an "
+                "error, never a hang")
+      ->check(CLI::PositiveNumber);
+}
+
+Distributed join_group(const DistOptions& o) {
+  return Distributed::from_env(parse_dist_mode(o.mode),
+                               std::chrono::milliseconds(static_cast<int64_t>(std::ceil(o.timeout_s * 1000))));
 }
 
 std::pair<double, double> parse_range(const std::string& text, const std::string& flag) {

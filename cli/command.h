@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "tweedie/core/distributed.h"
+
 namespace tweedie::cli {
 
 struct CommonOptions {
@@ -68,6 +70,17 @@ struct CommandRegistrar {
 // The largest --threads accepted: 4 × the machine's cores, at least 16. More only thrashes, and
 // LibTorch spawns them all eagerly (100000 never returned).
 int max_threads();
+
+// --dist and --dist-timeout, for the commands that can run as one rank of several (train,
+// experiment; docs/distributed.md).
+struct DistOptions {
+  std::string mode = "auto";  // auto: distributed when RANK/WORLD_SIZE are set
+  double timeout_s = 60;      // rendezvous and every collective / store wait
+};
+void add_dist_options(CLI::App& app, DistOptions& o);
+// Joins the group the environment describes (or a single-process context); InputError on a bad
+// environment or a rendezvous that times out.
+Distributed join_group(const DistOptions& o);
 
 // Parses "lo,hi" into two doubles; InputError naming `flag` otherwise.
 std::pair<double, double> parse_range(const std::string& text, const std::string& flag);

@@ -1,5 +1,6 @@
 // tweedie experiment: run a grid of problems × methods × settings from a JSON config
-// (experiments/*.json), resumable, writing results.csv, table.md, comparison grids and sweeps.
+// (experiments/*.json), resumable, writing results.csv, table.md, comparison grids and sweeps;
+// sharded over the ranks of a torchrun-style launch (docs/distributed.md).
 #include <iostream>
 
 #include <nlohmann/json.hpp>
@@ -24,6 +25,7 @@ class ExperimentCommand : public Command {
                    "Prior for every cell, instead of the config's 'prior' (weights, or gmm:FILE); give -o too, "
                    "so the results land beside, not over, the config's");
     app.add_flag("--dry-run", dry_run_, "List the cells and which are already done; run nothing");
+    add_dist_options(app, dist_opt_);
   }
 
   // Finished cells are kept as they finish (a killed grid resumes); every cell's options, the
@@ -31,6 +33,8 @@ class ExperimentCommand : public Command {
   bool writes_incrementally() const override { return true; }
 
   int run() override {
+    // The environment first: a bad RANK fails before anything slow happens.
+    Distributed dist = join_group(dist_opt_);
     auto j = read_json_file(config_);
     experiment::ExperimentConfig cfg;
     try {
@@ -50,13 +54,14 @@ class ExperimentCommand : public Command {
     o.quiet = common().quiet;
     o.dry_run = dry_run_;
     o.log = [this](const std::string& line) { say(line); };
-    experiment::run_experiment(cfg, o);
+    experiment::run_experiment(cfg, o, &dist);
     return 0;
   }
 
  private:
   std::string config_, out_, prior_;
   bool dry_run_ = false;
+  DistOptions dist_opt_;
 };
 
 }  // namespace

@@ -25,6 +25,7 @@
 #include "tweedie/metric/bands.h"
 #include "tweedie/metric/classifier.h"
 #include "tweedie/metric/suite.h"
+#include "tweedie/solve/batched.h"
 #include "tweedie/solve/solver.h"
 
 namespace tweedie::cli {
@@ -87,7 +88,6 @@ class SolveCommand : public Command {
       prior = diffusion::load_prior(model_, device(), arch_);
       check_prior_fits(prior, problem);
     }
-    const diffusion::EpsDenoiser& denoiser = entry.make.uses_prior ? *prior.denoiser : solve::no_prior();
     problem.op->to(device());
 
     const int64_t n = y.size(0), per = batch_ > 0 ? std::min(batch_, n) : n;
@@ -95,33 +95,34 @@ class SolveCommand : public Command {
     ProgressOptions po;
     po.quiet = common().quiet;
     po.unit = "step";
-    std::vector<torch::Tensor> estimates;
     std::vector<std::vector<double>> band_rows;  // per step of the first chunk: error by frequency band
-    solve::Cost total;
-    int64_t chunks = 0;
-    for (int64_t i = 0; i < n; i += per, ++chunks) {
-      const int64_t j = std::min(n, i + per);
-      torch::Tensor yb = y.slice(0, i, j).to(device());
+    std::unique_ptr<Progress> bar;  // per chunk, made at its first step, when the solver has said how many
+    solve::BatchedOptions bo;
+    bo.batch = batch_;
+    bo.device = device();
+    bo.chunk_monitor = [&](int64_t i, int64_t j) -> solve::Monitor {
+      bar.reset();
       const std::string label = method_ + (n > per ? " " + std::to_string(i) + "-" + std::to_string(j - 1) : "");
-      std::unique_ptr<Progress> bar;  // made at the first step, when the solver has said how many
-      solve::SolveContext ctx{problem, yb, denoiser, gen, [&](const solve::Progress& p) {
-                                if (!bar) bar = std::make_unique<Progress>(label, p.num_steps, po);
-                                if (preview_every_ > 0 && p.step % preview_every_ == 0 && p.x0.defined())
-                                  write_preview(p.x0, i, p.step);
-                                if (bands_ > 0 && truth.defined() && p.x0.defined() && p.x0.size(0) == yb.size(0))
-                                  band_rows.push_back(metric::band_errors(p.x0.cpu(), truth.slice(0, i, j), bands_));
-                                std::ostringstream s;
-                                s << (p.phase.empty() ? "" : p.phase + " ") << "nfe " << p.nfe;
-                                if (!std::isnan(p.misfit)) s << " misfit " << std::setprecision(4) << p.misfit;
-                                bar->update(p.step, s.str());
-                                return true;
-                              }};
-      solve::Result r = entry.make.run(params, ctx);
+      return [&, i, j, label](const solve::Progress& p) {
+        if (!bar) bar = std::make_unique<Progress>(label, p.num_steps, po);
+        if (preview_every_ > 0 && p.step % preview_every_ == 0 && p.x0.defined()) write_preview(p.x0, i, p.step);
+        if (bands_ > 0 && truth.defined() && p.x0.defined() && p.x0.size(0) == j - i)
+          band_rows.push_back(metric::band_errors(p.x0.cpu(), truth.slice(0, i, j), bands_));
+        std::ostringstream s;
+        s << (p.phase.empty() ? "" : p.phase + " ") << "nfe " << p.nfe;
+        if (!std::isnan(p.misfit)) s << " misfit " << std::setprecision(4) << p.misfit;
+        bar->update(p.step, s.str());
+        return true;
+      };
+    };
+    bo.chunk_done = [&](int64_t, int64_t, const solve::Result& r) {
       if (bar) bar->finish("nfe " + std::to_string(r.cost.nfe) + ", " + Progress::format_duration(r.cost.seconds));
-      estimates.push_back(r.estimate.detach().to(torch::kCPU, torch::kFloat32));
-      accumulate(total, r.cost);
-    }
-    torch::Tensor estimate = torch::cat(estimates);
+    };
+    solve::BatchedResult solved =
+        solve::solve_batched(method_, params, problem, y, entry.make.uses_prior ? prior.denoiser.get() : nullptr, gen, bo);
+    torch::Tensor estimate = solved.estimate;
+    const solve::Cost& total = solved.cost;
+    const int64_t chunks = solved.calls;
     if (!band_rows.empty()) write_bands(band_rows);
     write_outputs(problem, y, truth, estimate, options,
                   entry.make.uses_prior ? prior.describe() : nlohmann::json(nullptr), problem_json, total, chunks,
@@ -209,14 +210,6 @@ class SolveCommand : public Command {
     torch::Tensor x = x0.detach().to(torch::kCPU, torch::kFloat32);
     io::write_npy(base + ".npy", x);
     if (is_image_batch(x)) write_image_png(base + ".png", x.clamp(-1, 1));
-  }
-
-  static void accumulate(solve::Cost& t, const solve::Cost& c) {
-    t.nfe += c.nfe;
-    t.network_grads += c.network_grads;
-    t.likelihood_grads += c.likelihood_grads;
-    t.seconds += c.seconds;
-    t.peak_rss_bytes = std::max(t.peak_rss_bytes, c.peak_rss_bytes);
   }
 
   void write_outputs(const Problem& problem, const torch::Tensor& y, const torch::Tensor& truth,

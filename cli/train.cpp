@@ -63,6 +63,7 @@ class TrainCommand : public Command {
     app.add_option("--checkpoint-every", opt_.checkpoint_every, "Steps between checkpoints")->check(CLI::PositiveNumber);
     app.add_option("--log-every", opt_.log_every, "Steps between loss-history rows")->check(CLI::PositiveNumber);
     app.add_flag("--fresh", fresh_, "Start over even if OUT holds a checkpoint");
+    add_dist_options(app, dist_opt_);
   }
 
   torch::Tensor load_data() const {
@@ -82,6 +83,8 @@ class TrainCommand : public Command {
   bool writes_incrementally() const override { return true; }
 
   int run() override {
+    // The environment first: a bad RANK fails before anything slow happens.
+    Distributed dist = join_group(dist_opt_);
     check_output_dir(out_, "--out");
     UNetConfig arch = arch_;
     torch::Tensor x = load_data();
@@ -109,25 +112,37 @@ class TrainCommand : public Command {
       trainer.load_checkpoint(ckpt);
       say("resuming " + ckpt + " at step " + std::to_string(trainer.step()));
     }
+    // Data-parallel over the ranks (a no-op for one process); rank 0 alone writes the outputs.
+    trainer.distribute(dist);
+    const bool writer = dist.is_root();
+    if (dist.active())
+      say(dist.who() + ": data-parallel, " + std::to_string(opt_.batch_size / dist.world_size()) + " of every " +
+          std::to_string(opt_.batch_size) + " images per step");
     say("training " + std::to_string(trainer.model()->num_parameters()) + " parameters on " +
         std::to_string(x.size(0)) + " images, " + std::to_string(trainer.step()) + " -> " +
         std::to_string(opt_.steps) + " steps");
 
     ProgressOptions po;
-    po.quiet = common().quiet;
+    po.quiet = common().quiet || !writer;
     po.unit = "step";
     po.initial = trainer.step();
     Progress progress("train", opt_.steps, po);
     auto on_step = [&](int64_t step, double loss) { progress.update_loss(step, loss); };
     auto on_checkpoint = [&](int64_t step) {
+      if (!writer) return;
       trainer.save_checkpoint(ckpt);
       save_outputs(trainer);
       (void)step;
     };
     trainer.run(on_step, on_checkpoint);
     progress.finish();
-    save_outputs(trainer);
-    say("wrote " + (fs::path(out_) / "model.safetensors").string());
+    if (writer) {
+      save_outputs(trainer);
+      say("wrote " + (fs::path(out_) / "model.safetensors").string());
+    }
+    // Nobody leaves before rank 0 has written: a launcher that sees every rank exit 0 finds the
+    // outputs in place.
+    dist.barrier("end of training");
     return 0;
   }
 
@@ -150,6 +165,7 @@ class TrainCommand : public Command {
   UNetConfig arch_;
   diffusion::TrainOptions opt_;
   bool fresh_ = false;
+  DistOptions dist_opt_;
 };
 
 }  // namespace

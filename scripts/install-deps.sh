@@ -9,6 +9,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git
   libtorch-dev libopenblas0-pthread          # LibTorch 1.13 (CPU, oneDNN) + a fast BLAS
+  libgloo-dev                                # Gloo headers for c10d ProcessGroupGloo (docs/distributed.md)
   libcli11-dev nlohmann-json3-dev libstb-dev zlib1g-dev libssl-dev
   dataset-fashion-mnist                      # shipped training / test data
   python3-skimage                            # its test images (camera, astronaut, ...): data only

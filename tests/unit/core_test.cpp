@@ -66,6 +66,35 @@ TEST(Progress, PlainLinesWhenNotATerminal) {
   EXPECT_NE(text.find("loss 0.5"), std::string::npos);
 }
 
+TEST(Progress, AnAbandonedBarPrintsNoFinalLine) {
+  // Destroyed while an exception unwinds (a run that failed): no "100%" above the error line.
+  std::FILE* f = std::tmpfile();
+  try {
+    ProgressOptions o;
+    o.stream = f;
+    o.force_tty = 0;
+    o.plain_interval_s = 1e9;  // no periodic line: only a final one could appear
+    Progress p("train", 10, o);
+    p.update(3);
+    throw std::runtime_error("lost");
+  } catch (const std::runtime_error&) {
+  }
+  EXPECT_EQ(std::ftell(f), 0L) << "an abandoned bar wrote its final line";
+  std::fclose(f);
+  // Guard: the same bar destroyed normally does write it.
+  std::FILE* g = std::tmpfile();
+  {
+    ProgressOptions o;
+    o.stream = g;
+    o.force_tty = 0;
+    o.plain_interval_s = 1e9;
+    Progress p("train", 10, o);
+    p.update(3);
+  }
+  EXPECT_GT(std::ftell(g), 0L);
+  std::fclose(g);
+}
+
 TEST(Progress, LossIsSmoothedExponentially) {
   // 1, then 0 nine times: 0.98^k after k zeros
   std::string text = capture_progress(0, false, [](Progress& p) {

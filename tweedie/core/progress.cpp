@@ -1,5 +1,7 @@
 #include "tweedie/core/progress.h"
 
+#include <exception>
+
 #include <algorithm>
 #include <cmath>
 
@@ -11,10 +13,19 @@ Progress::Progress(std::string label, int64_t total, ProgressOptions options)
     : label_(std::move(label)), total_(std::max<int64_t>(total, 0)), options_(std::move(options)) {
   tty_ = options_.force_tty >= 0 ? options_.force_tty == 1 : ::isatty(::fileno(options_.stream)) == 1;
   start_ = last_emit_ = std::chrono::steady_clock::now();
+  uncaught_at_start_ = std::uncaught_exceptions();
 }
 
 Progress::~Progress() {
-  if (!finished_) finish();
+  if (finished_) return;
+  if (std::uncaught_exceptions() > uncaught_at_start_) {
+    // Unwinding from an error: the error line is the whole report ("tweedie: error: ..."), and a
+    // terminal bar in progress gets its line ended so that message starts on its own.
+    finished_ = true;
+    if (!options_.quiet && tty_) std::fputc('\n', options_.stream);
+    return;
+  }
+  finish();
 }
 
 std::string Progress::format_duration(double s) {

@@ -27,7 +27,8 @@ class Progress {
 
   // Reports `done` of `total` units finished; `status` is appended (e.g. "loss 0.031").
   void update(int64_t done, const std::string& status = "");
-  // Final line (done = total unless given); called by the destructor if not called before.
+  // Final line (done = total unless given); called by the destructor if not called before,
+  // except while an exception unwinds (an abandoned run prints no "100%" above its error).
   void finish(const std::string& status = "");
 
   // Reports a training step: `done` and an exponentially smoothed loss (weight 0.02 on the
@@ -47,6 +48,9 @@ class Progress {
   ProgressOptions options_;
   bool tty_;
   bool finished_ = false;
+  // Exceptions in flight at construction: more at destruction means the work is being abandoned,
+  // and the bar must not print a final "100%" line above the error.
+  int uncaught_at_start_ = 0;
   double smoothed_loss_ = -1;
   std::chrono::steady_clock::time_point start_, last_emit_;
 };

@@ -109,10 +109,29 @@ double Trainer::learning_rate(int64_t step) const {
   return options_.lr * std::min(1.0, static_cast<double>(step + 1) / static_cast<double>(options_.warmup_steps));
 }
 
+void Trainer::distribute(Distributed& dist) {
+  dist_ = &dist;
+  if (!dist.active()) return;
+  const int64_t w = dist.world_size();
+  require(options_.batch_size % w == 0,
+          "--batch-size " + std::to_string(options_.batch_size) + ": the global batch must be a multiple of WORLD_SIZE=" +
+              std::to_string(w) + " (each rank takes an equal share), e.g. " +
+              std::to_string((options_.batch_size / w + 1) * w));
+  // Every rank must resume from the same point (the same, shared, output directory).
+  torch::Tensor mine = torch::tensor({step_}, torch::kInt64);
+  torch::Tensor root = mine.clone();
+  dist.broadcast(root, "the resume step");
+  if (root.item<int64_t>() != step_)
+    throw InputError(dist.who() + ": starts at step " + std::to_string(step_) + " but rank 0 at step " +
+                     std::to_string(root.item<int64_t>()) +
+                     ": every rank must see the same --out directory (a shared file system) and checkpoint");
+}
+
 double Trainer::train_step() {
   const int64_t b = options_.batch_size, n = data_.size(0);
   auto cpu_long = torch::TensorOptions().dtype(torch::kInt64);
   // Every random draw comes from gen_, in a fixed order, so resuming replays the same batches.
+  // Data-parallel ranks draw the whole global batch the same way and keep their share.
   torch::Tensor idx = torch::randint(n, {b}, gen_, cpu_long);
   torch::Tensor x0 = data_.index_select(0, idx.to(data_.device())).to(device_);
   if (options_.hflip) {
@@ -121,6 +140,13 @@ double Trainer::train_step() {
   }
   torch::Tensor t = torch::randint(options_.diffusion_steps, {b}, gen_, cpu_long);
   torch::Tensor noise = randn(x0.sizes(), gen_, device_);
+  const bool parallel = dist_ != nullptr && dist_->active();
+  if (parallel) {
+    const int64_t share = b / dist_->world_size(), lo = share * dist_->rank();
+    x0 = x0.narrow(0, lo, share);
+    t = t.narrow(0, lo, share);
+    noise = noise.narrow(0, lo, share);
+  }
 
   double lr = learning_rate(step_);
   for (auto& group : optimizer_->param_groups())
@@ -128,6 +154,27 @@ double Trainer::train_step() {
   optimizer_->zero_grad();
   torch::Tensor loss = epsilon_loss(model_, x0, t, noise, alphas_cumprod_, options_.min_snr_gamma);
   loss.backward();
+  double loss_value = loss.item<double>();
+  if (parallel) {
+    // g ← (1/W) Σ_r g_r: the mean of the equal shares' mean gradients is the global batch's mean
+    // gradient. One all-reduce of every gradient (and the loss) packed into one buffer.
+    std::vector<torch::Tensor> grads;
+    for (auto& p : model_->parameters())
+      if (p.grad().defined()) grads.push_back(p.grad());
+    std::vector<torch::Tensor> flat;
+    for (auto& g : grads) flat.push_back(g.to(torch::kCPU).reshape({-1}));
+    flat.push_back(torch::tensor({loss_value}, torch::kFloat32));
+    torch::Tensor buffer = torch::cat(flat);
+    dist_->all_reduce_sum(buffer, "the gradients at step " + std::to_string(step_ + 1));
+    buffer.div_(static_cast<double>(dist_->world_size()));
+    int64_t at = 0;
+    torch::NoGradGuard no_grad;
+    for (auto& g : grads) {
+      g.copy_(buffer.narrow(0, at, g.numel()).view_as(g));
+      at += g.numel();
+    }
+    loss_value = buffer[at].item<double>();
+  }
   if (options_.grad_clip > 0) torch::nn::utils::clip_grad_norm_(model_->parameters(), options_.grad_clip);
   optimizer_->step();
 
@@ -140,7 +187,7 @@ double Trainer::train_step() {
     for (size_t i = 0; i < src.size(); ++i) dst[i].mul_(d).add_(src[i].detach(), 1.0 - d);
   }
   ++step_;
-  return loss.item<double>();
+  return loss_value;
 }
 
 void Trainer::run(const std::function<void(int64_t, double)>& on_step,

@@ -5,12 +5,21 @@
 // horizontal flips. Checkpoints hold the model, its EMA, the optimizer moments, the generator
 // state and the loss history in one safetensors file, written atomically, so a run killed at
 // any moment (even kill -9) resumes from its last checkpoint and continues bit-identically.
+//
+// Data-parallel training (Trainer::distribute): every rank draws the whole global batch's random
+// numbers (images, flips, timesteps, noise) from the one seeded generator, in the same order as a
+// single process, and keeps its own contiguous share [r·B/W, (r+1)·B/W); the gradients of the
+// share means are summed over ranks and divided by W (an all-reduce) before clipping and the
+// AdamW step. Every rank therefore holds the same weights, EMA and generator state after each
+// step, equal to a single process at the same global batch B up to float reduction order, and a
+// checkpoint resumes under any world size that divides B.
 #include <torch/torch.h>
 
 #include <functional>
 #include <string>
 #include <vector>
 
+#include "tweedie/core/distributed.h"
 #include "tweedie/diffusion/unet.h"
 
 namespace tweedie::diffusion {
@@ -72,6 +81,11 @@ class Trainer {
   // The EMA weights with the architecture embedded (what `tweedie sample` and solvers load).
   void save_ema(const std::string& path, const std::map<std::string, std::string>& metadata = {}) const;
 
+  // Trains data-parallel over `dist`'s ranks (see the top of this file); `dist` must outlive the
+  // trainer. InputError, on every rank, when the batch size is not a multiple of the world size.
+  // Call after load_checkpoint (if any): checks that every rank starts from the same step.
+  void distribute(Distributed& dist);
+
   // Runs optimizer steps until `options.steps`; calls `on_step` after each step and
   // `on_checkpoint` every `checkpoint_every` steps and at the end.
   void run(const std::function<void(int64_t step, double loss)>& on_step,
@@ -92,6 +106,7 @@ class Trainer {
   TrainOptions options_;
   torch::Device device_;
   torch::Generator gen_;
+  Distributed* dist_ = nullptr;  // data-parallel group, or none
   std::vector<double> alphas_cumprod_;
   std::unique_ptr<torch::optim::AdamW> optimizer_;
   int64_t step_ = 0;

@@ -5,8 +5,6 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
-#include <iomanip>
-#include <numeric>
 #include <set>
 #include <sstream>
 
@@ -15,19 +13,24 @@
 #include "tweedie/core/fs.h"
 #include "tweedie/core/runtime.h"
 #include "tweedie/core/version.h"
+#include "tweedie/experiment/report.h"
 #include "tweedie/data/reference.h"
 #include "tweedie/diffusion/prior.h"
 #include "tweedie/io/npy.h"
-#include "tweedie/io/png.h"
-#include "tweedie/io/plot.h"
 #include "tweedie/metric/suite.h"
 #include "tweedie/problem.h"
+#include "tweedie/solve/batched.h"
 #include "tweedie/solve/solver.h"
 
 namespace tweedie::experiment {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+using detail::fmt;
+using detail::mean_se;
+using detail::safe;
+using detail::setting_text;
+using detail::Workspace;
 
 // ---- config -----------------------------------------------------------------------------------
 
@@ -45,13 +48,6 @@ void only_keys(const json& j, const std::set<std::string>& known, const std::str
   if (!j.is_object()) throw InputError(where + ": expected an object");
   for (auto& [k, v] : j.items())
     if (!known.count(k)) throw InputError(where + ": unknown key '" + k + "'");
-}
-
-// Filesystem-safe rendering of a setting value.
-std::string safe(const std::string& s) {
-  std::string out;
-  for (char c : s) out += (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '=') ? c : '_';
-  return out;
 }
 
 }  // namespace
@@ -160,18 +156,9 @@ std::vector<Cell> expand(const ExperimentConfig& config) {
   return cells;
 }
 
-// ---- running ------------------------------------------------------------------------------------
+// ---- stage 1: plan ------------------------------------------------------------------------------
 
 namespace {
-
-struct Shared {
-  torch::Tensor x;  // truth [N, C, H, W]
-  diffusion::Prior prior;
-  metric::Classifier classifier{nullptr};
-  torch::Device device = torch::kCPU;
-  std::map<std::string, Problem> problems;
-  std::map<std::string, torch::Tensor> ys;
-};
 
 std::vector<double> to_vector(const torch::Tensor& t) {
   if (!t.defined()) return {};
@@ -179,286 +166,36 @@ std::vector<double> to_vector(const torch::Tensor& t) {
   return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
 }
 
-json cell_description(const Cell& c, const Shared& s, const ExperimentConfig& cfg, const json& options) {
-  const Problem& p = s.problems.at(c.problem->name);
-  return {{"problem", {{"name", c.problem->name}, {"op", p.op->spec()}, {"channel", p.channel->spec()}}},
-          {"method", c.method->method},
-          {"label", c.method->label},
-          {"options", options},
-          {"images", cfg.images},
-          {"seed", cfg.seed},
-          {"batch", cfg.batch},
-          {"prior_sha256", s.prior.sha256},
-          {"classifier", cfg.classifier}};
-}
-
-json run_cell(const Cell& c, Shared& s, const ExperimentConfig& cfg, const fs::path& dir) {
-  Params params = solve::resolve_solver(c.method->method, c.settings);
-  const auto& entry = solve::solver_registry().find(c.method->method);
-  const Problem& problem = s.problems.at(c.problem->name);
-  const torch::Tensor& y = s.ys.at(c.problem->name);
-  const int64_t n = y.size(0), per = cfg.batch > 0 ? std::min(cfg.batch, n) : n;
-  torch::Generator gen = make_generator(cfg.seed);  // per cell: independent of the order cells run in
-  std::vector<torch::Tensor> parts;
-  solve::Cost cost;
-  try {
-    for (int64_t i = 0; i < n; i += per) {
-      torch::Tensor yb = y.slice(0, i, std::min(n, i + per)).to(s.device);
-      solve::SolveContext ctx{problem, yb, entry.make.uses_prior ? *s.prior.denoiser : solve::no_prior(), gen, {}};
-      auto r = entry.make.run(params, ctx);
-      parts.push_back(r.estimate.detach().to(torch::kCPU, torch::kFloat32));
-      cost.nfe += r.cost.nfe;
-      cost.network_grads += r.cost.network_grads;
-      cost.likelihood_grads += r.cost.likelihood_grads;
-      cost.seconds += r.cost.seconds;
-      cost.peak_rss_bytes = std::max(cost.peak_rss_bytes, r.cost.peak_rss_bytes);
-    }
-  } catch (const InputError& e) {
-    // Options were validated before any cell ran, so what fails here depends on the data: a step
-    // size that diverges, typically. A sweep over step sizes must go on and show it, so the cell
-    // is kept as failed (no metrics; a blank column in the comparison) instead of ending the run.
-    fs::create_directories(dir);
-    io::write_npy((dir / "estimate.npy").string(), torch::zeros_like(s.x));
-    json empty = json::array();
-    return {{"cost", cost.to_json()},
-            {"failed", e.what()},
-            {"metrics",
-             {{"psnr", empty}, {"ssim", empty}, {"cosine", empty}, {"rel_norm_error", empty},
-              {"classifier_feature_distance", empty}}},
-            {"solve_calls", 0}};
-  }
-  torch::Tensor est = torch::cat(parts);
-  auto m = metric::compute_image_metrics(est, s.x, s.classifier ? &s.classifier : nullptr);
-  json metrics = {{"psnr", to_vector(m.psnr)},
-                  {"ssim", to_vector(m.ssim)},
-                  {"cosine", to_vector(m.cosine)},
-                  {"rel_norm_error", to_vector(m.rel_norm_error)},
-                  {"classifier_feature_distance", to_vector(m.classifier_feature_distance)}};
-  if (m.classifier_frechet_distance) metrics["classifier_frechet_distance"] = *m.classifier_frechet_distance;
-  fs::create_directories(dir);
-  io::write_npy((dir / "estimate.npy").string(), est);
-  return {{"cost", cost.to_json()}, {"metrics", metrics}, {"solve_calls", (n + per - 1) / per}};
-}
-
-// mean and standard error (sample sd / √n) of finite values
-std::pair<double, double> mean_se(const std::vector<double>& v) {
-  std::vector<double> f;
-  for (double x : v)
-    if (std::isfinite(x)) f.push_back(x);
-  if (f.empty()) return {NAN, NAN};
-  double mu = 0;
-  for (double x : f) mu += x;
-  mu /= static_cast<double>(f.size());
-  if (f.size() < 2) return {mu, NAN};
-  double ss = 0;
-  for (double x : f) ss += (x - mu) * (x - mu);
-  return {mu, std::sqrt(ss / static_cast<double>(f.size() - 1)) / std::sqrt(static_cast<double>(f.size()))};
-}
-
-std::string fmt(double v, int digits) {
-  if (!std::isfinite(v)) return "–";
-  std::ostringstream s;
-  s << std::fixed << std::setprecision(digits) << v;
-  return s.str();
-}
-
-std::string setting_text(const Cell& c) {
-  std::string s;
-  for (auto& kv : c.settings) s += (s.empty() ? "" : " ") + kv;
-  return s.empty() ? "defaults" : s;
-}
-
-torch::Tensor stretch(const torch::Tensor& t) {
-  auto flat = t.flatten(1);
-  auto lo = std::get<0>(flat.min(1, true)), hi = std::get<0>(flat.max(1, true));
-  return ((flat - lo) / (hi - lo).clamp_min(1e-12) * 2 - 1).view_as(t);
-}
-
-// One sweep's CSV (PSNR/SSIM mean ± SE and NFE per point) and plot (mean PSNR, one line per
-// combination of the swept settings other than the swept key).
-class Sweep {
- public:
-  explicit Sweep(const std::string& lead_columns) {
-    csv_ << lead_columns << "psnr_mean,psnr_se,ssim_mean,ssim_se,nfe,other_settings\n";
-  }
-  bool empty() const { return series_.empty(); }
-  // A point: `lead` is the row's leading CSV fields (ending in ','), x its abscissa.
-  void add(const Cell& c, const json& result, const std::string& skip_key, const std::string& lead, double x) {
-    std::string others;
-    for (auto& [k, v] : c.swept)
-      if (k != skip_key) others += (others.empty() ? "" : " ") + k + "=" + v;
-    auto [pm, pse] = mean_se(result["metrics"]["psnr"].get<std::vector<double>>());
-    auto [sm, sse] = mean_se(result["metrics"]["ssim"].get<std::vector<double>>());
-    csv_ << lead << pm << "," << pse << "," << sm << "," << sse << "," << result["cost"]["nfe"].get<int64_t>() << ",\""
-         << others << "\"\n";
-    auto& ser = series_[others];
-    ser.label = others.empty() ? c.method->label : c.method->label + " " + others;
-    ser.markers = true;
-    ser.x.push_back(x);
-    ser.y.push_back(pm);
-  }
-  // stem.csv always; stem.svg when the abscissae are numbers (each line drawn left to right).
-  void write(const fs::path& stem, bool plot, const std::string& title, const std::string& x_label) const {
-    atomic_write_file(stem.string() + ".csv", csv_.str());
-    if (!plot) return;
-    std::vector<io::PlotSeries> list;
-    for (const auto& [k, ser] : series_) {
-      std::vector<size_t> order(ser.x.size());
-      std::iota(order.begin(), order.end(), size_t{0});
-      std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return ser.x[a] < ser.x[b]; });
-      io::PlotSeries sorted{ser.label, {}, {}, true};
-      for (size_t o : order) sorted.x.push_back(ser.x[o]), sorted.y.push_back(ser.y[o]);
-      list.push_back(sorted);
-    }
-    io::PlotOptions po;
-    po.title = title;
-    po.x_label = x_label;
-    po.y_label = "PSNR (dB)";
-    po.log_y = false;
-    io::write_line_plot(stem.string() + ".svg", list, po);
-  }
-
- private:
-  std::ostringstream csv_;
-  std::map<std::string, io::PlotSeries> series_;
-};
-
-void write_outputs(const ExperimentConfig& cfg, const std::vector<Cell>& cells, const std::vector<json>& results,
-                   Shared& s, const fs::path& out) {
-  // results.csv
-  std::ostringstream csv;
-  csv << "problem,label,method,setting,image,psnr,ssim,cosine,rel_norm_error,classifier_feature_distance,nfe,"
-         "seconds_per_image\n";
-  csv << std::setprecision(10);
-  const int64_t n = s.x.size(0);
-  for (size_t i = 0; i < cells.size(); ++i) {
-    const json& m = results[i]["metrics"];
-    const double spi = results[i]["cost"]["seconds"].get<double>() / static_cast<double>(n);
-    for (int64_t k = 0; k < n; ++k) {
-      auto at = [&](const char* key) {
-        const auto& v = m[key];
-        return v.size() > static_cast<size_t>(k) && !v[k].is_null() ? fmt(v[k].get<double>(), 6) : std::string();
-      };
-      csv << cells[i].problem->name << "," << cells[i].method->label << "," << cells[i].method->method << ",\""
-          << setting_text(cells[i]) << "\"," << k << "," << at("psnr") << "," << at("ssim") << "," << at("cosine") << ","
-          << at("rel_norm_error") << "," << at("classifier_feature_distance") << ","
-          << results[i]["cost"]["nfe"].get<int64_t>() << "," << spi << "\n";
-    }
-  }
-  atomic_write_file((out / "results.csv").string(), csv.str());
-
-  // table.md
-  std::ostringstream md;
-  md << "# " << cfg.name << "\n\n" << (cfg.description.empty() ? "" : cfg.description + "\n\n");
-  md << n << " images (" << nlohmann::json(cfg.images).dump() << "), seed " << cfg.seed
-     << (s.prior.sha256.empty() ? std::string(", no prior") : ", prior sha256 " + s.prior.sha256.substr(0, 16))
-     << ". Mean ± standard error over images.\n";
-  for (const auto& p : cfg.problems) {
-    md << "\n## " << p.name << ": `" << s.problems.at(p.name).op->spec() << "` + `"
-       << s.problems.at(p.name).channel->spec() << "`\n\n";
-    md << "| method | setting | NFE | PSNR (dB) | SSIM | cosine | ‖x̂‖/‖x‖−1 |" << (s.classifier ? " feature dist | Fréchet |" : "")
-       << " s/image |\n|---|---|---|---|---|---|---|" << (s.classifier ? "---|---|" : "") << "---|\n";
-    for (size_t i = 0; i < cells.size(); ++i) {
-      if (cells[i].problem != &p) continue;
-      const json& m = results[i]["metrics"];
-      auto cell = [&](const char* key, int d) {
-        auto [mu, se] = mean_se(m[key].get<std::vector<double>>());
-        return fmt(mu, d) + (std::isfinite(se) ? " ± " + fmt(se, d) : "");
-      };
-      md << "| " << cells[i].method->label << " | " << setting_text(cells[i]) << " | "
-         << results[i]["cost"]["nfe"].get<int64_t>() << " | "
-         << (results[i].contains("failed") ? std::string("failed: diverged or stopped") : cell("psnr", 2)) << " | "
-         << cell("ssim", 3) << " | " << cell("cosine", 3) << " | " << cell("rel_norm_error", 3) << " | ";
-      if (s.classifier)
-        md << cell("classifier_feature_distance", 3) << " | "
-           << (m.contains("classifier_frechet_distance") ? fmt(m["classifier_frechet_distance"].get<double>(), 2) : "–")
-           << " | ";
-      md << fmt(results[i]["cost"]["seconds"].get<double>() / static_cast<double>(n), 2) << " |\n";
-    }
-  }
-  atomic_write_file((out / "table.md").string(), md.str());
-
-  // comparison_<problem>.png: rows = first 8 images; columns: truth, Aᵀy, first setting of each label
-  const int64_t rows = std::min<int64_t>(n, 8);
-  if (s.x.dim() == 4) {
-    for (const auto& p : cfg.problems) {
-      std::vector<torch::Tensor> cols{s.x.slice(0, 0, rows)};
-      const Problem& pr = s.problems.at(p.name);
-      if (pr.op->linear() && !s.ys.at(p.name).is_complex()) {
-        torch::NoGradGuard no_grad;
-        cols.push_back(stretch(pr.op->adjoint(s.ys.at(p.name).slice(0, 0, rows).to(s.device)).cpu()));
-      }
-      std::set<std::string> seen;
-      for (size_t i = 0; i < cells.size(); ++i) {
-        if (cells[i].problem != &p || !seen.insert(cells[i].method->label).second) continue;
-        cols.push_back(io::read_npy((out / "cells" / cells[i].id / "estimate.npy").string()).slice(0, 0, rows).clamp(-1, 1));
-      }
-      auto grid = torch::stack(cols, 1).flatten(0, 1);
-      io::write_png((out / ("comparison_" + p.name + ".png")).string(), io::make_grid(grid, static_cast<int64_t>(cols.size())));
-    }
-  }
-
-  // sweeps: per problem, label and swept key, mean ± SE of PSNR against the value (numeric only)
-  for (const auto& p : cfg.problems) {
-    for (const auto& m : cfg.methods) {
-      for (const auto& [key, values] : m.settings) {
-        if (values.size() < 2) continue;
-        Sweep sw(key + ",");
-        bool numeric = true;
-        for (size_t i = 0; i < cells.size(); ++i) {
-          if (cells[i].problem != &p || cells[i].method != &m) continue;
-          const std::string& v = cells[i].swept.at(key);
-          char* end = nullptr;
-          double xv = std::strtod(v.c_str(), &end);
-          numeric = numeric && end && *end == '\0';
-          sw.add(cells[i], results[i], key, v + ",", xv);
-        }
-        std::string stem = "sweep_" + p.name + "_" + m.label + "_" + safe(key);
-        sw.write(out / stem, numeric, cfg.name + " / " + p.name + ": PSNR vs " + key, key);
-      }
-    }
-  }
-
-  // problem axes: a key two or more problems carry, PSNR against its value per method label
-  std::map<std::string, int> axis_count;
-  for (const auto& p : cfg.problems)
-    for (const auto& kv : p.sweep) ++axis_count[kv.first];
-  for (const auto& [key, count] : axis_count) {
-    if (count < 2) continue;
-    for (const auto& m : cfg.methods) {
-      Sweep sw(key + ",problem,");
-      for (size_t i = 0; i < cells.size(); ++i) {
-        auto at = cells[i].problem->sweep.find(key);
-        if (cells[i].method != &m || at == cells[i].problem->sweep.end() || results[i].contains("failed")) continue;
-        sw.add(cells[i], results[i], "", format_number(at->second) + "," + cells[i].problem->name + ",", at->second);
-      }
-      if (!sw.empty())
-        sw.write(out / ("sweep_" + key + "_" + safe(m.label)), true, cfg.name + ": PSNR vs " + key + " (across problems)",
-                 key);
-    }
-  }
-}
-
 }  // namespace
 
-int64_t run_experiment(const ExperimentConfig& cfg, const RunOptions& o) {
-  auto log = [&](const std::string& line) {
-    if (o.log) o.log(line);
-  };
+struct Runner::State {
+  ExperimentConfig cfg;
+  RunOptions options;
+  fs::path out;
+  std::vector<Cell> cells;
+  std::vector<json> cell_options;  // each cell's resolved solver options
+  std::vector<json> descriptions;  // what a stored cell must match to be kept
+  bool needs_prior = false;        // self-diffusion and DIP bring their own network
+  Workspace ws;
+};
+
+Runner::Runner(ExperimentConfig config, const RunOptions& o) : s_(std::make_unique<State>()) {
+  State& st = *s_;
+  st.cfg = std::move(config);
+  st.options = o;
+  const ExperimentConfig& cfg = st.cfg;
   require(!cfg.output.empty(), "experiment " + cfg.name + ": no output directory (set 'output' or --output)");
-  const fs::path out(cfg.output);
-  std::vector<Cell> cells = expand(cfg);
+  st.out = fs::path(cfg.output);
+  st.cells = expand(cfg);
   // Validate every cell's options before any work: a typo in the last cell must not cost hours.
-  std::vector<json> options;
-  bool needs_prior = false;  // self-diffusion and DIP bring their own network
-  for (const auto& c : cells) {
+  for (const auto& c : st.cells) {
     Params p = solve::resolve_solver(c.method->method, c.settings);
     const auto& entry = solve::solver_registry().find(c.method->method);
-    options.push_back(entry.make.describe(p));
-    needs_prior = needs_prior || entry.make.uses_prior;
+    st.cell_options.push_back(entry.make.describe(p));
+    st.needs_prior = st.needs_prior || entry.make.uses_prior;
   }
 
-  Shared s;
+  Workspace& s = st.ws;
   s.device = parse_device(o.device);
   std::vector<torch::Tensor> parts;
   for (auto& ref : cfg.images) {
@@ -467,7 +204,7 @@ int64_t run_experiment(const ExperimentConfig& cfg, const RunOptions& o) {
             "experiment " + cfg.name + ": images '" + ref + "' differ in shape from '" + cfg.images[0] + "'");
   }
   s.x = torch::cat(parts).contiguous();
-  if (needs_prior)
+  if (st.needs_prior)
     s.prior = diffusion::load_prior(cfg.prior.empty() ? kDefaultPrior : cfg.prior, s.device);
   s.classifier = metric::choose_classifier(cfg.classifier, s.x);
   op::Shape item(s.x.sizes().begin() + 1, s.x.sizes().end());
@@ -476,60 +213,177 @@ int64_t run_experiment(const ExperimentConfig& cfg, const RunOptions& o) {
     s.ys[p.name] = simulate(pr, s.x);
     s.problems[p.name] = pr;
   }
-  if (needs_prior) {
+  if (st.needs_prior) {
     op::Shape want = s.prior.item_shape();
     require(item == want, "experiment " + cfg.name + ": the prior makes images " + op::shape_text(want) +
                               " but the images are " + op::shape_text(item));
   }
   for (auto& [name, pr] : s.problems) pr.op->to(s.device);
 
-  std::vector<json> results(cells.size());
-  int64_t computed = 0;
-  for (size_t i = 0; i < cells.size(); ++i) {
-    const Cell& c = cells[i];
-    const fs::path dir = out / "cells" / c.id;
-    json desc = cell_description(c, s, cfg, options[i]);
-    const std::string tag = "cell " + std::to_string(i + 1) + "/" + std::to_string(cells.size()) + " " + c.id;
-    if (fs::exists(dir / "cell.json") && fs::exists(dir / "estimate.npy")) {
-      json old = json::parse(read_file((dir / "cell.json").string()), nullptr, false);
-      if (!old.is_discarded() && old.value("description", json()) == desc) {
-        results[i] = old;
-        log(tag + ": done before, kept");
-        continue;
-      }
-    }
-    if (o.dry_run) {
-      log(tag + ": to run");
-      continue;
-    }
-    log(tag + ": running (" + setting_text(c) + ")");
-    json r = run_cell(c, s, cfg, dir);
-    r["description"] = desc;
-    atomic_write_file((dir / "cell.json").string(), r.dump(1) + "\n");
-    results[i] = r;
-    ++computed;
+  for (size_t i = 0; i < st.cells.size(); ++i) {
+    const Cell& c = st.cells[i];
+    const Problem& pr = s.problems.at(c.problem->name);
+    st.descriptions.push_back(
+        {{"problem", {{"name", c.problem->name}, {"op", pr.op->spec()}, {"channel", pr.channel->spec()}}},
+         {"method", c.method->method},
+         {"label", c.method->label},
+         {"options", st.cell_options[i]},
+         {"images", cfg.images},
+         {"seed", cfg.seed},
+         {"batch", cfg.batch},
+         {"prior_sha256", s.prior.sha256},
+         {"classifier", cfg.classifier}});
+  }
+}
+
+Runner::~Runner() = default;
+
+const std::vector<Cell>& Runner::cells() const { return s_->cells; }
+
+std::string Runner::tag(size_t i) const {
+  return "cell " + std::to_string(i + 1) + "/" + std::to_string(s_->cells.size()) + " " + s_->cells[i].id;
+}
+
+std::optional<json> Runner::stored(size_t i) const {
+  const fs::path dir = s_->out / "cells" / s_->cells[i].id;
+  if (!fs::exists(dir / "cell.json") || !fs::exists(dir / "estimate.npy")) return std::nullopt;
+  json old = json::parse(read_file((dir / "cell.json").string()), nullptr, false);
+  if (old.is_discarded() || old.value("description", json()) != s_->descriptions[i]) return std::nullopt;
+  return old;
+}
+
+std::vector<size_t> Runner::pending() const {
+  std::vector<size_t> todo;
+  for (size_t i = 0; i < s_->cells.size(); ++i)
+    if (!stored(i)) todo.push_back(i);
+  return todo;
+}
+
+// ---- stage 2: run a cell --------------------------------------------------------------------------
+
+json Runner::run_cell(size_t i) {
+  State& st = *s_;
+  const ExperimentConfig& cfg = st.cfg;
+  Workspace& s = st.ws;
+  const Cell& c = st.cells[i];
+  const fs::path dir = st.out / "cells" / c.id;
+  Params params = solve::resolve_solver(c.method->method, c.settings);
+  const Problem& problem = s.problems.at(c.problem->name);
+  const torch::Tensor& y = s.ys.at(c.problem->name);
+  torch::Generator gen = make_generator(cfg.seed);  // per cell: independent of the order (and rank) cells run in
+  solve::BatchedOptions bo;
+  bo.batch = cfg.batch;
+  bo.device = s.device;
+  json r;
+  try {
+    solve::BatchedResult solved = solve::solve_batched(c.method->method, params, problem, y,
+                                                       s.prior.denoiser.get(), gen, bo);
+    auto m = metric::compute_image_metrics(solved.estimate, s.x, s.classifier ? &s.classifier : nullptr);
+    json metrics = {{"psnr", to_vector(m.psnr)},
+                    {"ssim", to_vector(m.ssim)},
+                    {"cosine", to_vector(m.cosine)},
+                    {"rel_norm_error", to_vector(m.rel_norm_error)},
+                    {"classifier_feature_distance", to_vector(m.classifier_feature_distance)}};
+    if (m.classifier_frechet_distance) metrics["classifier_frechet_distance"] = *m.classifier_frechet_distance;
+    fs::create_directories(dir);
+    io::write_npy((dir / "estimate.npy").string(), solved.estimate);
+    r = {{"cost", solved.cost.to_json()}, {"metrics", metrics}, {"solve_calls", solved.calls}};
+  } catch (const InputError& e) {
+    // Options were validated before any cell ran, so what fails here depends on the data: a step
+    // size that diverges, typically. A sweep over step sizes must go on and show it, so the cell
+    // is kept as failed (no metrics; a blank column in the comparison) instead of ending the run.
+    fs::create_directories(dir);
+    io::write_npy((dir / "estimate.npy").string(), torch::zeros_like(s.x));
+    json empty = json::array();
+    r = {{"cost", solve::Cost{}.to_json()},
+         {"failed", e.what()},
+         {"metrics",
+          {{"psnr", empty}, {"ssim", empty}, {"cosine", empty}, {"rel_norm_error", empty},
+           {"classifier_feature_distance", empty}}},
+         {"solve_calls", 0}};
+  }
+  r["description"] = st.descriptions[i];
+  // Written last and atomically: a cell is stored exactly when its cell.json is (a process killed
+  // before this leaves the cell to be redone by the next run).
+  atomic_write_file((dir / "cell.json").string(), r.dump(1) + "\n");
+  return r;
+}
+
+// ---- stage 3: merge and report ------------------------------------------------------------------
+
+void Runner::report() const {
+  const State& st = *s_;
+  std::vector<json> results;
+  for (size_t i = 0; i < st.cells.size(); ++i) {
+    auto r = stored(i);
+    if (!r) throw InternalError("experiment " + st.cfg.name + ": " + tag(i) + " is not stored in " +
+                                (st.out / "cells").string() + " after every rank finished");
+    results.push_back(std::move(*r));
+  }
+  detail::write_report(st.cfg, st.cells, results, st.ws, st.out);
+  json grid = {{"name", st.cfg.name},
+               {"version", TWEEDIE_VERSION " " TWEEDIE_GIT_HASH},
+               {"prior", st.needs_prior ? st.ws.prior.describe() : json(nullptr)},
+               {"images", st.cfg.images},
+               {"seed", st.cfg.seed},
+               {"cells", json::array()}};
+  for (size_t i = 0; i < st.cells.size(); ++i)
+    grid["cells"].push_back({{"id", st.cells[i].id}, {"settings", st.cells[i].settings}, {"options", st.cell_options[i]}});
+  atomic_write_file((st.out / "experiment.json").string(), grid.dump(2) + "\n");
+}
+
+// ---- the three stages over the ranks --------------------------------------------------------------
+
+int64_t run_experiment(const ExperimentConfig& cfg, const RunOptions& o, Distributed* dist) {
+  Distributed single;
+  Distributed& d = dist != nullptr ? *dist : single;
+  const std::string me = d.active() ? d.who() + ": " : "";
+  auto log = [&](const std::string& line) {
+    if (o.log) o.log(me + line);
+  };
+  Runner runner(cfg, o);  // every rank validates and loads; errors before any work
+  const size_t n = runner.cells().size();
+  // Every rank starts taking cells at once (a rank slow to load still gets its share), and a
+  // rank that failed to load stops the others here, before any work.
+  d.barrier("every rank has loaded " + cfg.name);
+  // Rank 0 decides what is left, before any rank stores anything, and tells the others.
+  std::vector<size_t> todo;
+  if (d.is_root()) todo = runner.pending();
+  todo = json::parse(d.broadcast_string("experiment/pending", json(todo).dump())).get<std::vector<size_t>>();
+  if (d.is_root()) {
+    std::set<size_t> left(todo.begin(), todo.end());
+    for (size_t i = 0; i < n; ++i) log(runner.tag(i) + (left.count(i) ? ": to run" : ": done before, kept"));
+  }
+  if (o.dry_run) return 0;
+
+  // The work queue: a counter in the TCPStore; each rank takes the next cell when it is free, so
+  // a fast rank takes more. One process: the same loop over a local counter.
+  int64_t computed_here = 0;
+  for (;;) {
+    const int64_t k = d.counter_add("experiment/next-cell", 1) - 1;
+    if (k >= static_cast<int64_t>(todo.size())) break;
+    const size_t i = todo[static_cast<size_t>(k)];
+    log(runner.tag(i) + ": running (" + setting_text(runner.cells()[i]) + ")");
+    json r = runner.run_cell(i);
+    ++computed_here;
     if (r.contains("failed")) {
-      log(tag + ": failed (" + r["failed"].get<std::string>() + "); kept as failed, the run goes on");
+      log(runner.tag(i) + ": failed (" + r["failed"].get<std::string>() + "); kept as failed, the run goes on");
       continue;
     }
     auto [pm, pse] = mean_se(r["metrics"]["psnr"].get<std::vector<double>>());
-    log(tag + ": PSNR " + fmt(pm, 2) + " ± " + fmt(pse, 2) + " dB, " + std::to_string(r["cost"]["nfe"].get<int64_t>()) +
-        " NFE, " + fmt(r["cost"]["seconds"].get<double>(), 1) + " s");
+    log(runner.tag(i) + ": PSNR " + fmt(pm, 2) + " ± " + fmt(pse, 2) + " dB, " +
+        std::to_string(r["cost"]["nfe"].get<int64_t>()) + " NFE, " + fmt(r["cost"]["seconds"].get<double>(), 1) + " s");
   }
-  if (o.dry_run) return 0;
-  write_outputs(cfg, cells, results, s, out);
-  json grid = {{"name", cfg.name},
-               {"version", TWEEDIE_VERSION " " TWEEDIE_GIT_HASH},
-               {"prior", needs_prior ? s.prior.describe() : json(nullptr)},
-               {"images", cfg.images},
-               {"seed", cfg.seed},
-               {"cells", json::array()}};
-  for (size_t i = 0; i < cells.size(); ++i)
-    grid["cells"].push_back({{"id", cells[i].id}, {"settings", cells[i].settings}, {"options", options[i]}});
-  atomic_write_file((out / "experiment.json").string(), grid.dump(2) + "\n");
-  log("wrote " + out.string() + ": results.csv, table.md, comparison_*.png" + std::string(" (") +
-      std::to_string(computed) + " cells computed, " + std::to_string(cells.size() - computed) + " kept)");
-  return computed;
+  d.barrier("every cell of " + cfg.name + " stored");
+  if (!d.is_root()) {
+    log(std::to_string(computed_here) + " cells computed by this rank; rank 0 writes the report");
+    return computed_here;
+  }
+  runner.report();
+  log("wrote " + cfg.output + ": results.csv, table.md, comparison_*.png (" + std::to_string(todo.size()) +
+      " cells computed, " + std::to_string(n - todo.size()) + " kept" +
+      (d.active() ? ", " + std::to_string(computed_here) + " by this rank" : "") + ")");
+  return static_cast<int64_t>(todo.size());
 }
 
 }  // namespace tweedie::experiment

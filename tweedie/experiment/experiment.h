@@ -17,6 +17,13 @@
 // description — problem specs, method, resolved options, images, seed, prior hash — must match,
 // otherwise it is recomputed).
 //
+// Running is three stages (Runner): plan (expand the grid, validate every cell's options, load
+// the images, prior and measurements), run cells (each stored atomically in OUT/cells/<id>/), and
+// merge and report (read every stored cell, write the outputs below). run_experiment drives them
+// over the ranks of a Distributed context: rank 0 lists the unfinished cells, every rank takes
+// cells from a work queue in the TCPStore until none are left, and rank 0 writes the report once
+// all have stored theirs (docs/distributed.md). OUT must be one directory all ranks see.
+//
 // Outputs (OUT = the "output" key or --output): results.csv (one row per image per cell),
 // table.md (mean ± standard error per cell), comparison_<problem>.png (rows: images; columns:
 // truth, Aᵀy, then the first setting of every method label), sweep_<problem>_<label>_<key>.csv
@@ -24,8 +31,12 @@
 // and experiment.json (the resolved grid, versions).
 #include <nlohmann/json.hpp>
 
+#include "tweedie/core/distributed.h"
+
 #include <functional>
 #include <map>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -81,8 +92,44 @@ struct RunOptions {
   std::function<void(const std::string&)> log;
 };
 
-// Runs every unfinished cell, then writes the aggregate outputs. Returns the number of cells
-// computed in this call.
-int64_t run_experiment(const ExperimentConfig& config, const RunOptions& options);
+// The runner's stages. Not thread-safe; one Runner per process.
+class Runner {
+ public:
+  // Stage 1, plan: expands the grid, resolves every cell's options, loads the images, prior and
+  // classifier and simulates each problem's measurements (from the config's seed, so every
+  // process holds the same). InputError, before any work, on anything malformed.
+  Runner(ExperimentConfig config, const RunOptions& options);
+  ~Runner();
+  Runner(const Runner&) = delete;
+  Runner& operator=(const Runner&) = delete;
+
+  const std::vector<Cell>& cells() const;
+  // "cell i+1/N <id>" for log lines.
+  std::string tag(size_t i) const;
+  // Cell i's stored result (OUT/cells/<id>/cell.json), if stored and describing this very
+  // computation (problem specs, method, resolved options, images, seed, batch, prior hash).
+  std::optional<nlohmann::json> stored(size_t i) const;
+  // The indices of the cells not stored, in grid order.
+  std::vector<size_t> pending() const;
+
+  // Stage 2: solves cell i on every image (solve::solve_batched, a generator seeded per cell, so
+  // the result does not depend on which process runs it or when) and stores it: estimate.npy,
+  // then cell.json, each atomically. A solver InputError (a diverging step size) is stored as a
+  // failed cell. Returns the stored result.
+  nlohmann::json run_cell(size_t i);
+
+  // Stage 3: reads every stored cell and writes results.csv, table.md, the comparison grids, the
+  // sweeps and experiment.json. InternalError naming a cell that is not stored.
+  void report() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> s_;
+};
+
+// Runs every unfinished cell, sharded over `dist`'s ranks (none or an inactive context: this
+// process alone), then rank 0 writes the aggregate outputs. Returns the number of cells computed
+// (on rank 0: by all ranks; elsewhere: by this rank).
+int64_t run_experiment(const ExperimentConfig& config, const RunOptions& options, Distributed* dist = nullptr);
 
 }  // namespace tweedie::experiment

@@ -1,0 +1,254 @@
+#include "tweedie/experiment/report.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdlib>
+#include <iomanip>
+#include <numeric>
+#include <set>
+#include <sstream>
+
+#include "tweedie/core/fs.h"
+#include "tweedie/core/registry.h"
+#include "tweedie/io/npy.h"
+#include "tweedie/io/png.h"
+#include "tweedie/io/plot.h"
+
+namespace tweedie::experiment::detail {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+std::string safe(const std::string& s) {
+  std::string out;
+  for (char c : s) out += (std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '=') ? c : '_';
+  return out;
+}
+
+// mean and standard error (sample sd / √n) of finite values
+std::pair<double, double> mean_se(const std::vector<double>& v) {
+  std::vector<double> f;
+  for (double x : v)
+    if (std::isfinite(x)) f.push_back(x);
+  if (f.empty()) return {NAN, NAN};
+  double mu = 0;
+  for (double x : f) mu += x;
+  mu /= static_cast<double>(f.size());
+  if (f.size() < 2) return {mu, NAN};
+  double ss = 0;
+  for (double x : f) ss += (x - mu) * (x - mu);
+  return {mu, std::sqrt(ss / static_cast<double>(f.size() - 1)) / std::sqrt(static_cast<double>(f.size()))};
+}
+
+std::string fmt(double v, int digits) {
+  if (!std::isfinite(v)) return "–";
+  std::ostringstream s;
+  s << std::fixed << std::setprecision(digits) << v;
+  return s.str();
+}
+
+std::string setting_text(const Cell& c) {
+  std::string s;
+  for (auto& kv : c.settings) s += (s.empty() ? "" : " ") + kv;
+  return s.empty() ? "defaults" : s;
+}
+
+namespace {
+
+torch::Tensor stretch(const torch::Tensor& t) {
+  auto flat = t.flatten(1);
+  auto lo = std::get<0>(flat.min(1, true)), hi = std::get<0>(flat.max(1, true));
+  return ((flat - lo) / (hi - lo).clamp_min(1e-12) * 2 - 1).view_as(t);
+}
+
+// One sweep's CSV (PSNR/SSIM mean ± SE and NFE per point) and plot (mean PSNR, one line per
+// combination of the swept settings other than the swept key).
+class Sweep {
+ public:
+  explicit Sweep(const std::string& lead_columns) {
+    csv_ << lead_columns << "psnr_mean,psnr_se,ssim_mean,ssim_se,nfe,other_settings\n";
+  }
+  bool empty() const { return series_.empty(); }
+  // A point: `lead` is the row's leading CSV fields (ending in ','), x its abscissa.
+  void add(const Cell& c, const json& result, const std::string& skip_key, const std::string& lead, double x) {
+    std::string others;
+    for (auto& [k, v] : c.swept)
+      if (k != skip_key) others += (others.empty() ? "" : " ") + k + "=" + v;
+    auto [pm, pse] = mean_se(result["metrics"]["psnr"].get<std::vector<double>>());
+    auto [sm, sse] = mean_se(result["metrics"]["ssim"].get<std::vector<double>>());
+    csv_ << lead << pm << "," << pse << "," << sm << "," << sse << "," << result["cost"]["nfe"].get<int64_t>() << ",\""
+         << others << "\"\n";
+    auto& ser = series_[others];
+    ser.label = others.empty() ? c.method->label : c.method->label + " " + others;
+    ser.markers = true;
+    ser.x.push_back(x);
+    ser.y.push_back(pm);
+  }
+  // stem.csv always; stem.svg when the abscissae are numbers (each line drawn left to right).
+  void write(const fs::path& stem, bool plot, const std::string& title, const std::string& x_label) const {
+    atomic_write_file(stem.string() + ".csv", csv_.str());
+    if (!plot) return;
+    std::vector<io::PlotSeries> list;
+    for (const auto& [k, ser] : series_) {
+      std::vector<size_t> order(ser.x.size());
+      std::iota(order.begin(), order.end(), size_t{0});
+      std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return ser.x[a] < ser.x[b]; });
+      io::PlotSeries sorted{ser.label, {}, {}, true};
+      for (size_t o : order) sorted.x.push_back(ser.x[o]), sorted.y.push_back(ser.y[o]);
+      list.push_back(sorted);
+    }
+    io::PlotOptions po;
+    po.title = title;
+    po.x_label = x_label;
+    po.y_label = "PSNR (dB)";
+    po.log_y = false;
+    io::write_line_plot(stem.string() + ".svg", list, po);
+  }
+
+ private:
+  std::ostringstream csv_;
+  std::map<std::string, io::PlotSeries> series_;
+};
+
+void write_results_csv(const std::vector<Cell>& cells, const std::vector<json>& results, int64_t n,
+                       const fs::path& out) {
+  std::ostringstream csv;
+  csv << "problem,label,method,setting,image,psnr,ssim,cosine,rel_norm_error,classifier_feature_distance,nfe,"
+         "seconds_per_image\n";
+  csv << std::setprecision(10);
+  for (size_t i = 0; i < cells.size(); ++i) {
+    const json& m = results[i]["metrics"];
+    const double spi = results[i]["cost"]["seconds"].get<double>() / static_cast<double>(n);
+    for (int64_t k = 0; k < n; ++k) {
+      auto at = [&](const char* key) {
+        const auto& v = m[key];
+        return v.size() > static_cast<size_t>(k) && !v[k].is_null() ? fmt(v[k].get<double>(), 6) : std::string();
+      };
+      csv << cells[i].problem->name << "," << cells[i].method->label << "," << cells[i].method->method << ",\""
+          << setting_text(cells[i]) << "\"," << k << "," << at("psnr") << "," << at("ssim") << "," << at("cosine") << ","
+          << at("rel_norm_error") << "," << at("classifier_feature_distance") << ","
+          << results[i]["cost"]["nfe"].get<int64_t>() << "," << spi << "\n";
+    }
+  }
+  atomic_write_file((out / "results.csv").string(), csv.str());
+}
+
+// table.md: mean ± standard error per cell, one table per problem.
+void write_table(const ExperimentConfig& cfg, const std::vector<Cell>& cells, const std::vector<json>& results,
+                 const Workspace& s, const fs::path& out) {
+  const int64_t n = s.x.size(0);
+  std::ostringstream md;
+  md << "# " << cfg.name << "\n\n" << (cfg.description.empty() ? "" : cfg.description + "\n\n");
+  md << n << " images (" << nlohmann::json(cfg.images).dump() << "), seed " << cfg.seed
+     << (s.prior.sha256.empty() ? std::string(", no prior") : ", prior sha256 " + s.prior.sha256.substr(0, 16))
+     << ". Mean ± standard error over images.\n";
+  for (const auto& p : cfg.problems) {
+    md << "\n## " << p.name << ": `" << s.problems.at(p.name).op->spec() << "` + `"
+       << s.problems.at(p.name).channel->spec() << "`\n\n";
+    md << "| method | setting | NFE | PSNR (dB) | SSIM | cosine | ‖x̂‖/‖x‖−1 |" << (s.classifier ? " feature dist | Fréchet |" : "")
+       << " s/image |\n|---|---|---|---|---|---|---|" << (s.classifier ? "---|---|" : "") << "---|\n";
+    for (size_t i = 0; i < cells.size(); ++i) {
+      if (cells[i].problem != &p) continue;
+      const json& m = results[i]["metrics"];
+      auto cell = [&](const char* key, int d) {
+        auto [mu, se] = mean_se(m[key].get<std::vector<double>>());
+        return fmt(mu, d) + (std::isfinite(se) ? " ± " + fmt(se, d) : "");
+      };
+      md << "| " << cells[i].method->label << " | " << setting_text(cells[i]) << " | "
+         << results[i]["cost"]["nfe"].get<int64_t>() << " | "
+         << (results[i].contains("failed") ? std::string("failed: diverged or stopped") : cell("psnr", 2)) << " | "
+         << cell("ssim", 3) << " | " << cell("cosine", 3) << " | " << cell("rel_norm_error", 3) << " | ";
+      if (s.classifier)
+        md << cell("classifier_feature_distance", 3) << " | "
+           << (m.contains("classifier_frechet_distance") ? fmt(m["classifier_frechet_distance"].get<double>(), 2) : "–")
+           << " | ";
+      md << fmt(results[i]["cost"]["seconds"].get<double>() / static_cast<double>(n), 2) << " |\n";
+    }
+  }
+  atomic_write_file((out / "table.md").string(), md.str());
+}
+
+// comparison_<problem>.png: rows = first 8 images; columns: truth, Aᵀy, first setting of each label.
+void write_comparisons(const ExperimentConfig& cfg, const std::vector<Cell>& cells, const Workspace& s,
+                       const fs::path& out) {
+  const int64_t n = s.x.size(0);
+  const int64_t rows = std::min<int64_t>(n, 8);
+  if (s.x.dim() == 4) {
+    for (const auto& p : cfg.problems) {
+      std::vector<torch::Tensor> cols{s.x.slice(0, 0, rows)};
+      const Problem& pr = s.problems.at(p.name);
+      if (pr.op->linear() && !s.ys.at(p.name).is_complex()) {
+        torch::NoGradGuard no_grad;
+        cols.push_back(stretch(pr.op->adjoint(s.ys.at(p.name).slice(0, 0, rows).to(s.device)).cpu()));
+      }
+      std::set<std::string> seen;
+      for (size_t i = 0; i < cells.size(); ++i) {
+        if (cells[i].problem != &p || !seen.insert(cells[i].method->label).second) continue;
+        cols.push_back(io::read_npy((out / "cells" / cells[i].id / "estimate.npy").string()).slice(0, 0, rows).clamp(-1, 1));
+      }
+      auto grid = torch::stack(cols, 1).flatten(0, 1);
+      io::write_png((out / ("comparison_" + p.name + ".png")).string(), io::make_grid(grid, static_cast<int64_t>(cols.size())));
+    }
+  }
+}
+
+// sweep_<problem>_<label>_<key>.csv/.svg: per problem, label and swept key, mean ± SE of PSNR
+// against the value (plotted when numeric).
+void write_setting_sweeps(const ExperimentConfig& cfg, const std::vector<Cell>& cells, const std::vector<json>& results,
+                          const fs::path& out) {
+  for (const auto& p : cfg.problems) {
+    for (const auto& m : cfg.methods) {
+      for (const auto& [key, values] : m.settings) {
+        if (values.size() < 2) continue;
+        Sweep sw(key + ",");
+        bool numeric = true;
+        for (size_t i = 0; i < cells.size(); ++i) {
+          if (cells[i].problem != &p || cells[i].method != &m) continue;
+          const std::string& v = cells[i].swept.at(key);
+          char* end = nullptr;
+          double xv = std::strtod(v.c_str(), &end);
+          numeric = numeric && end && *end == '\0';
+          sw.add(cells[i], results[i], key, v + ",", xv);
+        }
+        std::string stem = "sweep_" + p.name + "_" + m.label + "_" + safe(key);
+        sw.write(out / stem, numeric, cfg.name + " / " + p.name + ": PSNR vs " + key, key);
+      }
+    }
+  }
+}
+
+// sweep_<key>_<label>.csv/.svg: a key two or more problems carry, PSNR against its value per label.
+void write_problem_axes(const ExperimentConfig& cfg, const std::vector<Cell>& cells, const std::vector<json>& results,
+                        const fs::path& out) {
+  std::map<std::string, int> axis_count;
+  for (const auto& p : cfg.problems)
+    for (const auto& kv : p.sweep) ++axis_count[kv.first];
+  for (const auto& [key, count] : axis_count) {
+    if (count < 2) continue;
+    for (const auto& m : cfg.methods) {
+      Sweep sw(key + ",problem,");
+      for (size_t i = 0; i < cells.size(); ++i) {
+        auto at = cells[i].problem->sweep.find(key);
+        if (cells[i].method != &m || at == cells[i].problem->sweep.end() || results[i].contains("failed")) continue;
+        sw.add(cells[i], results[i], "", format_number(at->second) + "," + cells[i].problem->name + ",", at->second);
+      }
+      if (!sw.empty())
+        sw.write(out / ("sweep_" + key + "_" + safe(m.label)), true, cfg.name + ": PSNR vs " + key + " (across problems)",
+                 key);
+    }
+  }
+}
+
+}  // namespace
+
+void write_report(const ExperimentConfig& cfg, const std::vector<Cell>& cells, const std::vector<json>& results,
+                  const Workspace& ws, const fs::path& out) {
+  write_results_csv(cells, results, ws.x.size(0), out);
+  write_table(cfg, cells, results, ws, out);
+  write_comparisons(cfg, cells, ws, out);
+  write_setting_sweeps(cfg, cells, results, out);
+  write_problem_axes(cfg, cells, results, out);
+}
+
+}  // namespace tweedie::experiment::detail
