@@ -69,9 +69,9 @@ struct Entry {
   uint64_t end = 0;
 };
 
-class HeaderParser {
+class SafetensorsHeaderParser {
  public:
-  HeaderParser(const std::string& file, uint64_t data_size) : file_(file), data_size_(data_size) {}
+  SafetensorsHeaderParser(const std::string& file, uint64_t data_size) : file_(file), data_size_(data_size) {}
 
   [[noreturn]] void fail(const std::string& what) const {
     throw InputError(one_line(file_ + ": " + what));
@@ -95,7 +95,7 @@ class HeaderParser {
   uint64_t data_size_;
 };
 
-json HeaderParser::parse(std::string_view header) const {
+json SafetensorsHeaderParser::parse(std::string_view header) const {
   // Reject duplicate top-level names, which JSON parsers would otherwise silently merge.
   std::set<std::string> seen;
   std::string duplicate;
@@ -115,7 +115,7 @@ json HeaderParser::parse(std::string_view header) const {
   return j;
 }
 
-std::map<std::string, std::string> HeaderParser::metadata(const json& value) const {
+std::map<std::string, std::string> SafetensorsHeaderParser::metadata(const json& value) const {
   if (!value.is_object()) fail("__metadata__ must be an object of strings");
   std::map<std::string, std::string> out;
   for (const auto& [key, v] : value.items()) {
@@ -125,7 +125,7 @@ std::map<std::string, std::string> HeaderParser::metadata(const json& value) con
   return out;
 }
 
-Entry HeaderParser::entry(const std::string& name, const json& value) const {
+Entry SafetensorsHeaderParser::entry(const std::string& name, const json& value) const {
   Entry e;
   e.name = name;
   if (!value.is_object()) fail(name, "entry is not an object");
@@ -161,7 +161,7 @@ Entry HeaderParser::entry(const std::string& name, const json& value) const {
   return e;
 }
 
-void HeaderParser::check_no_overlap(std::vector<Entry>* entries) const {
+void SafetensorsHeaderParser::check_no_overlap(std::vector<Entry>* entries) const {
   std::sort(entries->begin(), entries->end(), [](const Entry& a, const Entry& b) {
     return std::tie(a.begin, a.end) < std::tie(b.begin, b.end);
   });
@@ -187,7 +187,7 @@ SafeTensors parse_safetensors(std::string_view bytes, const std::string& name) {
                      " runs past the end of the file (truncated?)");
   const std::string_view data = bytes.substr(8 + header_size);
 
-  HeaderParser parser(name, data.size());
+  SafetensorsHeaderParser parser(name, data.size());
   json header = parser.parse(bytes.substr(8, header_size));
   SafeTensors out;
   std::vector<Entry> entries;
