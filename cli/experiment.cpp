@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
+#include "tweedie/core/data_dir.h"
 #include "tweedie/core/error.h"
 #include "tweedie/core/fs.h"
 #include "tweedie/experiment/experiment.h"
@@ -19,7 +20,10 @@ class ExperimentCommand : public Command {
 
  protected:
   void add_options(CLI::App& app) override {
-    app.add_option("experiment", config_, "Experiment JSON (see experiments/)")->required();
+    app.add_option("experiment", config_,
+                   "Experiment JSON; a relative path missing here is looked up in the data directory, so "
+                   "experiments/onebit-demo.json works from anywhere")
+        ->required();
     app.add_option("-o,--output", out_, "Output directory (default: the config's 'output')");
     app.add_option("--prior", prior_,
                    "Prior for every cell, instead of the config's 'prior' (weights, or gmm:FILE); give -o too, "
@@ -35,6 +39,7 @@ class ExperimentCommand : public Command {
   int run() override {
     // The environment first: a bad RANK fails before anything slow happens.
     Distributed dist = join_group(dist_opt_);
+    config_ = data_path(config_);
     auto j = read_json_file(config_);
     experiment::ExperimentConfig cfg;
     try {

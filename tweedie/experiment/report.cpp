@@ -134,7 +134,28 @@ void write_results_csv(const std::vector<Cell>& cells, const std::vector<json>& 
   atomic_write_file((out / "results.csv").string(), csv.str());
 }
 
-// table.md: mean ± standard error per cell, one table per problem.
+// The comparison picture of a problem (comparison_<problem>.png): its first rows images, as
+// columns truth, Aᵀy (linear real operators) and the first cell of each method label. One
+// definition, read by the picture and by its caption in table.md.
+struct Comparison {
+  int64_t rows = 0;
+  bool adjoint = false;
+  std::vector<size_t> cells;  // indices into the cell list, one per label, in order
+};
+
+Comparison comparison_of(const ProblemSpec& p, const std::vector<Cell>& cells, const Workspace& s) {
+  Comparison c;
+  c.rows = std::min<int64_t>(s.x.size(0), 8);
+  const Problem& pr = s.problems.at(p.name);
+  c.adjoint = pr.op->linear() && !s.ys.at(p.name).is_complex();
+  std::set<std::string> seen;
+  for (size_t i = 0; i < cells.size(); ++i)
+    if (cells[i].problem == &p && seen.insert(cells[i].method->label).second) c.cells.push_back(i);
+  return c;
+}
+
+// table.md: mean ± standard error per cell, one table per problem, then what each tile of the
+// problem's comparison picture shows (its columns, and each estimate's PSNR).
 void write_table(const ExperimentConfig& cfg, const std::vector<Cell>& cells, const std::vector<json>& results,
                  const Workspace& s, const fs::path& out) {
   const int64_t n = s.x.size(0);
@@ -165,31 +186,42 @@ void write_table(const ExperimentConfig& cfg, const std::vector<Cell>& cells, co
            << " | ";
       md << fmt(results[i]["cost"]["seconds"].get<double>() / static_cast<double>(n), 2) << " |\n";
     }
+    if (s.x.dim() != 4) continue;
+    const Comparison c = comparison_of(p, cells, s);
+    md << "\n`comparison_" << p.name << ".png`: one row per image (the first " << c.rows
+       << "); its columns and each estimate's PSNR (dB):\n\n| image | truth |" << (c.adjoint ? " Aᵀy |" : "");
+    for (size_t i : c.cells) md << " " << cells[i].method->label << " |";
+    md << "\n|---|---|" << (c.adjoint ? "---|" : "");
+    for (size_t k = 0; k < c.cells.size(); ++k) md << "---|";
+    md << "\n";
+    for (int64_t k = 0; k < c.rows; ++k) {
+      md << "| " << k << " | |" << (c.adjoint ? " |" : "");
+      for (size_t i : c.cells) {
+        const auto& v = results[i]["metrics"]["psnr"];
+        md << " " << (v.size() > static_cast<size_t>(k) && !v[k].is_null() ? fmt(v[k].get<double>(), 2) : "–") << " |";
+      }
+      md << "\n";
+    }
   }
   atomic_write_file((out / "table.md").string(), md.str());
 }
 
-// comparison_<problem>.png: rows = first 8 images; columns: truth, Aᵀy, first setting of each label.
+// comparison_<problem>.png (comparison_of): 96-pixel tiles, captioned in table.md.
 void write_comparisons(const ExperimentConfig& cfg, const std::vector<Cell>& cells, const Workspace& s,
                        const fs::path& out) {
-  const int64_t n = s.x.size(0);
-  const int64_t rows = std::min<int64_t>(n, 8);
-  if (s.x.dim() == 4) {
-    for (const auto& p : cfg.problems) {
-      std::vector<torch::Tensor> cols{s.x.slice(0, 0, rows)};
-      const Problem& pr = s.problems.at(p.name);
-      if (pr.op->linear() && !s.ys.at(p.name).is_complex()) {
-        torch::NoGradGuard no_grad;
-        cols.push_back(stretch(pr.op->adjoint(s.ys.at(p.name).slice(0, 0, rows).to(s.device)).cpu()));
-      }
-      std::set<std::string> seen;
-      for (size_t i = 0; i < cells.size(); ++i) {
-        if (cells[i].problem != &p || !seen.insert(cells[i].method->label).second) continue;
-        cols.push_back(io::read_npy((out / "cells" / cells[i].id / "estimate.npy").string()).slice(0, 0, rows).clamp(-1, 1));
-      }
-      auto grid = torch::stack(cols, 1).flatten(0, 1);
-      io::write_png((out / ("comparison_" + p.name + ".png")).string(), io::make_grid(grid, static_cast<int64_t>(cols.size())));
+  if (s.x.dim() != 4) return;
+  for (const auto& p : cfg.problems) {
+    const Comparison c = comparison_of(p, cells, s);
+    std::vector<torch::Tensor> cols{s.x.slice(0, 0, c.rows)};
+    if (c.adjoint) {
+      torch::NoGradGuard no_grad;
+      cols.push_back(stretch(s.problems.at(p.name).op->adjoint(s.ys.at(p.name).slice(0, 0, c.rows).to(s.device)).cpu()));
     }
+    for (size_t i : c.cells)
+      cols.push_back(io::read_npy((out / "cells" / cells[i].id / "estimate.npy").string()).slice(0, 0, c.rows).clamp(-1, 1));
+    auto grid = torch::stack(cols, 1).flatten(0, 1);
+    io::write_png((out / ("comparison_" + p.name + ".png")).string(),
+                  io::make_grid(grid, static_cast<int64_t>(cols.size()), 2, 1.0, io::kDisplayTile));
   }
 }
 
