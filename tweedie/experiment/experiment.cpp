@@ -362,7 +362,10 @@ int64_t run_experiment(const ExperimentConfig& cfg, const RunOptions& o, Distrib
   todo = json::parse(d.broadcast_string("experiment/pending", json(todo).dump())).get<std::vector<size_t>>();
   if (d.is_root()) {
     std::set<size_t> left(todo.begin(), todo.end());
-    for (size_t i = 0; i < n; ++i) log(runner.tag(i) + (left.count(i) ? ": to run" : ": done before, kept"));
+    for (size_t i = 0; i < n; ++i) {
+      if (!left.count(i)) log(runner.tag(i) + ": done before, kept");
+      else if (o.dry_run) log(runner.tag(i) + ": to run");
+    }
   }
   if (o.dry_run) return 0;
 
