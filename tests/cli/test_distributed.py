@@ -248,6 +248,9 @@ class ShardedExperiment(CliTestCase):
         self.assertEqual(a, b)
         for name in ("table.md", "experiment.json", "comparison_cs.png", "sweep_cs_sim-dms_sampling_steps.csv"):
             self.assertTrue(os.path.exists(os.path.join(three, name)), name)
+        # A sharded --dry-run lists (on rank 0) and every rank leaves cleanly.
+        res = run_ranks(2, "experiment", cfg, "-o", three, "--dry-run", "--dist-timeout", 60)
+        self.assertEqual(len(re.findall(r"done before, kept", res[0][1])), CELLS)
         # Guard: the comparison sees a real change (another seed gives other numbers).
         other = dict(GRID, seed=5)
         run("experiment", write_config(self.path("other.json"), other), "-o", self.path("other"), "--threads", 1,

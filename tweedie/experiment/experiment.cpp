@@ -367,7 +367,10 @@ int64_t run_experiment(const ExperimentConfig& cfg, const RunOptions& o, Distrib
       else if (o.dry_run) log(runner.tag(i) + ": to run");
     }
   }
-  if (o.dry_run) return 0;
+  if (o.dry_run) {
+    d.barrier("dry run of " + cfg.name);  // rank 0 serves the store: it leaves after the others have read it
+    return 0;
+  }
 
   // The work queue: a counter in the TCPStore; each rank takes the next cell when it is free, so
   // a fast rank takes more. One process: the same loop over a local counter.
