@@ -11,6 +11,7 @@ import csv
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -126,13 +127,20 @@ class DataParallelTraining(CliTestCase):
         print(f"batch 3 vs 4: {guard:.3g}", end=" ")
         self.assertGreater(guard, 10 * WEIGHT_TOL)
         self.assertGreater(guard, 100 * d)
-        # Resume with another world size: the 2-rank checkpoint continued by one process to step 8
-        # equals one process throughout.
+        # Resume with another world size, both ways: the 2-rank checkpoint continued by one
+        # process to step 8, and the 1-process checkpoint continued by 2 ranks, equal one process
+        # throughout.
+        three = self.path("three")
+        shutil.copytree(one, three)
         run(*self.args(one, 8, 4), check=0)
         p = run(*self.args(two, 8, 4), check=0)
         self.assertIn("at step 6", p.stdout)
         d8 = max_diff(model_weights(one), model_weights(two))
         self.assertLess(d8, WEIGHT_TOL, f"2 ranks then 1 vs 1 throughout, step 8: max weight difference {d8}")
+        res = run_ranks(2, *self.args(three, 8, 4, "--dist-timeout", 60))
+        self.assertIn("at step 6", res[0][1])
+        d8 = max_diff(model_weights(one), model_weights(three))
+        self.assertLess(d8, WEIGHT_TOL, f"1 process then 2 ranks vs 1 throughout, step 8: max weight difference {d8}")
 
     def test_a_lost_rank_is_one_error_naming_the_survivor_within_the_timeout(self):
         procs = launch(2, *self.args(self.path("lost"), 100000, 4, "--dist-timeout", 20))
@@ -240,6 +248,9 @@ class ShardedExperiment(CliTestCase):
         self.assertEqual(a, b)
         for name in ("table.md", "experiment.json", "comparison_cs.png", "sweep_cs_sim-dms_sampling_steps.csv"):
             self.assertTrue(os.path.exists(os.path.join(three, name)), name)
+        # A sharded --dry-run lists (on rank 0) and every rank leaves cleanly.
+        res = run_ranks(2, "experiment", cfg, "-o", three, "--dry-run", "--dist-timeout", 60)
+        self.assertEqual(len(re.findall(r"done before, kept", res[0][1])), CELLS)
         # Guard: the comparison sees a real change (another seed gives other numbers).
         other = dict(GRID, seed=5)
         run("experiment", write_config(self.path("other.json"), other), "-o", self.path("other"), "--threads", 1,

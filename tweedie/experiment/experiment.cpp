@@ -352,9 +352,15 @@ int64_t run_experiment(const ExperimentConfig& cfg, const RunOptions& o, Distrib
   todo = json::parse(d.broadcast_string("experiment/pending", json(todo).dump())).get<std::vector<size_t>>();
   if (d.is_root()) {
     std::set<size_t> left(todo.begin(), todo.end());
-    for (size_t i = 0; i < n; ++i) log(runner.tag(i) + (left.count(i) ? ": to run" : ": done before, kept"));
+    for (size_t i = 0; i < n; ++i) {
+      if (!left.count(i)) log(runner.tag(i) + ": done before, kept");
+      else if (o.dry_run) log(runner.tag(i) + ": to run");
+    }
   }
-  if (o.dry_run) return 0;
+  if (o.dry_run) {
+    d.barrier("dry run of " + cfg.name);  // rank 0 serves the store: it leaves after the others have read it
+    return 0;
+  }
 
   // The work queue: a counter in the TCPStore; each rank takes the next cell when it is free, so
   // a fast rank takes more. One process: the same loop over a local counter.
