@@ -4,9 +4,15 @@
 #include <functional>
 #include <thread>
 
+#include <unistd.h>
+
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <string>
 
+#include "tweedie/core/data_dir.h"
 #include "tweedie/core/error.h"
 #include "tweedie/core/progress.h"
 #include "tweedie/core/runtime.h"
@@ -138,6 +144,38 @@ TEST(Progress, DurationFormat) {
   EXPECT_EQ(Progress::format_duration(12.34), "12.3s");
   EXPECT_EQ(Progress::format_duration(185), "3m05s");
   EXPECT_EQ(Progress::format_duration(3720), "1h02m");
+}
+
+// The data directory (core/data_dir.h): $TWEEDIE_DATA_DIR wins; a relative path is looked up
+// there only when it does not exist from the working directory; a bad variable is an InputError
+// naming it.
+TEST(DataDir, EnvironmentVariableLookupAndPrecedence) {
+  namespace fs = std::filesystem;
+  const fs::path root = fs::temp_directory_path() / ("tweedie-data-dir-" + std::to_string(::getpid()));
+  fs::create_directories(root / "models" / "m");
+  std::ofstream(root / "models" / "m" / "w.bin") << "x";
+  const char* old = std::getenv("TWEEDIE_DATA_DIR");
+  const std::string saved = old ? old : "";
+  ::setenv("TWEEDIE_DATA_DIR", root.c_str(), 1);
+  EXPECT_EQ(data_dir().value_or(""), root.string());
+  EXPECT_EQ(data_path("models/m/w.bin"), (root / "models" / "m" / "w.bin").string());
+  EXPECT_EQ(data_path("models/m/none.bin"), "models/m/none.bin");  // absent there too: left as given
+  EXPECT_EQ(data_path("/abs/models/m/w.bin"), "/abs/models/m/w.bin");
+  // A path that exists from the working directory is not redirected.
+  const fs::path cwd = fs::current_path();
+  fs::current_path(root / "models");
+  EXPECT_EQ(data_path("m/w.bin"), "m/w.bin");
+  fs::current_path(cwd);
+  // A variable naming no data directory is refused by name.
+  ::setenv("TWEEDIE_DATA_DIR", (root / "models").c_str(), 1);
+  try {
+    data_dir();
+    ADD_FAILURE() << "expected an InputError";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("TWEEDIE_DATA_DIR"), std::string::npos) << e.what();
+  }
+  if (old) ::setenv("TWEEDIE_DATA_DIR", saved.c_str(), 1); else ::unsetenv("TWEEDIE_DATA_DIR");
+  fs::remove_all(root);
 }
 
 }  // namespace

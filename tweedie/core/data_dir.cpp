@@ -29,7 +29,10 @@ std::optional<fs::path> own_binary() {
   return p;
 }
 
-std::optional<std::string> find_data_dir() {
+}  // namespace
+
+// Not cached: the variable is read each time, so a test (or the Python module) can change it.
+std::optional<std::string> data_dir() {
   if (const char* env = std::getenv("TWEEDIE_DATA_DIR"); env && *env) {
     require(holds_models(env), std::string("TWEEDIE_DATA_DIR = ") + env +
                                    ": not a tweedie data directory (expected a directory holding models/)");
@@ -43,13 +46,6 @@ std::optional<std::string> find_data_dir() {
     if (dir == dir.parent_path()) break;
   }
   return std::nullopt;
-}
-
-}  // namespace
-
-std::optional<std::string> data_dir() {
-  // Not cached: the variable is read each time, so a test (or the Python module) can change it.
-  return find_data_dir();
 }
 
 std::string data_path(const std::string& path) {
