@@ -18,7 +18,7 @@ import subprocess
 
 import numpy as np
 
-from test_train_sample import read_safetensors
+from test_train_sample import blob_images, read_safetensors
 from tweedie_cli import BIN, CliTestCase, run
 
 # The reduction-order tolerance: a 2-rank all-reduce sums two half-batch mean gradients where
@@ -91,14 +91,8 @@ def max_diff(a, b):
 class DataParallelTraining(CliTestCase):
     def setUp(self):
         super().setUp()
-        rng = np.random.default_rng(0)
-        yy, xx = np.mgrid[:16, :16]
-        imgs = []
-        for _ in range(32):
-            cy, cx, r = rng.uniform(4, 12), rng.uniform(4, 12), rng.uniform(2, 5)
-            imgs.append(np.where((yy - cy) ** 2 + (xx - cx) ** 2 < r * r, 1.0, -1.0))
         self.data = self.path("data.npy")
-        np.save(self.data, np.array(imgs, np.float32)[:, None])
+        np.save(self.data, blob_images(32))
 
     def args(self, out, steps, batch, *extra, channels=32):
         return ["train", "-o", out, "--data", self.data, "--steps", steps, "--batch-size", batch,

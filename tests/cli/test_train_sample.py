@@ -32,18 +32,23 @@ def read_safetensors(path):
     return out, header.get("__metadata__", {})
 
 
+def blob_images(count):
+    """`count` tiny 16x16 training "images" [count, 1, 16, 16]: discs at seeded random places and
+    sizes, enough for the loss to fall."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:16, :16]
+    imgs = []
+    for _ in range(count):
+        cy, cx, r = rng.uniform(4, 12), rng.uniform(4, 12), rng.uniform(2, 5)
+        imgs.append(np.where((yy - cy) ** 2 + (xx - cx) ** 2 < r * r, 1.0, -1.0))
+    return np.array(imgs, np.float32)[:, None]
+
+
 class TrainResumeSample(CliTestCase):
     def setUp(self):
         super().setUp()
-        rng = np.random.default_rng(0)
-        # 64 tiny 16x16 "images": blobs, enough for the loss to fall.
-        yy, xx = np.mgrid[:16, :16]
-        imgs = []
-        for _ in range(64):
-            cy, cx, r = rng.uniform(4, 12), rng.uniform(4, 12), rng.uniform(2, 5)
-            imgs.append(np.where((yy - cy) ** 2 + (xx - cx) ** 2 < r * r, 1.0, -1.0))
         self.data = self.path("data.npy")
-        np.save(self.data, np.array(imgs, np.float32)[:, None])
+        np.save(self.data, blob_images(64))
 
     def train(self, out, steps, *extra, check=0):
         if "--model-channels" not in extra:
