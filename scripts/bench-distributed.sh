@@ -17,6 +17,9 @@ c.pop("output")
 json.dump(c, open(sys.argv[2], "w"))
 PY
 export OMP_WAIT_POLICY=PASSIVE
+# One thread per rank means OpenBLAS too: LibTorch's --threads does not bound OpenBLAS's own
+# pthread pool, which otherwise lets a "one-thread" rank use 1.3 cores (docs/distributed.md).
+export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 t0=$(date +%s.%N)
 /usr/bin/time -f "1 rank: %U s user" "$BIN" experiment "$W/grid.json" -o "$W/one" --threads 1 > "$W/one.log"
