@@ -145,8 +145,10 @@ void Distributed::barrier(const std::string& what) {
     impl_->store->set(key + std::to_string(rank_), std::vector<uint8_t>{1});
     impl_->group->barrier()->wait(impl_->timeout);
   } catch (const std::exception& e) {
-    // Which ranks never arrived: their key is missing (the store lives in rank 0; if that is
-    // gone too, say so).
+    // Which ranks had not arrived when the barrier failed: their key is missing (the store lives
+    // in rank 0; if that is gone too, say so). Gloo fails as soon as a peer's connection closes,
+    // so a live rank still working towards the barrier is listed beside the lost one; waiting
+    // for it would make every lost rank cost the whole timeout.
     std::string missing;
     try {
       for (int r = 0; r < world_size_; ++r)
@@ -155,7 +157,7 @@ void Distributed::barrier(const std::string& what) {
       missing = "unknown: rank 0, which serves the store, is unreachable";
     }
     throw DistributedError(who() + ": lost the process group at barrier '" + what + "'" +
-                           (missing.empty() ? "" : " (ranks that did not arrive: " + missing + ")") + ": " +
+                           (missing.empty() ? "" : " (ranks not yet arrived when it failed: " + missing + ")") + ": " +
                            first_line(e));
   }
 }

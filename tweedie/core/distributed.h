@@ -80,7 +80,7 @@ class Distributed {
   std::string who() const;
 
   // Waits until every rank has called barrier(what). DistributedError names the ranks that
-  // did not arrive.
+  // had not arrived when it failed: a lost rank, and any live rank not there yet.
   void barrier(const std::string& what);
   // In-place sum over ranks (CPU tensor, contiguous).
   void all_reduce_sum(torch::Tensor& t, const std::string& what);
