@@ -344,6 +344,8 @@ TEST(Srht, FastTransformEqualsTheLevelByLevelReference) {
       auto x = torch::randn({3, n}, torch::TensorOptions().dtype(dtype));
       const double tol = dtype == torch::kFloat32 ? 1e-5 : 1e-12;
       EXPECT_LT(rel(fwht(x), fwht_reference(x)), tol);
+      // The same adds and subtracts in the same order: equal bit for bit.
+      EXPECT_TRUE(torch::equal(fwht(x), fwht_reference(x)));
     }
   }
   // Differentiable: the gradient of <v, H x> is H v (H symmetric).
@@ -351,6 +353,39 @@ TEST(Srht, FastTransformEqualsTheLevelByLevelReference) {
   auto v = torch::randn({2, 1 << 13});
   (fwht(x) * v).sum().backward();
   EXPECT_LT(rel(x.grad(), fwht_reference(v)), 1e-5);
+}
+
+// The fused CPU products (padding, signs, selection and scale inside the transform's passes)
+// against the operator written out in tensor ops with the level-by-level transform, at a size
+// with both phases of the kernel, zero padding and threads (N = 3·128² = 49152, n = 2¹⁶), and
+// the same bits on 1 and 2 threads.
+TEST(Srht, FusedProductsMatchTheTensorFormula) {
+  const Shape in{3, 128, 128};
+  const int64_t N = numel(in), n = 65536, M = 1000;
+  SrhtOptions o;
+  o.m = M, o.seed = 7;
+  auto A = make_srht(in, o);
+  auto gen = make_generator(o.seed);  // as the operator draws them: signs, then the selection
+  auto signs = (torch::randint(0, 2, {n}, gen, torch::kLong) * 2 - 1).to(torch::kFloat64);
+  auto kept = std::get<0>(torch::randperm(n, gen, torch::kLong).slice(0, 0, M).sort());
+  const double c = std::sqrt(static_cast<double>(n) / M);
+  auto x = torch::randn({2, 3, 128, 128}, torch::kFloat64);
+  auto y = torch::randn({2, M}, torch::kFloat64);
+  auto padded = torch::constant_pad_nd(x.flatten(1), {0, n - N});
+  auto want_y = fwht_reference(padded * signs).index_select(1, kept) * c;
+  auto full = torch::zeros({2, n}, torch::kFloat64).index_copy(1, kept, y);
+  auto want_x = (fwht_reference(full) * signs * c).slice(1, 0, N).reshape({2, 3, 128, 128});
+  EXPECT_LT(rel(A->apply(x), want_y), 1e-12);
+  EXPECT_LT(rel(A->adjoint(y), want_x), 1e-12);
+  EXPECT_LT(rel(A->apply(x.to(torch::kFloat32)).to(torch::kFloat64), want_y), 1e-5);
+  const int threads = torch::get_num_threads();
+  torch::set_num_threads(1);
+  auto y1 = A->apply(x), x1 = A->adjoint(y);
+  torch::set_num_threads(2);
+  auto y2 = A->apply(x), x2 = A->adjoint(y);
+  torch::set_num_threads(threads);
+  EXPECT_TRUE(torch::equal(y1, y2));
+  EXPECT_TRUE(torch::equal(x1, x2));
 }
 
 TEST(Srht, RowsAreOrthogonalWithTheGaussianScale) {

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "tweedie/core/runtime.h"
 #include "tweedie/op/registry.h"
@@ -26,60 +27,201 @@ torch::Tensor fwht_levels(torch::Tensor t) {
   return t;
 }
 
-// In-place unnormalised FWHT of n = 2^k contiguous values. Written by hand because LibTorch has
-// no Hadamard transform, and the tensor-op version above makes k full passes plus a stack copy
-// per level (0.8 s for an apply + adjoint at 3x256x256). Here the first levels run inside blocks
-// of kBlock values that stay in the L1 cache, and the rest two levels per pass (radix 4), so a
-// row of 2^18 floats costs ~1 + 3 passes over memory. Inner loops are unit-stride and
-// vectorise. Blocks (first phase) and butterfly groups (second) are spread over threads.
+// ---- The blocked Walsh–Hadamard kernel -----------------------------------------------------------
+// Written by hand because LibTorch has no Hadamard transform, and the tensor-op version
+// (fwht_levels) makes one full pass plus a stack copy per level (0.8 s for an SRHT apply +
+// adjoint at 3x256x256). Here n = R·C with C = min(n, kWhtBlock):
+//   phase 1  each row of C contiguous values (16 KB of float32, in L1) gets all its levels;
+//            the first three levels by in-register 8-point transforms, the others as radix-4
+//            butterflies with unit-stride inner loops;
+//   phase 2  the log₂R remaining levels act along the columns: strips of W columns are copied
+//            into a small L1 buffer (R·W values), transformed there, and written back.
+// So the whole transform is two passes over memory. Every value goes through the same adds and
+// subtracts in the same order as fwht_levels, so the results are equal bit for bit. Rows
+// (phase 1) and strips (phase 2) are spread over threads. The loops are compiled for AVX2 and
+// for the baseline ISA (target_clones, picked at load time).
+#define TWEEDIE_FWHT_CLONES __attribute__((target_clones("avx2", "default")))
+
+constexpr int64_t kWhtBlock = 4096;          // phase-1 row: 16 KB of float32
+constexpr int64_t kWhtStripBytes = 16384;    // phase-2 buffer
+
+// GCC vector types: 8 float32 lanes, lowered to whatever width the clone's ISA has. The helpers
+// taking or returning them are inlined into the clones, so the baseline build's warning that a
+// 32-byte vector changes the call ABI does not apply (-Wpsabi off until the kernel's end).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpsabi"
+typedef float WhtV8 __attribute__((vector_size(32)));
+typedef int WhtI8 __attribute__((vector_size(32)));
+
+inline WhtV8 wht_load8(const float* p) {
+  WhtV8 v;
+  __builtin_memcpy(&v, p, sizeof v);
+  return v;
+}
+inline void wht_store8(float* p, WhtV8 v) { __builtin_memcpy(p, &v, sizeof v); }
+
+// Levels h and 2h (radix 4) over `len` values: butterflies between the values at j, j + h·stride,
+// j + 2h·stride, j + 3h·stride (rows of `stride` contiguous values in phase 2, stride 1 in phase 1).
 template <typename T>
-void fwht_inplace(T* x, int64_t n) {
-  constexpr int64_t kBlock = 4096;  // 16 KB of floats
-  const int64_t block = std::min(n, kBlock);
-  at::parallel_for(0, n / block, n >= (1 << 16) ? 1 : n / block, [&](int64_t b0, int64_t b1) {
-    for (int64_t blk = b0; blk < b1; ++blk) {
-      T* p = x + blk * block;
-      int64_t h = 1;
-      for (; 2 * h < block; h *= 4) {  // levels h and 2h together
-        for (int64_t i = 0; i < block; i += 4 * h) {
-          for (int64_t j = i; j < i + h; ++j) {
-            const T a = p[j], b = p[j + h], c = p[j + 2 * h], d = p[j + 3 * h];
-            const T s0 = a + b, d0 = a - b, s1 = c + d, d1 = c - d;
-            p[j] = s0 + s1, p[j + h] = d0 + d1, p[j + 2 * h] = s0 - s1, p[j + 3 * h] = d0 - d1;
-          }
-        }
-      }
-      if (h < block) {
-        for (int64_t i = 0; i < block; i += 2 * h) {
-          for (int64_t j = i; j < i + h; ++j) {
-            const T a = p[j], b = p[j + h];
-            p[j] = a + b, p[j + h] = a - b;
-          }
-        }
-      }
+inline void wht_radix4(T* p, int64_t len, int64_t h, int64_t stride) {
+  const int64_t hs = h * stride;
+  for (int64_t i = 0; i < len; i += 4 * hs)
+    for (int64_t j = i; j < i + hs; ++j) {
+      const T a = p[j], b = p[j + hs], c = p[j + 2 * hs], d = p[j + 3 * hs];
+      const T s0 = a + b, d0 = a - b, s1 = c + d, d1 = c - d;
+      p[j] = s0 + s1, p[j + hs] = d0 + d1, p[j + 2 * hs] = s0 - s1, p[j + 3 * hs] = d0 - d1;
     }
-  });
-  // Levels block, 2·block, ...: groups of 4h values, each split into h independent butterflies.
-  int64_t h = block;
-  for (; 2 * h < n; h *= 4) {
-    at::parallel_for(0, n / 4, 1 << 14, [&](int64_t q0, int64_t q1) {
-      for (int64_t q = q0; q < q1; ++q) {  // q indexes (group, offset) = (q / h, q % h)
-        const int64_t j = (q / h) * 4 * h + q % h;
-        const T a = x[j], b = x[j + h], c = x[j + 2 * h], d = x[j + 3 * h];
-        const T s0 = a + b, d0 = a - b, s1 = c + d, d1 = c - d;
-        x[j] = s0 + s1, x[j + h] = d0 + d1, x[j + 2 * h] = s0 - s1, x[j + 3 * h] = d0 - d1;
-      }
-    });
-  }
-  if (h < n) {
-    at::parallel_for(0, n / 2, 1 << 14, [&](int64_t q0, int64_t q1) {
-      for (int64_t j = q0; j < q1; ++j) {
-        const T a = x[j], b = x[j + h];
-        x[j] = a + b, x[j + h] = a - b;
-      }
-    });
+}
+// float32 runs of a multiple of 8: whole vectors, without the vectoriser's alias checks and
+// remainder loops, which cost more than the butterflies at h·stride = 8 or 16.
+inline void wht_radix4(float* p, int64_t len, int64_t h, int64_t stride) {
+  const int64_t hs = h * stride;
+  if (hs % 8) return wht_radix4<float>(p, len, h, stride);
+  for (int64_t i = 0; i < len; i += 4 * hs)
+    for (int64_t j = i; j < i + hs; j += 8) {
+      const WhtV8 a = wht_load8(p + j), b = wht_load8(p + j + hs), c = wht_load8(p + j + 2 * hs), d = wht_load8(p + j + 3 * hs);
+      const WhtV8 s0 = a + b, d0 = a - b, s1 = c + d, d1 = c - d;
+      wht_store8(p + j, s0 + s1), wht_store8(p + j + hs, d0 + d1), wht_store8(p + j + 2 * hs, s0 - s1), wht_store8(p + j + 3 * hs, d0 - d1);
+    }
+}
+
+template <typename T>
+inline void wht_radix2(T* p, int64_t len, int64_t h, int64_t stride) {
+  const int64_t hs = h * stride;
+  for (int64_t i = 0; i < len; i += 2 * hs)
+    for (int64_t j = i; j < i + hs; ++j) {
+      const T a = p[j], b = p[j + hs];
+      p[j] = a + b, p[j + hs] = a - b;
+    }
+}
+inline void wht_radix2(float* p, int64_t len, int64_t h, int64_t stride) {
+  const int64_t hs = h * stride;
+  if (hs % 8) return wht_radix2<float>(p, len, h, stride);
+  for (int64_t i = 0; i < len; i += 2 * hs)
+    for (int64_t j = i; j < i + hs; j += 8) {
+      const WhtV8 a = wht_load8(p + j), b = wht_load8(p + j + hs);
+      wht_store8(p + j, a + b), wht_store8(p + j + hs, a - b);
+    }
+}
+
+// The levels h, 2h, … below h_end, in order, over `len` values.
+template <typename T>
+inline void wht_levels(T* p, int64_t len, int64_t h, int64_t h_end, int64_t stride) {
+  for (; 4 * h <= h_end; h *= 4) wht_radix4(p, len, h, stride);
+  if (h < h_end) wht_radix2(p, len, h, stride);
+}
+
+// The first three levels (h = 1, 2, 4) of float32 values, 8 at a time in vector registers:
+// each level is v·(±1) + (v with partners swapped), i.e. a + b and a − b exactly.
+inline void wht_first3(float* p, int64_t len) {
+  const WhtV8 s1 = {1, -1, 1, -1, 1, -1, 1, -1}, s2 = {1, 1, -1, -1, 1, 1, -1, -1}, s3 = {1, 1, 1, 1, -1, -1, -1, -1};
+  const WhtI8 m1 = {1, 0, 3, 2, 5, 4, 7, 6}, m2 = {2, 3, 0, 1, 6, 7, 4, 5}, m3 = {4, 5, 6, 7, 0, 1, 2, 3};
+  for (int64_t i = 0; i + 8 <= len; i += 8) {
+    WhtV8 v = wht_load8(p + i);
+    v = v * s1 + __builtin_shuffle(v, m1);
+    v = v * s2 + __builtin_shuffle(v, m2);
+    v = v * s3 + __builtin_shuffle(v, m3);
+    wht_store8(p + i, v);
   }
 }
+inline void wht_first3(double* p, int64_t len) { wht_levels(p, len, 1, std::min<int64_t>(len, 8), 1); }
+
+// Phase 1 on one row of `len` (≤ kWhtBlock, a power of two) values.
+template <typename T>
+inline void wht_row(T* p, int64_t len) {
+  if (len >= 8) {
+    wht_first3(p, len);
+    wht_levels(p, len, 8, len, 1);
+  } else {
+    wht_levels(p, len, 1, len, 1);
+  }
+}
+TWEEDIE_FWHT_CLONES void wht_row_f32(float* p, int64_t len) { wht_row(p, len); }
+TWEEDIE_FWHT_CLONES void wht_row_f64(double* p, int64_t len) { wht_row(p, len); }
+inline void wht_row_any(float* p, int64_t len) { wht_row_f32(p, len); }
+inline void wht_row_any(double* p, int64_t len) { wht_row_f64(p, len); }
+
+// Where phase 2 writes: back into x, or (out) out[j] = v·sign[j] for j < len: the last step
+// of an SRHT adjoint fused into the transform's last pass.
+template <typename T>
+struct WhtOut {
+  T* out = nullptr;
+  const T* sign = nullptr;
+  int64_t len = 0;
+};
+
+// Phase 2 on columns [c0, c0 + W) of the R × C matrix x: all R-point transforms of the strip.
+template <typename T>
+inline void wht_strip(T* x, int64_t R, int64_t C, int64_t c0, int64_t W, T* buf, WhtOut<T> o) {
+  for (int64_t r = 0; r < R; ++r)
+    for (int64_t w = 0; w < W; ++w) buf[r * W + w] = x[r * C + c0 + w];
+  wht_levels(buf, R * W, 1, R, W);
+  for (int64_t r = 0; r < R; ++r) {
+    const int64_t j0 = r * C + c0;
+    if (!o.out) {
+      for (int64_t w = 0; w < W; ++w) x[j0 + w] = buf[r * W + w];
+    } else {
+      const int64_t end = std::min(W, o.len - j0);
+      for (int64_t w = 0; w < end; ++w) o.out[j0 + w] = buf[r * W + w] * o.sign[j0 + w];
+    }
+  }
+}
+TWEEDIE_FWHT_CLONES void wht_strip_f32(float* x, int64_t R, int64_t C, int64_t c0, int64_t W, float* buf,
+                                          WhtOut<float> o) {
+  wht_strip(x, R, C, c0, W, buf, o);
+}
+TWEEDIE_FWHT_CLONES void wht_strip_f64(double* x, int64_t R, int64_t C, int64_t c0, int64_t W, double* buf,
+                                          WhtOut<double> o) {
+  wht_strip(x, R, C, c0, W, buf, o);
+}
+inline void wht_strip_any(float* x, int64_t R, int64_t C, int64_t c0, int64_t W, float* buf, WhtOut<float> o) {
+  wht_strip_f32(x, R, C, c0, W, buf, o);
+}
+inline void wht_strip_any(double* x, int64_t R, int64_t C, int64_t c0, int64_t W, double* buf,
+                             WhtOut<double> o) {
+  wht_strip_f64(x, R, C, c0, W, buf, o);
+}
+
+// Where phase 1 reads: x itself, or (in) x[j] = in[j]·sign[j] for j < len and 0 beyond: the
+// first step of an SRHT apply (pad, random signs) fused into the transform's first pass.
+template <typename T>
+struct WhtIn {
+  const T* in = nullptr;
+  const T* sign = nullptr;
+  int64_t len = 0;
+};
+
+// Unnormalised in-place FWHT of n = 2^k values, reading through `in` and writing through `out`
+// (then x is scratch) when given. Small n (< 2^16) runs on the calling thread.
+template <typename T>
+void fwht_inplace(T* x, int64_t n, WhtIn<T> in = {}, WhtOut<T> out = {}) {
+  const int64_t C = std::min(n, kWhtBlock), R = n / C;
+  const bool threads = n >= (int64_t{1} << 16);
+  at::parallel_for(0, R, threads ? 1 : R, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      T* p = x + r * C;
+      if (in.in) {
+        const int64_t j0 = r * C, end = std::max<int64_t>(0, std::min(C, in.len - j0));
+        for (int64_t j = 0; j < end; ++j) p[j] = in.in[j0 + j] * in.sign[j0 + j];
+        std::fill(p + end, p + C, T(0));
+        if (end == 0) continue;  // all padding: its transform is zero (a quarter of 3x256x256)
+      }
+      wht_row_any(p, C);
+    }
+  });
+  if (R == 1) {
+    if (out.out)
+      for (int64_t j = 0; j < out.len; ++j) out.out[j] = x[j] * out.sign[j];
+    return;
+  }
+  const int64_t W = std::clamp<int64_t>(kWhtStripBytes / (R * static_cast<int64_t>(sizeof(T))), std::min<int64_t>(8, C), C);
+  at::parallel_for(0, C / W, threads ? 1 : C / W, [&](int64_t s0, int64_t s1) {
+    std::vector<T> buf(static_cast<size_t>(R * W));
+    for (int64_t s = s0; s < s1; ++s) wht_strip_any(x, R, C, s * W, W, buf.data(), out);
+  });
+}
+
+#pragma GCC diagnostic pop
 
 // Orthonormal FWHT of the rows of a [B, n] tensor, on a fresh buffer.
 torch::Tensor fwht_rows(const torch::Tensor& t) {
@@ -129,6 +271,15 @@ int64_t next_pow2(int64_t n) {
   return p;
 }
 
+class Srht;
+
+// Autograd for the fused CPU products: A and Aᵀ are each other's backward pass.
+struct SrhtFn : public torch::autograd::Function<SrhtFn> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, torch::Tensor t, int64_t op, bool adjoint);
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grad);
+};
+
 class Srht : public Operator {
  public:
   Srht(Shape in, SrhtOptions o) : Operator(in, {o.m}), o_(o) {
@@ -147,11 +298,14 @@ class Srht : public Operator {
   // y = c S H D P x
   torch::Tensor apply(const torch::Tensor& x) const override {
     check_input(x);
+    if (fused(x)) return SrhtFn::apply(x.flatten(1), reinterpret_cast<int64_t>(this), false);
     return fwht(pad(x.flatten(1)) * signs_.to(x.scalar_type())).index_select(1, kept_) * c_;
   }
   // Aᵀy = c Pᵀ D H Sᵀ y (H and D are symmetric).
   torch::Tensor adjoint(const torch::Tensor& y) const override {
     check_output(y);
+    if (fused(y))
+      return SrhtFn::apply(y, reinterpret_cast<int64_t>(this), true).reshape(with_batch(y.size(0), in_));
     auto full = torch::zeros({y.size(0), n_}, y.options()).index_copy(1, kept_, y);
     return (fwht(full) * signs_.to(y.scalar_type()) * c_).slice(1, 0, N_).reshape(with_batch(y.size(0), in_));
   }
@@ -168,7 +322,44 @@ class Srht : public Operator {
     kept_ = kept_.to(d);
   }
 
+  // The CPU products, each one pass of the blocked transform over a scratch row of n values
+  // with padding, signs, selection and scale folded into its first and last steps:
+  //   apply    scratch = D P x (read in phase 1), H in place, y = (c/√n) scratch[kept];
+  //   adjoint  scratch = Sᵀ (c/√n) y, H with out = Pᵀ D (written in phase 2).
+  // xf is [B, N] (apply) or [B, M] (adjoint).
+  torch::Tensor product(const torch::Tensor& t, bool adjoint) const {
+    auto src = t.contiguous();
+    const int64_t B = src.size(0), M = o_.m;
+    auto out = torch::empty({B, adjoint ? N_ : M}, src.options());
+    auto signs = signs_.to(src.scalar_type());
+    const int64_t* kept = kept_.data_ptr<int64_t>();
+    const double scale = c_ / std::sqrt(static_cast<double>(n_));
+    AT_DISPATCH_FLOATING_TYPES(src.scalar_type(), "srht", [&] {
+      using T = scalar_t;
+      std::vector<T> scratch(static_cast<size_t>(n_));
+      const T* sign = signs.data_ptr<T>();
+      const T k = static_cast<T>(scale);
+      for (int64_t b = 0; b < B; ++b) {
+        const T* in = src.data_ptr<T>() + b * src.size(1);
+        T* o = out.data_ptr<T>() + b * out.size(1);
+        if (!adjoint) {
+          fwht_inplace<T>(scratch.data(), n_, WhtIn<T>{in, sign, N_});
+          for (int64_t i = 0; i < M; ++i) o[i] = scratch[kept[i]] * k;
+        } else {
+          std::fill(scratch.begin(), scratch.end(), T(0));
+          for (int64_t i = 0; i < M; ++i) scratch[kept[i]] = in[i] * k;
+          fwht_inplace<T>(scratch.data(), n_, {}, WhtOut<T>{o, sign, N_});
+        }
+      }
+    });
+    return out;
+  }
+
  private:
+  bool fused(const torch::Tensor& t) const {
+    return t.device().is_cpu() && kept_.device().is_cpu() &&
+           (t.scalar_type() == at::kFloat || t.scalar_type() == at::kDouble);
+  }
   torch::Tensor pad(const torch::Tensor& xf) const {
     return n_ == N_ ? xf : torch::constant_pad_nd(xf, {0, n_ - N_});
   }
@@ -177,6 +368,18 @@ class Srht : public Operator {
   double c_;
   torch::Tensor signs_, kept_;
 };
+
+torch::Tensor SrhtFn::forward(torch::autograd::AutogradContext* ctx, torch::Tensor t, int64_t op, bool adjoint) {
+  ctx->saved_data["op"] = op;
+  ctx->saved_data["adjoint"] = adjoint;
+  return reinterpret_cast<const Srht*>(op)->product(t, adjoint);
+}
+
+torch::autograd::tensor_list SrhtFn::backward(torch::autograd::AutogradContext* ctx, torch::autograd::tensor_list grad) {
+  auto* self = reinterpret_cast<const Srht*>(ctx->saved_data["op"].toInt());
+  const bool adjoint = ctx->saved_data["adjoint"].toBool();
+  return {self->product(grad[0], !adjoint), torch::Tensor(), torch::Tensor()};
+}
 
 }  // namespace
 
