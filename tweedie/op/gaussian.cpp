@@ -107,6 +107,19 @@ __attribute__((target("avx2,avx512f,avx512dq"))) inline __m512i mix512(__m512i z
   return _mm512_xor_si512(z, _mm512_srli_epi64(z, 31));
 }
 
+// The definition's float64 chain on one register of pairs (k1: the counters of the u₁ words),
+// written once for both widths: P is the intrinsics prefix (_mm512, _mm256), MIX and TO_F64 the
+// width's SplitMix64 and exact u64 → f64, LOG/COS/SIN libmvec's functions of that width. A macro
+// because the two instantiations must be compiled under different target ISAs, which a shared
+// template cannot be. Declares vc, vs: r·cos t and r·sin t.
+#define TWEEDIE_BOX_MULLER(P, MIX, TO_F64, LOG, COS, SIN, k1, gold)                                   \
+  const auto w1 = MIX(k1), w2 = MIX(P##_add_epi64(k1, gold));                                       \
+  const auto u1 = P##_mul_pd(P##_add_pd(TO_F64(P##_srli_epi64(w1, 11)), P##_set1_pd(0.5)), P##_set1_pd(kUnit)); \
+  const auto u2 = P##_mul_pd(TO_F64(P##_srli_epi64(w2, 11)), P##_set1_pd(kUnit));                   \
+  const auto r = P##_sqrt_pd(P##_mul_pd(P##_set1_pd(-2.0), LOG(u1)));                               \
+  const auto t = P##_mul_pd(P##_set1_pd(kTwoPi), u2);                                               \
+  const auto vc = P##_mul_pd(r, COS(t)), vs = P##_mul_pd(r, SIN(t));
+
 // AVX-512: 8 pairs (16 entries) per step, everything in vector registers.
 __attribute__((target("avx2,avx512f,avx512dq"))) void fill_avx512(float* out, uint64_t key, int64_t j0, int64_t j1) {
   const __m512i lane2g = _mm512_mullo_epi64(_mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0),
@@ -116,13 +129,7 @@ __attribute__((target("avx2,avx512f,avx512dq"))) void fill_avx512(float* out, ui
   for (; j + 16 <= j1; j += 16) {
     const uint64_t c1 = key + (static_cast<uint64_t>(j) + 1) * kGolden;
     __m512i k1 = _mm512_add_epi64(_mm512_set1_epi64(static_cast<long long>(c1)), lane2g);
-    __m512i w1 = mix512(k1), w2 = mix512(_mm512_add_epi64(k1, gold));
-    __m512d u1 = _mm512_mul_pd(_mm512_add_pd(_mm512_cvtepu64_pd(_mm512_srli_epi64(w1, 11)), _mm512_set1_pd(0.5)),
-                               _mm512_set1_pd(kUnit));
-    __m512d u2 = _mm512_mul_pd(_mm512_cvtepu64_pd(_mm512_srli_epi64(w2, 11)), _mm512_set1_pd(kUnit));
-    __m512d r = _mm512_sqrt_pd(_mm512_mul_pd(_mm512_set1_pd(-2.0), _ZGVeN8v_log(u1)));
-    __m512d t = _mm512_mul_pd(_mm512_set1_pd(kTwoPi), u2);
-    __m512d vc = _mm512_mul_pd(r, _ZGVeN8v_cos(t)), vs = _mm512_mul_pd(r, _ZGVeN8v_sin(t));
+    TWEEDIE_BOX_MULLER(_mm512, mix512, _mm512_cvtepu64_pd, _ZGVeN8v_log, _ZGVeN8v_cos, _ZGVeN8v_sin, k1, gold)
     __m256 fc = _mm512_cvtpd_ps(vc), fs = _mm512_cvtpd_ps(vs);
     if (store_pairs(out + (j - j0), fc, fs, _mm256_or_ps(doubtful512(vc, fc), doubtful512(vs, fs))))
       fill_reference(out + (j - j0), key, j, j + 16);
@@ -171,13 +178,7 @@ __attribute__((target("avx2"))) void fill_avx2(float* out, uint64_t key, int64_t
     for (int h = 0; h < 2; ++h) {
       const uint64_t c1 = key + (static_cast<uint64_t>(j + 8 * h) + 1) * kGolden;
       __m256i k1 = _mm256_add_epi64(_mm256_set1_epi64x(static_cast<long long>(c1)), lane2g);
-      __m256i w1 = mix256(k1), w2 = mix256(_mm256_add_epi64(k1, gold));
-      __m256d u1 = _mm256_mul_pd(_mm256_add_pd(u53_to_double(_mm256_srli_epi64(w1, 11)), _mm256_set1_pd(0.5)),
-                                 _mm256_set1_pd(kUnit));
-      __m256d u2 = _mm256_mul_pd(u53_to_double(_mm256_srli_epi64(w2, 11)), _mm256_set1_pd(kUnit));
-      __m256d r = _mm256_sqrt_pd(_mm256_mul_pd(_mm256_set1_pd(-2.0), _ZGVdN4v_log(u1)));
-      __m256d t = _mm256_mul_pd(_mm256_set1_pd(kTwoPi), u2);
-      __m256d vc = _mm256_mul_pd(r, _ZGVdN4v_cos(t)), vs = _mm256_mul_pd(r, _ZGVdN4v_sin(t));
+      TWEEDIE_BOX_MULLER(_mm256, mix256, u53_to_double, _ZGVdN4v_log, _ZGVdN4v_cos, _ZGVdN4v_sin, k1, gold)
       fc[h] = _mm256_cvtpd_ps(vc), fs[h] = _mm256_cvtpd_ps(vs);
       bad[h] = _mm_or_ps(doubtful256(vc, fc[h]), doubtful256(vs, fs[h]));
     }
@@ -187,6 +188,7 @@ __attribute__((target("avx2"))) void fill_avx2(float* out, uint64_t key, int64_t
   }
   fill_reference(out + (j - j0), key, j, j1);
 }
+#undef TWEEDIE_BOX_MULLER
 #endif
 
 using FillFn = void (*)(float*, uint64_t, int64_t, int64_t);
