@@ -3,10 +3,27 @@
 // N = 32², 64², 3·256² with M = N/16. Run: build/bench/bench_operators [--benchmark_filter=...]
 // Counters: stored_MB = memory the operator holds; peak_MB = rise of the process's peak
 // resident set (VmHWM) during build + the timed loop, over the resident set before it.
+//
+// build/bench/bench_operators --table prints instead one markdown table from one run (the one
+// in docs/measurements.md): per size, a plain copy of the image tensor as the yardstick, SRHT
+// apply + adjoint and its ratio to the copy, the dense Gaussian where A fits in memory, and the
+// matrix-free Gaussian with wall and process CPU time and ns per entry per core; with the CPU
+// model, load average and thread count, so the numbers can be read against the machine's state.
 #include <benchmark/benchmark.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <string>
+#include <vector>
 
 #include "tweedie/core/memory.h"
 #include "tweedie/core/runtime.h"
+#include "tweedie/op/gaussian.h"
 #include "tweedie/op/registry.h"
 #include "tweedie/op/structured.h"
 #include "bench_support.h"
@@ -87,9 +104,103 @@ BENCHMARK(BM_Dense)->DenseRange(0, 1)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_MatrixFree)->DenseRange(0, 2)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Srht)->DenseRange(0, 2)->Unit(benchmark::kMillisecond);
 
+// ---- --table --------------------------------------------------------------------------------------
+
+struct Timing {
+  double wall = 0, cpu = 0;  // seconds per call: elapsed, and CPU time of the whole process
+};
+
+double process_cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         1e-6 * static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
+
+// The median over `reps` timed calls (one warm-up call first).
+Timing time_call(const std::function<void()>& fn, int reps) {
+  fn();
+  std::vector<Timing> t(static_cast<size_t>(reps));
+  for (auto& r : t) {
+    const double c0 = process_cpu_seconds();
+    const auto w0 = std::chrono::steady_clock::now();
+    fn();
+    r.wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - w0).count();
+    r.cpu = process_cpu_seconds() - c0;
+  }
+  std::sort(t.begin(), t.end(), [](const Timing& a, const Timing& b) { return a.wall < b.wall; });
+  return t[t.size() / 2];
+}
+
+std::string first_line_with(const char* path, const char* key) {
+  std::ifstream f(path);
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind(key, 0) == 0) return line.substr(line.find(':') + 2);
+  return "?";
+}
+
+std::string read_line(const char* path) {
+  std::ifstream f(path);
+  std::string line;
+  std::getline(f, line);
+  return line;
+}
+
+// Seconds for apply + adjoint of `spec` on one random item of shape `in`.
+Timing time_operator(const std::string& spec, const Shape& in, int reps) {
+  auto gen = tweedie::make_generator(0);
+  auto x = torch::randn(tweedie::op::with_batch(1, in), gen, torch::kFloat32);
+  auto A = tweedie::op::make_operator(spec, in, 1);
+  return time_call([&] { benchmark::DoNotOptimize(A->adjoint(A->apply(x)).data_ptr<float>()); }, reps);
+}
+
+int print_table() {
+  torch::NoGradGuard no_grad;
+  const int threads = torch::get_num_threads();
+  std::printf("CPU: %s; %d threads (torch); load average before the run: %s\n",
+              first_line_with("/proc/cpuinfo", "model name").c_str(), threads, read_line("/proc/loadavg").c_str());
+  std::printf("Gaussian generator: %s. Times are medians of repeated calls (one call for the matrix-free "
+              "Gaussian at 3x256x256); CPU = process CPU time over the same calls.\n\n",
+              tweedie::op::gaussian_kernels().front().c_str());
+  std::printf("| item | N | M | copy | SRHT A+Aᵀ | SRHT / copy | dense Gaussian A+Aᵀ | matrix-free A+Aᵀ: wall | "
+              "CPU | ns / entry / core (CPU) | ns / entry (wall × threads) |\n");
+  std::printf("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
+  for (int64_t id = 0; id <= 2; ++id) {
+    const Shape in = shape_of(id);
+    const int64_t N = tweedie::op::numel(in), M = N / 16;
+    const bool big = N > 64 * 64;
+    auto x = torch::randn(tweedie::op::with_batch(1, in));
+    auto y = torch::empty_like(x);
+    const Timing copy = time_call([&] { y.copy_(x); }, big ? 400 : 2000);
+    const std::string m = std::to_string(M);
+    const Timing srht = time_operator("srht:m=" + m, in, big ? 100 : 400);
+    char held[64];
+    std::snprintf(held, sizeof held, "not run: A would hold %.1f GB", 4.0 * M * N / 1e9);
+    std::string dense = held;
+    if (!big) {
+      const Timing d = time_operator("gaussian:m=" + m + ",impl=dense", in, 200);
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "%.3f ms", d.wall * 1e3);
+      dense = buf;
+    }
+    const Timing mf = time_operator("gaussian:m=" + m + ",impl=matrix-free", in, big ? 1 : 20);
+    const double entries = 2.0 * static_cast<double>(M) * static_cast<double>(N);
+    std::printf("| %s | %ld | %ld | %.1f µs | %.1f µs | %.1f | %s | %.4g s | %.4g s | %.2f | %.2f |\n",
+                tweedie::op::shape_text(in).c_str(), static_cast<long>(N), static_cast<long>(M), copy.wall * 1e6,
+                srht.wall * 1e6, srht.wall / copy.wall, dense.c_str(), mf.wall, mf.cpu, mf.cpu / entries * 1e9,
+                mf.wall * threads / entries * 1e9);
+    std::fflush(stdout);
+  }
+  std::printf("\nload average after the run: %s\n", read_line("/proc/loadavg").c_str());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  tweedie::set_threads(0);
+  tweedie::set_threads(tweedie::bench::bench_threads(0));
+  for (int i = 1; i < argc; ++i)
+    if (std::strcmp(argv[i], "--table") == 0) return print_table();
   return tweedie::bench::run_benchmarks(argc, argv);
 }

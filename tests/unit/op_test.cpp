@@ -54,6 +54,18 @@ double rel(const torch::Tensor& a, const torch::Tensor& b) {
   return d / std::max(s, 1e-30);
 }
 
+// A's apply (at x) and adjoint (at y) give the same bits on 1 thread and on 2.
+void expect_same_bits_on_1_and_2_threads(const Operator& A, const torch::Tensor& x, const torch::Tensor& y) {
+  const int threads = torch::get_num_threads();
+  torch::set_num_threads(1);
+  auto y1 = A.apply(x), x1 = A.adjoint(y);
+  torch::set_num_threads(2);
+  auto y2 = A.apply(x), x2 = A.adjoint(y);
+  torch::set_num_threads(threads);
+  EXPECT_TRUE(torch::equal(y1, y2));
+  EXPECT_TRUE(torch::equal(x1, x2));
+}
+
 TEST(OperatorRegistry, EveryEntryHasExamplesAndHelp) {
   for (auto* e : operator_registry().entries()) {
     EXPECT_FALSE(e->examples.empty()) << e->name;
@@ -295,21 +307,14 @@ TEST(GaussianOperator, Seed001MatrixIsUnchanged) {
 // The fused matrix-free products sum in a fixed order: the same bits on 1 thread and on 2, and
 // the same as the dense product to float rounding, in float32 and float64.
 TEST(GaussianOperator, MatrixFreeIsIdenticalAcrossThreadCounts) {
-  const int threads = torch::get_num_threads();
   auto A = make_operator("gaussian:m=300,impl=matrix-free", {3, 20, 20}, 4);
   auto D = make_operator("gaussian:m=300,impl=dense", {3, 20, 20}, 4);
   for (auto dtype : {torch::kFloat32, torch::kFloat64}) {
     auto x = torch::randn({3, 3, 20, 20}, torch::TensorOptions().dtype(dtype));
     auto y = torch::randn({3, 300}, torch::TensorOptions().dtype(dtype));
-    torch::set_num_threads(1);
-    auto y1 = A->apply(x), x1 = A->adjoint(y);
-    torch::set_num_threads(2);
-    auto y2 = A->apply(x), x2 = A->adjoint(y);
-    torch::set_num_threads(threads);
-    EXPECT_TRUE(torch::equal(y1, y2));
-    EXPECT_TRUE(torch::equal(x1, x2));
-    EXPECT_LT(rel(y1, D->apply(x)), 1e-6);
-    EXPECT_LT(rel(x1, D->adjoint(y)), 1e-6);
+    expect_same_bits_on_1_and_2_threads(*A, x, y);
+    EXPECT_LT(rel(A->apply(x), D->apply(x)), 1e-6);
+    EXPECT_LT(rel(A->adjoint(y), D->adjoint(y)), 1e-6);
   }
   // The fused products use the definition's entries: A e_j is column j of A, exactly.
   GaussianOptions o;
@@ -378,14 +383,7 @@ TEST(Srht, FusedProductsMatchTheTensorFormula) {
   EXPECT_LT(rel(A->apply(x), want_y), 1e-12);
   EXPECT_LT(rel(A->adjoint(y), want_x), 1e-12);
   EXPECT_LT(rel(A->apply(x.to(torch::kFloat32)).to(torch::kFloat64), want_y), 1e-5);
-  const int threads = torch::get_num_threads();
-  torch::set_num_threads(1);
-  auto y1 = A->apply(x), x1 = A->adjoint(y);
-  torch::set_num_threads(2);
-  auto y2 = A->apply(x), x2 = A->adjoint(y);
-  torch::set_num_threads(threads);
-  EXPECT_TRUE(torch::equal(y1, y2));
-  EXPECT_TRUE(torch::equal(x1, x2));
+  expect_same_bits_on_1_and_2_threads(*A, x, y);
 }
 
 TEST(Srht, RowsAreOrthogonalWithTheGaussianScale) {
