@@ -1,5 +1,6 @@
 // tweedie sample: unconditional samples from a diffusion prior (DDIM or DDPM), as a PNG grid.
 #include <chrono>
+#include <cstdlib>
 
 #include "cli/command.h"
 #include "tweedie/core/data_dir.h"
@@ -9,6 +10,7 @@
 #include "tweedie/core/runtime.h"
 #include "tweedie/core/version.h"
 #include "tweedie/diffusion/prior.h"
+#include "tweedie/diffusion/edm.h"
 #include "tweedie/diffusion/samplers.h"
 #include "tweedie/io/npy.h"
 #include "tweedie/io/png.h"
@@ -34,10 +36,14 @@ class SampleCommand : public Command {
         ->check(CLI::NonNegativeNumber);
     app.add_option("--batch-size", batch_, "Samples per network call")->check(CLI::PositiveNumber);
     app.add_option("--sampler", sampler_,
-                   "ddim, ddpm, or exact: direct draws from a gmm: prior's mixture (no diffusion, no NFE, "
-                   "not clamped: the data an exactly known prior describes)")
-        ->check(CLI::IsMember({"ddim", "ddpm", "exact"}));
-    app.add_option("--steps", steps_, "Respacing of the base schedule (e.g. 100, ddim50, 10,10,10)");
+                   "ddim, ddpm, edm (Karras et al.'s Euler sampler over the prior's σ view, --steps N "
+                   "points from --sigma-max to --sigma-min, ρ = 7), or exact: direct draws from a gmm: prior's "
+                   "mixture (no diffusion, no NFE, not clamped: the data an exactly known prior describes)")
+        ->check(CLI::IsMember({"ddim", "ddpm", "edm", "exact"}));
+    app.add_option("--steps", steps_, "Respacing of the base schedule (e.g. 100, ddim50, 10,10,10); for edm the "
+                                      "number of Euler steps");
+    app.add_option("--sigma-max", edm_.sigma_max, "edm: the first noise level (EDM: 80)");
+    app.add_option("--sigma-min", edm_.sigma_min, "edm: the last noise level (EDM: 0.002)");
     app.add_option("--eta", eta_, "DDIM η (0 = deterministic)")->check(CLI::NonNegativeNumber);
     app.add_option("--clip", clip_, "Clip x̂0 to [-1,1] at each step (true/false)");
   }
@@ -46,7 +52,12 @@ class SampleCommand : public Command {
     check_output_file(out_, "--output", {"png", "npy"});
     Prior prior = load_prior(model_, device(), arch_);
     require(sampler_ != "exact" || prior.gmm, "--sampler exact draws from a Gaussian-mixture prior (--prior gmm:FILE), not " + model_);
-    Schedule s = respace(prior.base, steps_);
+    Schedule s = sampler_ == "edm" ? prior.base : respace(prior.base, steps_);
+    if (sampler_ == "edm") {
+      edm_.steps = parse_steps(steps_);
+      edm_.clip_denoised = clip_;
+      edm_.validate("--sampler edm");
+    }
     std::vector<int64_t> shape = prior.item_shape();
     shape.insert(shape.begin(), 0);
     torch::Generator gen = make_generator(common().seed);
@@ -61,9 +72,12 @@ class SampleCommand : public Command {
       int64_t b = std::min(batch_, count_ - done);
       shape[0] = b;
       torch::Tensor x = sampler_ == "exact" ? torch::Tensor() : randn(shape, gen, device());
+      if (sampler_ == "edm") x = edm_.sigma_max * x;  // x_0 ~ N(0, σ_max² I)
       SamplerResult r;
       if (sampler_ == "exact") {
         r.x = prior.gmm->sample(b, gen).to(torch::kFloat32);
+      } else if (sampler_ == "edm") {
+        r.x = diffusion::edm_sample(*prior.denoiser, x, edm_).x;
       } else if (sampler_ == "ddim") {
         DdimOptions o;
         o.eta = eta_;
@@ -83,7 +97,8 @@ class SampleCommand : public Command {
     if (sampler_ != "exact") samples = samples.clamp(-1, 1);
     nlohmann::json provenance = {{"command", "tweedie sample"}, {"version", TWEEDIE_VERSION " " TWEEDIE_GIT_HASH},
                                  {"prior", prior.describe()}, {"sampler", sampler_}, {"steps", steps_},
-                                 {"eta", eta_}, {"clip", clip_}, {"count", count_}, {"seed", common().seed},
+                                 {"eta", eta_}, {"clip", clip_},
+                                 {"edm", sampler_ == "edm" ? edm_.to_json() : nlohmann::json()}, {"count", count_}, {"seed", common().seed},
                                  {"nfe", prior.denoiser->nfe()}};  // no seconds: same run, same bytes
     if (file_extension(out_) == "npy") {
       io::write_npy(out_, samples);
@@ -101,6 +116,14 @@ class SampleCommand : public Command {
  private:
   std::string arch_;
   std::string model_ = kDefaultPrior;
+  static int64_t parse_steps(const std::string& text) {
+    char* end = nullptr;
+    const long long n = std::strtoll(text.c_str(), &end, 10);
+    require(!text.empty() && *end == '\0' && n >= 1 && n <= 100000,
+            "--steps " + text + ": --sampler edm takes a number of steps (1 to 100000)");
+    return n;
+  }
+  diffusion::EdmOptions edm_;
   std::string out_, sampler_ = "ddim", steps_ = "100";
   int64_t count_ = 100, cols_ = 10, batch_ = 50, tile_ = io::kDisplayTile;
   double eta_ = 0.0;

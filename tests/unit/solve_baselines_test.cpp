@@ -8,6 +8,7 @@
 
 #include "tweedie/core/error.h"
 #include "tweedie/core/runtime.h"
+#include "tweedie/diffusion/edm.h"
 #include "tweedie/diffusion/gaussian_prior.h"
 #include "tweedie/diffusion/schedule.h"
 #include "tweedie/problem.h"
@@ -16,6 +17,7 @@
 #include "tweedie/solve/ddrm.h"
 #include "tweedie/solve/diffpir.h"
 #include "tweedie/solve/dps.h"
+#include "tweedie/solve/optim.h"
 #include "tweedie/solve/qcs_sgm.h"
 #include "tweedie/solve/solver.h"
 #include "tweedie/solve/spectral.h"
@@ -370,7 +372,7 @@ TEST(DiffPir, ConjugateGradientProxReachesTheClosedForm) {
 }
 
 TEST(Daps, KarrasGridRunsFromSigmaMaxToSigmaMin) {
-  auto s = karras_sigmas(100, 0.1, 201, 7);
+  auto s = diffusion::karras_sigmas(100, 0.1, 201, 7);
   ASSERT_EQ(s.size(), 201u);
   EXPECT_NEAR(s.front(), 100, 1e-9);
   EXPECT_NEAR(s.back(), 0.1, 1e-12);

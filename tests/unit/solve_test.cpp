@@ -10,6 +10,7 @@
 #include "tweedie/diffusion/schedule.h"
 #include "tweedie/problem.h"
 #include "tweedie/solve/diff_onebit.h"
+#include "tweedie/solve/optim.h"
 #include "tweedie/solve/sim.h"
 #include "tweedie/solve/solver.h"
 #include "support/quadratic_prox.h"
@@ -168,10 +169,11 @@ TEST(SolverRegistry, NonFiniteNetworkStopsWithAMessage) {
 //   x* = (AᵀA/σ² + μ I)⁻¹ (Aᵀy/σ² + μ z).
 TEST(DiffOneBit, InnerSolverReachesTheClosedFormMinimiserOfAQuadratic) {
   const test::QuadraticProxCase c;
-  auto prox = likelihood_prox_adam(c.problem, c.y, c.z, torch::tensor(c.kMu), 3000, 0.01);
-  EXPECT_EQ(prox.likelihood_grads, 3000);
+  const Likelihood lik(c.problem, c.y);
+  auto x = prox_adam(lik, c.z, torch::tensor(c.kMu), 3000, 0.01);
+  EXPECT_EQ(lik.grads(), 3000);
   auto want = c.minimiser();
-  double err = (prox.x.to(torch::kFloat64) - want).abs().max().item<double>();
+  double err = (x.to(torch::kFloat64) - want).abs().max().item<double>();
   EXPECT_LT(err, 2e-3) << "max |x − x*| = " << err;
   // and it really moved: x* is far from the start z
   EXPECT_GT((want - c.z.to(torch::kFloat64)).abs().max().item<double>(), 0.1);

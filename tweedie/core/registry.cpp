@@ -53,6 +53,12 @@ std::string format_number(double v) {
   return buf;
 }
 
+std::string show_number(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%g", v);
+  return buf;
+}
+
 Params::Params(std::string owner, std::map<std::string, std::string> values, std::vector<std::string> given)
     : owner_(std::move(owner)), values_(std::move(values)), given_(std::move(given)) {}
 

@@ -39,8 +39,11 @@ Spec parse_spec(const std::string& text, const std::string& what);
 // Splits `text` at top-level occurrences of `sep` (all occurrences: specs do not nest).
 std::vector<std::string> split_spec(const std::string& text, char sep);
 
-// Shortest text that parses back to exactly `v` ("0.5", "3", "0.10000000000000001").
+// Shortest text that parses back to exactly `v` ("0.5", "3", "0.10000000000000001"; 80 is
+// "8e+01"). It names experiment cells, so it must not change.
 std::string format_number(double v);
+// A number for people to read in messages: %g ("80", "0.002", "1e-06").
+std::string show_number(double v);
 
 // Parameters of one entry after validation: every accepted key has a value (given or default).
 class Params {

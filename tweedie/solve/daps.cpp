@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "tweedie/core/runtime.h"
+#include "tweedie/diffusion/edm.h"
 
 namespace tweedie::solve {
 
@@ -40,15 +41,7 @@ nlohmann::json DapsOptions::to_json() const {
   return j;
 }
 
-std::vector<double> karras_sigmas(double sigma_max, double sigma_min, int64_t n, double rho) {
-  std::vector<double> s;
-  const double a = std::pow(sigma_max, 1 / rho), b = std::pow(sigma_min, 1 / rho);
-  for (int64_t i = 0; i < n; ++i) {
-    const double r = n == 1 ? 0.0 : static_cast<double>(i) / static_cast<double>(n - 1);
-    s.push_back(std::pow(a + r * (b - a), rho));
-  }
-  return s;
-}
+using diffusion::karras_sigmas;
 
 Result daps(const SolveContext& ctx, const DapsOptions& o) {
   const auto& prior = ctx.prior;
@@ -61,7 +54,7 @@ Result daps(const SolveContext& ctx, const DapsOptions& o) {
   sigma.back() = 0.0;
   CostMeter meter(prior);
   Result result;
-  int64_t likelihood_grads = 0;
+  const Likelihood data(lik, ctx.y);
 
   torch::Tensor x = o.sigma_max * randn(shape, ctx.gen, device);  // x ~ N(0, σ_max² I)
   for (int64_t k = 0; k < N; ++k) {
@@ -83,14 +76,7 @@ Result daps(const SolveContext& ctx, const DapsOptions& o) {
     const double inv_s2 = 1 / (sigma[k] * sigma[k]);
     torch::Tensor x0 = x0hat.clone();
     for (int64_t it = 0; it < o.langevin_steps; ++it) {
-      torch::Tensor g;
-      {
-        torch::AutoGradMode grad_on(true);
-        auto xg = x0.detach().requires_grad_(true);
-        auto nll = lik.channel->nll(lik.op->apply(xg), ctx.y).sum();
-        g = torch::autograd::grad({nll}, {xg})[0].detach();  // ∇L
-      }
-      ++likelihood_grads;
+      const torch::Tensor g = data.grad(x0);  // ∇L
       torch::NoGradGuard no_grad;
       // x0 ← x0 + η (−∇L + (x̂0 − x0)/σ_k²) + √(2η) ξ
       auto score = (x0hat - x0) * inv_s2 - g;
@@ -108,7 +94,7 @@ Result daps(const SolveContext& ctx, const DapsOptions& o) {
     }
   }
   result.estimate = x;
-  result.cost = meter.finish(0, likelihood_grads);
+  result.cost = meter.finish(0, data.grads());
   return result;
 }
 

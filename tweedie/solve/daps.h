@@ -50,7 +50,4 @@ struct DapsOptions {
 
 Result daps(const SolveContext& ctx, const DapsOptions& options);
 
-// Karras et al. (2022) eq. 5: (σ_max^{1/ρ} + i/(n−1) (σ_min^{1/ρ} − σ_max^{1/ρ}))^ρ, i = 0..n−1.
-std::vector<double> karras_sigmas(double sigma_max, double sigma_min, int64_t n, double rho);
-
 }  // namespace tweedie::solve

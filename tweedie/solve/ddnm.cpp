@@ -96,7 +96,7 @@ void enroll_ddnm(SolverRegistry& r) {
          "y = A x + noise (DDNM when σ = 0); needs an operator with an SVD view; the link, if any, is ignored",
          {{"steps", std::to_string(d.steps), "sampling steps = NFE (uniform skip T/steps)"},
           {"eta", format_number(d.eta), "η: fresh-noise weight of the re-noising, 0 = deterministic"},
-          {"sigma", kUnset, "σ_y of y = A x + σ_y n (default: the channel's noise σ; 0 = noiseless)"},
+          {"sigma", "channel", "σ_y of y = A x + σ_y n (channel: the channel's noise σ; 0 = noiseless)"},
           {"path", d.path,
            "simplified (the code's scalar DDNM+, quirks kept) | svd (per singular value; = DDRM, η_B = 1)"}},
          {[](const Params& p, const SolveContext& ctx) { return ddnm(ctx, DdnmOptions::from_params(p)); },

@@ -71,7 +71,7 @@ void enroll_ddrm(SolverRegistry& r) {
          {{"steps", std::to_string(d.steps), "sampling steps = NFE (uniform skip T/steps)"},
           {"eta", format_number(d.eta), "η (η_A = η_C): fresh-noise weight, 0 = deterministic"},
           {"eta_b", format_number(d.eta_b), "η_B: weight of the measurement where it is cleaner than x_t"},
-          {"sigma", kUnset, "σ₀ of y = A x + σ₀ n (default: the channel's noise σ; 0 = noiseless)"}},
+          {"sigma", "channel", "σ₀ of y = A x + σ₀ n (channel: the channel's noise σ; 0 = noiseless)"}},
          {[](const Params& p, const SolveContext& ctx) { return ddrm(ctx, DdrmOptions::from_params(p)); },
           [](const Params& p) { return DdrmOptions::from_params(p).to_json(); }},
          {"ddrm:steps=5", "ddrm:steps=4,eta=0,eta_b=0.5,sigma=0.1"}});

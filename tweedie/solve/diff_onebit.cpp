@@ -4,6 +4,7 @@
 
 #include "tweedie/core/runtime.h"
 #include "tweedie/diffusion/schedule.h"
+#include "tweedie/solve/optim.h"
 
 namespace tweedie::solve {
 
@@ -37,39 +38,6 @@ nlohmann::json DiffOneBitOptions::to_json() const {
           {"clip_denoised", clip_denoised}};
 }
 
-ProxResult likelihood_prox_adam(const Problem& problem, const torch::Tensor& y, const torch::Tensor& z,
-                                const torch::Tensor& mu, int64_t iterations, double lr) {
-  constexpr double kBeta1 = 0.9, kBeta2 = 0.999, kEps = 1e-8;  // torch.optim.Adam defaults
-  require(problem.channel != nullptr, "the x-subproblem needs the problem's channel (its likelihood)");
-  torch::Tensor mu_b = mu.to(z.options());
-  if (mu_b.dim() == 1) {  // one μ per item: [B] → [B, 1, ..., 1]
-    std::vector<int64_t> shape(z.dim(), 1);
-    shape[0] = z.size(0);
-    mu_b = mu_b.view(shape);
-  }
-  torch::Tensor x = z.detach().clone();
-  torch::Tensor m = torch::zeros_like(x), v = torch::zeros_like(x);
-  ProxResult r;
-  torch::AutoGradMode grad_on(true);
-  for (int64_t it = 1; it <= iterations; ++it) {
-    auto xg = x.detach().requires_grad_(true);
-    // g = ∇ₓ L(x; y) = (∂A/∂x)ᵀ ∇_z nll(z = A x, y), by autograd through the channel and A
-    auto nll = problem.channel->nll(problem.op->apply(xg), y).sum();
-    auto g = torch::autograd::grad({nll}, {xg})[0];
-    ++r.likelihood_grads;
-    torch::NoGradGuard no_grad;
-    g.add_(mu_b * (x - z));  // + ∇ (μ/2)‖x − z‖² = μ (x − z)
-    // Adam (Kingma & Ba 2015, Algorithm 1), arithmetic as torch.optim.Adam:
-    m.mul_(kBeta1).add_(g, 1 - kBeta1);             // m ← β₁ m + (1−β₁) g
-    v.mul_(kBeta2).addcmul_(g, g, 1 - kBeta2);      // v ← β₂ v + (1−β₂) g²
-    const double bc1 = 1 - std::pow(kBeta1, it), bc2 = 1 - std::pow(kBeta2, it);
-    auto denom = (v.sqrt() / std::sqrt(bc2)).add_(kEps);
-    x.addcdiv_(m, denom, -lr / bc1);                // x ← x − lr m̂ / (√v̂ + ε)
-  }
-  r.x = x;
-  return r;
-}
-
 Result diff_onebit(const SolveContext& ctx, const DiffOneBitOptions& o) {
   const auto& prior = ctx.prior;
   const Problem& problem = ctx.problem;
@@ -79,7 +47,8 @@ Result diff_onebit(const SolveContext& ctx, const DiffOneBitOptions& o) {
   const auto device = ctx.y.device();
   CostMeter meter(prior);
   Result result;
-  int64_t likelihood_grads = 0;
+  require(problem.channel != nullptr, "diff-onebit: the x-subproblem needs the problem's channel (its likelihood)");
+  const Likelihood data(problem, ctx.y);
 
   // Line 1: x̃_{t_K} ~ N(0, I)
   op::Shape shape = op::with_batch(B, problem.op->in_shape());
@@ -97,9 +66,7 @@ Result diff_onebit(const SolveContext& ctx, const DiffOneBitOptions& o) {
     }
     // Line 4: x̂_{0|t} = argmin_x L(x; y) + (μ_k/2)‖x − z̃‖²,  μ_k = λ α_t²/σ_t²
     const double mu = o.lambda * ab / (1 - ab);
-    auto prox = likelihood_prox_adam(problem, ctx.y, z, torch::tensor(mu, torch::kFloat64), o.inner_steps, o.lr);
-    likelihood_grads += prox.likelihood_grads;
-    x0 = prox.x;
+    x0 = prox_adam(data, z, torch::tensor(mu, torch::kFloat64), o.inner_steps, o.lr);
     require_finite(x0, "diff-onebit", K - k);
     torch::NoGradGuard no_grad;
     // Line 5: ε̃ = (x̃_t − α_t x̂_{0|t})/σ_t
@@ -116,7 +83,7 @@ Result diff_onebit(const SolveContext& ctx, const DiffOneBitOptions& o) {
   }
   // Line 8: at t_0 (ᾱ = 1) the state is x̂_{0|t_1}.
   result.estimate = x0;
-  result.cost = meter.finish(0, likelihood_grads);
+  result.cost = meter.finish(0, data.grads());
   return result;
 }
 

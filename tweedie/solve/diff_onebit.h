@@ -36,14 +36,4 @@ struct DiffOneBitOptions {
 
 Result diff_onebit(const SolveContext& ctx, const DiffOneBitOptions& options);
 
-// The x-subproblem alone: argmin_x Σ_items [nll(A x, y) + (μ/2)‖x − z‖²] by Adam from x = z
-// (PyTorch's Adam arithmetic, state fresh at each call). μ is [B] or one value. Exposed for
-// tests (it must reach the closed-form minimiser on a quadratic).
-struct ProxResult {
-  torch::Tensor x;
-  int64_t likelihood_grads = 0;
-};
-ProxResult likelihood_prox_adam(const Problem& problem, const torch::Tensor& y, const torch::Tensor& z,
-                                const torch::Tensor& mu, int64_t iterations, double lr);
-
 }  // namespace tweedie::solve

@@ -4,7 +4,7 @@
 
 #include "tweedie/core/runtime.h"
 #include "tweedie/diffusion/schedule.h"
-#include "tweedie/solve/diff_onebit.h"
+#include "tweedie/solve/optim.h"
 
 namespace tweedie::solve {
 
@@ -59,36 +59,10 @@ std::vector<int64_t> diffpir_quad_timesteps(int64_t T, int64_t K) {
   return t;
 }
 
-CgProxResult gaussian_prox_cg(const op::Operator& A, const torch::Tensor& y, const torch::Tensor& z, double mu,
-                              double sigma, int64_t iterations) {
-  require(A.linear(), "diffpir: prox=cg needs a linear operator, got " + A.name());
-  torch::NoGradGuard no_grad;
-  const double c = mu * sigma * sigma;  // (AᵀA + c I) x = Aᵀy + c z,  c = μσ²
-  std::vector<int64_t> col(z.dim(), 1);
-  col[0] = z.size(0);
-  auto dot = [&](const torch::Tensor& a, const torch::Tensor& b) { return (a * b).flatten(1).sum(1).view(col); };
-  CgProxResult r;
-  torch::Tensor x = z.clone();
-  torch::Tensor res = A.adjoint(y - A.apply(x));  // b − (AᵀA + cI) z = Aᵀ(y − A z)
-  ++r.normal_products;
-  torch::Tensor p = res.clone(), rs = dot(res, res);
-  for (int64_t it = 0; it < iterations; ++it) {
-    auto Ap = A.normal(p) + c * p;
-    ++r.normal_products;
-    auto alpha = rs / dot(p, Ap).clamp_min(1e-30);  // α = rᵀr / pᵀ(AᵀA + cI)p
-    x = x + alpha * p;
-    res = res - alpha * Ap;
-    auto rs_new = dot(res, res);
-    p = res + (rs_new / rs.clamp_min(1e-30)) * p;   // β = r'ᵀr'/rᵀr
-    rs = rs_new;
-  }
-  r.x = x;
-  return r;
-}
-
 Result diffpir(const SolveContext& ctx, const DiffPirOptions& o) {
   const auto& prior = ctx.prior;
   const Problem lik = likelihood_problem(ctx, o.likelihood, "diffpir");
+  const Likelihood data(lik, ctx.y);
   const int64_t T = prior.base().size();
   const Schedule s = o.timesteps.empty() ? diffusion::respace(prior.base(), diffpir_quad_timesteps(T, o.steps))
                                          : diffusion::respace(prior.base(), o.timesteps);
@@ -115,9 +89,7 @@ Result diffpir(const SolveContext& ctx, const DiffPirOptions& o) {
         x0 = cg.x;
         likelihood_grads += cg.normal_products;
       } else {
-        auto prox = likelihood_prox_adam(lik, ctx.y, x0, torch::tensor(mu, torch::kFloat64), o.inner_steps, o.lr);
-        x0 = prox.x;
-        likelihood_grads += prox.likelihood_grads;
+        x0 = prox_adam(data, x0, torch::tensor(mu, torch::kFloat64), o.inner_steps, o.lr);
       }
       torch::NoGradGuard no_grad;
       // ε̂ = (x_t − √ᾱ x̂0')/√(1 − ᾱ)
@@ -131,7 +103,7 @@ Result diffpir(const SolveContext& ctx, const DiffPirOptions& o) {
   }
   // The last step (t = 0) returns its Tweedie estimate, no data step (DiffPIR skips it there).
   result.estimate = x0;
-  result.cost = meter.finish(0, likelihood_grads);
+  result.cost = meter.finish(0, likelihood_grads + data.grads());
   return result;
 }
 

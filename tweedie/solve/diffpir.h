@@ -53,13 +53,4 @@ Result diffpir(const SolveContext& ctx, const DiffPirOptions& options);
 // seq_j = int(√(j T²/(K − 1))), the last one lowered by 1 (so t_0 = T − 1 and t_{K−1} = 0).
 std::vector<int64_t> diffpir_quad_timesteps(int64_t T, int64_t K);
 
-// argmin_x ‖y − A x‖²/(2σ²) + (μ/2)‖x − z‖² per item, by `iterations` CG steps from x = z on
-// (AᵀA + μσ² I) x = Aᵀy + μσ² z. Needs a linear A. Exposed for tests.
-struct CgProxResult {
-  torch::Tensor x;
-  int64_t normal_products = 0;  // AᵀA applications (each one A and one Aᵀ)
-};
-CgProxResult gaussian_prox_cg(const op::Operator& A, const torch::Tensor& y, const torch::Tensor& z, double mu,
-                              double sigma, int64_t iterations);
-
 }  // namespace tweedie::solve

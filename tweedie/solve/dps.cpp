@@ -2,7 +2,6 @@
 
 #include <cmath>
 
-#include "tweedie/channel/gaussian.h"
 #include "tweedie/core/runtime.h"
 #include "tweedie/diffusion/samplers.h"
 #include "tweedie/diffusion/schedule.h"
@@ -10,40 +9,6 @@
 namespace tweedie::solve {
 
 using diffusion::Schedule;
-
-// ---- likelihood option -------------------------------------------------------------------------
-
-const char* likelihood_mode_name(LikelihoodMode m) { return m == LikelihoodMode::kLinear ? "linear" : "channel"; }
-
-LikelihoodOptions LikelihoodOptions::from_params(const Params& p) {
-  LikelihoodOptions o;
-  o.mode = p.choice("likelihood", {"channel", "linear"}) == "linear" ? LikelihoodMode::kLinear : LikelihoodMode::kChannel;
-  if (p.has("sigma")) o.sigma = p.real("sigma");
-  if (!(o.sigma >= 0)) p.fail("sigma must be >= 0 (0 = the channel's noise scale), got " + format_number(o.sigma));
-  return o;
-}
-
-void LikelihoodOptions::add_json(nlohmann::json& j, bool with_sigma) const {
-  j["likelihood"] = likelihood_mode_name(mode);
-  if (with_sigma) j["sigma"] = sigma;
-}
-
-Problem likelihood_problem(const SolveContext& ctx, const LikelihoodOptions& o, const std::string& solver) {
-  const Problem& pr = ctx.problem;
-  if (o.mode == LikelihoodMode::kChannel) {
-    require(pr.channel != nullptr, solver + ": likelihood=channel needs the problem's channel (or use likelihood=linear)");
-    return pr;
-  }
-  double sigma = o.sigma;
-  if (sigma == 0) {
-    require(pr.channel != nullptr, solver + ": likelihood=linear without a channel needs sigma=");
-    sigma = pr.channel->scale();
-  }
-  // y ≈ A x + σ n: the Gaussian channel −log p(y | z) = ‖y − z‖²/(2σ²) + const
-  channel::GaussianOptions g;
-  g.sigma = sigma;
-  return Problem{pr.op, channel::make_gaussian(g), pr.seed, pr.noise_seed};
-}
 
 bool step_done(const SolveContext& ctx, const CostMeter& meter, Result& result, int64_t step, int64_t num_steps,
                const char* phase, const torch::Tensor& x0, const op::Operator& A) {

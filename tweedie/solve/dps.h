@@ -23,39 +23,15 @@
 //
 // The norm is per item (the DPS code takes it over the whole batch; equal at batch 1, theirs).
 //
-// Shared by the baselines: the `likelihood` option (channel | linear) of DPS, DiffPIR and DAPS.
+// The `likelihood` option (channel | linear) is shared with the other baselines (solve/likelihood.h).
 #include <nlohmann/json.hpp>
 
 #include <string>
 
+#include "tweedie/solve/likelihood.h"
 #include "tweedie/solve/solver.h"
 
 namespace tweedie::solve {
-
-// ---- the likelihood a baseline uses (DPS, DiffPIR, DAPS) ---------------------------------------
-
-// channel: −log p(y | A x) is the problem's channel NLL (the general, "differentiable likelihood"
-// form of each paper). linear: the channel is ignored and y is treated as A x + N(0, σ² I), as
-// seed 001 runs these baselines on 1-bit data ("their linear versions, ignoring the non-linear
-// link function", §IV Baselines).
-enum class LikelihoodMode { kChannel, kLinear };
-const char* likelihood_mode_name(LikelihoodMode m);  // "channel", "linear"
-
-struct LikelihoodOptions {
-  LikelihoodMode mode = LikelihoodMode::kChannel;
-  // σ of the linear form's Gaussian; 0 = the problem channel's noise scale (Channel::scale(),
-  // e.g. σ of sign:sigma=σ), which is what "y = A x + noise" means for the problem at hand.
-  // Not used by the channel form, nor by DPS (whose step is scale-free).
-  double sigma = 0;
-
-  // Reads "likelihood" and, where the solver has it, "sigma".
-  static LikelihoodOptions from_params(const Params& p);
-  void add_json(nlohmann::json& j, bool with_sigma) const;
-};
-
-// The problem whose channel NLL a baseline evaluates: the problem itself (channel form; it must
-// have a channel), or its operator with a Gaussian channel of std σ (linear form).
-Problem likelihood_problem(const SolveContext& ctx, const LikelihoodOptions& o, const std::string& solver);
 
 // One outer step is done: counts it in `result` and reports it to the monitor with x0 and its
 // misfit ‖y − A x0‖/‖y‖ (computed only when a monitor listens). False when the monitor stops

@@ -38,8 +38,7 @@ SimOptions SimOptions::from_params(const Params& p, SimVariant variant) {
 }
 
 nlohmann::json SimOptions::to_json() const {
-  nlohmann::json j = {{"variant", sim_variant_name(variant)},
-                      {"c_s", c_s},
+  nlohmann::json j = {{"c_s", c_s},
                       {"c_s_prime", c_s_prime},
                       {"t_star", t_star},
                       {"sampling_steps", sampling_steps},

@@ -67,6 +67,9 @@ void enroll_ddrm(SolverRegistry&);         // ddrm (SVD)
 void enroll_ddnm(SolverRegistry&);         // ddnm (SVD; DDNM+)
 void enroll_self_diffusion(SolverRegistry&);  // self-diffusion (no prior)
 void enroll_dip(SolverRegistry&);             // dip (no prior)
+void enroll_red_diff(SolverRegistry&);        // red-diff, red-diff-mo
+void enroll_mo(SolverRegistry&);              // dps-mo
+void enroll_dpnp(SolverRegistry&);            // dpnp
 
 SolverRegistry& solver_registry() {
   static SolverRegistry* registry = [] {
@@ -81,6 +84,9 @@ SolverRegistry& solver_registry() {
     enroll_ddnm(*r);
     enroll_self_diffusion(*r);
     enroll_dip(*r);
+    enroll_red_diff(*r);
+    enroll_mo(*r);
+    enroll_dpnp(*r);
     return r;
   }();
   return *registry;

@@ -36,7 +36,7 @@ Spectral spectral_measurement(const SolveContext& ctx, double sigma, const std::
 }
 
 double read_noise_sigma(const Params& p) {
-  if (!p.has("sigma")) return -1;
+  if (!p.has("sigma") || p.text("sigma") == "channel") return -1;  // as noise_sigma_json reports it
   const double sigma = p.real("sigma");
   if (!(sigma >= 0)) p.fail("sigma must be >= 0, got " + format_number(sigma));
   return sigma;

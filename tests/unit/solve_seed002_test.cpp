@@ -1,0 +1,428 @@
+// Seed 002's solvers and what they share: RED-diff, the MO module (DPS-MO, RED-diff-MO), the EDM
+// sampler, the Likelihood / optimiser module, and the declare-once option tables of every solver.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "tweedie/core/error.h"
+#include "tweedie/core/runtime.h"
+#include "tweedie/diffusion/edm.h"
+#include "tweedie/diffusion/gaussian_prior.h"
+#include "tweedie/diffusion/schedule.h"
+#include "tweedie/problem.h"
+#include "tweedie/solve/dpnp.h"
+#include "tweedie/solve/mo.h"
+#include "tweedie/solve/optim.h"
+#include "tweedie/solve/red_diff.h"
+#include "tweedie/solve/solver.h"
+
+namespace tweedie::solve {
+namespace {
+
+using diffusion::EpsDenoiser;
+
+constexpr double kPriorVar = 0.25;  // x0 ~ N(0, 0.25 I) per pixel
+
+std::shared_ptr<EpsDenoiser> exact_prior(const op::Shape& item = {1, 4, 4}) {
+  auto base = diffusion::make_schedule("linear", 1000);
+  return std::make_shared<EpsDenoiser>(
+      diffusion::gaussian_eps_model(base, torch::zeros(item, torch::kFloat64), torch::full(item, kPriorVar, torch::kFloat64)),
+      base);
+}
+
+struct Measured {
+  Problem problem;
+  torch::Tensor x, y;
+};
+
+Measured measured(int64_t B, const std::string& op, const std::string& channel, const op::Shape& item = {1, 4, 4}) {
+  Measured s;
+  s.problem = make_problem(op, channel, item, 5);
+  torch::Generator g = make_generator(105);
+  std::vector<int64_t> shape = item;
+  shape.insert(shape.begin(), B);
+  s.x = randn(shape, g) * std::sqrt(kPriorVar);
+  s.y = simulate(s.problem, s.x);
+  return s;
+}
+
+Result solve(const std::string& name, const std::vector<std::string>& set, const Problem& problem,
+             const torch::Tensor& y, const EpsDenoiser& prior, uint64_t seed = 0) {
+  torch::Generator gen = make_generator(seed);
+  SolveContext ctx{problem, y, prior, gen, {}};
+  return solver_registry().find(name).make.run(resolve_solver(name, set), ctx);
+}
+
+// The dense matrix of a linear operator on 1×4×4 items, float64 [M, 16].
+torch::Tensor dense(const op::Operator& A) {
+  return A.apply(torch::eye(16).view({16, 1, 4, 4})).flatten(1).t().to(torch::kFloat64);
+}
+
+// ---- the shared optimisers ---------------------------------------------------------------------
+
+TEST(Optim, SgldAtZeroNoiseIsGradientDescentOnTheSquaredResidual) {
+  Measured s = measured(2, "gaussian:m=12", "gaussian:sigma=0.1");
+  torch::Generator gen = make_generator(1);
+  SolveContext ctx{s.problem, s.y, no_prior(), gen, {}};
+  const Likelihood f = mo_likelihood(ctx, "linear", "test");  // f = ‖y − A x‖²
+  const double eta = 0.05;
+  const int64_t N = 25;
+  torch::Tensor x0 = torch::zeros_like(s.x);
+  torch::Tensor got = sgld(f, x0, {N, eta, 0.0}, gen);
+  EXPECT_EQ(f.grads(), N);
+  // x ← x − η ∇‖y − A x‖² = x − 2η Aᵀ(A x − y), in float64 with the dense matrix
+  auto A = dense(*s.problem.op);
+  auto x = x0.flatten(1).to(torch::kFloat64);
+  auto y = s.y.flatten(1).to(torch::kFloat64);
+  for (int64_t i = 0; i < N; ++i) x = x - 2 * eta * (x.matmul(A.t()) - y).matmul(A);
+  const double err = (got.flatten(1).to(torch::kFloat64) - x).abs().max().item<double>();
+  EXPECT_LT(err, 1e-5) << "max |SGLD(γ=0) − GD| = " << err;
+  EXPECT_GT(x.abs().max().item<double>(), 0.05);  // and it moved
+  // The module with mo_noise = 0 and no projection is the same descent.
+  MoOptions o;
+  o.mo_steps = N;
+  o.mo_lr = eta;
+  o.mo_noise = 0;
+  o.mo_project = false;
+  const Likelihood f2 = mo_likelihood(ctx, "linear", "test");
+  auto prior = exact_prior();
+  auto mo = measurements_optimization(*prior, f2, x0, 1.0, eta, o, gen);
+  EXPECT_TRUE(torch::equal(mo, got));
+  EXPECT_EQ(prior->nfe(), 0);
+  // With noise, the step has the SGLD spread: x − x_GD after one step is √(2η) γ z.
+  torch::Generator g1 = make_generator(9), g2 = make_generator(9);
+  auto noisy = sgld(f, x0, {1, eta, 0.5}, g1);
+  auto z = randn(x0.sizes(), g2);
+  auto want = x0 - eta * f.grad(x0) + std::sqrt(2 * eta) * 0.5 * z;
+  EXPECT_LT((noisy - want).abs().max().item<double>(), 1e-6);
+}
+
+TEST(Mo, StepSizeIsMoLrOverTheLipschitzConstantOfTheGradient) {
+  // f = ‖y − A x‖²: ∇f = 2Aᵀ(Ax − y) is 2‖A‖²-Lipschitz, so η = mo_lr/(2 σ_max(A)²).
+  Measured s = measured(2, "gaussian:m=12", "gaussian:sigma=0.1");
+  torch::Generator gen = make_generator(1);
+  SolveContext ctx{s.problem, s.y, no_prior(), gen, {}};
+  const Likelihood f = mo_likelihood(ctx, "linear", "test");
+  MoOptions o;
+  o.mo_lr = 0.5;
+  o.mo_likelihood = "linear";
+  const double eta = mo_step_size(f, o, s.x, gen);
+  const double smax = torch::linalg_matrix_norm(dense(*s.problem.op), 2).item<double>();
+  EXPECT_NEAR(eta, 0.5 / (2 * smax * smax), 1e-3 * eta);
+  EXPECT_EQ(f.grads(), 20);
+  // A nonlinear operator (phase retrieval): the Gauss–Newton norm at x, by differences and vjp,
+  // against the dense Jacobian's.
+  Measured pr = measured(1, "phase:oversample=2", "gaussian:sigma=0.05");
+  const op::Operator& A = *pr.problem.op;
+  const auto y0 = A.apply(pr.x);
+  const int64_t M = y0.numel();
+  std::vector<torch::Tensor> rows;  // Jᵀ e_j by the operator's vjp, one output at a time
+  for (int64_t j = 0; j < M; ++j) {
+    auto e = torch::zeros({M});
+    e[j] = 1;
+    rows.push_back(A.vjp(pr.x, e.view(y0.sizes())).flatten().to(torch::kFloat64));
+  }
+  const auto J = torch::stack(rows);
+  const double want = torch::linalg_matrix_norm(J, 2).item<double>();
+  const auto got = gauss_newton_norm(A, pr.x, 60, gen);
+  EXPECT_NEAR(got.lambda_max, want * want, 0.01 * want * want);
+}
+
+TEST(Optim, AdamMatchesTorchOptimAdamArithmetic) {
+  // f(x) = ½‖x − c‖²: the gradient is x − c. Three steps by hand (Kingma & Ba, Alg. 1).
+  auto c = torch::tensor({1.0f, -2.0f, 0.5f});
+  auto x = torch::zeros(3);
+  AdamOptions o;
+  o.lr = 0.1;
+  o.beta2 = 0.99;
+  Adam adam(o);
+  auto m = torch::zeros(3, torch::kFloat64), v = torch::zeros(3, torch::kFloat64);
+  auto xr = torch::zeros(3, torch::kFloat64);
+  for (int t = 1; t <= 3; ++t) {
+    adam.step(x, x - c);
+    auto g = xr - c.to(torch::kFloat64);
+    m = 0.9 * m + 0.1 * g;
+    v = 0.99 * v + 0.01 * g * g;
+    auto mh = m / (1 - std::pow(0.9, t)), vh = v / (1 - std::pow(0.99, t));
+    xr = xr - 0.1 * mh / (vh.sqrt() + 1e-8);
+  }
+  EXPECT_LT((x.to(torch::kFloat64) - xr).abs().max().item<double>(), 1e-6);
+  EXPECT_EQ(adam.steps(), 3);
+}
+
+// ---- RED-diff ----------------------------------------------------------------------------------
+
+TEST(RedDiff, AtLambdaZeroItIsLeastSquares) {
+  // An injective A (M = 24 > N = 16): the least-squares solution is unique, (AᵀA)⁻¹Aᵀy.
+  Measured s = measured(2, "gaussian:m=24", "gaussian:sigma=0.2");
+  auto prior = exact_prior();
+  auto r = solve("red-diff", {"lambda=0", "init=zeros", "steps=1000", "lr=0.02"}, s.problem, s.y, *prior);
+  auto A = dense(*s.problem.op);
+  auto ls = torch::linalg_solve(A.t().matmul(A), s.y.flatten(1).to(torch::kFloat64).matmul(A).t()).t();
+  const double err = (r.estimate.flatten(1).to(torch::kFloat64) - ls).abs().max().item<double>();
+  EXPECT_LT(err, 2e-3) << "max |μ − x_LS| = " << err;
+  EXPECT_GT((ls - s.x.flatten(1).to(torch::kFloat64)).abs().max().item<double>(), 0.01);  // noisy: not x itself
+  EXPECT_EQ(r.cost.nfe, 1000);
+  EXPECT_EQ(r.cost.likelihood_grads, 1000);
+  // With λ > 0 the prior pulls μ away from the least-squares fit, towards the posterior mean.
+  auto reg = solve("red-diff", {"lambda=1", "init=zeros", "steps=1000", "lr=0.02"}, s.problem, s.y, *prior);
+  EXPECT_GT((reg.estimate.flatten(1).to(torch::kFloat64) - ls).abs().max().item<double>(), 10 * err);
+}
+
+TEST(RedDiff, PseudoInverseStartIsTheMinimumNormSolution) {
+  // steps=1 with lr tiny: μ stays at μ₀ = A⁺y.
+  Measured s = measured(1, "gaussian:m=8", "gaussian:sigma=0.05");
+  auto prior = exact_prior();
+  auto r = solve("red-diff", {"steps=1", "lr=1e-9"}, s.problem, s.y, *prior);
+  auto A = dense(*s.problem.op);
+  auto pinv = s.y.flatten(1).to(torch::kFloat64).matmul(torch::linalg_pinv(A).t());
+  EXPECT_LT((r.estimate.flatten(1).to(torch::kFloat64) - pinv).abs().max().item<double>(), 1e-4);
+}
+
+TEST(RedDiff, BadInputIsOneLineNamingTheProblem) {
+  auto prior = exact_prior();
+  Measured pr = measured(1, "phase:oversample=2", "gaussian:sigma=0.05");
+  try {
+    solve("red-diff", {"steps=2"}, pr.problem, pr.y, *prior);
+    FAIL() << "no error for init=pinv on phase retrieval";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("init=pinv"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("no SVD view"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(solve("red-diff", {"steps=2", "init=adjoint"}, pr.problem, pr.y, *prior), InputError);
+  EXPECT_NO_THROW(solve("red-diff", {"steps=2", "init=zeros"}, pr.problem, pr.y, *prior));
+  auto describe = [](const std::vector<std::string>& set) {
+    return solver_registry().find("red-diff").make.describe(resolve_solver("red-diff", set));
+  };
+  EXPECT_THROW(describe({"weighting=cubic"}), InputError);
+  EXPECT_THROW(describe({"lr=0"}), InputError);
+}
+
+// ---- MO ----------------------------------------------------------------------------------------
+
+TEST(Mo, BadCombinationsAreRefusedWhenParsed) {
+  auto message = [](const std::string& name, const std::vector<std::string>& set) -> std::string {
+    try {
+      auto p = resolve_solver(name, set);
+      solver_registry().find(name).make.describe(p);
+    } catch (const InputError& e) {
+      return e.what();
+    }
+    return "";
+  };
+  EXPECT_NE(message("dps-mo", {"sigma_min=90"}).find("sigma_min (90) must be below sigma_max (80)"), std::string::npos)
+      << message("dps-mo", {"sigma_min=90"});
+  EXPECT_NE(message("dps-mo", {"mo_steps=0"}).find("mo_steps must be at least 1 with mo=true"), std::string::npos);
+  EXPECT_NE(message("red-diff-mo", {"mo_steps=0"}).find("mo_steps must be at least 1"), std::string::npos);
+  EXPECT_EQ(message("dps-mo", {"mo_steps=0", "mo=false"}), "");
+  EXPECT_NE(message("dps-mo", {"mo_noise=2"}).find("mo_noise must be in [0, 1]"), std::string::npos);
+}
+
+TEST(Mo, CostCountsBothEvaluationsAndTheSgldGradients) {
+  Measured s = measured(2, "gaussian:m=8", "gaussian:sigma=0.1");
+  auto prior = exact_prior();
+  auto r = solve("dps-mo", {"steps=6", "mo_steps=3"}, s.problem, s.y, *prior);
+  EXPECT_EQ(r.cost.nfe, 12);  // Tweedie + projection per step
+  EXPECT_EQ(r.cost.likelihood_grads, 18 + 20);  // SGLD, and the power iterations for η
+  EXPECT_EQ(r.steps, 6);
+  auto plain = solve("dps-mo", {"steps=6", "mo=false"}, s.problem, s.y, *prior);
+  EXPECT_EQ(plain.cost.nfe, 6);
+  EXPECT_EQ(plain.cost.likelihood_grads, 0);
+  auto rm = solve("red-diff-mo", {"steps=5", "mo_steps=2", "init=zeros"}, s.problem, s.y, *prior);
+  EXPECT_EQ(rm.cost.nfe, 10);
+  EXPECT_EQ(rm.cost.likelihood_grads, 5 + 10 + 20);
+}
+
+TEST(Mo, PullsTheEstimateTowardsTheMeasurements) {
+  // On a well-posed Gaussian problem MO's data steps must lower the misfit of the result
+  // against plain EDM sampling with the same seed.
+  Measured s = measured(8, "gaussian:m=12", "gaussian:sigma=0.05");
+  auto prior = exact_prior();
+  auto misfit = [&](const Result& r) {
+    return (s.problem.op->apply(r.estimate) - s.y).pow(2).sum().item<double>();
+  };
+  auto plain = solve("dps-mo", {"steps=20", "mo=false"}, s.problem, s.y, *prior);
+  auto mo = solve("dps-mo", {"steps=20", "mo_steps=20", "mo_lr=0.05", "mo_sigma_min=0"}, s.problem, s.y, *prior);
+  EXPECT_LT(misfit(mo), 0.25 * misfit(plain)) << misfit(mo) << " vs " << misfit(plain);
+}
+
+// ---- the EDM sampler ---------------------------------------------------------------------------
+
+TEST(Edm, IsTheEulerMapOfThePfOdeOnAGaussianPrior) {
+  // With D(x; σ) = v x/(v + σ²) (the exact denoiser of N(0, v)), each Euler step multiplies x by
+  // 1 + (σ_{i+1} − σ_i) σ_i/(v + σ_i²) and the last returns D: the sampler is x ↦ c x with c a
+  // product computed here in double. As N grows, c² σ_max² → v (the PF-ODE's exact transport).
+  auto prior = exact_prior({1, 8, 8});
+  auto predicted = [](const diffusion::EdmOptions& o) {
+    const auto s = diffusion::edm_sigmas(o);
+    double c = 1;
+    for (int64_t i = 0; i < o.steps; ++i)
+      c *= s[i + 1] == 0 ? kPriorVar / (kPriorVar + s[i] * s[i]) : 1 + (s[i + 1] - s[i]) * s[i] / (kPriorVar + s[i] * s[i]);
+    return c;
+  };
+  diffusion::EdmOptions o;
+  o.steps = 60;
+  torch::Generator g = make_generator(4);
+  auto x = o.sigma_max * randn({64, 1, 8, 8}, g);
+  auto r = diffusion::edm_sample(*prior, x, o);
+  EXPECT_EQ(r.steps, 60);
+  EXPECT_EQ(prior->nfe(), 60);
+  const double c = predicted(o);
+  // float32 arithmetic: x − σ ε cancels at σ = 80, so allow 1e-3 of the output's scale (a wrong
+  // step coefficient is off by more than 1 %)
+  const auto want = c * x.to(torch::kFloat64);
+  EXPECT_LT((r.x.to(torch::kFloat64) - want).abs().max().item<double>(), 1e-3 * want.abs().max().item<double>());
+  // Euler's bias shrinks with N: the variance it transports N(0, σ_max²) to tends to v.
+  o.steps = 20;
+  const double v20 = std::pow(predicted(o) * o.sigma_max, 2);
+  o.steps = 1000;
+  const double v1000 = std::pow(predicted(o) * o.sigma_max, 2);
+  EXPECT_LT(std::abs(v1000 - kPriorVar), 0.01 * kPriorVar);
+  EXPECT_GT(std::abs(v20 - kPriorVar), 0.2 * kPriorVar);
+  diffusion::EdmOptions bad;
+  bad.sigma_min = 100;
+  EXPECT_THROW(diffusion::edm_sample(*prior, x, bad), InputError);
+}
+
+// ---- DPnP: each half, and the whole sampler, against the exact Gaussian laws -------------------
+
+// Mean and variance of draws [B, 16] against a Gaussian law per coordinate (mean [16], variance
+// [16]): the largest |sample mean − mean| in units of its standard error √(var/B), and the mean
+// ratio of sample to exact variance.
+struct Moments {
+  double mean_z = 0, var_ratio = 0;
+};
+Moments moments(const torch::Tensor& draws, const torch::Tensor& mean, const torch::Tensor& var) {
+  auto d = draws.flatten(1).to(torch::kFloat64);
+  const double B = static_cast<double>(d.size(0));
+  Moments m;
+  m.mean_z = ((d.mean(0) - mean).abs() / (var / B).sqrt()).max().item<double>();
+  m.var_ratio = (d.var(0) / var).mean().item<double>();
+  return m;
+}
+
+TEST(Dpnp, DenoisingSamplerDrawsTheExactGaussianPosteriorInBothForms) {
+  // x0 ~ N(0, v), x_noisy = x0 + η w: x0 | x_noisy ~ N(v x_noisy/(v + η²), v η²/(v + η²)).
+  auto prior = exact_prior();
+  const double eta = 0.4, v = kPriorVar;
+  const int64_t B = 400;
+  torch::Generator g0 = make_generator(3);
+  auto x_noisy = (0.5 * randn({1, 1, 4, 4}, g0)).expand({B, 1, 4, 4}).contiguous();
+  auto mean = (v / (v + eta * eta)) * x_noisy[0].flatten().to(torch::kFloat64);
+  auto var = torch::full({16}, v * eta * eta / (v + eta * eta), torch::kFloat64);
+  for (const char* form : {"ddpm", "ddim"}) {
+    DpnpOptions o;
+    o.dds = form;
+    o.clip_denoised = false;
+    torch::Generator gen = make_generator(11);
+    auto draws = dpnp_dds(*prior, x_noisy, eta, o, gen);
+    auto m = moments(draws, mean, var);
+    // 400 draws per coordinate, 16 coordinates: the largest |z| of 16 normals is below 4 but for
+    // a 1e-3 chance; the variance ratio's SE is √(2/400)/√16 ≈ 1.8 %, allow 4 SE plus 3 % bias
+    // for the discretisation (the stochastic form starts at τ just below η²).
+    EXPECT_LT(m.mean_z, 4.0) << form;
+    EXPECT_NEAR(m.var_ratio, 1.0, 0.10) << form;
+  }
+}
+
+TEST(Dpnp, ProximalConsistencySamplerDrawsItsGaussianTarget) {
+  // π(x) ∝ exp(−‖y − A x‖²/(2σ_m²) − ‖x − x_c‖²/(2γ²)): precision P = AᵀA/σ_m² + I/γ²,
+  // mean P⁻¹(Aᵀy/σ_m² + x_c/γ²).
+  Measured s = measured(1, "gaussian:m=8", "gaussian:sigma=0.2");
+  DpnpOptions o;
+  o.multiplier = 0.2;
+  // h ≈ s min(σ_m², γ²)/√f ≈ 1.4e-3: the likelihood's Euler step v L ≈ 0.1 (L = ‖A‖²/σ_m² ≈ 70)
+  // keeps the unadjusted sampler's bias small, and 3000 steps are ~45 relaxation times γ²/h.
+  o.pcs_scale = 0.02;
+  o.reg = 0;
+  o.pcs_steps = 3000;
+  const double gamma = 0.3;
+  const int64_t B = 400;
+  auto y = s.y.expand({B, s.y.size(1)}).contiguous();
+  torch::Generator g0 = make_generator(5);
+  auto xc = (0.5 * randn({1, 1, 4, 4}, g0)).expand({B, 1, 4, 4}).contiguous();
+  const Likelihood data(gaussian_problem(s.problem, o.multiplier), y);
+  torch::Generator gen = make_generator(6);
+  auto draws = dpnp_pcs(data, true, xc, gamma, o, gen);
+  EXPECT_EQ(data.grads(), 3000);
+  auto A = dense(*s.problem.op);
+  const double sm2 = o.multiplier * o.multiplier, g2 = gamma * gamma;
+  auto P = A.t().matmul(A) / sm2 + torch::eye(16, torch::kFloat64) / g2;
+  auto cov = torch::inverse(P);
+  auto mean = cov.matmul(A.t().matmul(s.y[0].to(torch::kFloat64)) / sm2 + xc[0].flatten().to(torch::kFloat64) / g2);
+  auto m = moments(draws, mean, cov.diagonal());
+  EXPECT_LT(m.mean_z, 4.0);
+  EXPECT_NEAR(m.var_ratio, 1.0, 0.10);
+}
+
+TEST(Dpnp, AtAFixedCouplingItSamplesTheSmoothedPosterior) {
+  // Split Gibbs at a fixed η leaves π(x, z) ∝ exp(−‖y − A x‖²/(2σ_m²)) N(x; z, η²) p(z)
+  // invariant: its z-marginal, what DDS returns, is the posterior of z under
+  // y = A z + N(0, σ_m² I + η² AAᵀ). Every chain sees the same y.
+  Measured s = measured(1, "gaussian:m=8", "gaussian:sigma=0.2");
+  auto prior = exact_prior();
+  const int64_t B = 400;
+  auto y = s.y.expand({B, s.y.size(1)}).contiguous();
+  const double eta = 0.3, sm = 0.2, v = kPriorVar;
+  for (const char* form : {"ddpm", "ddim"}) {
+    std::vector<std::string> set = {"eta_max=0.3", "eta_min=0.3", "k_start=12", "k=0", "pcs_steps=400",
+                                    "pcs_scale=0.5", "reg=0", "multiplier=0.2", "clip_denoised=false",
+                                    std::string("dds=") + form};
+    auto r = solve("dpnp", set, s.problem, y, *prior, 21);
+    EXPECT_EQ(r.cost.likelihood_grads, 12 * 400);
+    auto A = dense(*s.problem.op);
+    auto noise = sm * sm * torch::eye(A.size(0), torch::kFloat64) + eta * eta * A.matmul(A.t());
+    auto ninv = torch::inverse(noise);
+    auto cov = torch::inverse(A.t().matmul(ninv).matmul(A) + torch::eye(16, torch::kFloat64) / v);
+    auto mean = cov.matmul(A.t().matmul(ninv).matmul(s.y[0].to(torch::kFloat64)));
+    auto m = moments(r.estimate, mean, cov.diagonal());
+    EXPECT_LT(m.mean_z, 4.0) << form;
+    EXPECT_NEAR(m.var_ratio, 1.0, 0.12) << form;
+  }
+}
+
+TEST(Dpnp, AnnealingScheduleAndBadInput) {
+  DpnpOptions o;
+  auto e = dpnp_etas(o);
+  ASSERT_EQ(e.size(), 16u);
+  EXPECT_DOUBLE_EQ(e[0], 0.4);
+  EXPECT_DOUBLE_EQ(e[4], 0.4);
+  EXPECT_NEAR(e[15], 0.16, 1e-12);
+  EXPECT_NEAR(e[10] / e[9], e[5] / e[4], 1e-12);  // geometric
+  try {
+    solver_registry().find("dpnp").make.describe(resolve_solver("dpnp", {"eta_min=0.5"}));
+    FAIL() << "eta_min above eta_max accepted";
+  } catch (const InputError& err) {
+    EXPECT_NE(std::string(err.what()).find("eta_min (0.5) must not exceed eta_max (0.4)"), std::string::npos) << err.what();
+  }
+}
+
+// ---- declare-once options: describe → --set → describe is the identity for every solver ------
+
+TEST(SolverOptions, DescribeThenSetThenDescribeIsIdentity) {
+  for (const auto* e : solver_registry().entries()) {
+    const auto first = e->make.describe(resolve_solver(e->name, {}));
+    std::vector<std::string> set;
+    for (auto& [k, v] : first.items()) {
+      bool known = false;
+      for (auto& p : e->params) known = known || p.name == k;
+      if (!known) continue;  // derived report fields (none should be, see below)
+      set.push_back(k + "=" + (v.is_string() ? v.get<std::string>()
+                               : v.is_number_float() ? format_number(v.get<double>()) : v.dump()));
+    }
+    nlohmann::json second;
+    try {
+      second = e->make.describe(resolve_solver(e->name, set));
+    } catch (const InputError& err) {
+      ADD_FAILURE() << e->name << ": its own report does not parse back: " << err.what();
+      continue;
+    }
+    EXPECT_EQ(first, second) << e->name;
+    // every parameter appears in the report, and the report has nothing else
+    for (auto& p : e->params) EXPECT_TRUE(first.contains(p.name)) << e->name << ": " << p.name << " not reported";
+    EXPECT_EQ(first.size(), e->params.size()) << e->name << ": " << first.dump();
+  }
+}
+
+}  // namespace
+}  // namespace tweedie::solve

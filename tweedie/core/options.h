@@ -1,0 +1,165 @@
+#pragma once
+// Options declared once. A solver's (or sampler's) options struct lists each field a single time,
+// in a table of (name, member, help, check); the table then yields
+//  * the registry's parameter list, with each default read off a default-constructed struct,
+//  * parsing of validated Params into the struct (with the checks),
+//  * the resolved options as JSON for reports,
+// so a field cannot be parsed under one name and reported under another, and describe → --set →
+// describe is the identity (tests/unit/solver_options_test.cpp checks it for every solver).
+//
+//   struct RedDiffOptions {
+//     int64_t steps = 50;
+//     double lr = 0.1;
+//     static const OptionTable<RedDiffOptions>& table();
+//   };
+//   const OptionTable<RedDiffOptions>& RedDiffOptions::table() {
+//     static const OptionTable<RedDiffOptions> t{
+//         {"steps", &RedDiffOptions::steps, "outer steps = NFE", at_least(1)},
+//         {"lr", &RedDiffOptions::lr, "Adam learning rate", positive()}};
+//     return t;
+//   }
+//
+// Field kinds: int64_t, double, bool, std::string, and std::string restricted to choices.
+// Cross-field rules (σ_min < σ_max) go in a `check` function given to the table.
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "tweedie/core/registry.h"
+
+namespace tweedie {
+
+// A check on one value: returns "" when valid, else what is wrong ("must be positive").
+template <class T>
+using OptionCheck = std::function<std::string(const T&)>;
+
+inline OptionCheck<double> positive() {
+  return [](const double& v) { return v > 0 ? "" : "must be positive, got " + format_number(v); };
+}
+inline OptionCheck<double> non_negative() {
+  return [](const double& v) { return v >= 0 ? "" : "must be >= 0, got " + format_number(v); };
+}
+inline OptionCheck<double> in_range(double lo, double hi) {
+  return [lo, hi](const double& v) {
+    return v >= lo && v <= hi ? ""
+                              : "must be in [" + format_number(lo) + ", " + format_number(hi) + "], got " +
+                                    format_number(v);
+  };
+}
+inline OptionCheck<int64_t> at_least(int64_t lo) {
+  return [lo](const int64_t& v) {
+    return v >= lo ? "" : "must be at least " + std::to_string(lo) + ", got " + std::to_string(v);
+  };
+}
+
+template <class O>
+class OptionTable {
+ public:
+  // One field: its name, the member it fills, a one-line help, an optional check. A string field
+  // with `choices` only takes one of them.
+  struct Field {
+    std::string name;
+    std::variant<int64_t O::*, double O::*, bool O::*, std::string O::*> member;
+    std::string help;
+    std::variant<std::monostate, OptionCheck<int64_t>, OptionCheck<double>> check;
+    std::vector<std::string> choices;
+
+    Field(std::string n, int64_t O::*m, std::string h, OptionCheck<int64_t> c = {})
+        : name(std::move(n)), member(m), help(std::move(h)) {
+      if (c) check = std::move(c);
+    }
+    Field(std::string n, double O::*m, std::string h, OptionCheck<double> c = {})
+        : name(std::move(n)), member(m), help(std::move(h)) {
+      if (c) check = std::move(c);
+    }
+    Field(std::string n, bool O::*m, std::string h) : name(std::move(n)), member(m), help(std::move(h)) {}
+    Field(std::string n, std::string O::*m, std::string h, std::vector<std::string> one_of = {})
+        : name(std::move(n)), member(m), help(std::move(h)), choices(std::move(one_of)) {}
+  };
+  // Cross-field rule over the parsed struct: "" when valid, else the message.
+  using Rule = std::function<std::string(const O&)>;
+
+  OptionTable(std::vector<Field> fields, Rule rule = {}) : fields_(std::move(fields)), rule_(std::move(rule)) {}
+  // Fields shared by several option structs (a base struct's members) are declared in a function
+  // returning std::vector<Field>, and joined: OptionTable<O>(join(mine, shared_fields<O>())).
+  static std::vector<Field> join(std::vector<Field> a, const std::vector<Field>& b) {
+    a.insert(a.end(), b.begin(), b.end());
+    return a;
+  }
+
+  // The registry's parameter list; defaults are a default-constructed O's values.
+  std::vector<ParamSpec> params() const {
+    const O d{};
+    std::vector<ParamSpec> out;
+    for (const Field& f : fields_) {
+      std::string help = f.help;
+      if (!f.choices.empty()) {
+        std::string list;
+        for (auto& c : f.choices) list += (list.empty() ? "" : " | ") + c;
+        help += " (" + list + ")";
+      }
+      out.push_back({f.name, text_of(d, f), help});
+    }
+    return out;
+  }
+
+  // Parses and checks; InputError "<owner>: <name> <problem>" on the first bad field.
+  O parse(const Params& p) const {
+    O o{};
+    for (const Field& f : fields_) {
+      std::visit(
+          [&](auto m) {
+            using T = std::decay_t<decltype(o.*m)>;
+            if constexpr (std::is_same_v<T, int64_t>) {
+              o.*m = p.integer(f.name);
+              if (auto* c = std::get_if<OptionCheck<int64_t>>(&f.check)) fail_if(p, f, (*c)(o.*m));
+            } else if constexpr (std::is_same_v<T, double>) {
+              o.*m = p.real(f.name);
+              if (auto* c = std::get_if<OptionCheck<double>>(&f.check)) fail_if(p, f, (*c)(o.*m));
+            } else if constexpr (std::is_same_v<T, bool>) {
+              o.*m = p.flag(f.name);
+            } else {
+              o.*m = f.choices.empty() ? p.text(f.name) : p.choice(f.name, f.choices);
+            }
+          },
+          f.member);
+    }
+    if (rule_) {
+      const std::string why = rule_(o);
+      if (!why.empty()) p.fail(why);
+    }
+    return o;
+  }
+
+  nlohmann::json to_json(const O& o) const {
+    nlohmann::json j = nlohmann::json::object();
+    for (const Field& f : fields_) std::visit([&](auto m) { j[f.name] = o.*m; }, f.member);
+    return j;
+  }
+
+ private:
+  static void fail_if(const Params& p, const Field& f, const std::string& why) {
+    if (!why.empty()) p.fail(f.name + " " + why);
+  }
+  static std::string text_of(const O& o, const Field& f) {
+    return std::visit(
+        [&](auto m) -> std::string {
+          using T = std::decay_t<decltype(o.*m)>;
+          if constexpr (std::is_same_v<T, int64_t>) return std::to_string(o.*m);
+          else if constexpr (std::is_same_v<T, double>) return format_number(o.*m);
+          else if constexpr (std::is_same_v<T, bool>) return o.*m ? "true" : "false";
+          else return o.*m;
+        },
+        f.member);
+  }
+
+  std::vector<Field> fields_;
+  Rule rule_;
+};
+
+}  // namespace tweedie

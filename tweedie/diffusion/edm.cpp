@@ -1,0 +1,59 @@
+#include "tweedie/diffusion/edm.h"
+
+#include <cmath>
+
+#include "tweedie/core/error.h"
+#include "tweedie/core/registry.h"
+
+namespace tweedie::diffusion {
+
+std::vector<double> karras_sigmas(double sigma_max, double sigma_min, int64_t n, double rho) {
+  std::vector<double> s;
+  const double a = std::pow(sigma_max, 1 / rho), b = std::pow(sigma_min, 1 / rho);
+  for (int64_t i = 0; i < n; ++i) {
+    const double r = n == 1 ? 0.0 : static_cast<double>(i) / static_cast<double>(n - 1);
+    s.push_back(std::pow(a + r * (b - a), rho));
+  }
+  return s;
+}
+
+nlohmann::json EdmOptions::to_json() const {
+  return {{"steps", steps}, {"sigma_max", sigma_max}, {"sigma_min", sigma_min}, {"rho", rho},
+          {"clip_denoised", clip_denoised}};
+}
+
+void EdmOptions::validate(const std::string& what) const {
+  require(steps >= 1, what + ": steps must be at least 1, got " + std::to_string(steps));
+  require(sigma_min > 0, what + ": sigma_min must be positive, got " + format_number(sigma_min));
+  require(sigma_max > sigma_min, what + ": sigma_min (" + show_number(sigma_min) + ") must be below sigma_max (" +
+                                     show_number(sigma_max) + ")");
+  require(rho > 0, what + ": rho must be positive, got " + format_number(rho));
+}
+
+std::vector<double> edm_sigmas(const EdmOptions& o) {
+  auto s = karras_sigmas(o.sigma_max, o.sigma_min, o.steps, o.rho);
+  s.push_back(0.0);
+  return s;
+}
+
+EdmResult edm_sample(const Denoiser& denoiser, torch::Tensor x, const EdmOptions& o, const EdmMonitor& monitor) {
+  o.validate("edm sampler");
+  const auto sigma = edm_sigmas(o);
+  EdmResult r;
+  for (int64_t i = 0; i < o.steps; ++i) {
+    torch::Tensor den = denoiser.denoise(x, sigma[i]);
+    if (o.clip_denoised) den = den.clamp(-1, 1);
+    // d_i = (x_i − D(x_i; σ_i))/σ_i;  x_{i+1} = x_i + (σ_{i+1} − σ_i) d_i
+    const torch::Tensor d = (x - den) / sigma[i];
+    x = x + (sigma[i + 1] - sigma[i]) * d;
+    ++r.steps;
+    if (monitor && !monitor({i, o.steps, sigma[i], x, den})) {
+      r.stopped_early = i + 1 < o.steps;
+      break;
+    }
+  }
+  r.x = x;
+  return r;
+}
+
+}  // namespace tweedie::diffusion

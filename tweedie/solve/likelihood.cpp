@@ -1,0 +1,100 @@
+#include "tweedie/solve/likelihood.h"
+
+#include <cmath>
+
+#include "tweedie/channel/gaussian.h"
+#include "tweedie/core/runtime.h"
+#include "tweedie/solve/solver.h"
+
+namespace tweedie::solve {
+
+const char* likelihood_mode_name(LikelihoodMode m) { return m == LikelihoodMode::kLinear ? "linear" : "channel"; }
+
+LikelihoodOptions LikelihoodOptions::from_params(const Params& p) {
+  LikelihoodOptions o;
+  o.mode = p.choice("likelihood", {"channel", "linear"}) == "linear" ? LikelihoodMode::kLinear : LikelihoodMode::kChannel;
+  if (p.has("sigma")) o.sigma = p.real("sigma");
+  if (!(o.sigma >= 0)) p.fail("sigma must be >= 0 (0 = the channel's noise scale), got " + format_number(o.sigma));
+  return o;
+}
+
+void LikelihoodOptions::add_json(nlohmann::json& j, bool with_sigma) const {
+  j["likelihood"] = likelihood_mode_name(mode);
+  if (with_sigma) j["sigma"] = sigma;
+}
+
+Problem gaussian_problem(const Problem& problem, double sigma) {
+  channel::GaussianOptions g;
+  g.sigma = sigma;
+  return Problem{problem.op, channel::make_gaussian(g), problem.seed, problem.noise_seed};
+}
+
+Problem likelihood_problem(const SolveContext& ctx, const LikelihoodOptions& o, const std::string& solver) {
+  const Problem& pr = ctx.problem;
+  if (o.mode == LikelihoodMode::kChannel) {
+    require(pr.channel != nullptr, solver + ": likelihood=channel needs the problem's channel (or use likelihood=linear)");
+    return pr;
+  }
+  double sigma = o.sigma;
+  if (sigma == 0) {
+    require(pr.channel != nullptr, solver + ": likelihood=linear without a channel needs sigma=");
+    sigma = pr.channel->scale();
+  }
+  // y ≈ A x + σ n: the Gaussian channel −log p(y | z) = ‖y − z‖²/(2σ²) + const
+  return gaussian_problem(pr, sigma);
+}
+
+Likelihood::Likelihood(Problem problem, torch::Tensor y) : problem_(std::move(problem)), y_(std::move(y)) {
+  if (!problem_.channel) throw InternalError("Likelihood: the problem has no channel");
+}
+
+torch::Tensor Likelihood::nll(const torch::Tensor& x) const {
+  return problem_.channel->nll(problem_.op->apply(x), y_);
+}
+
+std::pair<torch::Tensor, torch::Tensor> Likelihood::value_and_grad(const torch::Tensor& x) const {
+  torch::AutoGradMode grad_on(true);
+  auto xg = x.detach().requires_grad_(true);
+  // g = ∇ₓ L(x; y) = (∂A/∂x)ᵀ ∇_z nll(z = A x, y), by autograd through the channel and A
+  auto value = nll(xg);
+  auto g = torch::autograd::grad({value.sum()}, {xg})[0].detach();
+  ++grads_;
+  return {value.detach(), g};
+}
+
+torch::Tensor Likelihood::grad(const torch::Tensor& x) const { return value_and_grad(x).second; }
+
+NormEstimate gauss_newton_norm(const op::Operator& A, const torch::Tensor& at, int64_t iterations,
+                               torch::Generator& gen) {
+  torch::NoGradGuard no_grad;
+  const torch::Tensor x = at.detach().to(torch::kFloat32);
+  const int64_t B = x.size(0);
+  std::vector<int64_t> col(x.dim(), 1);
+  col[0] = B;
+  auto item_norm = [&](const torch::Tensor& t) { return t.flatten(1).norm(2, 1).clamp_min(1e-30).view(col); };
+  torch::Tensor v = randn(x.sizes(), gen, x.device());
+  v = v / item_norm(v);
+  const torch::Tensor Ax = A.linear() ? torch::Tensor() : A.apply(x);
+  NormEstimate e;
+  torch::Tensor lam;
+  for (int64_t i = 0; i < iterations; ++i) {
+    torch::Tensor Jv;
+    if (A.linear()) {
+      Jv = A.apply(v);
+    } else {
+      // J v ≈ (A(x + h v) − A(x))/h, h = 1e-3 (‖x‖ + 1) per item (v has unit norm)
+      const torch::Tensor h = 1e-3 * (item_norm(x) + 1);
+      std::vector<int64_t> ycol(Ax.dim(), 1);
+      ycol[0] = B;
+      Jv = (A.apply(x + h * v) - Ax) / h.view(ycol);
+    }
+    torch::Tensor w = A.vjp(x, Jv).detach();  // JᵀJ v
+    ++e.products;
+    lam = item_norm(w);  // ‖JᵀJ v‖ with ‖v‖ = 1 → λ_max
+    v = w / lam;
+  }
+  e.lambda_max = lam.defined() ? lam.max().item<double>() : 0.0;
+  return e;
+}
+
+}  // namespace tweedie::solve

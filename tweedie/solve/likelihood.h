@@ -1,0 +1,88 @@
+#pragma once
+// The data term every posterior solver shares: −log p(y | x) = nll(A(x), y) of a problem's
+// channel over its operator, with its gradient by autograd through channel and operator, and a
+// count of the gradients taken (each costs one A and one Aᵀ; Cost::likelihood_grads), as the
+// prior counts its NFE.
+//
+// Also the `likelihood` option of the baselines (DPS, DiffPIR, DAPS, RED-diff, MO): the problem's
+// own channel, or seed 001's linear form that ignores the link and treats y as A x + Gaussian
+// noise ("their linear versions, ignoring the non-linear link function", seed 001 §IV).
+#include <torch/torch.h>
+
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "tweedie/core/registry.h"
+#include "tweedie/problem.h"
+
+namespace tweedie::solve {
+
+struct SolveContext;
+
+// ---- the likelihood option ---------------------------------------------------------------------
+
+// channel: −log p(y | A x) is the problem's channel NLL (each paper's general form). linear: the
+// channel is ignored and y is treated as A x + N(0, σ² I).
+enum class LikelihoodMode { kChannel, kLinear };
+const char* likelihood_mode_name(LikelihoodMode m);  // "channel", "linear"
+
+struct LikelihoodOptions {
+  LikelihoodMode mode = LikelihoodMode::kChannel;
+  // σ of the linear form's Gaussian; 0 = the problem channel's noise scale (Channel::scale(),
+  // e.g. σ of sign:sigma=σ), which is what "y = A x + noise" means for the problem at hand.
+  double sigma = 0;
+
+  // Reads "likelihood" and, where the solver has it, "sigma".
+  static LikelihoodOptions from_params(const Params& p);
+  void add_json(nlohmann::json& j, bool with_sigma) const;
+};
+
+// The problem whose channel NLL a solver evaluates: the problem itself (channel form; it must
+// have a channel), or its operator with a Gaussian channel of std σ (linear form).
+Problem likelihood_problem(const SolveContext& ctx, const LikelihoodOptions& o, const std::string& solver);
+// The operator of `problem` with a Gaussian channel of std σ: nll = ‖y − A x‖²/(2σ²) + const.
+Problem gaussian_problem(const Problem& problem, double sigma);
+
+// ---- the data term -----------------------------------------------------------------------------
+
+class Likelihood {
+ public:
+  // `y` [B, out...] on the working device; the problem must have a channel.
+  Likelihood(Problem problem, torch::Tensor y);
+
+  // −log p(y | x) per item, [B]; differentiable in x. Not counted.
+  torch::Tensor nll(const torch::Tensor& x) const;
+  // ∇ₓ Σ_b nll_b(x) = the per-item gradients (items are independent), detached. Counts one.
+  torch::Tensor grad(const torch::Tensor& x) const;
+  // Both, from one forward and one backward pass: ([B] values, gradient). Counts one.
+  std::pair<torch::Tensor, torch::Tensor> value_and_grad(const torch::Tensor& x) const;
+
+  int64_t grads() const { return grads_.load(); }
+  // Adds n gradient-equivalents spent outside grad() (an operator-norm estimate, say).
+  void count(int64_t n) const { grads_ += n; }
+  const Problem& problem() const { return problem_; }
+  const op::Operator& op() const { return *problem_.op; }
+  const torch::Tensor& y() const { return y_; }
+
+ private:
+  Problem problem_;
+  torch::Tensor y_;
+  mutable std::atomic<int64_t> grads_{0};
+};
+
+// λ_max(JᵀJ) of the operator's Jacobian J at `at` (the largest over the batch items), by
+// `iterations` power-iteration steps from a random start drawn from `gen`. For a linear operator
+// J = A everywhere and JᵀJ v = Aᵀ(A v); for a nonlinear one J v is a forward difference and Jᵀ
+// the operator's vjp. Each iteration costs about one likelihood gradient (one A, one Aᵀ); the
+// returned count says how many were spent.
+struct NormEstimate {
+  double lambda_max = 0;
+  int64_t products = 0;
+};
+NormEstimate gauss_newton_norm(const op::Operator& A, const torch::Tensor& at, int64_t iterations,
+                               torch::Generator& gen);
+
+}  // namespace tweedie::solve

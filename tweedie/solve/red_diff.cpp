@@ -1,0 +1,144 @@
+#include "tweedie/solve/red_diff.h"
+
+#include <cmath>
+
+#include "tweedie/core/runtime.h"
+#include "tweedie/diffusion/schedule.h"
+#include "tweedie/solve/dps.h"
+#include "tweedie/solve/optim.h"
+#include "tweedie/solve/spectral.h"
+
+namespace tweedie::solve {
+
+using diffusion::index_tensor;
+using diffusion::Schedule;
+
+namespace {
+
+// RED-diff's fields, for RedDiffOptions and for structs derived from it.
+template <class O>
+std::vector<typename OptionTable<O>::Field> red_diff_fields() {
+  return {{"steps", &O::steps, "outer steps S = NFE (t on the uniform grid T/S)", at_least(1)},
+          {"lr", &O::lr, "Adam learning rate on μ", positive()},
+          {"lambda", &O::lambda, "λ: weight of the denoising regulariser (0 = least squares)", non_negative()},
+          {"obs_weight", &O::obs_weight, "v: weight of the data term", positive()},
+          {"weighting", &O::weighting, "ω(σ_t) in w_t = λ ω(σ_t)", {"linear", "sqrt", "square", "const"}},
+          {"init", &O::init, "μ's start: A⁺y (needs an SVD view), Aᵀy or 0", {"pinv", "adjoint", "zeros"}},
+          {"likelihood", &O::likelihood, "data term: ‖y − A μ‖²/2 or the channel's NLL", {"linear", "channel"}}};
+}
+
+double weight(const std::string& w, double sigma) {
+  if (w == "linear") return sigma;
+  if (w == "sqrt") return std::sqrt(sigma);
+  if (w == "square") return sigma * sigma;
+  return 1.0;
+}
+
+// The RED-diff loop; `mo` (may be null) runs after each Adam step.
+Result red_diff_loop(const SolveContext& ctx, const RedDiffOptions& o, const MoOptions* mo, const char* solver) {
+  const auto& prior = ctx.prior;
+  const op::Operator& A = *ctx.problem.op;
+  require(o.likelihood != "channel" || ctx.problem.channel != nullptr,
+          std::string(solver) + ": likelihood=channel needs the problem's channel");
+  // ℓ: ‖y − A μ‖²/2 = nll of a Gaussian of σ = 1 (linear), or the channel's
+  const Likelihood data(o.likelihood == "channel" ? ctx.problem : gaussian_problem(ctx.problem, 1.0), ctx.y);
+  // MO's f (its own option; unused without MO)
+  const Likelihood mo_data = mo_likelihood(ctx, mo ? mo->mo_likelihood : "linear", solver);
+  const int64_t T = prior.base().size(), B = ctx.y.size(0);
+  const Schedule s = diffusion::respace(prior.base(), uniform_skip_timesteps(T, o.steps));
+  const auto device = ctx.y.device();
+  const op::Shape shape = op::with_batch(B, A.in_shape());
+  const double n = static_cast<double>(op::numel(A.in_shape()));
+  const double m = static_cast<double>(ctx.y[0].numel());
+  CostMeter meter(prior);
+  Result result;
+
+  // μ₀ = A⁺y | Aᵀy | 0
+  torch::Tensor mu;
+  if (o.init == "pinv") {
+    const Spectral sp = spectral_measurement(ctx, 0.0, std::string(solver) + " init=pinv (or use init=adjoint or zeros)");
+    mu = sp.svd->V(sp.pinv_y).reshape(shape);
+  } else if (o.init == "adjoint") {
+    require(A.linear(), std::string(solver) + ": init=adjoint needs a linear operator, got " + A.name() +
+                            " (use init=zeros)");
+    torch::NoGradGuard no_grad;
+    mu = A.adjoint(ctx.y).reshape(shape);
+  } else {
+    mu = torch::zeros(shape, torch::TensorOptions().device(device));
+  }
+  mu = mu.to(torch::kFloat32).contiguous();
+  AdamOptions ao;
+  ao.lr = o.lr;
+  ao.beta2 = 0.99;  // the code's betas (0.9, 0.99)
+  Adam adam(ao);
+
+  const int64_t K = s.size();
+  double eta = 0;  // MO's SGLD step, found at the first step
+  for (int64_t k = K - 1; k >= 0; --k) {
+    const double ab = s.alphas_cumprod[k];
+    const double sigma_t = std::sqrt((1 - ab) / ab);
+    torch::Tensor g;
+    {
+      torch::NoGradGuard no_grad;
+      // x_t = √ᾱ_t μ + √(1−ᾱ_t) ε;  ε̂ = ε_θ(x_t, t)  (1 NFE)
+      const torch::Tensor eps = randn(shape, ctx.gen, device);
+      const torch::Tensor xt = std::sqrt(ab) * mu + std::sqrt(1 - ab) * eps;
+      const torch::Tensor eps_hat = prior.eps(s, xt, index_tensor(k, B, device));
+      // ∇_μ [w_t ⟨sg(ε̂ − ε), μ⟩/n] = (w_t/n)(ε̂ − ε)
+      g = (o.lambda * weight(o.weighting, sigma_t) / n) * (eps_hat - eps);
+    }
+    // + ∇_μ v ℓ(μ)/m
+    g = g + (o.obs_weight / m) * data.grad(mu);
+    adam.step(mu, g);
+    if (mo && mo->mo) {
+      if (eta == 0) eta = mo_step_size(mo_data, *mo, mu, ctx.gen);
+      mu = measurements_optimization(prior, mo_data, mu, sigma_t, eta, *mo, ctx.gen).contiguous();
+    }
+    require_finite(mu, solver, K - k);
+    if (!step_done(ctx, meter, result, K - k, K, "", mu, A)) break;
+  }
+  result.estimate = mu;
+  result.cost = meter.finish(0, data.grads() + mo_data.grads());
+  return result;
+}
+
+}  // namespace
+
+const OptionTable<RedDiffOptions>& RedDiffOptions::table() {
+  static const OptionTable<RedDiffOptions> t(red_diff_fields<RedDiffOptions>());
+  return t;
+}
+
+const OptionTable<RedDiffMoOptions>& RedDiffMoOptions::table() {
+  using O = RedDiffMoOptions;
+  static const OptionTable<O> t(OptionTable<O>::join(red_diff_fields<O>(), MoOptions::fields<O>()),
+                                [](const O& o) { return o.check(); });
+  return t;
+}
+
+Result red_diff(const SolveContext& ctx, const RedDiffOptions& o) { return red_diff_loop(ctx, o, nullptr, "red-diff"); }
+
+Result red_diff_mo(const SolveContext& ctx, const RedDiffMoOptions& o) {
+  return red_diff_loop(ctx, o, &o, "red-diff-mo");
+}
+
+void enroll_red_diff(SolverRegistry& r) {
+  const auto& t = RedDiffOptions::table();
+  r.add({"red-diff",
+         "RED-diff (Mardani et al. 2024): Adam on μ of a variational posterior, denoising regulariser "
+         "w_t (ε̂ − ε) with SNR weighting, t descending a uniform grid",
+         t.params(),
+         {[&t](const Params& p, const SolveContext& ctx) { return red_diff(ctx, t.parse(p)); },
+          [&t](const Params& p) { return t.to_json(t.parse(p)); }},
+         {"red-diff:steps=3,init=zeros", "red-diff:steps=3,init=zeros,likelihood=channel"}});
+  const auto& tm = RedDiffMoOptions::table();
+  r.add({"red-diff-mo",
+         "RED-diff-MO (seed 002): RED-diff with Measurements Optimization (SGLD on the data term, then a "
+         "denoiser projection) after each Adam step; mo=false is RED-diff",
+         tm.params(),
+         {[&tm](const Params& p, const SolveContext& ctx) { return red_diff_mo(ctx, tm.parse(p)); },
+          [&tm](const Params& p) { return tm.to_json(tm.parse(p)); }},
+         {"red-diff-mo:steps=3,init=zeros,mo_steps=2"}});
+}
+
+}  // namespace tweedie::solve
