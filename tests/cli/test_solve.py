@@ -99,6 +99,43 @@ class Solve(CliTestCase):
                           out="motion")
         self.assertUsageError(run("solve", "--problem", q, "--method", "ddrm", "-o", self.path("m")), "no SVD view")
 
+    def test_seed002_and_dpnp_solvers_fit_super_resolution_and_refuse_bad_settings(self):
+        # SR x4 on 4 images, sigma_y = 0.05: each method at a small budget must beat the bicubic
+        # of nothing (mid-grey) by 3 dB and report its cost; bad settings are one-line errors.
+        p = self.simulate("--input", "fashion-mnist:test:0-3", "--op", "sr-avg:factor=2",
+                          "--channel", "gaussian:sigma=0.05", "--seed", 2)
+        x = np.load(os.path.join(p, "x.npy"))
+        grey = psnr(np.zeros_like(x), x).mean()
+        runs = (("red-diff", ["steps=20"], 20, 20),
+                ("red-diff-mo", ["steps=10", "mo_steps=3"], 20, 10 + 30 + 20),
+                ("dps-mo", ["steps=10", "mo_steps=3"], 20, 30 + 20),
+                # two outer steps; reg=0 and a large scale let 50 PCS steps reach the data
+                ("dpnp", ["k_start=1", "k=1", "pcs_steps=50", "reg=0", "pcs_scale=5", "dds=ddpm"], None, 100))
+        for method, sets, nfe, grads in runs:
+            out = self.path(method)
+            args = [a for kv in sets for a in ("--set", kv)]
+            run("solve", "--problem", p, "--method", method, *args, "--threads", 2, "-o", out, check=0)
+            with open(os.path.join(out, "report.json")) as f:
+                rep = json.load(f)
+            if nfe is not None:
+                self.assertEqual(rep["cost"]["nfe"], nfe, method)
+            self.assertEqual(rep["cost"]["likelihood_grads"], grads, method)
+            est = np.load(os.path.join(out, "estimate.npy"))
+            self.assertEqual(est.shape, x.shape)
+            self.assertGreater(psnr(est, x).mean(), grey + 3, method)
+        out = self.path("bad")
+        self.assertUsageError(run("solve", "--problem", p, "--method", "dps-mo", "--set", "sigma_min=100", "-o", out),
+                              "sigma_min (100) must be below sigma_max (80)")
+        self.assertUsageError(run("solve", "--problem", p, "--method", "red-diff-mo", "--set", "mo_steps=0", "-o", out),
+                              "mo_steps must be at least 1 with mo=true")
+        self.assertUsageError(run("solve", "--problem", p, "--method", "dpnp", "--set", "eta_min=1", "-o", out),
+                              "eta_min (1) must not exceed eta_max (0.4)")
+        q = self.simulate("--input", "fashion-mnist:test:0", "--op", "phase", "--channel", "gaussian:sigma=0.05",
+                          out="phase")
+        self.assertUsageError(run("solve", "--problem", q, "--method", "red-diff", "-o", out), "init=pinv", "no SVD view")
+        self.assertUsageError(run("solve", "--problem", q, "--method", "ddrm", "-o", out), "no SVD view")
+        self.assertFalse(os.path.exists(out), "nothing written on error")
+
     def test_self_diffusion_needs_no_prior_and_writes_previews(self):
         # 16 x 16 analytic phantom, half the pixels: no prior is loaded (a missing --prior is fine)
         p = self.simulate("--input", "phantom:16", "--op", "random-mask:ratio=0.5",
