@@ -245,7 +245,7 @@ def test_solvers_show_every_option_with_its_default_and_everything_has_a_docstri
     table = tweedie.solvers()
     assert {"diff-onebit", "sim-dmis", "dps", "ddrm", "self-diffusion"} <= set(table)
     assert table["diff-onebit"]["options"]["steps"] == {"default": "20", "help": "outer steps = NFE"}
-    assert table["ddrm"]["options"]["sigma"]["default"] is None
+    assert table["ddrm"]["options"]["sigma"]["default"] == "channel"  # the channel's noise σ
     assert table["dip"]["uses_prior"] is False and table["dps"]["uses_prior"] is True
     assert "gaussian" in tweedie.operators() and "sign" in tweedie.channels()
     public = [getattr(tweedie, n) for n in dir(tweedie) if not n.startswith("_")]

@@ -230,8 +230,9 @@ TEST(UntrainedSolvers, BadInputsAreOneLineInputErrors) {
     EXPECT_THROW(solver_registry().find(name).make.describe(resolve_solver(name, {"loss=l1"})), InputError);
     EXPECT_THROW(solver_registry().find(name).make.describe(resolve_solver(name, {"depth=-1"})), InputError);
   }
-  EXPECT_THROW(SelfDiffusionOptions::from_params(resolve_solver("self-diffusion", {"beta_start=0.1", "beta_end=0.01"})),
-               InputError);
+  EXPECT_THROW(
+      SelfDiffusionOptions::table().parse(resolve_solver("self-diffusion", {"beta_start=0.1", "beta_end=0.01"})),
+      InputError);
 }
 
 

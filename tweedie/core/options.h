@@ -5,7 +5,8 @@
 //  * parsing of validated Params into the struct (with the checks),
 //  * the resolved options as JSON for reports,
 // so a field cannot be parsed under one name and reported under another, and describe → --set →
-// describe is the identity (tests/unit/solver_options_test.cpp checks it for every solver).
+// describe is the identity (SolverOptions.DescribeThenSetThenDescribeIsIdentity in
+// tests/unit/solve_seed002_test.cpp checks it for every solver).
 //
 //   struct RedDiffOptions {
 //     int64_t steps = 50;
@@ -19,10 +20,15 @@
 //     return t;
 //   }
 //
-// Field kinds: int64_t, double, bool, std::string, and std::string restricted to choices.
-// Cross-field rules (σ_min < σ_max) go in a `check` function given to the table.
+// Field kinds: int64_t, double, bool, std::string, and std::string restricted to choices; also
+//  * an optional string (Unset<O>): no default in the registry (kUnset), "" in the struct when not
+//    given, and reported as given or as what the run resolves it to (a default respacing);
+//  * a number that also takes one word (Keyword) standing for a value its check refuses
+//    (sigma=channel: −1 in the struct, "the channel's noise σ").
+// Cross-field rules (σ_min < σ_max) go in a `Rule` function given to the table.
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 #include <variant>
@@ -34,21 +40,29 @@
 
 namespace tweedie {
 
-// A check on one value: returns "" when valid, else what is wrong ("must be positive").
+// A check on one value: returns "" when valid, else what is wrong ("must be positive, got -1"; numbers
+// as show_number writes them).
 template <class T>
 using OptionCheck = std::function<std::string(const T&)>;
 
 inline OptionCheck<double> positive() {
-  return [](const double& v) { return v > 0 ? "" : "must be positive, got " + format_number(v); };
+  return [](const double& v) { return v > 0 ? "" : "must be positive, got " + show_number(v); };
 }
 inline OptionCheck<double> non_negative() {
-  return [](const double& v) { return v >= 0 ? "" : "must be >= 0, got " + format_number(v); };
+  return [](const double& v) { return v >= 0 ? "" : "must be >= 0, got " + show_number(v); };
 }
 inline OptionCheck<double> in_range(double lo, double hi) {
   return [lo, hi](const double& v) {
     return v >= lo && v <= hi ? ""
-                              : "must be in [" + format_number(lo) + ", " + format_number(hi) + "], got " +
-                                    format_number(v);
+                              : "must be in [" + show_number(lo) + ", " + show_number(hi) + "], got " +
+                                    show_number(v);
+  };
+}
+inline OptionCheck<double> above_up_to(double lo, double hi) {
+  return [lo, hi](const double& v) {
+    return v > lo && v <= hi ? ""
+                             : "must be in (" + show_number(lo) + ", " + show_number(hi) + "], got " +
+                                   show_number(v);
   };
 }
 inline OptionCheck<int64_t> at_least(int64_t lo) {
@@ -56,6 +70,28 @@ inline OptionCheck<int64_t> at_least(int64_t lo) {
     return v >= lo ? "" : "must be at least " + std::to_string(lo) + ", got " + std::to_string(v);
   };
 }
+inline OptionCheck<int64_t> int_range(int64_t lo, int64_t hi) {
+  return [lo, hi](const int64_t& v) {
+    return v >= lo && v <= hi ? ""
+                              : "must be in " + std::to_string(lo) + ".." + std::to_string(hi) + ", got " +
+                                    std::to_string(v);
+  };
+}
+
+// An optional string field: kUnset in the registry (given, or not at all), "" in the struct when
+// not given. The report shows `resolved(o)` when it is unset (what the run uses instead, which
+// must parse back to the same run: DPS's timesteps = its default respacing), or "" without one.
+template <class O>
+struct Unset {
+  std::function<std::string(const O&)> resolved;
+};
+
+// A word a number field also takes, standing for `value` (one its check would refuse); the
+// registry's default and the report show the word wherever the field holds `value`.
+struct Keyword {
+  std::string word;
+  double value;
+};
 
 template <class O>
 class OptionTable {
@@ -68,6 +104,9 @@ class OptionTable {
     std::string help;
     std::variant<std::monostate, OptionCheck<int64_t>, OptionCheck<double>> check;
     std::vector<std::string> choices;
+    bool optional = false;                            // an Unset string field
+    std::function<std::string(const O&)> resolved;   // what an unset one reports (may be empty)
+    std::optional<Keyword> keyword;                   // a number field's word
 
     Field(std::string n, int64_t O::*m, std::string h, OptionCheck<int64_t> c = {})
         : name(std::move(n)), member(m), help(std::move(h)) {
@@ -77,9 +116,15 @@ class OptionTable {
         : name(std::move(n)), member(m), help(std::move(h)) {
       if (c) check = std::move(c);
     }
+    Field(std::string n, double O::*m, std::string h, Keyword k, OptionCheck<double> c = {})
+        : Field(std::move(n), m, std::move(h), std::move(c)) {
+      keyword = std::move(k);
+    }
     Field(std::string n, bool O::*m, std::string h) : name(std::move(n)), member(m), help(std::move(h)) {}
     Field(std::string n, std::string O::*m, std::string h, std::vector<std::string> one_of = {})
         : name(std::move(n)), member(m), help(std::move(h)), choices(std::move(one_of)) {}
+    Field(std::string n, std::string O::*m, std::string h, Unset<O> u)
+        : name(std::move(n)), member(m), help(std::move(h)), optional(true), resolved(std::move(u.resolved)) {}
   };
   // Cross-field rule over the parsed struct: "" when valid, else the message.
   using Rule = std::function<std::string(const O&)>;
@@ -119,10 +164,16 @@ class OptionTable {
               o.*m = p.integer(f.name);
               if (auto* c = std::get_if<OptionCheck<int64_t>>(&f.check)) fail_if(p, f, (*c)(o.*m));
             } else if constexpr (std::is_same_v<T, double>) {
-              o.*m = p.real(f.name);
-              if (auto* c = std::get_if<OptionCheck<double>>(&f.check)) fail_if(p, f, (*c)(o.*m));
+              if (f.keyword && p.text(f.name) == f.keyword->word) {
+                o.*m = f.keyword->value;
+              } else {
+                o.*m = p.real(f.name);
+                if (auto* c = std::get_if<OptionCheck<double>>(&f.check)) fail_if(p, f, (*c)(o.*m));
+              }
             } else if constexpr (std::is_same_v<T, bool>) {
               o.*m = p.flag(f.name);
+            } else if (f.optional) {
+              o.*m = p.has(f.name) ? p.text(f.name) : "";
             } else {
               o.*m = f.choices.empty() ? p.text(f.name) : p.choice(f.name, f.choices);
             }
@@ -138,7 +189,20 @@ class OptionTable {
 
   nlohmann::json to_json(const O& o) const {
     nlohmann::json j = nlohmann::json::object();
-    for (const Field& f : fields_) std::visit([&](auto m) { j[f.name] = o.*m; }, f.member);
+    for (const Field& f : fields_) {
+      std::visit(
+          [&](auto m) {
+            using T = std::decay_t<decltype(o.*m)>;
+            nlohmann::json v = o.*m;
+            if constexpr (std::is_same_v<T, double>) {
+              if (f.keyword && o.*m == f.keyword->value) v = f.keyword->word;
+            } else if constexpr (std::is_same_v<T, std::string>) {
+              if (f.optional && (o.*m).empty() && f.resolved) v = f.resolved(o);
+            }
+            j[f.name] = std::move(v);
+          },
+          f.member);
+    }
     return j;
   }
 
@@ -151,9 +215,10 @@ class OptionTable {
         [&](auto m) -> std::string {
           using T = std::decay_t<decltype(o.*m)>;
           if constexpr (std::is_same_v<T, int64_t>) return std::to_string(o.*m);
-          else if constexpr (std::is_same_v<T, double>) return format_number(o.*m);
+          else if constexpr (std::is_same_v<T, double>)
+            return f.keyword && o.*m == f.keyword->value ? f.keyword->word : format_number(o.*m);
           else if constexpr (std::is_same_v<T, bool>) return o.*m ? "true" : "false";
-          else return o.*m;
+          else return f.optional && (o.*m).empty() ? kUnset : o.*m;
         },
         f.member);
   }

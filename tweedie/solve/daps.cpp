@@ -7,45 +7,37 @@
 
 namespace tweedie::solve {
 
-DapsOptions DapsOptions::from_params(const Params& p) {
-  DapsOptions o;
-  o.annealing_steps = p.integer("annealing_steps");
-  o.ode_steps = p.integer("ode_steps");
-  o.langevin_steps = p.integer("langevin_steps");
-  o.lr = p.real("lr");
-  o.lr_min_ratio = p.real("lr_min_ratio");
-  o.sigma_max = p.real("sigma_max");
-  o.sigma_min = p.real("sigma_min");
-  o.ode_sigma_min = p.real("ode_sigma_min");
-  o.rho = p.real("rho");
-  o.clip_denoised = p.flag("clip_denoised");
-  o.likelihood = LikelihoodOptions::from_params(p);
-  if (o.annealing_steps < 1 || o.ode_steps < 1) p.fail("annealing_steps and ode_steps must be >= 1");
-  if (o.langevin_steps < 0) p.fail("langevin_steps must be >= 0");
-  if (!(o.lr > 0)) p.fail("lr must be positive, got " + format_number(o.lr));
-  if (!(o.lr_min_ratio > 0 && o.lr_min_ratio <= 1)) p.fail("lr_min_ratio must be in (0, 1]");
-  if (!(o.sigma_max > o.sigma_min && o.sigma_min > 0))
-    p.fail("need sigma_max > sigma_min > 0, got " + format_number(o.sigma_max) + " and " + format_number(o.sigma_min));
-  if (!(o.ode_sigma_min > 0 && o.ode_sigma_min < o.sigma_min)) p.fail("ode_sigma_min must be in (0, sigma_min)");
-  if (!(o.rho > 0)) p.fail("rho must be positive");
-  return o;
-}
-
-nlohmann::json DapsOptions::to_json() const {
-  nlohmann::json j = {{"annealing_steps", annealing_steps}, {"ode_steps", ode_steps},
-                      {"langevin_steps", langevin_steps},   {"lr", lr},
-                      {"lr_min_ratio", lr_min_ratio},       {"sigma_max", sigma_max},
-                      {"sigma_min", sigma_min},             {"ode_sigma_min", ode_sigma_min},
-                      {"rho", rho},                         {"clip_denoised", clip_denoised}};
-  likelihood.add_json(j, true);
-  return j;
+const OptionTable<DapsOptions>& DapsOptions::table() {
+  using O = DapsOptions;
+  static const OptionTable<O> t(
+      OptionTable<O>::join(
+          {{"annealing_steps", &O::annealing_steps, "annealing levels N (NFE = N · ode_steps)", at_least(1)},
+           {"ode_steps", &O::ode_steps, "Euler PF-ODE steps per level", at_least(1)},
+           {"langevin_steps", &O::langevin_steps, "Langevin iterations per level", at_least(0)},
+           {"lr", &O::lr, "Langevin step η0", positive()},
+           {"lr_min_ratio", &O::lr_min_ratio, "δ: the step decays linearly to δ η0", above_up_to(0, 1)},
+           {"sigma_max", &O::sigma_max, "largest annealing σ (VE)", positive()},
+           {"sigma_min", &O::sigma_min, "smallest nonzero annealing σ", positive()},
+           {"ode_sigma_min", &O::ode_sigma_min, "σ where each PF-ODE stops", positive()},
+           {"rho", &O::rho, "Karras grid exponent", positive()},
+           {"clip_denoised", &O::clip_denoised, "clamp D(x; σ) to [-1, 1] in the PF-ODE"}},
+          LikelihoodOptions::fields<O>(true, "; DAPS code: τ/√2 = 0.00707")),
+      [](const O& o) -> std::string {
+        if (!(o.sigma_min < o.sigma_max))
+          return "need sigma_max > sigma_min, got " + show_number(o.sigma_max) + " and " + show_number(o.sigma_min);
+        if (!(o.ode_sigma_min < o.sigma_min))
+          return "ode_sigma_min must be below sigma_min (" + show_number(o.sigma_min) + "), got " +
+                 show_number(o.ode_sigma_min);
+        return "";
+      });
+  return t;
 }
 
 using diffusion::karras_sigmas;
 
 Result daps(const SolveContext& ctx, const DapsOptions& o) {
   const auto& prior = ctx.prior;
-  const Problem lik = likelihood_problem(ctx, o.likelihood, "daps");
+  const Problem lik = likelihood_problem(ctx, o, "daps");
   const int64_t N = o.annealing_steps;
   const auto device = ctx.y.device();
   const op::Shape shape = op::with_batch(ctx.y.size(0), lik.op->in_shape());
@@ -99,24 +91,13 @@ Result daps(const SolveContext& ctx, const DapsOptions& o) {
 }
 
 void enroll_daps(SolverRegistry& r) {
-  const DapsOptions d;
+  const auto& t = DapsOptions::table();
   r.add({"daps",
          "DAPS (Zhang et al. 2024): annealed PF-ODE estimates + Langevin in x0 space; "
          "likelihood=linear is seed 001's link-ignoring baseline",
-         {{"annealing_steps", std::to_string(d.annealing_steps), "annealing levels N (NFE = N · ode_steps)"},
-          {"ode_steps", std::to_string(d.ode_steps), "Euler PF-ODE steps per level"},
-          {"langevin_steps", std::to_string(d.langevin_steps), "Langevin iterations per level"},
-          {"lr", format_number(d.lr), "Langevin step η0"},
-          {"lr_min_ratio", format_number(d.lr_min_ratio), "δ: the step decays linearly to δ η0"},
-          {"sigma_max", format_number(d.sigma_max), "largest annealing σ (VE)"},
-          {"sigma_min", format_number(d.sigma_min), "smallest nonzero annealing σ"},
-          {"ode_sigma_min", format_number(d.ode_sigma_min), "σ where each PF-ODE stops"},
-          {"rho", format_number(d.rho), "Karras grid exponent"},
-          {"clip_denoised", d.clip_denoised ? "true" : "false", "clamp D(x; σ) to [-1, 1] in the PF-ODE"},
-          {"likelihood", "channel", "channel: the problem's NLL (general form) | linear: y = A x + noise, link ignored"},
-          {"sigma", "0", "σ of the linear form's Gaussian (0 = the channel's noise scale; DAPS code: τ/√2 = 0.00707)"}},
-         {[](const Params& p, const SolveContext& ctx) { return daps(ctx, DapsOptions::from_params(p)); },
-          [](const Params& p) { return DapsOptions::from_params(p).to_json(); }},
+         t.params(),
+         {[&t](const Params& p, const SolveContext& ctx) { return daps(ctx, t.parse(p)); },
+          [&t](const Params& p) { return t.to_json(t.parse(p)); }},
          {"daps:annealing_steps=3,ode_steps=2,langevin_steps=3",
           "daps:annealing_steps=3,ode_steps=2,langevin_steps=3,likelihood=linear"}});
 }

@@ -20,16 +20,16 @@
 // compressed-sensing matrices (η0 · 2‖A‖²/τ² ≫ 2 for A ~ N(0, 1/M), M/N = 1/2), so the linear
 // form defaults to the channel's noise scale instead; sigma=0.00707 reproduces the code's weight.
 // The prior term is DAPS's default "gaussian" prior solver: (x̂0 − x0)/σ_k².
-#include <nlohmann/json.hpp>
-
 #include <vector>
 
+#include "tweedie/core/options.h"
 #include "tweedie/solve/dps.h"
 #include "tweedie/solve/solver.h"
 
 namespace tweedie::solve {
 
-struct DapsOptions {
+// likelihood: channel (general form) | linear (seed 001's baseline), sigma
+struct DapsOptions : LikelihoodOptions {
   int64_t annealing_steps = 200;  // N (DAPS-1K: edm_daps.yaml num_steps; seed 001 App. E)
   int64_t ode_steps = 5;          // Euler PF-ODE steps per level (edm_daps.yaml; seed 001 App. E)
   int64_t langevin_steps = 100;   // Langevin iterations per level (DAPS pixel configs; seed 001 App. E)
@@ -42,10 +42,8 @@ struct DapsOptions {
   // Clamp D(x; σ) to [−1, 1] in the PF-ODE [INFERRED; DAPS does not]: as for QCS-SGM
   // (qcs_sgm.h), an ε-network's D at σ up to 100 carries offsets of σ × its ε bias.
   bool clip_denoised = true;
-  LikelihoodOptions likelihood;   // channel (general form) | linear (seed 001's baseline), sigma
 
-  static DapsOptions from_params(const Params& p);
-  nlohmann::json to_json() const;
+  static const OptionTable<DapsOptions>& table();
 };
 
 Result daps(const SolveContext& ctx, const DapsOptions& options);

@@ -7,22 +7,15 @@
 
 namespace tweedie::solve {
 
-DdnmOptions DdnmOptions::from_params(const Params& p) {
-  DdnmOptions o;
-  o.steps = p.integer("steps");
-  o.eta = p.real("eta");
-  o.sigma = read_noise_sigma(p);
-  o.path = p.choice("path", {"simplified", "svd"});
-  if (o.steps < 1) p.fail("steps must be at least 1, got " + std::to_string(o.steps));
-  if (!(o.eta >= 0 && o.eta <= 1)) p.fail("eta must be in [0, 1], got " + format_number(o.eta));
-  return o;
-}
-
-nlohmann::json DdnmOptions::to_json() const {
-  return {{"steps", steps},
-          {"eta", eta},
-          {"sigma", noise_sigma_json(sigma)},
-          {"path", path}};
+const OptionTable<DdnmOptions>& DdnmOptions::table() {
+  using O = DdnmOptions;
+  static const OptionTable<O> t(
+      {{"steps", &O::steps, "sampling steps = NFE (uniform skip T/steps)", at_least(1)},
+       {"eta", &O::eta, "η: fresh-noise weight of the re-noising, 0 = deterministic", in_range(0, 1)},
+       noise_sigma_option(&O::sigma, "σ_y"),
+       {"path", &O::path, "the code's scalar DDNM+ (quirks kept), or per singular value (= DDRM, η_B = 1)",
+        {"simplified", "svd"}}});
+  return t;
 }
 
 namespace {
@@ -90,17 +83,13 @@ Result ddnm(const SolveContext& ctx, const DdnmOptions& o) {
 }
 
 void enroll_ddnm(SolverRegistry& r) {
-  const DdnmOptions d;
+  const auto& t = DdnmOptions::table();
   r.add({"ddnm",
          "DDNM+ (Wang et al. 2023): range-space correction x̂0 − λA⁺(A x̂0 − y) + DDIM(η) re-noising for "
          "y = A x + noise (DDNM when σ = 0); needs an operator with an SVD view; the link, if any, is ignored",
-         {{"steps", std::to_string(d.steps), "sampling steps = NFE (uniform skip T/steps)"},
-          {"eta", format_number(d.eta), "η: fresh-noise weight of the re-noising, 0 = deterministic"},
-          {"sigma", "channel", "σ_y of y = A x + σ_y n (channel: the channel's noise σ; 0 = noiseless)"},
-          {"path", d.path,
-           "simplified (the code's scalar DDNM+, quirks kept) | svd (per singular value; = DDRM, η_B = 1)"}},
-         {[](const Params& p, const SolveContext& ctx) { return ddnm(ctx, DdnmOptions::from_params(p)); },
-          [](const Params& p) { return DdnmOptions::from_params(p).to_json(); }},
+         t.params(),
+         {[&t](const Params& p, const SolveContext& ctx) { return ddnm(ctx, t.parse(p)); },
+          [&t](const Params& p) { return t.to_json(t.parse(p)); }},
          {"ddnm:steps=5", "ddnm:steps=4,eta=0.5,sigma=0.1,path=svd"}});
 }
 

@@ -25,8 +25,9 @@
 //
 // Both return x_{−1} (= x̂0' of the last step) and cost one NFE per step. A⁺ comes from the
 // operator's SVD view: A⁺v = V(Uᵀv / s) on the observed coordinates.
-#include <nlohmann/json.hpp>
+#include <string>
 
+#include "tweedie/core/options.h"
 #include "tweedie/solve/solver.h"
 
 namespace tweedie::solve {
@@ -34,11 +35,10 @@ namespace tweedie::solve {
 struct DdnmOptions {
   int64_t steps = 100;   // T_sampling = NFE (DDNM configs: 100; seed 001 Table IV: 20)
   double eta = 0.85;     // η; DDNM README, seed 001 App. E
-  double sigma = -1;     // σ_y of y = A x + σ_y n; < 0 (unset) = the channel's noise_std()
+  double sigma = -1;     // σ_y of y = A x + σ_y n; −1 (sigma=channel) = the channel's noise_std()
   std::string path = "simplified";  // simplified (the README's DDNM+) | svd
 
-  static DdnmOptions from_params(const Params& p);
-  nlohmann::json to_json() const;
+  static const OptionTable<DdnmOptions>& table();
 };
 
 Result ddnm(const SolveContext& ctx, const DdnmOptions& options);

@@ -7,23 +7,14 @@
 
 namespace tweedie::solve {
 
-DdrmOptions DdrmOptions::from_params(const Params& p) {
-  DdrmOptions o;
-  o.steps = p.integer("steps");
-  o.eta = p.real("eta");
-  o.eta_b = p.real("eta_b");
-  o.sigma = read_noise_sigma(p);
-  if (o.steps < 1) p.fail("steps must be at least 1, got " + std::to_string(o.steps));
-  if (!(o.eta >= 0 && o.eta <= 1)) p.fail("eta must be in [0, 1], got " + format_number(o.eta));
-  if (!(o.eta_b >= 0 && o.eta_b <= 1)) p.fail("eta_b must be in [0, 1], got " + format_number(o.eta_b));
-  return o;
-}
-
-nlohmann::json DdrmOptions::to_json() const {
-  return {{"steps", steps},
-          {"eta", eta},
-          {"eta_b", eta_b},
-          {"sigma", noise_sigma_json(sigma)}};
+const OptionTable<DdrmOptions>& DdrmOptions::table() {
+  using O = DdrmOptions;
+  static const OptionTable<O> t(
+      {{"steps", &O::steps, "sampling steps = NFE (uniform skip T/steps)", at_least(1)},
+       {"eta", &O::eta, "η (η_A = η_C): fresh-noise weight, 0 = deterministic", in_range(0, 1)},
+       {"eta_b", &O::eta_b, "η_B: weight of the measurement where it is cleaner than x_t", in_range(0, 1)},
+       noise_sigma_option(&O::sigma, "σ₀")});
+  return t;
 }
 
 Result ddrm(const SolveContext& ctx, const DdrmOptions& o) {
@@ -64,16 +55,13 @@ Result ddrm(const SolveContext& ctx, const DdrmOptions& o) {
 }
 
 void enroll_ddrm(SolverRegistry& r) {
-  const DdrmOptions d;
+  const auto& t = DdrmOptions::table();
   r.add({"ddrm",
          "DDRM (Kawar et al. 2022): spectral-domain posterior sampling for y = A x + noise; needs an "
          "operator with an SVD view; the link, if any, is ignored",
-         {{"steps", std::to_string(d.steps), "sampling steps = NFE (uniform skip T/steps)"},
-          {"eta", format_number(d.eta), "η (η_A = η_C): fresh-noise weight, 0 = deterministic"},
-          {"eta_b", format_number(d.eta_b), "η_B: weight of the measurement where it is cleaner than x_t"},
-          {"sigma", "channel", "σ₀ of y = A x + σ₀ n (channel: the channel's noise σ; 0 = noiseless)"}},
-         {[](const Params& p, const SolveContext& ctx) { return ddrm(ctx, DdrmOptions::from_params(p)); },
-          [](const Params& p) { return DdrmOptions::from_params(p).to_json(); }},
+         t.params(),
+         {[&t](const Params& p, const SolveContext& ctx) { return ddrm(ctx, t.parse(p)); },
+          [&t](const Params& p) { return t.to_json(t.parse(p)); }},
          {"ddrm:steps=5", "ddrm:steps=4,eta=0,eta_b=0.5,sigma=0.1"}});
 }
 

@@ -16,8 +16,7 @@
 //   return x_{t_0} (= x̂0 of the last step).
 //
 // One NFE per step. The code's η_A and η_C are one η here (its CLI sets both from --eta).
-#include <nlohmann/json.hpp>
-
+#include "tweedie/core/options.h"
 #include "tweedie/solve/solver.h"
 
 namespace tweedie::solve {
@@ -26,10 +25,9 @@ struct DdrmOptions {
   int64_t steps = 20;    // K = NFE; DDRM README and seed 001 Table IV (--timesteps 20)
   double eta = 0.85;     // η (= η_A = η_C); DDRM README, seed 001 App. E
   double eta_b = 1.0;    // η_B; DDRM README, seed 001 App. E
-  double sigma = -1;     // σ₀ of y = A x + σ₀ n; < 0 (unset) = the channel's noise_std()
+  double sigma = -1;     // σ₀ of y = A x + σ₀ n; −1 (sigma=channel) = the channel's noise_std()
 
-  static DdrmOptions from_params(const Params& p);
-  nlohmann::json to_json() const;
+  static const OptionTable<DdrmOptions>& table();
 };
 
 Result ddrm(const SolveContext& ctx, const DdrmOptions& options);

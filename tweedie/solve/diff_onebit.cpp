@@ -11,38 +11,24 @@ namespace tweedie::solve {
 using diffusion::index_tensor;
 using diffusion::Schedule;
 
-DiffOneBitOptions DiffOneBitOptions::from_params(const Params& p) {
-  DiffOneBitOptions o;
-  o.steps = p.integer("steps");
-  o.timesteps = p.has("timesteps") ? p.text("timesteps") : "";
-  o.lambda = p.real("lambda");
-  o.zeta = p.real("zeta");
-  o.inner_steps = p.integer("inner_steps");
-  o.lr = p.real("lr");
-  o.clip_denoised = p.flag("clip_denoised");
-  if (o.steps < 1) p.fail("steps must be at least 1, got " + std::to_string(o.steps));
-  if (!(o.lambda > 0)) p.fail("lambda must be positive, got " + format_number(o.lambda));
-  if (!(o.zeta >= 0 && o.zeta <= 1)) p.fail("zeta must be in [0, 1], got " + format_number(o.zeta));
-  if (o.inner_steps < 0) p.fail("inner_steps must be >= 0");
-  if (!(o.lr > 0)) p.fail("lr must be positive, got " + format_number(o.lr));
-  return o;
-}
-
-nlohmann::json DiffOneBitOptions::to_json() const {
-  return {{"steps", steps},
-          {"timesteps", timesteps.empty() ? "ddim" + std::to_string(steps) : timesteps},
-          {"lambda", lambda},
-          {"zeta", zeta},
-          {"inner_steps", inner_steps},
-          {"lr", lr},
-          {"clip_denoised", clip_denoised}};
+const OptionTable<DiffOneBitOptions>& DiffOneBitOptions::table() {
+  using O = DiffOneBitOptions;
+  static const OptionTable<O> t(
+      {{"steps", &O::steps, "outer steps = NFE", at_least(1)},
+       {"timesteps", &O::timesteps, "respacing of the base schedule (default ddim<steps>; e.g. 20, 10,10)",
+        Unset<O>{&O::respacing}},
+       {"lambda", &O::lambda, "penalty λ: μ_k = λ ᾱ/(1−ᾱ) (1 for 1-bit inpainting)", positive()},
+       {"zeta", &O::zeta, "stochasticity ζ in [0, 1] (Algorithm 2)", in_range(0, 1)},
+       {"inner_steps", &O::inner_steps, "Adam iterations per x-subproblem", at_least(0)},
+       {"lr", &O::lr, "Adam learning rate", positive()},
+       {"clip_denoised", &O::clip_denoised, "clamp the Tweedie estimate to [-1, 1]"}});
+  return t;
 }
 
 Result diff_onebit(const SolveContext& ctx, const DiffOneBitOptions& o) {
   const auto& prior = ctx.prior;
   const Problem& problem = ctx.problem;
-  const Schedule s =
-      diffusion::respace(prior.base(), o.timesteps.empty() ? "ddim" + std::to_string(o.steps) : o.timesteps);
+  const Schedule s = diffusion::respace(prior.base(), o.respacing());
   const int64_t K = s.size(), B = ctx.y.size(0);
   const auto device = ctx.y.device();
   CostMeter meter(prior);
@@ -88,18 +74,12 @@ Result diff_onebit(const SolveContext& ctx, const DiffOneBitOptions& o) {
 }
 
 void enroll_diff_onebit(SolverRegistry& r) {
-  const DiffOneBitOptions d;
+  const auto& t = DiffOneBitOptions::table();
   r.add({"diff-onebit",
          "Diff-OneBit (seed 001, Alg. 1/2): HQS with Tweedie denoising and an Adam likelihood prox; needs the channel",
-         {{"steps", std::to_string(d.steps), "outer steps = NFE"},
-          {"timesteps", kUnset, "respacing of the base schedule (default ddim<steps>; e.g. 20, 10,10)"},
-          {"lambda", format_number(d.lambda), "penalty λ: μ_k = λ ᾱ/(1−ᾱ) (1 for 1-bit inpainting)"},
-          {"zeta", format_number(d.zeta), "stochasticity ζ in [0, 1] (Algorithm 2)"},
-          {"inner_steps", std::to_string(d.inner_steps), "Adam iterations per x-subproblem"},
-          {"lr", format_number(d.lr), "Adam learning rate"},
-          {"clip_denoised", d.clip_denoised ? "true" : "false", "clamp the Tweedie estimate to [-1, 1]"}},
-         {[](const Params& p, const SolveContext& ctx) { return diff_onebit(ctx, DiffOneBitOptions::from_params(p)); },
-          [](const Params& p) { return DiffOneBitOptions::from_params(p).to_json(); }},
+         t.params(),
+         {[&t](const Params& p, const SolveContext& ctx) { return diff_onebit(ctx, t.parse(p)); },
+          [&t](const Params& p) { return t.to_json(t.parse(p)); }},
          {"diff-onebit:steps=2,inner_steps=3"}});
 }
 

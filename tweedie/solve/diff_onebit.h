@@ -9,10 +9,11 @@
 // with Adam, where L(x; y) = −log p(y | A x) is the problem's channel NLL: the probit
 // surrogate (eq. 24) for sign measurements, the logistic NLL (eq. 32), and with a random-mask
 // operator the 1-bit inpainting of Appendix A. Defaults are seed 001's (Appendix E).
-#include <nlohmann/json.hpp>
-
+//
+// The report shows `timesteps` as the respacing the run uses (ddim<steps> when unset).
 #include <string>
 
+#include "tweedie/core/options.h"
 #include "tweedie/solve/solver.h"
 
 namespace tweedie::solve {
@@ -30,8 +31,8 @@ struct DiffOneBitOptions {
   // 13.4 dB clamped vs 9.4 dB without — the unclamped Tweedie estimate at high noise is wild.
   bool clip_denoised = true;
 
-  static DiffOneBitOptions from_params(const Params& p);
-  nlohmann::json to_json() const;
+  std::string respacing() const { return timesteps.empty() ? "ddim" + std::to_string(steps) : timesteps; }
+  static const OptionTable<DiffOneBitOptions>& table();
 };
 
 Result diff_onebit(const SolveContext& ctx, const DiffOneBitOptions& options);

@@ -11,38 +11,26 @@ namespace tweedie::solve {
 using diffusion::index_tensor;
 using diffusion::Schedule;
 
-DiffPirOptions DiffPirOptions::from_params(const Params& p) {
-  DiffPirOptions o;
-  o.steps = p.integer("steps");
-  o.timesteps = p.has("timesteps") ? p.text("timesteps") : "";
-  o.lambda = p.real("lambda");
-  o.zeta = p.real("zeta");
-  o.prox = p.choice("prox", {"adam", "cg"});
-  o.inner_steps = p.integer("inner_steps");
-  o.lr = p.real("lr");
-  o.clip_denoised = p.flag("clip_denoised");
-  o.likelihood = LikelihoodOptions::from_params(p);
-  if (o.steps < 2) p.fail("steps must be at least 2, got " + std::to_string(o.steps));
-  if (!(o.lambda > 0)) p.fail("lambda must be positive, got " + format_number(o.lambda));
-  if (!(o.zeta >= 0 && o.zeta <= 1)) p.fail("zeta must be in [0, 1], got " + format_number(o.zeta));
-  if (o.inner_steps < 0) p.fail("inner_steps must be >= 0");
-  if (!(o.lr > 0)) p.fail("lr must be positive, got " + format_number(o.lr));
-  if (o.prox == "cg" && o.likelihood.mode != LikelihoodMode::kLinear)
-    p.fail("prox=cg solves the Gaussian data step only: use it with likelihood=linear");
-  return o;
-}
-
-nlohmann::json DiffPirOptions::to_json() const {
-  nlohmann::json j = {{"steps", steps},
-                      {"timesteps", timesteps.empty() ? "quad" : timesteps},
-                      {"lambda", lambda},
-                      {"zeta", zeta},
-                      {"prox", prox},
-                      {"inner_steps", inner_steps},
-                      {"lr", lr},
-                      {"clip_denoised", clip_denoised}};
-  likelihood.add_json(j, true);
-  return j;
+const OptionTable<DiffPirOptions>& DiffPirOptions::table() {
+  using O = DiffPirOptions;
+  static const OptionTable<O> t(
+      OptionTable<O>::join(
+          {{"steps", &O::steps, "outer steps = NFE", at_least(2)},
+           {"timesteps", &O::timesteps, "respacing of the base schedule (default: DiffPIR's quad spacing)",
+            Unset<O>{&O::spacing}},
+           {"lambda", &O::lambda, "λ: data-step weight μ_t = λ ᾱ/(4(1−ᾱ)) (seed 001: 7)", positive()},
+           {"zeta", &O::zeta, "ζ in [0, 1]: fresh-noise weight of the re-noising (seed 001: 1)", in_range(0, 1)},
+           {"prox", &O::prox, "data-step solver: Adam, or CG (likelihood=linear only)", {"adam", "cg"}},
+           {"inner_steps", &O::inner_steps, "Adam / CG iterations per data step", at_least(0)},
+           {"lr", &O::lr, "Adam learning rate", positive()},
+           {"clip_denoised", &O::clip_denoised, "clamp x̂0 to [-1, 1] before the data step"}},
+          LikelihoodOptions::fields<O>(true)),
+      [](const O& o) -> std::string {
+        if (o.prox == "cg" && o.likelihood != "linear")
+          return "prox=cg solves the Gaussian data step only: use it with likelihood=linear";
+        return "";
+      });
+  return t;
 }
 
 std::vector<int64_t> diffpir_quad_timesteps(int64_t T, int64_t K) {
@@ -61,11 +49,11 @@ std::vector<int64_t> diffpir_quad_timesteps(int64_t T, int64_t K) {
 
 Result diffpir(const SolveContext& ctx, const DiffPirOptions& o) {
   const auto& prior = ctx.prior;
-  const Problem lik = likelihood_problem(ctx, o.likelihood, "diffpir");
+  const Problem lik = likelihood_problem(ctx, o, "diffpir");
   const Likelihood data(lik, ctx.y);
   const int64_t T = prior.base().size();
-  const Schedule s = o.timesteps.empty() ? diffusion::respace(prior.base(), diffpir_quad_timesteps(T, o.steps))
-                                         : diffusion::respace(prior.base(), o.timesteps);
+  const Schedule s = o.spacing() == "quad" ? diffusion::respace(prior.base(), diffpir_quad_timesteps(T, o.steps))
+                                           : diffusion::respace(prior.base(), o.timesteps);
   const int64_t K = s.size(), B = ctx.y.size(0);
   const auto device = ctx.y.device();
   const op::Shape shape = op::with_batch(B, lik.op->in_shape());
@@ -108,22 +96,13 @@ Result diffpir(const SolveContext& ctx, const DiffPirOptions& o) {
 }
 
 void enroll_diffpir(SolverRegistry& r) {
-  const DiffPirOptions d;
+  const auto& t = DiffPirOptions::table();
   r.add({"diffpir",
          "DiffPIR (Zhu et al. 2023): Tweedie denoising + data proximal step + re-noising; "
          "likelihood=linear is seed 001's link-ignoring baseline",
-         {{"steps", std::to_string(d.steps), "outer steps = NFE"},
-          {"timesteps", kUnset, "respacing of the base schedule (default: DiffPIR's quad spacing)"},
-          {"lambda", format_number(d.lambda), "λ: data-step weight μ_t = λ ᾱ/(4(1−ᾱ)) (seed 001: 7)"},
-          {"zeta", format_number(d.zeta), "ζ in [0, 1]: fresh-noise weight of the re-noising (seed 001: 1)"},
-          {"prox", d.prox, "data-step solver: adam | cg (likelihood=linear only)"},
-          {"inner_steps", std::to_string(d.inner_steps), "Adam / CG iterations per data step"},
-          {"lr", format_number(d.lr), "Adam learning rate"},
-          {"clip_denoised", d.clip_denoised ? "true" : "false", "clamp x̂0 to [-1, 1] before the data step"},
-          {"likelihood", "channel", "channel: the problem's NLL (general form) | linear: y = A x + noise, link ignored"},
-          {"sigma", "0", "σ of the linear form's Gaussian (0 = the channel's noise scale)"}},
-         {[](const Params& p, const SolveContext& ctx) { return diffpir(ctx, DiffPirOptions::from_params(p)); },
-          [](const Params& p) { return DiffPirOptions::from_params(p).to_json(); }},
+         t.params(),
+         {[&t](const Params& p, const SolveContext& ctx) { return diffpir(ctx, t.parse(p)); },
+          [&t](const Params& p) { return t.to_json(t.parse(p)); }},
          {"diffpir:steps=3,inner_steps=3", "diffpir:steps=3,inner_steps=3,likelihood=linear,prox=cg"}});
 }
 

@@ -19,19 +19,21 @@
 // The data step is solved by Adam (seed 001 App. E: "50 optimisation steps, learning rate 0.1",
 // the nonlinear/dense-A substitute for DiffPIR's FFT closed form), or, for the linear form, by
 // conjugate gradients on (AᵀA/σ² + μ I) x = Aᵀy/σ² + μ x̂0 (DiffPIR's analytic solution).
-#include <nlohmann/json.hpp>
-
+//
+// The report shows `timesteps` as "quad" when unset; timesteps=quad is the same run.
 #include <string>
 #include <vector>
 
+#include "tweedie/core/options.h"
 #include "tweedie/solve/dps.h"
 #include "tweedie/solve/solver.h"
 
 namespace tweedie::solve {
 
-struct DiffPirOptions {
+// likelihood: channel (general form) | linear (seed 001's baseline), sigma
+struct DiffPirOptions : LikelihoodOptions {
   int64_t steps = 100;          // NFE; seed 001 Table I (DiffPIR 100); DiffPIR iter_num 100 (deblur, SR)
-  std::string timesteps;        // "" = DiffPIR's skip_type "quad"; else a respacing of the base schedule
+  std::string timesteps;        // "" (or "quad") = DiffPIR's skip_type "quad"; else a respacing of the base schedule
   double lambda = 7.0;          // λ; seed 001 App. E: 7 (also the DiffPIR deblur script's sweep value)
   // ζ: noise weight of the re-noising step. Seed 001 App. E sets "the DDIM hyperparameter η = 1.0";
   // read as DiffPIR's ζ (the paper's η-like weight: 0 = DDIM, 1 = fresh noise). [INFERRED]
@@ -41,10 +43,9 @@ struct DiffPirOptions {
   int64_t inner_steps = 50;     // Adam or CG iterations per data step (seed 001 App. E: 50)
   double lr = 0.1;              // Adam learning rate (seed 001 App. E)
   bool clip_denoised = true;    // DiffPIR uses p_sample's clipped pred_xstart
-  LikelihoodOptions likelihood; // channel (general form) | linear (seed 001's baseline), sigma
 
-  static DiffPirOptions from_params(const Params& p);
-  nlohmann::json to_json() const;
+  std::string spacing() const { return timesteps.empty() ? "quad" : timesteps; }
+  static const OptionTable<DiffPirOptions>& table();
 };
 
 Result diffpir(const SolveContext& ctx, const DiffPirOptions& options);

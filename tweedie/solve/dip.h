@@ -11,14 +11,14 @@
 // It uses the same network family, loss and scale normalisation as self-diffusion
 // (untrained_unet.h), so the two differ only in the input: fixed for DIP, re-noised on a
 // decreasing schedule for self-diffusion.
-#include <nlohmann/json.hpp>
-
+#include "tweedie/core/options.h"
 #include "tweedie/solve/solver.h"
 #include "tweedie/solve/untrained_unet.h"
 
 namespace tweedie::solve {
 
-struct DipOptions {
+// The base: the U-Net, Adam, scale normalisation and loss of self-diffusion.
+struct DipOptions : UntrainedNetOptions {
   int64_t iters = 4000;        // self-diffusion's T·K at its defaults (40 × 100): equal budgets [INFERRED]
   int64_t input_channels = 32; // DIP paper: 32-channel noise input
   double input_scale = 0.1;    // DIP paper: U(0, 1/10)
@@ -26,10 +26,8 @@ struct DipOptions {
   int64_t patience = 0;        // early stopping: steps without a relative improvement of `tol` (0 = off)
   double tol = 1e-3;
   int64_t report_every = 100;  // steps per progress report
-  UntrainedNetOptions net;
 
-  static DipOptions from_params(const Params& p);
-  nlohmann::json to_json() const;
+  static const OptionTable<DipOptions>& table();
 };
 
 Result dip(const SolveContext& ctx, const DipOptions& options);

@@ -209,8 +209,7 @@ Result dpnp(const SolveContext& ctx, const DpnpOptions& o) {
     DpsOptions w;
     w.steps = o.warm_steps;
     w.zeta = o.warm_zeta;
-    w.likelihood.mode = ctx.problem.channel ? LikelihoodMode::kChannel : LikelihoodMode::kLinear;
-    w.likelihood.sigma = 1;
+    w.likelihood = ctx.problem.channel ? "channel" : "linear";
     SolveContext quiet{ctx.problem, ctx.y, ctx.prior, ctx.gen, {}};
     const Result warm = dps(quiet, w);
     x = warm.estimate;

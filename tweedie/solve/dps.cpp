@@ -21,26 +21,16 @@ bool step_done(const SolveContext& ctx, const CostMeter& meter, Result& result, 
 
 // ---- DPS ---------------------------------------------------------------------------------------
 
-DpsOptions DpsOptions::from_params(const Params& p) {
-  DpsOptions o;
-  o.steps = p.integer("steps");
-  o.timesteps = p.has("timesteps") ? p.text("timesteps") : "";
-  o.zeta = p.real("zeta");
-  o.clip_denoised = p.flag("clip_denoised");
-  o.likelihood = LikelihoodOptions::from_params(p);
-  o.likelihood.sigma = 1;  // the step is scale-free: the linear form's σ drops out (and no channel is read)
-  if (o.steps < 1) p.fail("steps must be at least 1, got " + std::to_string(o.steps));
-  if (!(o.zeta >= 0)) p.fail("zeta must be >= 0, got " + format_number(o.zeta));
-  return o;
-}
-
-nlohmann::json DpsOptions::to_json() const {
-  nlohmann::json j = {{"steps", steps},
-                      {"timesteps", timesteps.empty() ? std::to_string(steps) : timesteps},
-                      {"zeta", zeta},
-                      {"clip_denoised", clip_denoised}};
-  likelihood.add_json(j, false);
-  return j;
+const OptionTable<DpsOptions>& DpsOptions::table() {
+  using O = DpsOptions;
+  static const OptionTable<O> t(OptionTable<O>::join(
+      {{"steps", &O::steps, "DDPM steps = NFE (each also one backward pass)", at_least(1)},
+       {"timesteps", &O::timesteps, "respacing of the base schedule (default: <steps>, guided-diffusion space_timesteps)",
+        Unset<O>{&O::respacing}},
+       {"zeta", &O::zeta, "step ζ on ∇‖y − A x̂0‖ (seed 001: 0.1; DPS configs 0.3–1)", non_negative()},
+       {"clip_denoised", &O::clip_denoised, "clamp x̂0 to [-1, 1]"}},
+      LikelihoodOptions::fields<O>(false)));
+  return t;
 }
 
 namespace {
@@ -61,8 +51,10 @@ torch::Tensor unit_nll_gradient(const channel::Channel& ch, const torch::Tensor&
 
 Result dps(const SolveContext& ctx, const DpsOptions& o) {
   const auto& prior = ctx.prior;
-  const Problem lik = likelihood_problem(ctx, o.likelihood, "dps");
-  const Schedule s = diffusion::respace(prior.base(), o.timesteps.empty() ? std::to_string(o.steps) : o.timesteps);
+  LikelihoodOptions form = o;
+  form.sigma = 1;  // the step is scale-free: the linear form's σ drops out (and no channel is read)
+  const Problem lik = likelihood_problem(ctx, form, "dps");
+  const Schedule s = diffusion::respace(prior.base(), o.respacing());
   const int64_t K = s.size();
   const auto device = ctx.y.device();
   const op::Shape shape = op::with_batch(ctx.y.size(0), lik.op->in_shape());
@@ -102,17 +94,13 @@ Result dps(const SolveContext& ctx, const DpsOptions& o) {
 }
 
 void enroll_dps(SolverRegistry& r) {
-  const DpsOptions d;
+  const auto& t = DpsOptions::table();
   r.add({"dps",
          "DPS (Chung et al. 2023): DDPM steps with the gradient of the data misfit through the network; "
          "likelihood=linear is seed 001's link-ignoring baseline",
-         {{"steps", std::to_string(d.steps), "DDPM steps = NFE (each also one backward pass)"},
-          {"timesteps", kUnset, "respacing of the base schedule (default: <steps>, guided-diffusion space_timesteps)"},
-          {"zeta", format_number(d.zeta), "step ζ on ∇‖y − A x̂0‖ (seed 001: 0.1; DPS configs 0.3–1)"},
-          {"clip_denoised", d.clip_denoised ? "true" : "false", "clamp x̂0 to [-1, 1]"},
-          {"likelihood", "channel", "channel: the problem's NLL (general form) | linear: y = A x + noise, link ignored"}},
-         {[](const Params& p, const SolveContext& ctx) { return dps(ctx, DpsOptions::from_params(p)); },
-          [](const Params& p) { return DpsOptions::from_params(p).to_json(); }},
+         t.params(),
+         {[&t](const Params& p, const SolveContext& ctx) { return dps(ctx, t.parse(p)); },
+          [&t](const Params& p) { return t.to_json(t.parse(p)); }},
          {"dps:steps=3", "dps:steps=3,likelihood=linear"}});
 }
 

@@ -23,11 +23,12 @@
 //
 // The norm is per item (the DPS code takes it over the whole batch; equal at batch 1, theirs).
 //
-// The `likelihood` option (channel | linear) is shared with the other baselines (solve/likelihood.h).
-#include <nlohmann/json.hpp>
-
+// The `likelihood` option (channel | linear) is shared with the other baselines (solve/likelihood.h);
+// DPS has no `sigma`: the step is scale-free, so the linear form runs at σ = 1. The report shows
+// `timesteps` as the respacing the run uses (<steps> when unset).
 #include <string>
 
+#include "tweedie/core/options.h"
 #include "tweedie/solve/likelihood.h"
 #include "tweedie/solve/solver.h"
 
@@ -41,15 +42,15 @@ bool step_done(const SolveContext& ctx, const CostMeter& meter, Result& result, 
 
 // ---- DPS ---------------------------------------------------------------------------------------
 
-struct DpsOptions {
+// likelihood: channel (general form) | linear (seed 001's baseline)
+struct DpsOptions : LikelihoodOptions {
   int64_t steps = 1000;         // DDPM steps = NFE; DPS configs: timestep_respacing 1000
   std::string timesteps;        // respacing of the base schedule; "" = space_timesteps(T, "<steps>")
   double zeta = 0.1;            // step ζ; seed 001 App. E: 0.1 (DPS configs 0.3–1.0 are "too large for CS")
   bool clip_denoised = true;    // DPS configs: clip_denoised True (x̂0 clamped before μ and the norm)
-  LikelihoodOptions likelihood; // channel (general form) | linear (seed 001's baseline)
 
-  static DpsOptions from_params(const Params& p);
-  nlohmann::json to_json() const;
+  std::string respacing() const { return timesteps.empty() ? std::to_string(steps) : timesteps; }
+  static const OptionTable<DpsOptions>& table();
 };
 
 Result dps(const SolveContext& ctx, const DpsOptions& options);

@@ -8,21 +8,6 @@
 
 namespace tweedie::solve {
 
-const char* likelihood_mode_name(LikelihoodMode m) { return m == LikelihoodMode::kLinear ? "linear" : "channel"; }
-
-LikelihoodOptions LikelihoodOptions::from_params(const Params& p) {
-  LikelihoodOptions o;
-  o.mode = p.choice("likelihood", {"channel", "linear"}) == "linear" ? LikelihoodMode::kLinear : LikelihoodMode::kChannel;
-  if (p.has("sigma")) o.sigma = p.real("sigma");
-  if (!(o.sigma >= 0)) p.fail("sigma must be >= 0 (0 = the channel's noise scale), got " + format_number(o.sigma));
-  return o;
-}
-
-void LikelihoodOptions::add_json(nlohmann::json& j, bool with_sigma) const {
-  j["likelihood"] = likelihood_mode_name(mode);
-  if (with_sigma) j["sigma"] = sigma;
-}
-
 Problem gaussian_problem(const Problem& problem, double sigma) {
   channel::GaussianOptions g;
   g.sigma = sigma;
@@ -31,7 +16,7 @@ Problem gaussian_problem(const Problem& problem, double sigma) {
 
 Problem likelihood_problem(const SolveContext& ctx, const LikelihoodOptions& o, const std::string& solver) {
   const Problem& pr = ctx.problem;
-  if (o.mode == LikelihoodMode::kChannel) {
+  if (o.likelihood == "channel") {
     require(pr.channel != nullptr, solver + ": likelihood=channel needs the problem's channel (or use likelihood=linear)");
     return pr;
   }

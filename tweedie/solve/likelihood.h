@@ -14,7 +14,9 @@
 #include <atomic>
 #include <cstdint>
 #include <string>
+#include <vector>
 
+#include "tweedie/core/options.h"
 #include "tweedie/core/registry.h"
 #include "tweedie/problem.h"
 
@@ -25,19 +27,27 @@ struct SolveContext;
 // ---- the likelihood option ---------------------------------------------------------------------
 
 // channel: −log p(y | A x) is the problem's channel NLL (each paper's general form). linear: the
-// channel is ignored and y is treated as A x + N(0, σ² I).
-enum class LikelihoodMode { kChannel, kLinear };
-const char* likelihood_mode_name(LikelihoodMode m);  // "channel", "linear"
-
+// channel is ignored and y is treated as A x + N(0, σ² I). Solvers take these options by deriving
+// from this struct and joining fields<O>() into their table.
 struct LikelihoodOptions {
-  LikelihoodMode mode = LikelihoodMode::kChannel;
+  std::string likelihood = "channel";  // channel | linear
   // σ of the linear form's Gaussian; 0 = the problem channel's noise scale (Channel::scale(),
   // e.g. σ of sign:sigma=σ), which is what "y = A x + noise" means for the problem at hand.
   double sigma = 0;
 
-  // Reads "likelihood" and, where the solver has it, "sigma".
-  static LikelihoodOptions from_params(const Params& p);
-  void add_json(nlohmann::json& j, bool with_sigma) const;
+  // The option fields: `likelihood` and, where the solver has it, `sigma` (DPS has none: its step
+  // is scale-free and runs at σ = 1); `sigma_note` ends sigma's help.
+  template <class O>
+  static std::vector<typename OptionTable<O>::Field> fields(bool with_sigma, const std::string& sigma_note = "") {
+    std::vector<typename OptionTable<O>::Field> f = {
+        {"likelihood", &O::likelihood,
+         "data term: the problem's NLL (general form), or y = A x + noise with the link ignored",
+         {"channel", "linear"}}};
+    if (with_sigma)
+      f.push_back({"sigma", &O::sigma, "σ of the linear form's Gaussian (0 = the channel's noise scale" + sigma_note + ")",
+                   non_negative()});
+    return f;
+  }
 };
 
 // The problem whose channel NLL a solver evaluates: the problem itself (channel form; it must

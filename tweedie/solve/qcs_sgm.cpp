@@ -10,27 +10,23 @@
 
 namespace tweedie::solve {
 
-QcsSgmOptions QcsSgmOptions::from_params(const Params& p) {
-  QcsSgmOptions o;
-  o.sigma_begin = p.real("sigma_begin");
-  o.sigma_end = p.real("sigma_end");
-  o.levels = p.integer("levels");
-  o.steps_each = p.integer("steps_each");
-  o.step_lr = p.real("step_lr");
-  o.likelihood_scale = p.real("likelihood_scale");
-  o.clip_denoised = p.flag("clip_denoised");
-  if (!(o.sigma_begin >= o.sigma_end && o.sigma_end > 0))
-    p.fail("need sigma_begin >= sigma_end > 0, got " + format_number(o.sigma_begin) + " and " + format_number(o.sigma_end));
-  if (o.levels < 1 || o.steps_each < 1) p.fail("levels and steps_each must be >= 1");
-  if (!(o.step_lr > 0)) p.fail("step_lr must be positive, got " + format_number(o.step_lr));
-  if (!(o.likelihood_scale >= 0)) p.fail("likelihood_scale must be >= 0");
-  return o;
-}
-
-nlohmann::json QcsSgmOptions::to_json() const {
-  return {{"sigma_begin", sigma_begin}, {"sigma_end", sigma_end},   {"levels", levels},
-          {"steps_each", steps_each},   {"step_lr", step_lr},       {"likelihood_scale", likelihood_scale},
-          {"clip_denoised", clip_denoised}};
+const OptionTable<QcsSgmOptions>& QcsSgmOptions::table() {
+  using O = QcsSgmOptions;
+  static const OptionTable<O> t(
+      {{"sigma_begin", &O::sigma_begin, "largest noise level σ_1 (VE, [-1, 1] images)", positive()},
+       {"sigma_end", &O::sigma_end, "smallest noise level σ_L", positive()},
+       {"levels", &O::levels, "number of geometric noise levels L", at_least(1)},
+       {"steps_each", &O::steps_each, "Langevin steps per level (NFE = levels · steps_each)", at_least(1)},
+       {"step_lr", &O::step_lr, "ε: step α_c = ε (σ_c/σ_L)²", positive()},
+       {"likelihood_scale", &O::likelihood_scale, "λ: weight of the pseudo-likelihood score", non_negative()},
+       {"clip_denoised", &O::clip_denoised, "clamp D(x, σ) to [-1, 1] in the prior score"}},
+      [](const O& o) -> std::string {
+        if (!(o.sigma_begin >= o.sigma_end))
+          return "need sigma_begin >= sigma_end, got " + show_number(o.sigma_begin) + " and " +
+                 show_number(o.sigma_end);
+        return "";
+      });
+  return t;
 }
 
 torch::Tensor row_norms_squared(const op::Operator& A, const torch::Device& device) {
@@ -126,19 +122,13 @@ Result qcs_sgm(const SolveContext& ctx, const QcsSgmOptions& o) {
 }
 
 void enroll_qcs_sgm(SolverRegistry& r) {
-  const QcsSgmOptions d;
+  const auto& t = QcsSgmOptions::table();
   r.add({"qcs-sgm",
          "QCS-SGM (Meng & Kabashima 2023): annealed Langevin with the quantized pseudo-likelihood score; "
          "sign, quantize or gaussian channels",
-         {{"sigma_begin", format_number(d.sigma_begin), "largest noise level σ_1 (VE, [-1, 1] images)"},
-          {"sigma_end", format_number(d.sigma_end), "smallest noise level σ_L"},
-          {"levels", std::to_string(d.levels), "number of geometric noise levels L"},
-          {"steps_each", std::to_string(d.steps_each), "Langevin steps per level (NFE = levels · steps_each)"},
-          {"step_lr", format_number(d.step_lr), "ε: step α_c = ε (σ_c/σ_L)²"},
-          {"likelihood_scale", format_number(d.likelihood_scale), "λ: weight of the pseudo-likelihood score"},
-          {"clip_denoised", d.clip_denoised ? "true" : "false", "clamp D(x, σ) to [-1, 1] in the prior score"}},
-         {[](const Params& p, const SolveContext& ctx) { return qcs_sgm(ctx, QcsSgmOptions::from_params(p)); },
-          [](const Params& p) { return QcsSgmOptions::from_params(p).to_json(); }},
+         t.params(),
+         {[&t](const Params& p, const SolveContext& ctx) { return qcs_sgm(ctx, t.parse(p)); },
+          [&t](const Params& p) { return t.to_json(t.parse(p)); }},
          {"qcs-sgm:levels=3,steps_each=2"}});
 }
 

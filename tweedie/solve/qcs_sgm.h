@@ -18,8 +18,7 @@
 //   Gaussian       p̃ = N(y_i; z_i, v_i)                              (likelihood_score_linear_diag)
 // evaluated with stable log Φ (the code clamps Φ to [1e−6, 1 − 1e−6] instead, which zeroes the
 // gradient of grossly violated measurements). Channels: sign (no dither), quantize, gaussian.
-#include <nlohmann/json.hpp>
-
+#include "tweedie/core/options.h"
 #include "tweedie/solve/solver.h"
 
 namespace tweedie::solve {
@@ -43,8 +42,7 @@ struct QcsSgmOptions {
   // pixels in [−12.5, −8.4] unclamped, [−0.95, 1.04] clamped. VP samplers clip x̂0 the same way.
   bool clip_denoised = true;
 
-  static QcsSgmOptions from_params(const Params& p);
-  nlohmann::json to_json() const;
+  static const OptionTable<QcsSgmOptions>& table();
 };
 
 Result qcs_sgm(const SolveContext& ctx, const QcsSgmOptions& options);

@@ -6,25 +6,23 @@
 
 namespace tweedie::solve {
 
-SelfDiffusionOptions SelfDiffusionOptions::from_params(const Params& p) {
-  SelfDiffusionOptions o;
-  o.steps = p.integer("steps");
-  o.iters = p.integer("iters");
-  o.beta_start = p.real("beta_start");
-  o.beta_end = p.real("beta_end");
-  o.resample = p.flag("resample");
-  o.net = UntrainedNetOptions::from_params(p);
-  if (o.steps < 1 || o.iters < 1) p.fail("steps and iters must be >= 1");
-  if (!(o.beta_start > 0 && o.beta_start <= o.beta_end && o.beta_end < 1))
-    p.fail("need 0 < beta_start <= beta_end < 1 (the code's increasing schedule; methods.md §7.6)");
-  return o;
-}
-
-nlohmann::json SelfDiffusionOptions::to_json() const {
-  nlohmann::json j = {{"steps", steps}, {"iters", iters}, {"beta_start", beta_start}, {"beta_end", beta_end},
-                      {"resample", resample}};
-  j.update(net.to_json());
-  return j;
+const OptionTable<SelfDiffusionOptions>& SelfDiffusionOptions::table() {
+  using O = SelfDiffusionOptions;
+  static const OptionTable<O> t(
+      OptionTable<O>::join(
+          {{"steps", &O::steps, "T noise levels (seed code default 40)", at_least(1)},
+           {"iters", &O::iters, "K Adam steps per level (code default 100; paper's low-level tasks 150)", at_least(1)},
+           {"beta_start", &O::beta_start, "first beta of the increasing linspace schedule"},
+           {"beta_end", &O::beta_end, "last beta (sigma_max = sqrt(1 - prod(1 - beta)))"},
+           {"resample", &O::resample, "fresh noise at every level (false: the seed's w/o-eps ablation)"}},
+          UntrainedNetOptions::fields<O>()),
+      [](const O& o) -> std::string {
+        if (!(o.beta_start > 0 && o.beta_start <= o.beta_end && o.beta_end < 1))
+          return "need 0 < beta_start <= beta_end < 1, got " + show_number(o.beta_start) + " and " +
+                 show_number(o.beta_end) + " (the code's increasing schedule; methods.md §7.6)";
+        return "";
+      });
+  return t;
 }
 
 std::vector<double> self_diffusion_sigmas(int64_t T, double beta_start, double beta_end) {
@@ -45,12 +43,12 @@ Result self_diffusion(const SolveContext& ctx, const SelfDiffusionOptions& o) {
   const std::string name = "self-diffusion";
   const op::Operator& A = *ctx.problem.op;
   check_untrained_inputs(A, ctx.y, name);
-  const NetShape shape = net_shape(A.in_shape(), o.net.depth, name);
+  const NetShape shape = net_shape(A.in_shape(), o.depth, name);
   const auto sigmas = self_diffusion_sigmas(o.steps, o.beta_start, o.beta_end);
   UntrainedBatch batch(ctx, name, shape, o.steps);
   for (int64_t b = 0; b < ctx.y.size(0) && !batch.stopped(); ++b) {
     const torch::Tensor yb = ctx.y.slice(0, b, b + 1);
-    UntrainedFit fit(o.net, shape, shape.channels, A, yb, ctx.gen);
+    UntrainedFit fit(o, shape, shape.channels, A, yb, ctx.gen);
     auto draw = [&] { return randn(op::with_batch(1, shape.signal), ctx.gen, yb.device()); };
     torch::Tensor x_hat = draw();  // x̂ ~ N(0, I)
     torch::Tensor eps = o.resample ? torch::Tensor() : draw();
@@ -68,23 +66,14 @@ Result self_diffusion(const SolveContext& ctx, const SelfDiffusionOptions& o) {
 }
 
 void enroll_self_diffusion(SolverRegistry& r) {
-  const SelfDiffusionOptions d;
-  std::vector<ParamSpec> params = {
-      {"steps", std::to_string(d.steps), "T noise levels (seed code default 40)"},
-      {"iters", std::to_string(d.iters), "K Adam steps per level (code default 100; paper's low-level tasks 150)"},
-      {"beta_start", format_number(d.beta_start), "first beta of the increasing linspace schedule"},
-      {"beta_end", format_number(d.beta_end), "last beta (sigma_max = sqrt(1 - prod(1 - beta)))"},
-      {"resample", d.resample ? "true" : "false", "fresh noise at every level (false: the seed's w/o-eps ablation)"}};
-  for (auto& p : UntrainedNetOptions::params(d.net)) params.push_back(p);
-  SolverEntryFns fns{[](const Params& p, const SolveContext& ctx) {
-                       return self_diffusion(ctx, SelfDiffusionOptions::from_params(p));
-                     },
-                     [](const Params& p) { return SelfDiffusionOptions::from_params(p).to_json(); },
+  const auto& t = SelfDiffusionOptions::table();
+  SolverEntryFns fns{[&t](const Params& p, const SolveContext& ctx) { return self_diffusion(ctx, t.parse(p)); },
+                     [&t](const Params& p) { return t.to_json(t.parse(p)); },
                      /*uses_prior=*/false};
   r.add({"self-diffusion",
          "self-diffusion (seed 004): an untrained U-Net fitted to y while its input is re-noised on a decreasing "
          "schedule; no prior",
-         params, fns, {"self-diffusion:steps=3,iters=2,width=4,depth=2"}});
+         t.params(), fns, {"self-diffusion:steps=3,iters=2,width=4,depth=2"}});
 }
 
 }  // namespace tweedie::solve

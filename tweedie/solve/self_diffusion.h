@@ -15,25 +15,23 @@
 // coarse to fine. The loss is the data misfit (mse, or the MRI code's unsquared norm) plus
 // optional TV and Fourier-L1 terms; complex measurements (MRI k-space) are fitted through their
 // real and imaginary parts. Each item of the batch gets its own network.
-#include <nlohmann/json.hpp>
-
 #include <vector>
 
+#include "tweedie/core/options.h"
 #include "tweedie/solve/solver.h"
 #include "tweedie/solve/untrained_unet.h"
 
 namespace tweedie::solve {
 
-struct SelfDiffusionOptions {
+// The base: U-Net, Adam lr 1e-3, scale normalisation, loss.
+struct SelfDiffusionOptions : UntrainedNetOptions {
   int64_t steps = 40;         // T (methods.md §7.5: code default 40)
   int64_t iters = 100;        // K optimiser steps per level (code default 100; low-level tasks 150)
   double beta_start = 1e-4;   // β schedule, increasing (code default 1e-4 → 2e-2)
   double beta_end = 2e-2;
   bool resample = true;       // fresh ε at every level (false: the seed's "w/o ε_t" ablation)
-  UntrainedNetOptions net;    // U-Net, Adam lr 1e-3, scale normalisation, loss
 
-  static SelfDiffusionOptions from_params(const Params& p);
-  nlohmann::json to_json() const;
+  static const OptionTable<SelfDiffusionOptions>& table();
 };
 
 // σ of each level in the order they run (idx = 0 … T−1, decreasing).

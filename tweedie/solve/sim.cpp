@@ -20,32 +20,21 @@ const char* sim_variant_name(SimVariant v) {
   return "sim";
 }
 
-SimOptions SimOptions::from_params(const Params& p, SimVariant variant) {
-  SimOptions o;
-  o.variant = variant;
-  o.c_s = p.real("c_s");
-  o.c_s_prime = p.real("c_s_prime");
-  o.t_star = p.integer("t_star");
-  if (variant != SimVariant::kDms) o.inversion_steps = p.integer("inversion_steps");
-  o.sampling_steps = p.integer("sampling_steps");
-  o.clip_denoised = p.flag("clip_denoised");
-  o.scale_probes = p.integer("scale_probes");
-  if (o.c_s < 0 || o.c_s_prime < 0) p.fail("c_s and c_s_prime must be positive (0 = automatic)");
-  if (o.t_star < -1) p.fail("t_star must be a base timestep >= 0, or -1 (from c_s)");
-  if (o.inversion_steps < 1 || o.sampling_steps < 1) p.fail("inversion_steps and sampling_steps must be >= 1");
-  if (o.scale_probes < 0) p.fail("scale_probes must be >= 0");
-  return o;
-}
-
-nlohmann::json SimOptions::to_json() const {
-  nlohmann::json j = {{"c_s", c_s},
-                      {"c_s_prime", c_s_prime},
-                      {"t_star", t_star},
-                      {"sampling_steps", sampling_steps},
-                      {"clip_denoised", clip_denoised},
-                      {"scale_probes", scale_probes}};
-  if (variant != SimVariant::kDms) j["inversion_steps"] = inversion_steps;
-  return j;
+const OptionTable<SimOptions>& SimOptions::table(SimVariant variant) {
+  using O = SimOptions;
+  auto fields = [](bool inversion) {
+    std::vector<OptionTable<O>::Field> f = {
+        {"c_s", &O::c_s, "C_s: t* from σ/α = C_s/√m (0 = auto, 55·√(N/3072))", non_negative()},
+        {"c_s_prime", &O::c_s_prime, "C'_s: amplitude of the start, x_t* = α C'_s Aᵀy/m (0 = C_s)", non_negative()},
+        {"t_star", &O::t_star, "start timestep (-1 = from C_s)", at_least(-1)},
+        {"sampling_steps", &O::sampling_steps, "DDIM sampling steps", at_least(1)},
+        {"clip_denoised", &O::clip_denoised, "clamp x̂0 to [-1, 1] while sampling"},
+        {"scale_probes", &O::scale_probes, "probes estimating the entry scale of A (0: A ~ N(0,1))", at_least(0)}};
+    if (inversion) f.push_back({"inversion_steps", &O::inversion_steps, "DDIM inversion steps", at_least(1)});
+    return f;
+  };
+  static const OptionTable<O> with_inversion(fields(true)), without(fields(false));
+  return variant == SimVariant::kDms ? without : with_inversion;
 }
 
 namespace {
@@ -168,29 +157,25 @@ Result sim_solve(const SolveContext& ctx, const SimOptions& o) {
 }
 
 void enroll_sim(SolverRegistry& r) {
-  const SimOptions d;
-  auto params = [&](bool inversion) {
-    std::vector<ParamSpec> p = {
-        {"c_s", "0", "C_s: t* from σ/α = C_s/√m (0 = auto, 55·√(N/3072))"},
-        {"c_s_prime", "0", "C'_s: amplitude of the start, x_t* = α C'_s Aᵀy/m (0 = C_s)"},
-        {"t_star", "-1", "start timestep (-1 = from C_s)"},
-        {"sampling_steps", std::to_string(d.sampling_steps), "DDIM sampling steps"},
-        {"clip_denoised", d.clip_denoised ? "true" : "false", "clamp x̂0 to [-1, 1] while sampling"},
-        {"scale_probes", std::to_string(d.scale_probes), "probes estimating the entry scale of A (0: A ~ N(0,1))"}};
-    if (inversion) p.push_back({"inversion_steps", std::to_string(d.inversion_steps), "DDIM inversion steps"});
-    return p;
+  auto add = [&r](SimVariant v, const std::string& help, const std::string& example) {
+    const auto& t = SimOptions::table(v);
+    auto parse = [v, &t](const Params& p) {
+      SimOptions o = t.parse(p);
+      o.variant = v;
+      return o;
+    };
+    r.add({sim_variant_name(v), help, t.params(),
+           {[parse](const Params& p, const SolveContext& ctx) { return sim_solve(ctx, parse(p)); },
+            [parse, &t](const Params& p) { return t.to_json(parse(p)); }},
+           {example}});
   };
-  auto entry = [](SimVariant v) {
-    return SolverEntryFns{
-        [v](const Params& p, const SolveContext& ctx) { return sim_solve(ctx, SimOptions::from_params(p, v)); },
-        [v](const Params& p) { return SimOptions::from_params(p, v).to_json(); }};
-  };
-  r.add({"sim-dmis", "SIM-DMIS (seed 000): spectral start at t*, partial DDIM inversion, one sampling run; link-agnostic",
-         params(true), entry(SimVariant::kDmis), {"sim-dmis:inversion_steps=2,sampling_steps=2"}});
-  r.add({"sim-dmfis", "SIM-DMFIS (seed 000 ablation): full inversion of C'_s Aᵀy/m from t = 0, then sampling",
-         params(true), entry(SimVariant::kDmfis), {"sim-dmfis:inversion_steps=2,sampling_steps=2"}});
-  r.add({"sim-dms", "SIM-DMS (seed 000 ablation): DDIM sampling from t* without inversion", params(false),
-         entry(SimVariant::kDms), {"sim-dms:sampling_steps=2"}});
+  add(SimVariant::kDmis,
+      "SIM-DMIS (seed 000): spectral start at t*, partial DDIM inversion, one sampling run; link-agnostic",
+      "sim-dmis:inversion_steps=2,sampling_steps=2");
+  add(SimVariant::kDmfis, "SIM-DMFIS (seed 000 ablation): full inversion of C'_s Aᵀy/m from t = 0, then sampling",
+      "sim-dmfis:inversion_steps=2,sampling_steps=2");
+  add(SimVariant::kDms, "SIM-DMS (seed 000 ablation): DDIM sampling from t* without inversion",
+      "sim-dms:sampling_steps=2");
 }
 
 }  // namespace tweedie::solve

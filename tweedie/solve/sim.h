@@ -16,10 +16,12 @@
 // convention) or any other scale, so x̃ is normalised by the entry scale of A estimated with
 // Hutchinson probes, v = ‖A‖²_F/(mN) = E‖A g‖²/(mN): x̃ = Aᵀy/(m √v). For a N(0, 1) matrix this
 // is exactly Aᵀy/m.
-#include <nlohmann/json.hpp>
-
+//
+// The variant is the solver's identity (its registry name), not an option; sim-dms has no
+// inversion_steps.
 #include <string>
 
+#include "tweedie/core/options.h"
 #include "tweedie/solve/solver.h"
 
 namespace tweedie::solve {
@@ -40,8 +42,9 @@ struct SimOptions {
   bool clip_denoised = true;       // clamp x̂0 while sampling (never while inverting, §1.5)
   int64_t scale_probes = 8;        // Hutchinson probes for the entry scale of A (0: assume N(0, 1))
 
-  static SimOptions from_params(const Params& p, SimVariant variant);
-  nlohmann::json to_json() const;
+  // The options of `variant` (all but sim-dms take inversion_steps); parse() leaves `variant` at
+  // its default: the caller sets it.
+  static const OptionTable<SimOptions>& table(SimVariant variant);
 };
 
 // What SIM computes before the diffusion runs, for reports and tests.

@@ -35,15 +35,6 @@ Spectral spectral_measurement(const SolveContext& ctx, double sigma, const std::
   return sp;
 }
 
-double read_noise_sigma(const Params& p) {
-  if (!p.has("sigma") || p.text("sigma") == "channel") return -1;  // as noise_sigma_json reports it
-  const double sigma = p.real("sigma");
-  if (!(sigma >= 0)) p.fail("sigma must be >= 0, got " + format_number(sigma));
-  return sigma;
-}
-
-nlohmann::json noise_sigma_json(double sigma) { return sigma < 0 ? nlohmann::json("channel") : nlohmann::json(sigma); }
-
 std::vector<int64_t> uniform_skip_timesteps(int64_t T, int64_t K) {
   require(K >= 1 && K <= T, "steps must be in [1, " + std::to_string(T) + "], got " + std::to_string(K));
   std::vector<int64_t> seq;

@@ -5,13 +5,12 @@
 // Every vector is padded to the N spectral coordinates of x: s_i = 0 for i ≥ r = min(M, N)
 // (and for any zero singular value), which is how both papers' codes treat the directions
 // that y does not see.
-#include <nlohmann/json.hpp>
-
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "tweedie/core/options.h"
 #include "tweedie/solve/solver.h"
 
 namespace tweedie::solve {
@@ -31,10 +30,14 @@ struct Spectral {
   }
 };
 
-// The `sigma` option of DDRM and DDNM+: σ when given (InputError unless >= 0), else −1, which
-// spectral_measurement reads as "the channel's noise_std()"; and how reports show it.
-double read_noise_sigma(const Params& p);
-nlohmann::json noise_sigma_json(double sigma);
+// The `sigma` option of DDRM and DDNM+ (`symbol` names it in the help: σ₀, σ_y): a number >= 0, or
+// "channel" (the default), −1 in the struct, which spectral_measurement reads as the channel's
+// noise_std(). Reports show it the same way.
+template <class O>
+typename OptionTable<O>::Field noise_sigma_option(double O::*sigma, const std::string& symbol) {
+  return {"sigma", sigma, symbol + " of y = A x + " + symbol + " n (channel: the channel's noise σ; 0 = noiseless)",
+          Keyword{"channel", -1}, non_negative()};
+}
 
 // InputError naming `solver` unless the problem's operator is linear with an SVD view. σ₀ is
 // `sigma` when it is >= 0, else the channel's noise_std() (the link, if any, is ignored: y is

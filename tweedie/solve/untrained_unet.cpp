@@ -160,49 +160,12 @@ void check_untrained_inputs(const op::Operator& A, const torch::Tensor& y, const
     throw InputError(solver + ": the measurements are not finite (NaN or Inf)");
 }
 
-// ---- options and the per-item fit ----------------------------------------------------------------
-
-UntrainedNetOptions UntrainedNetOptions::from_params(const Params& p) {
-  UntrainedNetOptions o;
-  o.width = p.integer("width");
-  o.depth = p.integer("depth");
-  o.init_std = p.real("init_std");
-  o.sigmoid = p.flag("sigmoid");
-  o.lr = p.real("lr");
-  o.normalize = p.flag("normalize");
-  o.loss.kind = p.choice("loss", {"mse", "norm"});
-  o.loss.tv = p.real("tv");
-  o.loss.fourier_l1 = p.real("fourier_l1");
-  if (o.width < 1 || o.width > 1024) p.fail("width must be in 1..1024");
-  if (o.depth < 0 || o.depth > 8) p.fail("depth must be in 0..8");
-  if (o.init_std <= 0 || o.lr <= 0) p.fail("init_std and lr must be positive");
-  if (o.loss.tv < 0 || o.loss.fourier_l1 < 0) p.fail("tv and fourier_l1 must be >= 0");
-  return o;
-}
-
-nlohmann::json UntrainedNetOptions::to_json() const {
-  return {{"width", width}, {"depth", depth},         {"init_std", init_std}, {"sigmoid", sigmoid},
-          {"lr", lr},       {"normalize", normalize}, {"loss", loss.kind},    {"tv", loss.tv},
-          {"fourier_l1", loss.fourier_l1}};
-}
-
-std::vector<ParamSpec> UntrainedNetOptions::params(const UntrainedNetOptions& d) {
-  auto b = [](bool v) { return std::string(v ? "true" : "false"); };
-  return {{"width", std::to_string(d.width), "U-Net channels at the first level (ExtraDeepUNet: 64)"},
-          {"depth", std::to_string(d.depth), "U-Net downsamplings; sizes must divide by 2^depth (ExtraDeepUNet: 5)"},
-          {"init_std", format_number(d.init_std), "std of the Gaussian weight init (paper: 0.02)"},
-          {"sigmoid", b(d.sigmoid), "sigmoid on the network output (spectra in [0, 1])"},
-          {"lr", format_number(d.lr), "Adam learning rate"},
-          {"normalize", b(d.normalize), "fit s*y, s = |D(z)|/|A^T y| (seed's MRI scale normalisation)"},
-          {"loss", d.loss.kind, "data fidelity: mse (mean squared) or norm (|Ax - y|_2, the seed's MRI loss)"},
-          {"tv", format_number(d.loss.tv), "weight of anisotropic TV on the estimate"},
-          {"fourier_l1", format_number(d.loss.fourier_l1), "weight of sum |FFT(x)| (the seed's 1-D CS: 0.01)"}};
-}
+// ---- the per-item fit ------------------------------------------------------------------------------
 
 UntrainedFit::UntrainedFit(const UntrainedNetOptions& o, const NetShape& shape, int64_t in_channels,
                            const op::Operator& A, const torch::Tensor& y_item, torch::Generator& gen,
                            torch::Tensor probe)
-    : A_(A), shape_(shape), loss_(o.loss) {
+    : A_(A), shape_(shape), loss_(o.fidelity()) {
   UntrainedUNetConfig c;
   c.in_channels = in_channels;
   c.out_channels = shape.channels;

@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "tweedie/core/options.h"
 #include "tweedie/core/registry.h"
 #include "tweedie/op/operator.h"
 #include "tweedie/solve/solver.h"
@@ -94,7 +95,8 @@ void check_untrained_inputs(const op::Operator& A, const torch::Tensor& y, const
 
 // ---- what self-diffusion and DIP share --------------------------------------------------------------
 
-// The network, optimiser and loss settings both solvers take (registry keys in brackets).
+// The network, optimiser and loss settings both solvers take (registry keys in brackets); their
+// options structs derive from it and join fields<O>() into their tables.
 struct UntrainedNetOptions {
   int64_t width = 64;         // [width] ExtraDeepUNet's first level (methods.md §7.3)
   int64_t depth = 5;          // [depth] ExtraDeepUNet's 5 downsamplings
@@ -102,11 +104,24 @@ struct UntrainedNetOptions {
   bool sigmoid = false;       // [sigmoid] sigmoid output (radar spectra; methods.md §7.5)
   double lr = 1e-3;           // [lr] Adam (methods.md §7.5: code default 1e-3)
   bool normalize = true;      // [normalize] y ← s·y with s = ‖D_θ(z)‖/‖Aᵀy‖ (§7.4), x̂ ← x̂/s at the end
-  FidelityLoss loss;          // [loss, tv, fourier_l1]
+  std::string loss = "mse";   // [loss] FidelityLoss::kind: mse | norm
+  double tv = 0;              // [tv] FidelityLoss::tv
+  double fourier_l1 = 0;      // [fourier_l1] FidelityLoss::fourier_l1
 
-  static UntrainedNetOptions from_params(const Params& p);
-  nlohmann::json to_json() const;
-  static std::vector<ParamSpec> params(const UntrainedNetOptions& defaults);
+  FidelityLoss fidelity() const { return {loss, tv, fourier_l1}; }
+
+  template <class O>
+  static std::vector<typename OptionTable<O>::Field> fields() {
+    return {{"width", &O::width, "U-Net channels at the first level (ExtraDeepUNet: 64)", int_range(1, 1024)},
+            {"depth", &O::depth, "U-Net downsamplings; sizes must divide by 2^depth (ExtraDeepUNet: 5)", int_range(0, 8)},
+            {"init_std", &O::init_std, "std of the Gaussian weight init (paper: 0.02)", positive()},
+            {"sigmoid", &O::sigmoid, "sigmoid on the network output (spectra in [0, 1])"},
+            {"lr", &O::lr, "Adam learning rate", positive()},
+            {"normalize", &O::normalize, "fit s*y, s = |D(z)|/|A^T y| (seed's MRI scale normalisation)"},
+            {"loss", &O::loss, "data fidelity: mean squared, or |Ax - y|_2 (the seed's MRI loss)", {"mse", "norm"}},
+            {"tv", &O::tv, "weight of anisotropic TV on the estimate", non_negative()},
+            {"fourier_l1", &O::fourier_l1, "weight of sum |FFT(x)| (the seed's 1-D CS: 0.01)", non_negative()}};
+  }
 };
 
 // One item's fit: the network (drawn from `gen`), its Adam state (kept for the whole run, as the
