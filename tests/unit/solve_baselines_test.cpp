@@ -22,6 +22,7 @@
 #include "tweedie/solve/solver.h"
 #include "tweedie/solve/spectral.h"
 #include "support/quadratic_prox.h"
+#include "support/run_solver.h"
 
 namespace tweedie::solve {
 namespace {
@@ -56,9 +57,7 @@ Measured measured(int64_t B, const std::string& op, const std::string& channel, 
 
 Result solve(const std::string& name, const std::vector<std::string>& set, const Problem& problem,
              const torch::Tensor& y, const EpsDenoiser& prior, uint64_t seed = 0) {
-  torch::Generator gen = make_generator(seed);
-  SolveContext ctx{problem, y, prior, gen, {}};
-  return solver_registry().find(name).make.run(resolve_solver(name, set), ctx);
+  return test::run_solver(name, set, problem, y, prior, seed);
 }
 
 // ---- the closed-form posterior of a linear Gaussian problem with the Gaussian prior ------------

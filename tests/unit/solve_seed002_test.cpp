@@ -15,6 +15,7 @@
 #include "tweedie/solve/optim.h"
 #include "tweedie/solve/red_diff.h"
 #include "tweedie/solve/solver.h"
+#include "support/run_solver.h"
 
 namespace tweedie::solve {
 namespace {
@@ -48,9 +49,7 @@ Measured measured(int64_t B, const std::string& op, const std::string& channel, 
 
 Result solve(const std::string& name, const std::vector<std::string>& set, const Problem& problem,
              const torch::Tensor& y, const EpsDenoiser& prior, uint64_t seed = 0) {
-  torch::Generator gen = make_generator(seed);
-  SolveContext ctx{problem, y, prior, gen, {}};
-  return solver_registry().find(name).make.run(resolve_solver(name, set), ctx);
+  return test::run_solver(name, set, problem, y, prior, seed);
 }
 
 // The dense matrix of a linear operator on 1×4×4 items, float64 [M, 16].
