@@ -71,13 +71,15 @@ void fill_reference(float* out, uint64_t key, int64_t j0, int64_t j1) {
 #define TWEEDIE_GAUSSIAN_SIMD 1
 #pragma GCC push_options
 #pragma GCC target("avx2,avx512f,avx512dq")
+// The target attributes repeat the pragma for clang, which ignores `#pragma GCC target` and
+// otherwise refuses calls passing __m512d/__m256d to a function declared without the ISA.
 extern "C" {
-__m512d _ZGVeN8v_log(__m512d) __attribute__((weak));
-__m512d _ZGVeN8v_cos(__m512d) __attribute__((weak));
-__m512d _ZGVeN8v_sin(__m512d) __attribute__((weak));
-__m256d _ZGVdN4v_log(__m256d) __attribute__((weak));
-__m256d _ZGVdN4v_cos(__m256d) __attribute__((weak));
-__m256d _ZGVdN4v_sin(__m256d) __attribute__((weak));
+__m512d _ZGVeN8v_log(__m512d) __attribute__((weak, target("avx512f")));
+__m512d _ZGVeN8v_cos(__m512d) __attribute__((weak, target("avx512f")));
+__m512d _ZGVeN8v_sin(__m512d) __attribute__((weak, target("avx512f")));
+__m256d _ZGVdN4v_log(__m256d) __attribute__((weak, target("avx2")));
+__m256d _ZGVdN4v_cos(__m256d) __attribute__((weak, target("avx2")));
+__m256d _ZGVdN4v_sin(__m256d) __attribute__((weak, target("avx2")));
 }
 #pragma GCC pop_options
 
