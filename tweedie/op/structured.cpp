@@ -118,9 +118,16 @@ inline void wht_first3(float* p, int64_t len) {
   const WhtI8 m1 = {1, 0, 3, 2, 5, 4, 7, 6}, m2 = {2, 3, 0, 1, 6, 7, 4, 5}, m3 = {4, 5, 6, 7, 0, 1, 2, 3};
   for (int64_t i = 0; i + 8 <= len; i += 8) {
     WhtV8 v = wht_load8(p + i);
+#if defined(__clang__)  // clang's spelling of GCC's __builtin_shuffle (constant indices)
+    (void)m1, (void)m2, (void)m3;
+    v = v * s1 + __builtin_shufflevector(v, v, 1, 0, 3, 2, 5, 4, 7, 6);
+    v = v * s2 + __builtin_shufflevector(v, v, 2, 3, 0, 1, 6, 7, 4, 5);
+    v = v * s3 + __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3);
+#else
     v = v * s1 + __builtin_shuffle(v, m1);
     v = v * s2 + __builtin_shuffle(v, m2);
     v = v * s3 + __builtin_shuffle(v, m3);
+#endif
     wht_store8(p + i, v);
   }
 }
