@@ -32,13 +32,7 @@ using diffusion::EpsDenoiser;
 constexpr double kPriorVar = 0.25;  // x0 ~ N(0, 0.25 I) per pixel
 
 // Exact ε-network of N(0, kPriorVar I) on 1×8×8 images, linear 1000-step schedule.
-std::shared_ptr<EpsDenoiser> exact_prior() {
-  auto base = diffusion::make_schedule("linear", 1000);
-  op::Shape item{1, 8, 8};
-  return std::make_shared<EpsDenoiser>(
-      diffusion::gaussian_eps_model(base, torch::zeros(item, torch::kFloat64), torch::full(item, kPriorVar, torch::kFloat64)),
-      base);
-}
+std::shared_ptr<EpsDenoiser> exact_prior() { return test::exact_gaussian_prior({1, 8, 8}, kPriorVar); }
 
 struct Measured {
   Problem problem;

@@ -25,10 +25,7 @@ using diffusion::EpsDenoiser;
 constexpr double kPriorVar = 0.25;  // x0 ~ N(0, 0.25 I) per pixel
 
 std::shared_ptr<EpsDenoiser> exact_prior(const op::Shape& item = {1, 4, 4}) {
-  auto base = diffusion::make_schedule("linear", 1000);
-  return std::make_shared<EpsDenoiser>(
-      diffusion::gaussian_eps_model(base, torch::zeros(item, torch::kFloat64), torch::full(item, kPriorVar, torch::kFloat64)),
-      base);
+  return test::exact_gaussian_prior(item, kPriorVar);
 }
 
 struct Measured {
