@@ -4,11 +4,11 @@
 
 #include "tweedie/core/runtime.h"
 #include "tweedie/diffusion/schedule.h"
+#include "tweedie/solve/hqs.h"
 #include "tweedie/solve/optim.h"
 
 namespace tweedie::solve {
 
-using diffusion::index_tensor;
 using diffusion::Schedule;
 
 const OptionTable<DiffOneBitOptions>& DiffOneBitOptions::table() {
@@ -26,49 +26,22 @@ const OptionTable<DiffOneBitOptions>& DiffOneBitOptions::table() {
 }
 
 Result diff_onebit(const SolveContext& ctx, const DiffOneBitOptions& o) {
-  const auto& prior = ctx.prior;
-  const Problem& problem = ctx.problem;
-  const Schedule s = diffusion::respace(prior.base(), o.respacing());
-  const int64_t K = s.size(), B = ctx.y.size(0);
-  const auto device = ctx.y.device();
-  CostMeter meter(prior);
+  require(ctx.problem.channel != nullptr, "diff-onebit: the x-subproblem needs the problem's channel (its likelihood)");
+  const Likelihood data(ctx.problem, ctx.y);
+  const Schedule s = diffusion::respace(ctx.prior.base(), o.respacing());
+  CostMeter meter(ctx.prior);
   Result result;
-  require(problem.channel != nullptr, "diff-onebit: the x-subproblem needs the problem's channel (its likelihood)");
-  const Likelihood data(problem, ctx.y);
-
-  // Line 1: x̃_{t_K} ~ N(0, I)
-  op::Shape shape = op::with_batch(B, problem.op->in_shape());
-  torch::Tensor x = randn(shape, ctx.gen, device);
-  torch::Tensor x0;
-  for (int64_t k = K - 1; k >= 0; --k) {
-    const double ab = s.alphas_cumprod[k], ab_prev = s.alphas_cumprod_prev[k];
-    const double a = std::sqrt(ab), sig = std::sqrt(1 - ab);
-    const double a_prev = std::sqrt(ab_prev), sig_prev = std::sqrt(1 - ab_prev);
-    // Line 3: z̃ = (x̃_t − σ_t ε_θ(x̃_t, t))/α_t   (Tweedie; 1 NFE)
-    torch::Tensor z;
-    {
-      torch::NoGradGuard no_grad;
-      z = prior.pred_x0(s, x, index_tensor(k, B, device), o.clip_denoised);
-    }
-    // Line 4: x̂_{0|t} = argmin_x L(x; y) + (μ_k/2)‖x − z̃‖²,  μ_k = λ α_t²/σ_t²
-    const double mu = o.lambda * ab / (1 - ab);
-    x0 = prox_adam(data, z, torch::tensor(mu, torch::kFloat64), o.inner_steps, o.lr);
-    require_finite(x0, "diff-onebit", K - k);
-    torch::NoGradGuard no_grad;
-    // Line 5: ε̃ = (x̃_t − α_t x̂_{0|t})/σ_t
-    torch::Tensor eps = (x - a * x0) / sig;
-    // Line 6 (Alg. 1) / line 7 (Alg. 2): x̃_{t−1} = α_{t−1} x̂ + σ_{t−1}(√(1−ζ) ε̃ + √ζ ε)
-    if (o.zeta > 0 && k > 0) eps = std::sqrt(1 - o.zeta) * eps + std::sqrt(o.zeta) * randn(shape, ctx.gen, device);
-    x = a_prev * x0 + sig_prev * eps;
-    ++result.steps;
-    const double misfit = ctx.monitor ? relative_misfit(*problem.op, x0, ctx.y) : std::nan("");
-    if (!ctx.report({K - k, K, meter.nfe(), "", x0, misfit})) {
-      result.stopped_early = k > 0;
-      break;
-    }
-  }
-  // Line 8: at t_0 (ᾱ = 1) the state is x̂_{0|t_1}.
-  result.estimate = x0;
+  // Lines 1–8 are the shared HQS loop (hqs.h): line 3 its Tweedie step, line 5 its ε̃, line 6
+  // (Alg. 1) / line 7 (Alg. 2) its re-noising with ζ; line 4, the x-subproblem, is:
+  //   x̂_{0|t} = argmin_x L(x; y) + (μ_k/2)‖x − z̃‖²,  μ_k = λ α_t²/σ_t² = λ ᾱ/(1 − ᾱ), by Adam,
+  // at every step including the last (line 8: at t_0 the state is x̂_{0|t_1}).
+  hqs_loop(ctx,
+           {"diff-onebit", s, *ctx.problem.op, o.zeta, o.clip_denoised, /*data_step_at_last=*/true,
+            [&](double ab) { return o.lambda * ab / (1 - ab); },
+            [&](const torch::Tensor& z, double mu) {
+              return prox_adam(data, z, torch::tensor(mu, torch::kFloat64), o.inner_steps, o.lr);
+            }},
+           meter, result);
   result.cost = meter.finish(0, data.grads());
   return result;
 }

@@ -4,11 +4,11 @@
 
 #include "tweedie/core/runtime.h"
 #include "tweedie/diffusion/schedule.h"
+#include "tweedie/solve/hqs.h"
 #include "tweedie/solve/optim.h"
 
 namespace tweedie::solve {
 
-using diffusion::index_tensor;
 using diffusion::Schedule;
 
 const OptionTable<DiffPirOptions>& DiffPirOptions::table() {
@@ -48,50 +48,28 @@ std::vector<int64_t> diffpir_quad_timesteps(int64_t T, int64_t K) {
 }
 
 Result diffpir(const SolveContext& ctx, const DiffPirOptions& o) {
-  const auto& prior = ctx.prior;
   const Problem lik = likelihood_problem(ctx, o, "diffpir");
   const Likelihood data(lik, ctx.y);
-  const int64_t T = prior.base().size();
-  const Schedule s = o.spacing() == "quad" ? diffusion::respace(prior.base(), diffpir_quad_timesteps(T, o.steps))
-                                           : diffusion::respace(prior.base(), o.timesteps);
-  const int64_t K = s.size(), B = ctx.y.size(0);
-  const auto device = ctx.y.device();
-  const op::Shape shape = op::with_batch(B, lik.op->in_shape());
-  CostMeter meter(prior);
+  const int64_t T = ctx.prior.base().size();
+  const Schedule s = o.spacing() == "quad" ? diffusion::respace(ctx.prior.base(), diffpir_quad_timesteps(T, o.steps))
+                                           : diffusion::respace(ctx.prior.base(), o.timesteps);
+  CostMeter meter(ctx.prior);
   Result result;
-  int64_t likelihood_grads = 0;
-
-  torch::Tensor x = randn(shape, ctx.gen, device);  // x_T ~ N(0, I) (y is not an image: no y-start)
-  torch::Tensor x0;
-  for (int64_t k = K - 1; k >= 0; --k) {
-    const double ab = s.alphas_cumprod[k], ab_prev = s.alphas_cumprod_prev[k];
-    {
-      torch::NoGradGuard no_grad;
-      x0 = prior.pred_x0(s, x, index_tensor(k, B, device), o.clip_denoised);  // x̂0 = clip(Tweedie), 1 NFE
-    }
-    if (k > 0) {
-      // x̂0' = argmin_x L(x; y) + (μ/2)‖x − x̂0‖²,  μ = λ ᾱ/(4(1 − ᾱ)) = λ/(4 ρ̄²)
-      const double mu = o.lambda * ab / (4 * (1 - ab));
-      if (o.prox == "cg") {
-        auto cg = gaussian_prox_cg(*lik.op, ctx.y, x0, mu, lik.channel->scale(), o.inner_steps);
-        x0 = cg.x;
-        likelihood_grads += cg.normal_products;
-      } else {
-        x0 = prox_adam(data, x0, torch::tensor(mu, torch::kFloat64), o.inner_steps, o.lr);
-      }
-      torch::NoGradGuard no_grad;
-      // ε̂ = (x_t − √ᾱ x̂0')/√(1 − ᾱ)
-      auto eps = (x - std::sqrt(ab) * x0) / std::sqrt(1 - ab);
-      // x_{t'} = √ᾱ' x̂0' + √(1 − ᾱ') (√(1 − ζ) ε̂ + √ζ z)
-      auto z = randn(shape, ctx.gen, device);
-      x = std::sqrt(ab_prev) * x0 + std::sqrt(1 - ab_prev) * (std::sqrt(1 - o.zeta) * eps + std::sqrt(o.zeta) * z);
-    }
-    require_finite(x0, "diffpir", K - k);
-    if (!step_done(ctx, meter, result, K - k, K, "", x0, *lik.op)) break;
-  }
-  // The last step (t = 0) returns its Tweedie estimate, no data step (DiffPIR skips it there).
-  result.estimate = x0;
-  result.cost = meter.finish(0, likelihood_grads + data.grads());
+  int64_t cg_products = 0;
+  // The shared HQS loop (hqs.h) from x_T ~ N(0, I) (y is not an image: no y-start), with the data
+  // step x̂0' = argmin_x L(x; y) + (μ/2)‖x − x̂0‖²,  μ = λ ᾱ/(4(1 − ᾱ)) = λ/(4 ρ̄²), by Adam or
+  // CG; the last step (t = 0) returns its Tweedie estimate, no data step (DiffPIR skips it there).
+  hqs_loop(ctx,
+           {"diffpir", s, *lik.op, o.zeta, o.clip_denoised, /*data_step_at_last=*/false,
+            [&](double ab) { return o.lambda * ab / (4 * (1 - ab)); },
+            [&](const torch::Tensor& x0, double mu) {
+              if (o.prox == "adam") return prox_adam(data, x0, torch::tensor(mu, torch::kFloat64), o.inner_steps, o.lr);
+              auto cg = gaussian_prox_cg(*lik.op, ctx.y, x0, mu, lik.channel->scale(), o.inner_steps);
+              cg_products += cg.normal_products;
+              return cg.x;
+            }},
+           meter, result);
+  result.cost = meter.finish(0, cg_products + data.grads());
   return result;
 }
 

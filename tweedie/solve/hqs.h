@@ -1,0 +1,37 @@
+#pragma once
+// The re-noising half-quadratic-splitting (HQS) loop that Diff-OneBit (seed 001, Algorithms 1
+// and 2) and DiffPIR (Zhu et al., CVPRW 2023, Algorithm 1) share; each solver file supplies only
+// its penalty μ_k and its data-step solver. From x_{t_{K−1}} ~ N(0, I), for k = K−1, ..., 0:
+//
+//     x̂0  = clip(x̂0(x_t))                                     Tweedie, 1 NFE  (z-subproblem)
+//     x̂0' = argmin_x L(x; y) + (μ_k/2)‖x − x̂0‖²                data step       (x-subproblem)
+//     ε̂   = (x_t − √ᾱ_t x̂0')/√(1 − ᾱ_t)
+//     x_{t'} = √ᾱ_{t'} x̂0' + √(1 − ᾱ_{t'}) (√(1 − ζ) ε̂ + √ζ z),   z ~ N(0, I) drawn only when ζ > 0
+//
+// and returns x̂0' of the last step (k = 0, where ᾱ_{t'} = 1). The two methods differ in μ_k, the
+// data-step solver and one detail: Diff-OneBit solves the data step at the last step too
+// (Algorithm 1 line 4 at t_1), DiffPIR returns the plain Tweedie estimate there.
+#include <functional>
+
+#include "tweedie/diffusion/schedule.h"
+#include "tweedie/solve/solver.h"
+
+namespace tweedie::solve {
+
+struct HqsLoop {
+  const char* solver;                // names the solver in errors
+  const diffusion::Schedule& schedule;
+  const op::Operator& op;            // for the monitor's misfit
+  double zeta = 0;                   // ζ in [0, 1]: fresh-noise share of the re-noising
+  bool clip_denoised = true;         // clamp the Tweedie estimate to [−1, 1]
+  bool data_step_at_last = true;     // solve the data step at k = 0 as well
+  std::function<double(double alpha_bar)> mu;  // μ_k from ᾱ_{t_k}
+  // x̂0' for x̂0 and μ; the solver counts its own likelihood gradients
+  std::function<torch::Tensor(const torch::Tensor& x0, double mu)> data_step;
+};
+
+// Runs the loop on ctx (prior, monitor, generator) with estimates of ctx.problem.op's input
+// shape; fills estimate, steps and stopped_early of `result`. The caller finishes the cost.
+void hqs_loop(const SolveContext& ctx, const HqsLoop& loop, const CostMeter& meter, Result& result);
+
+}  // namespace tweedie::solve
