@@ -212,6 +212,23 @@ TEST(Mo, BadCombinationsAreRefusedWhenParsed) {
   EXPECT_NE(message("red-diff-mo", {"mo_steps=0"}).find("mo_steps must be at least 1"), std::string::npos);
   EXPECT_EQ(message("dps-mo", {"mo_steps=0", "mo=false"}), "");
   EXPECT_NE(message("dps-mo", {"mo_noise=2"}).find("mo_noise must be in [0, 1]"), std::string::npos);
+  // a projection floor above the first noise level would re-noise every step above the start
+  EXPECT_NE(message("dps-mo", {"mo_sigma_min=90"}).find("mo_sigma_min (90) must be below sigma_max (80)"),
+            std::string::npos);
+  EXPECT_EQ(message("dps-mo", {"mo_sigma_min=0.5"}), "");
+}
+
+TEST(Mo, RedDiffMoRefusesAProjectionFloorAboveThePriorsNoise) {
+  Measured s = measured(1, "gaussian:m=8", "gaussian:sigma=0.1");
+  auto prior = exact_prior();
+  try {
+    solve("red-diff-mo", {"steps=2", "init=zeros", "mo_sigma_min=1e6"}, s.problem, s.y, *prior);
+    FAIL() << "no error for mo_sigma_min above the prior's sigma_max";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("red-diff-mo: mo_sigma_min (1e+06) must be below"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_NO_THROW(solve("red-diff-mo", {"steps=2", "init=zeros", "mo_sigma_min=1"}, s.problem, s.y, *prior));
 }
 
 TEST(Mo, CostCountsBothEvaluationsAndTheSgldGradients) {

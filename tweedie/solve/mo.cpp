@@ -79,6 +79,9 @@ const OptionTable<DpsMoOptions>& DpsMoOptions::table() {
         if (!(o.sigma_min < o.sigma_max))
           return "sigma_min (" + show_number(o.sigma_min) + ") must be below sigma_max (" +
                  show_number(o.sigma_max) + ")";
+        if (!(o.mo_sigma_min < o.sigma_max))
+          return "mo_sigma_min (" + show_number(o.mo_sigma_min) + ") must be below sigma_max (" +
+                 show_number(o.sigma_max) + ")";
         return o.check();
       });
   return t;

@@ -1,6 +1,7 @@
 #include "tweedie/solve/red_diff.h"
 
 #include <cmath>
+#include <memory>
 
 #include "tweedie/core/runtime.h"
 #include "tweedie/diffusion/schedule.h"
@@ -42,8 +43,14 @@ Result red_diff_loop(const SolveContext& ctx, const RedDiffOptions& o, const MoO
           std::string(solver) + ": likelihood=channel needs the problem's channel");
   // ℓ: ‖y − A μ‖²/2 = nll of a Gaussian of σ = 1 (linear), or the channel's
   const Likelihood data(o.likelihood == "channel" ? ctx.problem : gaussian_problem(ctx.problem, 1.0), ctx.y);
-  // MO's f (its own option; unused without MO)
-  const Likelihood mo_data = mo_likelihood(ctx, mo ? mo->mo_likelihood : "linear", solver);
+  // MO's f (its own option), only with MO
+  std::unique_ptr<const Likelihood> mo_data;  // built in place: a Likelihood's atomic counter cannot move
+  if (mo) {
+    require(mo->mo_sigma_min < prior.sigma_max(),
+            std::string(solver) + ": mo_sigma_min (" + show_number(mo->mo_sigma_min) +
+                ") must be below the prior's largest noise level sigma_max (" + show_number(prior.sigma_max()) + ")");
+    mo_data.reset(new Likelihood(mo_likelihood(ctx, mo->mo_likelihood, solver)));
+  }
   const int64_t T = prior.base().size(), B = ctx.y.size(0);
   const Schedule s = diffusion::respace(prior.base(), uniform_skip_timesteps(T, o.steps));
   const auto device = ctx.y.device();
@@ -91,14 +98,14 @@ Result red_diff_loop(const SolveContext& ctx, const RedDiffOptions& o, const MoO
     g = g + (o.obs_weight / m) * data.grad(mu);
     adam.step(mu, g);
     if (mo && mo->mo) {
-      if (eta == 0) eta = mo_step_size(mo_data, *mo, mu, ctx.gen);
-      mu = measurements_optimization(prior, mo_data, mu, sigma_t, eta, *mo, ctx.gen).contiguous();
+      if (eta == 0) eta = mo_step_size(*mo_data, *mo, mu, ctx.gen);
+      mu = measurements_optimization(prior, *mo_data, mu, sigma_t, eta, *mo, ctx.gen).contiguous();
     }
     require_finite(mu, solver, K - k);
     if (!step_done(ctx, meter, result, K - k, K, "", mu, A)) break;
   }
   result.estimate = mu;
-  result.cost = meter.finish(0, data.grads() + mo_data.grads());
+  result.cost = meter.finish(0, data.grads() + (mo_data ? mo_data->grads() : 0));
   return result;
 }
 
