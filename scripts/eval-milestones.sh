@@ -17,6 +17,9 @@ COUNT=${COUNT:-1000}
 BIN=${TWEEDIE:-$ROOT/build/tweedie}
 mkdir -p "$RUN/snapshots" "$RUN/evals"
 export OMP_WAIT_POLICY=PASSIVE
+# yield to other sessions too: nice orders threads within a session's autogroup only (see
+# scripts/train-prior.sh), so the autogroup is niced as well where the kernel allows it
+echo "${NICE:-5}" > /proc/self/autogroup 2>/dev/null || true
 if [[ -z "${OPENBLAS_CORETYPE:-}" ]] && grep -qw avx512f /proc/cpuinfo; then export OPENBLAS_CORETYPE=SkylakeX; fi
 
 step_of() {  # the step recorded in the weights' provenance
