@@ -19,6 +19,8 @@ const OptionTable<DpnpOptions>& DpnpOptions::table() {
        {"k_start", &O::k_start, "iterations at η_max before annealing", at_least(0)},
        {"k", &O::k, "annealed iterations from η_max to η_min (geometric)", at_least(0)},
        {"dds", &O::dds, "denoising diffusion sampler", {"ddim", "ddpm"}},
+       {"order", &O::order, "per η: PCS then DDS, or DDS then PCS ending on a DDS (auto: the code's, "
+                            "pcs-dds for dds=ddim, dds-pcs for dds=ddpm)", {"auto", "pcs-dds", "dds-pcs"}},
        {"pcs_steps", &O::pcs_steps, "PCS iterations per outer step", at_least(1)},
        {"pcs_scale", &O::pcs_scale, "s: PCS step scale", positive()},
        {"multiplier", &O::multiplier, "σ_m: the measurement std PCS assumes", positive()},
@@ -220,9 +222,13 @@ Result dpnp(const SolveContext& ctx, const DpnpOptions& o) {
   }
   const auto etas = dpnp_etas(o);
   const int64_t K = static_cast<int64_t>(etas.size());
+  const bool pcs_first = o.pcs_first();
   for (int64_t k = 0; k < K; ++k) {
-    x = dpnp_pcs(data, linear, x, etas[k], o, ctx.gen);  // x_{k+½} ~ π_PCS(· ; x_k, η_k)
-    x = dpnp_dds(prior, x, etas[k], o, ctx.gen);         // x_{k+1} ~ p(x0 | x0 + η_k w = x_{k+½})
+    // pcs-dds (ddim-pnp): x_{k+½} ~ π_PCS(· ; x_k, η_k), then x_{k+1} ~ p(x0 | x0 + η_k w = x_{k+½});
+    // dds-pcs (ddpm-pnp): the DDS draw first, then PCS at the same η_k, except after the last DDS
+    if (pcs_first) x = dpnp_pcs(data, linear, x, etas[k], o, ctx.gen);
+    x = dpnp_dds(prior, x, etas[k], o, ctx.gen);
+    if (!pcs_first && k + 1 < K) x = dpnp_pcs(data, linear, x, etas[k], o, ctx.gen);
     require_finite(x, "dpnp", k + 1);
     if (!step_done(ctx, meter, result, k + 1, K, "", x, data.op())) break;
   }

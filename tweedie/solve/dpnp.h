@@ -7,6 +7,7 @@
 //   for η in [η_max]×k_start ++ exp(linspace(log η_max, log η_min, k)):
 //     x_{k+½} ~ π_PCS(x) ∝ exp(−ℓ(y; x) − ‖x − x_k‖²/(2η²))          proximal consistency sampler
 //     x_{k+1} ~ p(x0 | x0 + η w = x_{k+½})                              denoising diffusion sampler
+// (the code's ddpm-pnp swaps the two and ends on a DDS: `order`).
 //
 // PCS (§6.4, the code's "mala", unadjusted): with f the data misfit, σ_m the assumed measurement
 // std and x_c = x_k, 1000 steps of the exact Ornstein–Uhlenbeck integrator of the coupling plus
@@ -39,6 +40,9 @@ struct DpnpOptions {
   int64_t k_start = 4;          // iterations at η_max first
   int64_t k = 12;               // annealed iterations, η_max → η_min geometrically
   std::string dds = "ddim";     // ddim (deterministic, §6.6) | ddpm (stochastic, §6.5)
+  // Loop order per η (§6.2): the code's ddim-pnp runs PCS then DDS; its ddpm-pnp runs DDS then
+  // PCS and returns after the last DDS (K DDS, K − 1 PCS). auto = the code's order for `dds`.
+  std::string order = "auto";   // auto | pcs-dds | dds-pcs
   int64_t pcs_steps = 1000;     // PCS iterations per outer step (likelihood gradients)
   double pcs_scale = 0.6;       // s (SR×4 FFHQ: 0.6; quantization 0.2; coded PR 0.8)
   double multiplier = 0.15;     // σ_m: the measurement std PCS assumes (code default 0.15)
@@ -49,6 +53,7 @@ struct DpnpOptions {
   int64_t warm_steps = 500;     // DPS steps of the warm start (the code: 500)
   double warm_zeta = 1.0;       // DPS step ζ of the warm start
 
+  bool pcs_first() const { return order == "pcs-dds" || (order == "auto" && dds == "ddim"); }
   static const OptionTable<DpnpOptions>& table();
 };
 
