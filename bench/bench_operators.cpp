@@ -4,7 +4,7 @@
 // Counters: stored_MB = memory the operator holds; peak_MB = rise of the process's peak
 // resident set (VmHWM) during build + the timed loop, over the resident set before it.
 //
-// build/bench/bench_operators --table prints instead one markdown table from one run (the one
+// build/bench/bench_operators --table [--json FILE] prints instead one markdown table from one run (the one
 // in docs/measurements.md): per size, a plain copy of the image tensor as the yardstick, SRHT
 // apply + adjoint and its ratio to the copy, the dense Gaussian where A fits in memory, and the
 // matrix-free Gaussian with wall and process CPU time and ns per entry per core; with the CPU
@@ -21,6 +21,9 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
+#include "tweedie/core/fs.h"
 #include "tweedie/core/memory.h"
 #include "tweedie/core/runtime.h"
 #include "tweedie/op/gaussian.h"
@@ -155,7 +158,9 @@ Timing time_operator(const std::string& spec, const Shape& in, int reps) {
   return time_call([&] { benchmark::DoNotOptimize(A->adjoint(A->apply(x)).data_ptr<float>()); }, reps);
 }
 
-int print_table() {
+// `json_path` (optional): the same rows as JSON, written atomically.
+int print_table(const std::string& json_path) {
+  nlohmann::json rows = nlohmann::json::array();
   torch::NoGradGuard no_grad;
   const int threads = torch::get_num_threads();
   std::printf("CPU: %s; %d threads (torch); load average before the run: %s\n",
@@ -191,7 +196,18 @@ int print_table() {
                 srht.wall * 1e6, srht.wall / copy.wall, dense.c_str(), mf.wall, mf.cpu, mf.cpu / entries * 1e9,
                 mf.wall * threads / entries * 1e9);
     std::fflush(stdout);
+    rows.push_back({{"shape", tweedie::op::shape_text(in)},
+                    {"n", N},
+                    {"m", M},
+                    {"copy_seconds", copy.wall},
+                    {"srht_seconds", srht.wall},
+                    {"srht_over_copy", srht.wall / copy.wall},
+                    {"matrix_free_seconds", mf.wall},
+                    {"matrix_free_cpu_seconds", mf.cpu},
+                    {"matrix_free_ns_per_entry_per_core", mf.cpu / entries * 1e9},
+                    {"threads", threads}});
   }
+  if (!json_path.empty()) tweedie::atomic_write_file(json_path, rows.dump(2) + "\n");
   std::printf("\nload average after the run: %s\n", read_line("/proc/loadavg").c_str());
   return 0;
 }
@@ -200,7 +216,13 @@ int print_table() {
 
 int main(int argc, char** argv) {
   tweedie::set_threads(tweedie::bench::bench_threads(0));
-  for (int i = 1; i < argc; ++i)
-    if (std::strcmp(argv[i], "--table") == 0) return print_table();
+  // --table [--json FILE]
+  bool table = false;
+  std::string json_path;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--table") == 0) table = true;
+    if (std::strcmp(argv[i], "--json") == 0 && i + 1 < argc) json_path = argv[++i];
+  }
+  if (table) return print_table(json_path);
   return tweedie::bench::run_benchmarks(argc, argv);
 }

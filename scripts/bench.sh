@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# U-Net speed: tweedie's C++ network (build/bench/bench_unet, Google Benchmark) beside the same
-# network in PyTorch eager (bench/adm_unet_reference.py --bench), with the same weights and thread
-# count, in one run. Prints a markdown table and writes results/bench/unet.{md,json}.
+# The speed goals of issue 15 in one run: the U-Net (build/bench/bench_unet, Google Benchmark)
+# beside the same network in PyTorch eager (bench/adm_unet_reference.py --bench), with the same
+# weights and thread count; the structured and matrix-free operators (bench_operators --table);
+# Diff-OneBit and SIM-DMIS at 3x256x256 (bench_scale). Writes results/bench/{unet,operators,
+# scale,goals}.{md,json} and bench.md, all of them in one file with the goals table first.
 #
 #   scripts/bench.sh BUILD_DIR
 #
@@ -16,6 +18,8 @@
 #   BENCH_EAGER_CL         1: also time PyTorch eager in channels-last memory format (default 1)
 #   BENCH_OUT              output directory (default results/bench)
 #   PYTHON                 the Python with torch and numpy (default /usr/bin/python3)
+#   BENCH_SCALE_SIZE       image size of bench_scale (default 256; 0 skips it: about 10 minutes
+#                          on 2 cores)
 #   OMP_WAIT_POLICY        default PASSIVE: idle OpenMP threads sleep instead of spinning. On a
 #                          machine shared with other work, spinning threads (libgomp's default
 #                          when threads <= cores) compete with the busy ones for the cores, and
@@ -85,6 +89,27 @@ done
 status=0
 "$PYTHON" "$ROOT/bench/bench_report.py" --raw "$RAW" --md "$OUT/unet.md" --json "$OUT/unet.json" ||
   status=$?
-cat "$OUT/unet.md"
-echo "bench.sh: wrote $OUT/unet.md and $OUT/unet.json (raw results in $RAW)" >&2
+
+echo "bench.sh: operators (bench_operators --table)" >&2
+"$BUILD/bench/bench_operators" --table --json "$OUT/operators.json" > "$OUT/operators.md"
+SCALE_SIZE=${BENCH_SCALE_SIZE:-256}
+rm -f "$OUT/scale.json" "$OUT/scale.md"
+if [[ "$SCALE_SIZE" != 0 ]]; then
+  echo "bench.sh: Diff-OneBit and SIM-DMIS at 3x${SCALE_SIZE}x${SCALE_SIZE} (bench_scale)" >&2
+  "$BUILD/bench/bench_scale" --size "$SCALE_SIZE" --threads "$THREADS" --json "$OUT/scale.json" --md "$OUT/scale.md"
+fi
+"$PYTHON" "$ROOT/bench/bench_goals.py" --dir "$OUT" --md "$OUT/goals.md" > /dev/null
+{
+  cat "$OUT/goals.md"
+  echo
+  cat "$OUT/unet.md"
+  printf '\n## Operators: apply + adjoint against a copy (bench_operators --table)\n\n'
+  cat "$OUT/operators.md"
+  if [[ -f "$OUT/scale.md" ]]; then
+    printf '\n## End to end at the seeds'"'"' scale (bench_scale)\n\n'
+    cat "$OUT/scale.md"
+  fi
+} > "$OUT/bench.md"
+cat "$OUT/bench.md"
+echo "bench.sh: wrote $OUT/bench.md (and unet, operators, scale, goals .md/.json; raw results in $RAW)" >&2
 exit "$status"
