@@ -109,10 +109,13 @@ class Solve(CliTestCase):
         runs = (("red-diff", ["steps=20"], 20, 20),
                 ("red-diff-mo", ["steps=10", "mo_steps=3"], 20, 10 + 30 + 20),
                 ("dps-mo", ["steps=10", "mo_steps=3"], 20, 30 + 20),
-                # two outer steps; reg=0 and a large scale let 50 PCS steps reach the data
-                ("dpnp", ["k_start=1", "k=1", "pcs_steps=50", "reg=0", "pcs_scale=5", "dds=ddpm"], None, 100))
-        for method, sets, nfe, grads in runs:
-            out = self.path(method)
+                # two outer steps; reg=0 and a large scale let 50 PCS steps reach the data; the
+                # code's ddpm-pnp order (DDS, PCS, DDS) runs PCS once, pcs-dds twice
+                ("dpnp", ["k_start=1", "k=1", "pcs_steps=50", "reg=0", "pcs_scale=5", "dds=ddpm"], None, 50),
+                ("dpnp", ["k_start=1", "k=1", "pcs_steps=50", "reg=0", "pcs_scale=5", "dds=ddpm",
+                          "order=pcs-dds"], None, 100))
+        for i, (method, sets, nfe, grads) in enumerate(runs):
+            out = self.path(f"{method}-{i}")
             args = [a for kv in sets for a in ("--set", kv)]
             run("solve", "--problem", p, "--method", method, *args, "--threads", 2, "-o", out, check=0)
             with open(os.path.join(out, "report.json")) as f:
