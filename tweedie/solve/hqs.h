@@ -21,7 +21,7 @@ namespace tweedie::solve {
 struct HqsLoop {
   const char* solver;                // names the solver in errors
   const diffusion::Schedule& schedule;
-  const op::Operator& op;            // for the monitor's misfit
+  const op::Operator& op;            // estimates have its input shape; the monitor's misfit
   double zeta = 0;                   // ζ in [0, 1]: fresh-noise share of the re-noising
   bool clip_denoised = true;         // clamp the Tweedie estimate to [−1, 1]
   bool data_step_at_last = true;     // solve the data step at k = 0 as well
@@ -30,8 +30,8 @@ struct HqsLoop {
   std::function<torch::Tensor(const torch::Tensor& x0, double mu)> data_step;
 };
 
-// Runs the loop on ctx (prior, monitor, generator) with estimates of ctx.problem.op's input
-// shape; fills estimate, steps and stopped_early of `result`. The caller finishes the cost.
+// Runs the loop on ctx (prior, monitor, generator) with estimates of loop.op's input shape;
+// fills estimate, steps and stopped_early of `result`. The caller finishes the cost.
 void hqs_loop(const SolveContext& ctx, const HqsLoop& loop, const CostMeter& meter, Result& result);
 
 }  // namespace tweedie::solve

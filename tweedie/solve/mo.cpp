@@ -14,6 +14,11 @@ std::string MoOptions::check() const {
   return "";
 }
 
+std::string MoOptions::floor_check(double sigma_max) const {
+  if (mo_sigma_min < sigma_max) return "";
+  return "mo_sigma_min (" + show_number(mo_sigma_min) + ") must be below sigma_max (" + show_number(sigma_max) + ")";
+}
+
 Likelihood mo_likelihood(const SolveContext& ctx, const std::string& likelihood, const std::string& solver) {
   if (likelihood == "channel") {
     require(ctx.problem.channel != nullptr, solver + ": likelihood=channel needs the problem's channel");
@@ -79,9 +84,7 @@ const OptionTable<DpsMoOptions>& DpsMoOptions::table() {
         if (!(o.sigma_min < o.sigma_max))
           return "sigma_min (" + show_number(o.sigma_min) + ") must be below sigma_max (" +
                  show_number(o.sigma_max) + ")";
-        if (!(o.mo_sigma_min < o.sigma_max))
-          return "mo_sigma_min (" + show_number(o.mo_sigma_min) + ") must be below sigma_max (" +
-                 show_number(o.sigma_max) + ")";
+        if (auto floor = o.floor_check(o.sigma_max); !floor.empty()) return floor;
         return o.check();
       });
   return t;

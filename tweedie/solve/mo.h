@@ -68,6 +68,9 @@ struct MoOptions {
   }
   // "" or why the combination is invalid (mo on with N = 0 steps).
   std::string check() const;
+  // "" or why the projection floor is invalid: at or above the sampler's largest noise level
+  // `sigma_max` it would re-noise every step above the start.
+  std::string floor_check(double sigma_max) const;
 };
 
 // The data term of MO for `mo_likelihood`: "linear", f = ‖y − A x‖² (a Gaussian channel of
