@@ -84,7 +84,7 @@ const OptionTable<DpsMoOptions>& DpsMoOptions::table() {
         if (!(o.sigma_min < o.sigma_max))
           return "sigma_min (" + show_number(o.sigma_min) + ") must be below sigma_max (" +
                  show_number(o.sigma_max) + ")";
-        if (auto floor = o.floor_check(o.sigma_max); !floor.empty()) return floor;
+        if (auto bad_floor = o.floor_check(o.sigma_max); !bad_floor.empty()) return bad_floor;
         return o.check();
       });
   return t;

@@ -46,8 +46,8 @@ Result red_diff_loop(const SolveContext& ctx, const RedDiffOptions& o, const MoO
   // MO's f (its own option), only with MO
   std::unique_ptr<const Likelihood> mo_data;  // built in place: a Likelihood's atomic counter cannot move
   if (mo) {
-    const std::string floor = mo->floor_check(prior.sigma_max());  // RED-diff's largest level is the prior's
-    require(floor.empty(), std::string(solver) + ": " + floor + ", the prior's largest noise level");
+    const std::string bad_floor = mo->floor_check(prior.sigma_max());  // RED-diff's largest level is the prior's
+    require(bad_floor.empty(), std::string(solver) + ": " + bad_floor + ", the prior's largest noise level");
     mo_data.reset(new Likelihood(mo_likelihood(ctx, mo->mo_likelihood, solver)));
   }
   const int64_t T = prior.base().size(), B = ctx.y.size(0);
