@@ -89,6 +89,21 @@ struct TimedPrior {
   std::shared_ptr<double> network_seconds = std::make_shared<double>(0);
 };
 
+// Seconds per NFE at batch 1, inference mode: the fastest of 3 calls after a warm-up.
+double time_nfe(diffusion::UNet& net, const torch::Tensor& x) {
+  const torch::Tensor t = torch::full({1}, 500, torch::kLong);
+  double best = 1e30;
+  for (int r = 0; r < 4; ++r) {
+    torch::InferenceMode guard;
+    const auto t0 = Clock::now();
+    net->forward(x, t);
+    if (r > 0) best = std::min(best, seconds_since(t0));  // r = 0 warms up
+  }
+  return best;
+}
+
+const char* layout_name(bool channels_last) { return channels_last ? "channels-last" : "NCHW"; }
+
 TimedPrior make_prior(int64_t size) {
   std::ifstream f(data_path("models/configs/ffhq256_dps.json"));
   require(f.good(), "models/configs/ffhq256_dps.json not found");
@@ -166,19 +181,16 @@ int main(int argc, char** argv) {
     // ---- the network ---------------------------------------------------------------------------
     TimedPrior prior = make_prior(a.size);
     const torch::Tensor x = test_image(a.size);
-    double t_nfe = 1e30;
+    // Per NFE in the network's default activation layout (the figure the solvers run at), then
+    // in the other one, so that the layout choice is checked at this size too.
+    const bool default_cl = prior.net->channels_last();
+    double t_nfe = 1e30, t_nfe_other = 1e30;
     {
-      const torch::Tensor t = torch::full({1}, 500, torch::kLong);
       reset_peak_resident();
       const int64_t rss0 = resident_bytes();
-      for (int r = 0; r < 4; ++r) {
-        torch::InferenceMode guard;
-        const auto t0 = Clock::now();
-        prior.net->forward(x, t);
-        if (r > 0) t_nfe = std::min(t_nfe, seconds_since(t0));  // r = 0 warms up
-      }
-      std::fprintf(stderr, "network: %.3f s per NFE (%.1f GFLOP), forward peak +%.0f MB\n", t_nfe,
-                   prior.net->flops_per_image() / 1e9, mb(peak_resident_bytes() - rss0));
+      t_nfe = time_nfe(prior.net, x);
+      std::fprintf(stderr, "network: %.3f s per NFE (%.1f GFLOP, %s), forward peak +%.0f MB\n", t_nfe,
+                   prior.net->flops_per_image() / 1e9, layout_name(default_cl), mb(peak_resident_bytes() - rss0));
     }
     json out = {{"size", a.size},
                 {"n", n},
@@ -187,6 +199,7 @@ int main(int argc, char** argv) {
                 {"parameters", prior.net->num_parameters()},
                 {"gflop_per_nfe", prior.net->flops_per_image() / 1e9},
                 {"network_seconds_per_nfe", t_nfe},
+                {"network_layout", default_cl ? "channels-last" : "nchw"},
                 {"dense_matrix_mb", 4.0 * static_cast<double>(m) * static_cast<double>(n) / 1e6}};
 
     // ---- operators and solvers -----------------------------------------------------------------
@@ -263,15 +276,21 @@ int main(int argc, char** argv) {
       }
     }
     out["operators"] = ops;
+    // The other layout last, so that its buffers do not count in the rows' peak memory.
+    prior.net->set_channels_last(!default_cl);
+    t_nfe_other = time_nfe(prior.net, x);
+    prior.net->set_channels_last(default_cl);
+    std::fprintf(stderr, "network in %s activations: %.3f s per NFE\n", layout_name(!default_cl), t_nfe_other);
+    out["network_seconds_per_nfe_other_layout"] = t_nfe_other;
 
     // ---- the table -----------------------------------------------------------------------------
     std::ostringstream md;
     char buf[512];
     std::snprintf(buf, sizeof buf,
                   "3×%lld×%lld, M/N = %g (M = %lld), FFHQ-256 DPS U-Net (random weights, %.1f GFLOP per NFE), %d threads: "
-                  "%.2f s per NFE at batch 1.\n\n",
+                  "%.2f s per NFE at batch 1 in %s activations (%.2f s in %s).\n\n",
                   (long long)a.size, (long long)a.size, a.ratio, (long long)m, prior.net->flops_per_image() / 1e9,
-                  torch::get_num_threads(), t_nfe);
+                  torch::get_num_threads(), t_nfe, layout_name(default_cl), t_nfe_other, layout_name(!default_cl));
     md << buf;
     md << "| solver | operator | run | NFE | likelihood gradients | s / image | network s | rest s | peak MB (at start) | "
           "s / image at the defaults |\n|---|---|---|---|---|---|---|---|---|---|\n";

@@ -90,9 +90,13 @@ class UNetImpl : public torch::nn::Module {
   // the sinusoidal embedding and label_emb (a lookup).
   double flops_per_image() const { return flops_; }
 
-  // On CPU the activations run in channels-last memory format and the 4-D conv weights are
-  // stored channels-last (faster oneDNN convolutions; shapes and names are unchanged, only the
-  // strides). The output is returned contiguous either way. Default on.
+  // With set_channels_last(true), on CPU the activations run in channels-last memory format and
+  // the 4-D conv weights are stored channels-last (shapes and names are unchanged, only the
+  // strides). The output is returned contiguous either way. Default off (NCHW): since GroupNorm
+  // runs on NCHW activations, NCHW is as fast or faster at every size measured (docs/benchmarks.md,
+  // 2026-12-06: the shipped 32x32 network at batch 1 / 4 / 8 / 16 / 32 / 100 took 12.7 / 24.1 /
+  // 36.9 / 62.4 / 112 / 517 ms in NCHW against 12.5 / 30.4 / 50.2 / 90.3 / 169 / 517 ms
+  // channels-last; the FFHQ-256 network at batch 1, 1.46 s against 1.71 s).
   void set_channels_last(bool on);
   bool channels_last() const { return channels_last_; }
 
@@ -102,7 +106,7 @@ class UNetImpl : public torch::nn::Module {
                     Trace* trace);
 
   UNetConfig config_;
-  bool channels_last_ = true;
+  bool channels_last_ = false;
   double flops_ = 0;
   // Registered in guided-diffusion's order so that named_parameters() matches its state_dict().
   torch::nn::Sequential time_embed_{nullptr};  // Linear, SiLU, Linear
