@@ -46,7 +46,7 @@ install(FILES ${PROJECT_BINARY_DIR}/tweedieConfig.cmake ${PROJECT_BINARY_DIR}/tw
 # The shipped data: finished models with their cards and architectures (no training checkpoints,
 # no model still in training) and the experiment specs. Fashion-MNIST and the test images stay
 # in their Debian packages; the library reads them from there.
-set(TWEEDIE_SHIPPED_MODELS fmnist32 fmnist-classifier fmnist-gmm configs)
+set(TWEEDIE_SHIPPED_MODELS fmnist32 fmnist32-long fmnist32-400k fmnist-classifier fmnist-gmm configs)
 foreach(_m ${TWEEDIE_SHIPPED_MODELS})
   install(DIRECTORY ${PROJECT_SOURCE_DIR}/models/${_m} DESTINATION ${CMAKE_INSTALL_DATADIR}/tweedie/models
           PATTERN "checkpoint*" EXCLUDE PATTERN "evals" EXCLUDE PATTERN "snapshots" EXCLUDE)

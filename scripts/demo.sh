@@ -14,8 +14,9 @@ for name in camera astronaut brick moon; do
   "$TWEEDIE" dataset "$name" --size 256 -o "$OUT/$name.png"
 done
 "$TWEEDIE" info "$OUT/fashion_mnist_test64.png"
-# Unconditional samples from the shipped Fashion-MNIST prior (models/fmnist32, see its card).
-PRIOR=$(dirname "$0")/../models/fmnist32/model.safetensors
+# Unconditional samples from the converged Fashion-MNIST prior (models/fmnist32-long, see its card;
+# the step-2500 prior models/fmnist32 stays the default of configs that name no prior).
+PRIOR=$(dirname "$0")/../models/fmnist32-long/model.safetensors
 if [ -f "$PRIOR" ]; then
   OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE} "$TWEEDIE" sample --model "$PRIOR" --count 64 --cols 8 \
     --batch-size 64 --steps 50 --seed 0 -o "$OUT/prior_samples_ddim50.png"

@@ -13,6 +13,7 @@ Checks, in order (one class: installing once is the slow part):
   Python                  the installed module finds the installed data directory; the Python
                           example prints the C++ example's PSNR and NFE
 """
+import json
 import os
 import re
 import shutil
@@ -86,7 +87,18 @@ class InstalledPackage(unittest.TestCase):
         self.assertTrue(any(f.startswith("_core") for f in os.listdir(self.p("lib/python3/dist-packages/tweedie"))))
         names = [os.path.basename(f) for f in self.installed_files()]
         self.assertNotIn("checkpoint.safetensors", names)  # training state is not shipped
-        self.assertFalse(os.path.exists(self.p("share/tweedie/models/fmnist32-long")))
+        # The converged prior ships without its training state and milestone snapshots.
+        self.assertTrue(os.path.isfile(self.p("share/tweedie/models/fmnist32-long/model.safetensors")))
+        self.assertFalse(os.path.exists(self.p("share/tweedie/models/fmnist32-long/snapshots")))
+        # Every installed experiment's prior is installed beside it.
+        for f in os.listdir(self.p("share/tweedie/experiments")):
+            if not f.endswith(".json"):
+                continue
+            with open(self.p("share/tweedie/experiments/" + f), encoding="utf-8") as h:
+                prior = json.load(h).get("prior", "")
+            if prior:
+                path = prior.removeprefix("gmm:")
+                self.assertTrue(os.path.isfile(self.p("share/tweedie/" + path)), f + ": " + prior)
 
     def test_2_headers(self):
         inc = self.p("include")
