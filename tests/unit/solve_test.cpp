@@ -206,6 +206,34 @@ TEST(DiffOneBit, BeatsTheLinearSpectralEstimateOnOneBitMeasurements) {
   EXPECT_LT(misfit.back(), misfit.front());
 }
 
+// The re-noising's ε ablations (hqs.h, issue 13): at ζ = 1 the deterministic direction has
+// weight √(1 − ζ) = 0, so every choice gives the same bits; at ζ = 0 each gives its own path.
+// An unknown choice is an InputError when parsed.
+TEST(DiffOneBit, EpsAblationsOnlyMatterBelowZetaOne) {
+  Case c = one_bit_case();
+  auto prior = gaussian_prior({1, 8, 8});
+  const std::vector<std::string> common{"steps=6", "inner_steps=5"};
+  auto with = [&](const std::string& zeta, const std::string& eps) {
+    auto set = common;
+    set.push_back("zeta=" + zeta);
+    set.push_back("eps=" + eps);
+    return run("diff-onebit", set, c, *prior, 7).estimate;
+  };
+  auto ref1 = with("1", "corrected");
+  EXPECT_TRUE(torch::equal(ref1, with("1", "denoiser")));
+  EXPECT_TRUE(torch::equal(ref1, with("1", "rescaled")));
+  auto ref0 = with("0", "corrected");
+  for (const std::string eps : {"denoiser", "rescaled"}) {
+    auto other = with("0", eps);
+    EXPECT_TRUE(torch::isfinite(other).all().item<bool>()) << eps;
+    EXPECT_GT((other - ref0).abs().max().item<double>(), 1e-4) << eps;
+  }
+  // the default is the paper's choice
+  EXPECT_TRUE(torch::equal(ref0, run("diff-onebit", {"steps=6", "inner_steps=5", "zeta=0"}, c, *prior, 7).estimate));
+  for (const std::string name : {"diff-onebit", "diffpir"})
+    EXPECT_THROW(solver_registry().find(name).make.describe(resolve_solver(name, {"eps=noise"})), InputError) << name;
+}
+
 // ---- SIM-DMIS family ---------------------------------------------------------------------------------
 
 TEST(Sim, StartScalesAᵀyByTheEntryScaleOfA) {

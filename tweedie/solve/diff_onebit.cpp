@@ -21,7 +21,9 @@ const OptionTable<DiffOneBitOptions>& DiffOneBitOptions::table() {
        {"zeta", &O::zeta, "stochasticity ζ in [0, 1] (Algorithm 2)", in_range(0, 1)},
        {"inner_steps", &O::inner_steps, "Adam iterations per x-subproblem", at_least(0)},
        {"lr", &O::lr, "Adam learning rate", positive()},
-       {"clip_denoised", &O::clip_denoised, "clamp the Tweedie estimate to [-1, 1]"}});
+       {"clip_denoised", &O::clip_denoised, "clamp the Tweedie estimate to [-1, 1]"},
+       {"eps", &O::eps, "ε̃ of the re-noising: from the data-corrected estimate (Alg. 2 line 5), the denoiser's own, or the first at unit RMS (ablations)",
+        hqs_eps_names()}});
   return t;
 }
 
@@ -37,6 +39,7 @@ Result diff_onebit(const SolveContext& ctx, const DiffOneBitOptions& o) {
   // at every step including the last (line 8: at t_0 the state is x̂_{0|t_1}).
   hqs_loop(ctx,
            {"diff-onebit", s, *ctx.problem.op, o.zeta, o.clip_denoised, /*data_step_at_last=*/true,
+            hqs_eps(o.eps),
             [&](double ab) { return o.lambda * ab / (1 - ab); },
             [&](const torch::Tensor& z, double mu) {
               return prox_adam(data, z, torch::tensor(mu, torch::kFloat64), o.inner_steps, o.lr);

@@ -30,6 +30,9 @@ struct DiffOneBitOptions {
   // ddim_sample) do by default; measured on 4 Fashion-MNIST 1-bit problems (M/N = 1/2, σ = 0.3):
   // 13.4 dB clamped vs 9.4 dB without — the unclamped Tweedie estimate at high noise is wild.
   bool clip_denoised = true;
+  // corrected: ε̃ = (x_t − α x̂_{0|t})/σ from the data-corrected estimate (Alg. 2 line 5);
+  // denoiser: from the denoiser's own z̃; rescaled: the first at unit RMS (hqs.h; ablations)
+  std::string eps = "corrected";
 
   std::string respacing() const { return timesteps.empty() ? "ddim" + std::to_string(steps) : timesteps; }
   static const OptionTable<DiffOneBitOptions>& table();

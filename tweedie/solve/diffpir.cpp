@@ -20,6 +20,8 @@ const OptionTable<DiffPirOptions>& DiffPirOptions::table() {
             Unset<O>{&O::spacing}},
            {"lambda", &O::lambda, "λ: data-step weight μ_t = λ ᾱ/(4(1−ᾱ)) (seed 001: 7)", positive()},
            {"zeta", &O::zeta, "ζ in [0, 1]: fresh-noise weight of the re-noising (seed 001: 1)", in_range(0, 1)},
+           {"eps", &O::eps, "ε̂ of the re-noising: from the data-corrected x̂0 (DiffPIR), the denoiser's own, or the first at unit RMS (ablations)",
+            hqs_eps_names()},
            {"prox", &O::prox, "data-step solver: Adam, or CG (likelihood=linear only)", {"adam", "cg"}},
            {"inner_steps", &O::inner_steps, "Adam / CG iterations per data step", at_least(0)},
            {"lr", &O::lr, "Adam learning rate", positive()},
@@ -61,6 +63,7 @@ Result diffpir(const SolveContext& ctx, const DiffPirOptions& o) {
   // CG; the last step (t = 0) returns its Tweedie estimate, no data step (DiffPIR skips it there).
   hqs_loop(ctx,
            {"diffpir", s, *lik.op, o.zeta, o.clip_denoised, /*data_step_at_last=*/false,
+            hqs_eps(o.eps),
             [&](double ab) { return o.lambda * ab / (4 * (1 - ab)); },
             [&](const torch::Tensor& x0, double mu) {
               if (o.prox == "adam") return prox_adam(data, x0, torch::tensor(mu, torch::kFloat64), o.inner_steps, o.lr);

@@ -39,6 +39,7 @@ struct DiffPirOptions : LikelihoodOptions {
   // read as DiffPIR's ζ (the paper's η-like weight: 0 = DDIM, 1 = fresh noise). [INFERRED]
   // The code's separate `eta` (0 in every config) is not implemented.
   double zeta = 1.0;
+  std::string eps = "corrected";  // corrected (DiffPIR) | denoiser | rescaled (ablations; hqs.h)
   std::string prox = "adam";    // adam (seed 001 App. E) | cg (linear form only; DiffPIR's closed form)
   int64_t inner_steps = 50;     // Adam or CG iterations per data step (seed 001 App. E: 50)
   double lr = 0.1;              // Adam learning rate (seed 001 App. E)
