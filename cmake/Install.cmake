@@ -49,6 +49,7 @@ install(FILES ${PROJECT_BINARY_DIR}/tweedieConfig.cmake ${PROJECT_BINARY_DIR}/tw
 set(TWEEDIE_SHIPPED_MODELS fmnist32 fmnist32-long fmnist32-400k fmnist-classifier fmnist-gmm configs)
 foreach(_m ${TWEEDIE_SHIPPED_MODELS})
   install(DIRECTORY ${PROJECT_SOURCE_DIR}/models/${_m} DESTINATION ${CMAKE_INSTALL_DATADIR}/tweedie/models
-          PATTERN "checkpoint*" EXCLUDE PATTERN "evals" EXCLUDE PATTERN "snapshots" EXCLUDE)
+          PATTERN "checkpoint*" EXCLUDE PATTERN "evals" EXCLUDE PATTERN "snapshots" EXCLUDE
+          PATTERN "recipes" EXCLUDE)
 endforeach()
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/experiments DESTINATION ${CMAKE_INSTALL_DATADIR}/tweedie)

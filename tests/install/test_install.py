@@ -89,7 +89,8 @@ class InstalledPackage(unittest.TestCase):
         self.assertNotIn("checkpoint.safetensors", names)  # training state is not shipped
         # The converged prior ships without its training state and milestone snapshots.
         self.assertTrue(os.path.isfile(self.p("share/tweedie/models/fmnist32-long/model.safetensors")))
-        self.assertFalse(os.path.exists(self.p("share/tweedie/models/fmnist32-long/snapshots")))
+        for extra in ["snapshots", "evals", "recipes"]:  # training-side records stay in the repository
+            self.assertFalse(os.path.exists(self.p("share/tweedie/models/fmnist32-long/" + extra)), extra)
         # Every installed experiment's prior is installed beside it.
         for f in os.listdir(self.p("share/tweedie/experiments")):
             if not f.endswith(".json"):
