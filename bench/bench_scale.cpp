@@ -184,7 +184,7 @@ int main(int argc, char** argv) {
     // Per NFE in the network's default activation layout (the figure the solvers run at), then
     // in the other one, so that the layout choice is checked at this size too.
     const bool default_cl = prior.net->channels_last();
-    double t_nfe = 1e30, t_nfe_other = 1e30;
+    double t_nfe = 0;
     {
       reset_peak_resident();
       const int64_t rss0 = resident_bytes();
@@ -278,7 +278,7 @@ int main(int argc, char** argv) {
     out["operators"] = ops;
     // The other layout last, so that its buffers do not count in the rows' peak memory.
     prior.net->set_channels_last(!default_cl);
-    t_nfe_other = time_nfe(prior.net, x);
+    const double t_nfe_other = time_nfe(prior.net, x);
     prior.net->set_channels_last(default_cl);
     std::fprintf(stderr, "network in %s activations: %.3f s per NFE\n", layout_name(!default_cl), t_nfe_other);
     out["network_seconds_per_nfe_other_layout"] = t_nfe_other;

@@ -49,16 +49,6 @@ std::vector<double> dpnp_etas(const DpnpOptions& o) {
   return e;
 }
 
-namespace {
-
-torch::Tensor per_item(const torch::Tensor& v, const torch::Tensor& like) {
-  std::vector<int64_t> col(like.dim(), 1);
-  col[0] = like.size(0);
-  return v.view(col);
-}
-
-}  // namespace
-
 torch::Tensor dpnp_pcs(const Likelihood& data, bool linear_misfit, const torch::Tensor& x_c, double eta,
                        const DpnpOptions& o, torch::Generator& gen) {
   const double sm2 = o.multiplier * o.multiplier, g2 = eta * eta;

@@ -42,9 +42,7 @@ torch::Tensor unit_nll_gradient(const channel::Channel& ch, const torch::Tensor&
   auto zl = z.detach().requires_grad_(true);
   auto gz = torch::autograd::grad({ch.nll(zl, y).sum()}, {zl})[0].detach();
   auto flat = gz.is_complex() ? torch::view_as_real(gz).flatten(1) : gz.flatten(1);
-  std::vector<int64_t> shape(gz.dim(), 1);
-  shape[0] = gz.size(0);
-  return gz / flat.norm(2, 1).clamp_min(1e-30).view(shape);
+  return gz / per_item(flat.norm(2, 1).clamp_min(1e-30), gz);
 }
 
 }  // namespace

@@ -36,11 +36,8 @@ void hqs_loop(const SolveContext& ctx, const HqsLoop& loop, const CostMeter& met
       // ε̂ = (x_t − √ᾱ x̂0')/√(1 − ᾱ), or with the denoiser's x̂0, or rescaled to unit RMS
       const bool from_denoiser = loop.eps == HqsLoop::Eps::kDenoiser;
       torch::Tensor eps = (x - std::sqrt(ab) * (from_denoiser ? x0_denoiser : x0)) / std::sqrt(1 - ab);
-      if (loop.eps == HqsLoop::Eps::kRescaled) {
-        std::vector<int64_t> per_item(eps.dim(), 1);
-        per_item[0] = B;
-        eps = eps / eps.flatten(1).square().mean(1).sqrt().clamp_min(1e-12).view(per_item);
-      }
+      if (loop.eps == HqsLoop::Eps::kRescaled)
+        eps = eps / per_item(eps.flatten(1).square().mean(1).sqrt().clamp_min(1e-12), eps);
       // x_{t'} = √ᾱ' x̂0' + √(1 − ᾱ') (√(1 − ζ) ε̂ + √ζ z)
       if (loop.zeta > 0) eps = std::sqrt(1 - loop.zeta) * eps + std::sqrt(loop.zeta) * randn(shape, ctx.gen, device);
       x = std::sqrt(ab_prev) * x0 + std::sqrt(1 - ab_prev) * eps;

@@ -53,10 +53,7 @@ NormEstimate gauss_newton_norm(const op::Operator& A, const torch::Tensor& at, i
                                torch::Generator& gen) {
   torch::NoGradGuard no_grad;
   const torch::Tensor x = at.detach().to(torch::kFloat32);
-  const int64_t B = x.size(0);
-  std::vector<int64_t> col(x.dim(), 1);
-  col[0] = B;
-  auto item_norm = [&](const torch::Tensor& t) { return t.flatten(1).norm(2, 1).clamp_min(1e-30).view(col); };
+  auto item_norm = [&](const torch::Tensor& t) { return per_item(t.flatten(1).norm(2, 1).clamp_min(1e-30), t); };
   torch::Tensor v = randn(x.sizes(), gen, x.device());
   v = v / item_norm(v);
   const torch::Tensor Ax = A.linear() ? torch::Tensor() : A.apply(x);
@@ -69,9 +66,7 @@ NormEstimate gauss_newton_norm(const op::Operator& A, const torch::Tensor& at, i
     } else {
       // J v ≈ (A(x + h v) − A(x))/h, h = 1e-3 (‖x‖ + 1) per item (v has unit norm)
       const torch::Tensor h = 1e-3 * (item_norm(x) + 1);
-      std::vector<int64_t> ycol(Ax.dim(), 1);
-      ycol[0] = B;
-      Jv = (A.apply(x + h * v) - Ax) / h.view(ycol);
+      Jv = (A.apply(x + h * v) - Ax) / per_item(h.flatten(), Ax);
     }
     torch::Tensor w = A.vjp(x, Jv).detach();  // JᵀJ v
     ++e.products;

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "tweedie/core/runtime.h"
+#include "tweedie/solve/solver.h"
 
 namespace tweedie::solve {
 
@@ -24,11 +25,7 @@ void Adam::step(torch::Tensor& x, const torch::Tensor& g) {
 torch::Tensor prox_adam(const Likelihood& lik, const torch::Tensor& z, const torch::Tensor& mu, int64_t iterations,
                         double lr) {
   torch::Tensor mu_b = mu.to(z.options());
-  if (mu_b.dim() == 1) {  // one μ per item: [B] → [B, 1, ..., 1]
-    std::vector<int64_t> shape(z.dim(), 1);
-    shape[0] = z.size(0);
-    mu_b = mu_b.view(shape);
-  }
+  if (mu_b.dim() == 1) mu_b = per_item(mu_b, z);  // one μ per item: [B] → [B, 1, ..., 1]
   AdamOptions ao;
   ao.lr = lr;
   Adam adam(ao);
@@ -47,9 +44,7 @@ CgProxResult gaussian_prox_cg(const op::Operator& A, const torch::Tensor& y, con
   require(A.linear(), "prox=cg needs a linear operator, got " + A.name());
   torch::NoGradGuard no_grad;
   const double c = mu * sigma * sigma;  // (AᵀA + c I) x = Aᵀy + c z,  c = μσ²
-  std::vector<int64_t> col(z.dim(), 1);
-  col[0] = z.size(0);
-  auto dot = [&](const torch::Tensor& a, const torch::Tensor& b) { return (a * b).flatten(1).sum(1).view(col); };
+  auto dot = [&](const torch::Tensor& a, const torch::Tensor& b) { return per_item((a * b).flatten(1).sum(1), a); };
   CgProxResult r;
   torch::Tensor x = z.clone();
   torch::Tensor res = A.adjoint(y - A.apply(x));  // b − (AᵀA + cI) z = Aᵀ(y − A z)

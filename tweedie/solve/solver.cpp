@@ -41,6 +41,12 @@ const diffusion::EpsDenoiser& no_prior() {
   return *none;
 }
 
+torch::Tensor per_item(const torch::Tensor& v, const torch::Tensor& like) {
+  std::vector<int64_t> col(like.dim(), 1);
+  col[0] = like.size(0);
+  return v.view(col);
+}
+
 double relative_misfit(const op::Operator& A, const torch::Tensor& x, const torch::Tensor& y) {
   torch::NoGradGuard no_grad;
   auto r = (A.apply(x) - y).flatten(1), yf = y.flatten(1);

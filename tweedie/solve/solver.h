@@ -92,6 +92,9 @@ const diffusion::EpsDenoiser& no_prior();
 // ‖y − A x‖ / ‖y‖ per item, averaged over the batch (real or complex y). No gradient.
 double relative_misfit(const op::Operator& A, const torch::Tensor& x, const torch::Tensor& y);
 
+// A per-item tensor v of shape [B] viewed as [B, 1, ..., 1], to broadcast against `like` ([B, ...]).
+torch::Tensor per_item(const torch::Tensor& v, const torch::Tensor& like);
+
 // InputError naming the solver unless the estimate is finite (divergence, NaN in the network).
 void require_finite(const torch::Tensor& x, const std::string& solver, int64_t step);
 
