@@ -130,6 +130,7 @@ BENCHMARK(BM_IterationScaledGd)->Arg(1000)->Unit(benchmark::kMillisecond);
 }  // namespace
 
 int main(int argc, char** argv) {
+  tweedie::keep_freed_memory();  // as the CLI does (runtime.h)
   tweedie::set_threads(tweedie::bench::bench_threads(1));
   if (int rc = tweedie::bench::run_benchmarks(argc, argv)) return rc;
   std::printf("\nmatrix completion, r = 10, p = 0.1, kappa = %g, to relative error 1e-6, %d thread(s); CPU seconds\n",

@@ -168,9 +168,9 @@ int print_table(const std::string& json_path) {
   std::printf("Gaussian generator: %s. Times are medians of repeated calls (one call for the matrix-free "
               "Gaussian at 3x256x256); CPU = process CPU time over the same calls.\n\n",
               tweedie::op::gaussian_kernels().front().c_str());
-  std::printf("| item | N | M | copy | SRHT A+Aᵀ | SRHT / copy | dense Gaussian A+Aᵀ | matrix-free A+Aᵀ: wall | "
-              "CPU | ns / entry / core (CPU) | ns / entry (wall × threads) |\n");
-  std::printf("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
+  std::printf("| item | N | M | copy | SRHT A+Aᵀ | SRHT / copy | SRDCT A+Aᵀ | SRDCT / copy | dense Gaussian A+Aᵀ | "
+              "matrix-free A+Aᵀ: wall | CPU | ns / entry / core (CPU) | ns / entry (wall × threads) |\n");
+  std::printf("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n");
   for (int64_t id = 0; id <= 2; ++id) {
     const Shape in = shape_of(id);
     const int64_t N = tweedie::op::numel(in), M = N / 16;
@@ -180,6 +180,7 @@ int print_table(const std::string& json_path) {
     const Timing copy = time_call([&] { y.copy_(x); }, big ? 400 : 2000);
     const std::string m = std::to_string(M);
     const Timing srht = time_operator("srht:m=" + m, in, big ? 100 : 400);
+    const Timing srdct = time_operator("srdct:m=" + m, in, big ? 100 : 400);
     char held[64];
     std::snprintf(held, sizeof held, "not run: A would hold %.1f GB", 4.0 * M * N / 1e9);
     std::string dense = held;
@@ -191,9 +192,9 @@ int print_table(const std::string& json_path) {
     }
     const Timing mf = time_operator("gaussian:m=" + m + ",impl=matrix-free", in, big ? 1 : 20);
     const double entries = 2.0 * static_cast<double>(M) * static_cast<double>(N);
-    std::printf("| %s | %ld | %ld | %.1f µs | %.1f µs | %.1f | %s | %.4g s | %.4g s | %.2f | %.2f |\n",
+    std::printf("| %s | %ld | %ld | %.1f µs | %.1f µs | %.1f | %.1f µs | %.1f | %s | %.4g s | %.4g s | %.2f | %.2f |\n",
                 tweedie::op::shape_text(in).c_str(), static_cast<long>(N), static_cast<long>(M), copy.wall * 1e6,
-                srht.wall * 1e6, srht.wall / copy.wall, dense.c_str(), mf.wall, mf.cpu, mf.cpu / entries * 1e9,
+                srht.wall * 1e6, srht.wall / copy.wall, srdct.wall * 1e6, srdct.wall / copy.wall, dense.c_str(), mf.wall, mf.cpu, mf.cpu / entries * 1e9,
                 mf.wall * threads / entries * 1e9);
     std::fflush(stdout);
     rows.push_back({{"shape", tweedie::op::shape_text(in)},
@@ -202,6 +203,8 @@ int print_table(const std::string& json_path) {
                     {"copy_seconds", copy.wall},
                     {"srht_seconds", srht.wall},
                     {"srht_over_copy", srht.wall / copy.wall},
+                    {"srdct_seconds", srdct.wall},
+                    {"srdct_over_copy", srdct.wall / copy.wall},
                     {"matrix_free_seconds", mf.wall},
                     {"matrix_free_cpu_seconds", mf.cpu},
                     {"matrix_free_ns_per_entry_per_core", mf.cpu / entries * 1e9},
@@ -215,6 +218,7 @@ int print_table(const std::string& json_path) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  tweedie::keep_freed_memory();  // as the CLI does (runtime.h)
   tweedie::set_threads(tweedie::bench::bench_threads(0));
   // --table [--json FILE]
   bool table = false;

@@ -99,6 +99,9 @@ def main():
     best, cpu, ctx, reps = load_cpp(a.raw)
     eager = load_eager(a.raw, "eager")
     eager_cl = load_eager(a.raw, "eagercl")
+    # PyTorch eager under the glibc malloc settings tweedie applies to itself
+    # (tweedie::keep_freed_memory): how much of the difference is the allocator.
+    eager_m = load_eager(a.raw, "eagermalloc")
     if eager is None:
         raise SystemExit(f"bench_report: no PyTorch eager results in {a.raw}")
     fpi = float(ctx.get("flops_per_image", 0)) or eager["meta"]["flops_per_image"]
@@ -170,6 +173,9 @@ def main():
     if eager_cl:
         hdr += " eager, channels-last |"
         sep += "---:|"
+    if eager_m:
+        hdr += " eager, tweedie's malloc settings | ratio to that |"
+        sep += "---:|---:|"
     lines += [hdr, sep]
     for b in sorted(set(nfe_cpp) | set(eager["nfe"])):
         c, e = nfe_cpp.get(b), eager["nfe"].get(b)
@@ -181,12 +187,17 @@ def main():
         if eager_cl:
             ec = eager_cl["nfe"].get(b)
             row += f" {fmt(ec and ec * 1e3)} |"
+        em = eager_m and eager_m["nfe"].get(b)
+        if eager_m:
+            row += f" {fmt(em and em * 1e3)} | {fmt(em / c if c and em else None)} |"
         lines.append(row)
         summary["nfe"][b] = {"tweedie_ms": c and c * 1e3, "eager_ms": e and e * 1e3,
                              "ratio": e / c if c and e else None,
                              "tweedie_other_layout_ms": nfe_cpp_alt.get(b) and nfe_cpp_alt[b] * 1e3,
                              "eager_channels_last_ms": eager_cl and eager_cl["nfe"].get(b) and
                              eager_cl["nfe"][b] * 1e3,
+                             "eager_malloc_ms": em and em * 1e3,
+                             "ratio_to_eager_malloc": em / c if c and em else None,
                              "tweedie_gflops": c and fpi * b / c / 1e9,
                              "eager_gflops": e and fpi * b / e / 1e9}
     if eager["train"]:
@@ -202,11 +213,16 @@ def main():
             row += f" {fmt(alt and b / alt)}{note} |"
         if eager_cl and eager_cl["train"]:
             row += f" {fmt(b / eager_cl['train'][1])} |"
+        em = eager_m and eager_m["train"] and eager_m["train"][1]
+        if eager_m:
+            row += f" {fmt(em and b / em)} | {fmt(em / c if c and em else None)} |"
         lines.append(row)
         summary["train"] = {"batch": b, "tweedie_images_per_s": c and b / c,
                             "eager_images_per_s": b / e, "ratio": e / c if c else None,
                             "eager_channels_last_images_per_s":
                                 eager_cl and eager_cl["train"] and b / eager_cl["train"][1],
+                            "eager_malloc_images_per_s": em and b / em,
+                            "ratio_to_eager_malloc": em / c if c and em else None,
                             "tweedie_gflops": c and 3 * fpi * b / c / 1e9,
                             "eager_gflops": 3 * fpi * b / e / 1e9}
 

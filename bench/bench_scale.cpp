@@ -159,6 +159,7 @@ struct Row {
 }  // namespace
 
 int main(int argc, char** argv) {
+  tweedie::keep_freed_memory();  // as the CLI does (runtime.h)
   CLI::App app{"Diff-OneBit and SIM-DMIS at the seeds' scale"};
   Args a;
   add_flags(app, a);

@@ -60,6 +60,7 @@ void run_solver(benchmark::State& state, const std::string& method) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  tweedie::keep_freed_memory();  // as the CLI does (runtime.h)
   tweedie::set_threads(tweedie::bench::bench_threads(2));
   // Every enrolled solver with a prior, so a new one is benchmarked without touching this file.
   // Self-diffusion and DIP train their own network: bench_untrained times them.

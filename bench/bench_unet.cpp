@@ -12,6 +12,7 @@
 //   --profile-train=N[:cl]  instead of benchmarking: profile N training steps at batch 64
 //                 (LibTorch's autograd profiler) and print the per-op self time, largest first;
 //                 cl = 1 channels-last (default) or 0 NCHW activations
+//   --profile-nfe=N[:B]  the same for N inference NFEs at batch B (default 16), default layout
 // Environment:
 //   TWEEDIE_BENCH_MODEL    weights (.safetensors written by tweedie, or .pt + config JSON);
 //                          unset: random initialisation of the shipped architecture
@@ -39,6 +40,7 @@
 #include "tweedie/diffusion/unet.h"
 #include "tweedie/io/npy.h"
 #include "bench_support.h"
+#include "tweedie/core/runtime.h"
 
 namespace {
 
@@ -206,16 +208,17 @@ void write_check_output(UNet& net) {
   tweedie::io::write_npy(paths[2], net->forward(x, t));
 }
 
-// --profile-train: per-op self time of `steps` training steps from the autograd profiler's
-// Chrome trace. Self time = an event's duration minus that of the events nested directly in it
-// on the same thread, so the table adds up to the profiled time without double counting.
-int profile_train(int steps, bool channels_last) {
-  TrainStep step(64, channels_last);
-  step();  // warm-up
+// --profile-train / --profile-nfe: per-op self time of `steps` calls of `fn` from the autograd
+// profiler's Chrome trace. Self time = an event's duration minus that of the events nested
+// directly in it on the same thread, so the table adds up to the profiled time without double
+// counting.
+template <typename Fn>
+int profile_ops(int steps, const std::string& label, Fn&& fn) {
+  fn();  // warm-up
   std::stringstream trace;
   {
     torch::autograd::profiler::RecordProfile guard(trace);
-    for (int i = 0; i < steps; ++i) step();
+    for (int i = 0; i < steps; ++i) fn();
   }
   struct Event { double ts, dur; std::string name; };
   std::map<int64_t, std::vector<Event>> by_thread;
@@ -247,14 +250,31 @@ int profile_train(int steps, bool channels_last) {
   }
   std::vector<std::pair<std::string, std::pair<double, int64_t>>> rows(self.begin(), self.end());
   std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.second.first > b.second.first; });
-  std::printf("training step, batch 64, %s activations, %d steps: %.1f ms per step profiled\n",
-              channels_last ? "channels-last" : "NCHW", steps, total / 1e3 / steps);
-  std::printf("| op | self ms per step | share | calls per step |\n|---|---:|---:|---:|\n");
+  std::printf("%s, %d calls: %.2f ms per call profiled\n", label.c_str(), steps, total / 1e3 / steps);
+  std::printf("| op | self ms per call | share | calls per call |\n|---|---:|---:|---:|\n");
   for (size_t i = 0; i < rows.size() && i < 30; ++i) {
-    std::printf("| %s | %.2f | %.1f%% | %.0f |\n", rows[i].first.c_str(), rows[i].second.first / 1e3 / steps,
+    std::printf("| %s | %.3f | %.1f%% | %.0f |\n", rows[i].first.c_str(), rows[i].second.first / 1e3 / steps,
                 100 * rows[i].second.first / total, static_cast<double>(rows[i].second.second) / steps);
   }
   return 0;
+}
+
+int profile_train(int steps, bool channels_last) {
+  TrainStep step(64, channels_last);
+  return profile_ops(steps, std::string("training step, batch 64, ") + (channels_last ? "channels-last" : "NCHW"),
+                     [&] { step(); });
+}
+
+// One NFE in inference mode at `batch`, in the network's default layout.
+int profile_nfe(int steps, int64_t batch) {
+  UNet& net = inference_model();
+  const UNetConfig& c = net->config();
+  torch::manual_seed(1);
+  const torch::Tensor x = torch::randn({batch, c.in_channels, c.image_size, c.image_size});
+  const torch::Tensor t = torch::randint(0, 1000, {batch}, torch::kLong);
+  c10::InferenceMode guard;
+  return profile_ops(steps, "NFE, batch " + std::to_string(batch) + (net->channels_last() ? ", channels-last" : ", NCHW"),
+                     [&] { benchmark::DoNotOptimize(net->forward(x, t).data_ptr()); });
 }
 
 // Removes --threads=N / --threads N from argv; returns N or -1.
@@ -277,6 +297,7 @@ int take_threads_flag(int* argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  tweedie::keep_freed_memory();  // as the CLI does (runtime.h)
   int threads = take_threads_flag(&argc, argv);
   if (threads <= 0) threads = tweedie::bench::bench_threads(2);
   at::set_num_threads(threads);
@@ -287,6 +308,11 @@ int main(int argc, char** argv) {
       const std::string spec = a.substr(16);
       const auto colon = spec.find(':');
       return profile_train(std::atoi(spec.c_str()), colon == std::string::npos || spec.substr(colon + 1) != "0");
+    }
+    if (a.rfind("--profile-nfe=", 0) == 0) {
+      const std::string spec = a.substr(14);
+      const auto colon = spec.find(':');
+      return profile_nfe(std::atoi(spec.c_str()), colon == std::string::npos ? 16 : std::atoll(spec.c_str() + colon + 1));
     }
   }
 

@@ -75,6 +75,7 @@ void run(benchmark::State& state, const std::string& method) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  tweedie::keep_freed_memory();  // as the CLI does (runtime.h)
   tweedie::set_threads(tweedie::bench::bench_threads(2));
   for (const char* method : {"self-diffusion", "dip"}) {
     for (auto [width, depth, label] : {std::tuple{64, 5, "w64d5"}, std::tuple{16, 4, "w16d4"}}) {

@@ -58,6 +58,7 @@ int Command::execute() {
       if (end != begin && *end == '\0') require_finite(v, opt->get_name());  // "--snr = nan: expected ..."
     }
   }
+  keep_freed_memory();  // activations are reused, not re-mapped, between network calls
   set_threads(common_.threads);
   device_ = parse_device(common_.device);
   if (writes_incrementally()) return run();

@@ -252,6 +252,7 @@ class SolveCommand : public Command {
     nlohmann::json provenance = report;
     provenance["cost"].erase("seconds");
     provenance["cost"].erase("peak_rss_bytes");
+    provenance["cost"].erase("seconds_by_activity");
     std::map<std::string, std::string> text{{"tweedie", provenance.dump()}};
     if (is_image_batch(estimate)) {
       write_image_png(path("estimate.png"), estimate, 8, text);

@@ -16,6 +16,8 @@
 #   BENCH_REPETITIONS      repetitions per measurement and round (default 3)
 #   BENCH_MIN_TIME         seconds per latency repetition (default 0.5)
 #   BENCH_EAGER_CL         1: also time PyTorch eager in channels-last memory format (default 1)
+#   BENCH_EAGER_MALLOC     1: also time PyTorch eager with the glibc malloc settings tweedie
+#                          applies to itself (tweedie::keep_freed_memory) (default 1)
 #   BENCH_OUT              output directory (default results/bench)
 #   PYTHON                 the Python with torch and numpy (default /usr/bin/python3)
 #   BENCH_SCALE_SIZE       image size of bench_scale (default 256; 0 skips it: about 10 minutes
@@ -39,6 +41,7 @@ ROUNDS=${BENCH_ROUNDS:-2}
 REPS=${BENCH_REPETITIONS:-3}
 MIN_TIME=${BENCH_MIN_TIME:-0.5}
 EAGER_CL=${BENCH_EAGER_CL:-1}
+EAGER_MALLOC=${BENCH_EAGER_MALLOC:-1}
 OUT=${BENCH_OUT:-results/bench}
 BIN="$BUILD/bench/bench_unet"
 REF="$ROOT/bench/adm_unet_reference.py"
@@ -83,6 +86,13 @@ for ((r = 1; r <= ROUNDS; r++)); do
     echo "bench.sh: round $r/$ROUNDS: PyTorch eager, channels-last" >&2
     "$PYTHON" "$REF" --bench --model "$TWEEDIE_BENCH_MODEL" --threads "$THREADS" --channels-last \
       --repetitions "$REPS" --min-time "$MIN_TIME" --train-min-time "$MIN_TIME" --json "$RAW/eagercl_$r.json"
+  fi
+  if [[ "$EAGER_MALLOC" == 1 ]]; then
+    echo "bench.sh: round $r/$ROUNDS: PyTorch eager, tweedie's malloc settings" >&2
+    # tweedie::keep_freed_memory (tweedie/core/runtime.h): M_MMAP_THRESHOLD 32 MB, M_TRIM_THRESHOLD 1 GB.
+    MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=1073741824 \
+      "$PYTHON" "$REF" --bench --model "$TWEEDIE_BENCH_MODEL" --threads "$THREADS" \
+      --repetitions "$REPS" --min-time "$MIN_TIME" --train-min-time "$MIN_TIME" --json "$RAW/eagermalloc_$r.json"
   fi
 done
 

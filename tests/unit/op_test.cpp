@@ -400,6 +400,51 @@ TEST(Srht, RowsAreOrthogonalWithTheGaussianScale) {
   EXPECT_LT(rel(col.abs(), torch::full_like(col, 1 / std::sqrt(32.0))), 1e-5);
 }
 
+// The fast DCT against its definition as an explicit float64 matrix, at even, odd and
+// power-of-two lengths; its inverse; its gradient (C is orthogonal: ∇ of <v, C x> is Cᵀ v).
+TEST(Srdct, DctEqualsTheExplicitMatrixAndIdctInvertsIt) {
+  for (int64_t N : {1, 2, 3, 7, 12, 16, 27}) {
+    SCOPED_TRACE(N);
+    auto n = torch::arange(N, torch::kFloat64);
+    auto C = torch::cos(M_PI * (2 * n.unsqueeze(0) + 1) * n.unsqueeze(1) / (2.0 * N)) * std::sqrt(2.0 / N);
+    C[0] = C[0] / std::sqrt(2.0);  // s_0 = √(1/N)
+    auto x = torch::randn({3, N}, torch::kFloat64);
+    EXPECT_LT(rel(dct(x), x.matmul(C.t())), 1e-12);
+    EXPECT_LT(rel(idct(x), x.matmul(C)), 1e-12);
+    EXPECT_LT(rel(idct(dct(x)), x), 1e-12);
+    auto x32 = x.to(torch::kFloat32);
+    EXPECT_LT(rel(dct(x32).to(torch::kFloat64), x.matmul(C.t())), 1e-5);
+  }
+  auto x = torch::randn({2, 3 * 64 * 64}, torch::requires_grad());
+  auto v = torch::randn({2, 3 * 64 * 64});
+  (dct(x) * v).sum().backward();
+  EXPECT_LT(rel(x.grad(), idct(v)), 1e-5);
+}
+
+// The operator is c S C D as documented: its product against the formula written with the
+// explicit matrix, and rows orthogonal with the Gaussian's scale (A Aᵀ = (N/M) I).
+TEST(Srdct, OperatorIsTheSubsampledSignedDct) {
+  const Shape in{1, 6, 5};
+  const int64_t N = 30, M = 9;
+  SrhtOptions o;
+  o.m = M, o.seed = 3;
+  auto A = make_srdct(in, o);
+  auto gen = make_generator(o.seed);
+  auto signs = (torch::randint(0, 2, {N}, gen, torch::kLong) * 2 - 1).to(torch::kFloat64);
+  auto kept = std::get<0>(torch::randperm(N, gen, torch::kLong).slice(0, 0, M).sort());
+  auto n = torch::arange(N, torch::kFloat64);
+  auto C = torch::cos(M_PI * (2 * n.unsqueeze(0) + 1) * n.unsqueeze(1) / (2.0 * N)) * std::sqrt(2.0 / N);
+  C[0] = C[0] / std::sqrt(2.0);
+  auto dense = C.index_select(0, kept) * signs.unsqueeze(0) * std::sqrt(static_cast<double>(N) / M);  // [M, N]
+  auto x = torch::randn({2, 1, 6, 5}, torch::kFloat64);
+  EXPECT_LT(rel(A->apply(x), x.flatten(1).matmul(dense.t())), 1e-12);
+  auto y = torch::randn({2, M}, torch::kFloat64);
+  EXPECT_LT(rel(A->adjoint(y).flatten(1), y.matmul(dense)), 1e-12);
+  EXPECT_LT(rel(dense.matmul(dense.t()), torch::eye(M, torch::kFloat64) * (static_cast<double>(N) / M)), 1e-12);
+  EXPECT_EQ(A->spec(), "srdct:m=9,var=1/m,seed=3");
+}
+
+
 // ---- Masks ---------------------------------------------------------------------------------------
 
 TEST(Masks, BoxAndRandomRemoveTheRightPixels) {

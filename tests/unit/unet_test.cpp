@@ -19,6 +19,7 @@
 #include "support/test_support.h"
 #include "tweedie/core/error.h"
 #include "tweedie/core/fs.h"
+#include "tweedie/diffusion/group_norm_silu.h"
 #include "tweedie/diffusion/unet.h"
 #include "tweedie/io/npy.h"
 #include "tweedie/io/safetensors.h"
@@ -629,6 +630,86 @@ TEST(UNetShipped, FashionMnistArchitectureIsConfigAWithoutLearnedSigma) {
   EXPECT_EQ(net->num_parameters(), 1370242 - 32 * 9 - 1);
   EXPECT_EQ(net->forward(torch::zeros({2, 1, 32, 32}), torch::tensor({3, 999})).sizes(),
             (std::vector<int64_t>{2, 1, 32, 32}));
+}
+
+// The fused inference kernel against LibTorch's ops in the reference's order, both measured
+// against float64: the kernel may round differently, not worse (a few float32 ulp).
+TEST(GroupNormSilu, MatchesLibTorchOpsToFloat32Rounding) {
+  struct Case { std::vector<int64_t> shape; bool scale_shift, silu; double spread; };
+  const std::vector<Case> cases = {{{2, 64, 16, 16}, true, true, 1.0},  {{1, 32, 5, 7}, false, true, 1.0},
+                                   {{3, 96, 8, 8}, true, false, 1.0},   {{2, 64, 9, 9}, true, true, 60.0},
+                                   {{1, 128, 32, 32}, false, false, 1.0}};
+  for (const auto& c : cases) {
+    SCOPED_TRACE(::testing::PrintToString(c.shape) + (c.scale_shift ? " scale-shift" : "") + (c.silu ? " silu" : ""));
+    torch::manual_seed(11);
+    const int64_t B = c.shape[0], C = c.shape[1];
+    // An offset mean per channel tests the variance's cancellation; a large spread, SiLU's tails.
+    torch::Tensor x = torch::randn(c.shape) * c.spread + torch::randn({1, C, 1, 1}) * 3;
+    torch::Tensor gamma = torch::randn({C}) * c.spread, beta = torch::randn({C});
+    torch::Tensor scale, shift;
+    if (c.scale_shift) scale = torch::randn({B, C, 1, 1}) * 0.5, shift = torch::randn({B, C, 1, 1});
+    auto reference = [&](const torch::Tensor& x_, const torch::Tensor& g_, const torch::Tensor& b_,
+                         const torch::Tensor& s_, const torch::Tensor& t_) {
+      torch::Tensor n = at::group_norm(x_, 32, g_, b_, 1e-5);
+      if (s_.defined()) n = n * (s_ + 1) + t_;
+      return c.silu ? at::silu(n) : n;
+    };
+    auto d = [](const torch::Tensor& t) { return t.defined() ? t.to(torch::kFloat64) : t; };
+    torch::NoGradGuard no_grad;
+    ASSERT_TRUE(group_norm_silu_applies(x, gamma, scale));
+    const torch::Tensor fused = group_norm_silu(x, 32, gamma, beta, 1e-5, scale, shift, c.silu);
+    const torch::Tensor ops = reference(x, gamma, beta, scale, shift);
+    const torch::Tensor exact = reference(d(x), d(gamma), d(beta), d(scale), d(shift));
+    EXPECT_TRUE(fused.is_contiguous());
+    EXPECT_EQ(fused.sizes(), x.sizes());
+    // Relative to the output's scale: ulps of |y| + 1.
+    auto err = [&](const torch::Tensor& t) {
+      return ((t.to(torch::kFloat64) - exact).abs() / (exact.abs() + 1)).max().item<double>();
+    };
+    const double e_fused = err(fused), e_ops = err(ops);
+    std::printf("  error vs float64: fused %.2e, LibTorch ops %.2e\n", e_fused, e_ops);
+    EXPECT_LT(e_fused, 2e-6) << "LibTorch's ops: " << e_ops;
+    EXPECT_LT(e_fused, 8 * e_ops + 1e-7) << "LibTorch's ops: " << e_ops;
+  }
+}
+
+TEST(GroupNormSilu, AppliesOnlyToNchwFloat32InferenceOnCpu) {
+  torch::Tensor x = torch::randn({2, 64, 8, 8}), gamma = torch::ones({64}), scale = torch::zeros({2, 64});
+  EXPECT_TRUE(group_norm_silu_applies(x, gamma, scale));
+  EXPECT_FALSE(group_norm_silu_applies(x.contiguous(at::MemoryFormat::ChannelsLast), gamma, scale));
+  EXPECT_FALSE(group_norm_silu_applies(x.to(torch::kFloat64), gamma, scale));
+  EXPECT_FALSE(group_norm_silu_applies(x.flatten(2), gamma, scale));
+  torch::Tensor g = gamma.clone().requires_grad_(true);
+  EXPECT_FALSE(group_norm_silu_applies(x, g, scale)) << "autograd would lose the parameters' gradient";
+  EXPECT_FALSE(group_norm_silu_applies(x.clone().requires_grad_(true), gamma, scale));
+  {
+    torch::NoGradGuard no_grad;
+    EXPECT_TRUE(group_norm_silu_applies(x, g, scale));
+  }
+  {
+    c10::InferenceMode inference;
+    EXPECT_TRUE(group_norm_silu_applies(x, g, scale));
+  }
+  EXPECT_THROW(group_norm_silu(x, 48, gamma, gamma, 1e-5, {}, {}), InputError);
+}
+
+// The network's output does not depend on which path ran: the fused kernel (inference) and
+// LibTorch's ops (grad mode, the same weights) agree to float32 rounding.
+TEST(GroupNormSilu, NetworkOutputIsTheSameWithAndWithoutTheFusedKernel) {
+  UNet net(small_config());
+  randomize(*net, 7);
+  net->eval();
+  torch::manual_seed(8);
+  torch::Tensor x = torch::randn({2, 3, 16, 16});
+  torch::Tensor t = torch::tensor({10, 500});
+  torch::Tensor fused;
+  {
+    torch::NoGradGuard no_grad;
+    fused = net->forward(x, t);
+  }
+  const torch::Tensor ops = net->forward(x, t);  // parameters require grad: LibTorch's ops
+  ASSERT_TRUE(ops.requires_grad());
+  expect_allclose("fused vs ops", fused, ops.detach(), 1e-5, 1e-5);
 }
 
 }  // namespace

@@ -4,6 +4,10 @@
 
 #include <thread>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include "tweedie/core/error.h"
 
 namespace tweedie {
@@ -12,6 +16,15 @@ int set_threads(int n) {
   if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   at::set_num_threads(n);
   return at::get_num_threads();
+}
+
+bool keep_freed_memory() {
+#if defined(__GLIBC__)
+  // mallopt returns 1 on success; glibc caps the mmap threshold at HEAP_MAX_SIZE / 2 (32 MB).
+  return mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1 && mallopt(M_TRIM_THRESHOLD, 1 << 30) == 1;
+#else
+  return false;
+#endif
 }
 
 torch::Device parse_device(const std::string& name) {

@@ -1,3 +1,4 @@
+#include "tweedie/core/activity.h"
 #include "tweedie/diffusion/denoiser.h"
 
 #include <algorithm>
@@ -133,7 +134,11 @@ void EpsDenoiser::check_schedule(const Schedule& s) const {
 }
 
 ModelOutput EpsDenoiser::call(const torch::Tensor& x_t, const torch::Tensor& t_model) const {
-  const torch::Tensor out = model_(x_t, t_model);
+  torch::Tensor out;
+  {
+    ActivityScope network(Activity::kNetwork);
+    out = model_(x_t, t_model);
+  }
   count_evaluation(x_t.size(0));
   const int64_t c = x_t.size(1);
   const bool same_layout = out.dim() == x_t.dim() && out.size(0) == x_t.size(0) &&

@@ -5,9 +5,10 @@
 // Performance notes (CPU inference runs thousands of network evaluations):
 //  - activations and 4-D conv weights are channels-last (oneDNN's preferred layout), and every
 //    float32 conv calls oneDNN directly (see conv_forward);
-//  - attention works token-major ([B, T, C]), which is the channels-last layout itself, with
-//    the 1x1 Conv1d qkv / proj_out applied as matrix products on the [C_out, C_in] view of
-//    their weights, and bmm for the two attention products;
+//  - attention on NCHW activations works channel-major ([B, C, T]) as the reference does, with
+//    qkv / proj_out as oneDNN 1x1 convolutions; on channels-last ones it works token-major
+//    ([B, T, C], the layout itself) with them as matrix products on their [C_out, C_in] weight
+//    views. Either way the two attention products are one bmm each for the whole batch;
 //  - GroupNorm runs on an NCHW copy: LibTorch 1.13's CPU GroupNorm is 10-28x slower on
 //    channels-last input (norm_nchw);
 //  - element-wise steps run in place on freshly computed tensors unless autograd needs the
@@ -19,6 +20,7 @@
 #include <sstream>
 
 #include "tweedie/core/error.h"
+#include "tweedie/diffusion/group_norm_silu.h"
 #include "tweedie/diffusion/unet_blocks.h"
 
 namespace tweedie::diffusion {
@@ -49,6 +51,26 @@ Tensor norm_nchw(torch::nn::GroupNorm& norm, const Tensor& x) {
 // `y` in the memory layout of `like` (channels-last stays channels-last).
 Tensor back_to(const Tensor& y, const Tensor& like) {
   return y.contiguous(like.suggest_memory_format());
+}
+
+// SiLU(norm(x)·(1 + scale) + shift), or without scale-shift (scale and shift undefined), or
+// norm(x) alone (silu false); in x's layout. Inference on NCHW float32 runs the fused kernel
+// (group_norm_silu.h); everything else (training, channels-last, other dtypes and devices)
+// LibTorch's ops in the reference's order.
+Tensor norm_act(torch::nn::GroupNorm& norm, const Tensor& x, const Tensor& scale, const Tensor& shift, bool silu) {
+  if (group_norm_silu_applies(x, norm->weight, scale)) {
+    return group_norm_silu(x, norm->options.num_groups(), norm->weight, norm->bias, norm->options.eps(), scale,
+                           shift, silu);
+  }
+  Tensor n = back_to(norm_nchw(norm, x), x);
+  if (scale.defined()) {
+    if (can_modify(n) && can_modify(scale) && can_modify(shift)) {
+      n.mul_(scale + 1).add_(shift);
+    } else {
+      n = n * (scale + 1) + shift;
+    }
+  }
+  return silu ? silu_fresh(n) : n;
 }
 
 torch::nn::Conv2d conv3x3(int64_t in, int64_t out, int64_t stride = 1) {
@@ -137,7 +159,7 @@ double ResBlockImpl::macs(double res) const {
 Tensor ResBlockImpl::forward(const Tensor& x, const Tensor& emb) {
   // in_layers; for up/down blocks the resampling sits between the SiLU and the conv, and the
   // skip path is resampled the same way (ResBlock._forward, `updown`).
-  Tensor h = silu_fresh(back_to(norm_nchw(in_norm_, x), x));
+  Tensor h = norm_act(in_norm_, x, {}, {}, /*silu=*/true);
   Tensor skip = x;
   if (resample_ == Resample::kUp) {
     h = upsample_nearest2x(h);
@@ -153,16 +175,10 @@ Tensor ResBlockImpl::forward(const Tensor& x, const Tensor& emb) {
   if (use_scale_shift_norm_) {
     // scale first, then shift: out_norm(h) * (1 + scale) + shift.
     auto ss = emb_out.chunk(2, 1);
-    Tensor n = back_to(norm_nchw(out_norm_, h), h);
-    if (can_modify(n) && can_modify(ss[0]) && can_modify(ss[1])) {
-      n.mul_(ss[0] + 1).add_(ss[1]);
-    } else {
-      n = n * (ss[0] + 1) + ss[1];
-    }
-    h = silu_fresh(n);
+    h = norm_act(out_norm_, h, ss[0], ss[1], /*silu=*/true);
   } else {
     Tensor in = can_modify(h) && can_modify(emb_out) ? h.add_(emb_out) : h + emb_out;
-    h = silu_fresh(back_to(norm_nchw(out_norm_, in), in));
+    h = norm_act(out_norm_, in, {}, {}, /*silu=*/true);
   }
   if (is_training() && dropout_->options.p() > 0) h = dropout_->forward(h);
   h = conv_forward(out_conv_, h);
@@ -194,12 +210,55 @@ double AttentionBlockImpl::macs(double res) const {
   return 4.0 * c * c * tokens + 2.0 * tokens * tokens * c;
 }
 
+namespace {
+
+// A Conv1d with kernel 1 on [B, C, T] activations held as [B, C, H, W]: on CPU float32 the
+// oneDNN 1x1 convolution (one call for the batch, no layout change), elsewhere conv2d.
+Tensor conv1x1(const Tensor& x, const torch::nn::Conv1d& conv) {
+  const Tensor w = conv->weight.unsqueeze(-1);  // [C_out, C_in, 1] -> [C_out, C_in, 1, 1]
+  if (x.device().is_cpu() && x.scalar_type() == at::kFloat && at::hasMKLDNN() &&
+      at::globalContext().userEnabledMkldnn()) {
+    return at::mkldnn_convolution(x, w, conv->bias, {0, 0}, {1, 1}, {1, 1}, 1);
+  }
+  return at::conv2d(x, w, conv->bias);
+}
+
+}  // namespace
+
 Tensor AttentionBlockImpl::forward(const Tensor& x, const Tensor& /*emb*/) {
   const int64_t b = x.size(0), c = channels_, height = x.size(2), width = x.size(3);
   const int64_t t = height * width, heads = num_heads_, ch = c / heads;
 
-  // Token-major [B, T, C] (a free view for channels-last x); the reference's [B, C, T] is its
-  // transpose. The Conv1d weights [C_out, C_in, 1] act as Linear weights [C_out, C_in].
+  if (x.suggest_memory_format() != at::MemoryFormat::ChannelsLast) {
+    // NCHW: the reference's own channel-major order, [B, C, T], with no layout change.
+    // qkv and proj_out are oneDNN 1x1 convolutions; each head's products are one bmm for the
+    // whole batch (QKVAttentionLegacy.forward / QKVAttention.forward).
+    Tensor qkv = conv1x1(norm_act(norm_, x, {}, {}, /*silu=*/false), qkv_);  // [B, 3C, H, W]
+    Tensor q, k, v;                                    // [B*heads, ch, T]
+    if (new_order_) {
+      // channel = {q,k,v} * C + head * ch + i
+      auto parts = qkv.view({b, 3, heads * ch, t}).unbind(1);
+      q = parts[0].reshape({b * heads, ch, t}), k = parts[1].reshape({b * heads, ch, t}),
+      v = parts[2].reshape({b * heads, ch, t});
+    } else {
+      // channel = head * 3ch + {q,k,v} * ch + i
+      auto parts = qkv.view({b * heads, 3, ch, t}).unbind(1);
+      q = parts[0], k = parts[1], v = parts[2];
+    }
+    // weight[t, s] = Σ_c (q[c, t]·s)(k[c, s]·s), s = ch^(-1/4) on each side as in the reference.
+    const double s = 1.0 / std::sqrt(std::sqrt(static_cast<double>(ch)));
+    Tensor weight = at::bmm((q * s).transpose(1, 2), k * s);  // [B*heads, T(query), T(key)]
+    weight = weight.scalar_type() == at::kHalf || weight.scalar_type() == at::kBFloat16
+                 ? at::softmax(weight, -1, at::kFloat).to(q.scalar_type())  // weight.float()
+                 : at::softmax(weight, -1);
+    // a[c, t] = Σ_s weight[t, s] v[c, s]; heads stack back head-major into C channels.
+    Tensor a = at::bmm(v, weight.transpose(1, 2)).view({b, c, height, width});
+    Tensor h = conv1x1(a, proj_out_);
+    return can_modify(h) && can_modify(x) ? h.add_(x) : x + h;
+  }
+
+  // Channels-last: token-major [B, T, C] (a free view of x's layout); the reference's [B, C, T]
+  // is its transpose. The Conv1d weights [C_out, C_in, 1] act as Linear weights [C_out, C_in].
   Tensor tokens = back_to(norm_nchw(norm_, x), x).flatten(2).transpose(1, 2);
   Tensor qkv = at::linear(tokens, qkv_->weight.flatten(1), qkv_->bias);  // [B, T, 3C]
 
@@ -210,18 +269,14 @@ Tensor AttentionBlockImpl::forward(const Tensor& x, const Tensor& /*emb*/) {
   auto per_head = [&](const Tensor& p) {  // [B, T, heads, ch] -> [B*heads, T, ch]
     return p.permute({0, 2, 1, 3}).reshape({b * heads, t, ch});
   };
-  Tensor q = per_head(parts[0]), k = per_head(parts[1]), v = per_head(parts[2]);
-
-  // The reference scales q and k by ch^-1/4 each; here the product is scaled by ch^-1/2.
-  const double scale = 1.0 / std::sqrt(static_cast<double>(ch));
-  Tensor weight = at::baddbmm(at::empty({b * heads, t, t}, q.options()), q, k.transpose(1, 2),
-                              /*beta=*/0.0, /*alpha=*/scale);  // [B*heads, T(query), T(key)]
-  // Softmax in float32 (weight.float() in the reference), cast back.
-  if (weight.scalar_type() == at::kHalf || weight.scalar_type() == at::kBFloat16) {
-    weight = at::softmax(weight, -1, at::kFloat).to(q.scalar_type());
-  } else {
-    weight = at::softmax(weight, -1);
-  }
+  const double s = 1.0 / std::sqrt(std::sqrt(static_cast<double>(ch)));
+  Tensor q = per_head(parts[0]) * s, k = per_head(parts[1]) * s, v = per_head(parts[2]);
+  // One bmm for the batch (baddbmm, which could fold the scale in, loops over the items
+  // through the dispatcher: 3.5x slower here).
+  Tensor weight = at::bmm(q, k.transpose(1, 2));  // [B*heads, T(query), T(key)]
+  weight = weight.scalar_type() == at::kHalf || weight.scalar_type() == at::kBFloat16
+               ? at::softmax(weight, -1, at::kFloat).to(q.scalar_type())
+               : at::softmax(weight, -1);
   Tensor a = at::bmm(weight, v);  // [B*heads, T, ch]
   // Heads back into channels, head-major: [B, T, heads*ch].
   a = a.view({b, heads, t, ch}).permute({0, 2, 1, 3}).reshape({b, t, c});
@@ -528,7 +583,7 @@ torch::Tensor UNetImpl::run(const torch::Tensor& x, const torch::Tensor& t_in,
     record("output_blocks." + std::to_string(i), h);
   }
   h = detail::conv_forward(out_conv_,
-                           detail::silu_fresh(detail::back_to(detail::norm_nchw(out_norm_, h), h)));
+                           detail::norm_act(out_norm_, h, {}, {}, /*silu=*/true));
   record("out", h);
   return h.contiguous();
 }

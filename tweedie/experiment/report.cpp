@@ -154,6 +154,52 @@ Comparison comparison_of(const ProblemSpec& p, const std::vector<Cell>& cells, c
   return c;
 }
 
+// The "where the time went" section of table.md: per cell and for the whole table, the solve's
+// seconds split by activity (Cost::activity: network forward passes, backward passes through
+// the network, likelihood gradients with their operator products, the solver's other
+// arithmetic), then scoring (metrics) and output. Cells stored by a build without the split
+// show "–".
+void write_time_breakdown(const std::vector<Cell>& cells, const std::vector<json>& results, std::ostringstream& md) {
+  static const char* const kSolve[] = {"network", "network_grad", "likelihood", "other"};
+  static const char* const kScore[] = {"metrics", "output"};
+  std::map<std::string, double> total;
+  double solve_total = 0;
+  bool any = false;
+  std::ostringstream rows;
+  for (size_t i = 0; i < cells.size(); ++i) {
+    const json& cost = results[i]["cost"];
+    const double seconds = cost.value("seconds", 0.0);
+    rows << "| " << cells[i].problem->name << " | " << cells[i].method->label << " | " << setting_text(cells[i])
+         << " | " << fmt(seconds, 1) << " |";
+    const json by = cost.value("seconds_by_activity", json::object());
+    const json score = results[i].value("scoring_seconds", json::object());
+    const bool has = !by.empty();
+    any = any || has;
+    for (const char* k : kSolve) {
+      const double v = by.value(k, 0.0);
+      rows << " " << (has ? fmt(v, 1) + " (" + fmt(seconds > 0 ? 100 * v / seconds : 0.0, 0) + "%)" : "–") << " |";
+      total[k] += v;
+    }
+    for (const char* k : kScore) {
+      rows << " " << (has ? fmt(score.value(k, 0.0), 2) : "–") << " |";
+      total[k] += score.value(k, 0.0);
+    }
+    solve_total += seconds;
+    rows << "\n";
+  }
+  if (!any) return;
+  md << "\n## Where the time went\n\nWall seconds of each cell's solve split by activity (network: the prior's "
+        "forward passes; network_grad: backward passes through it; likelihood: likelihood gradients and data "
+        "steps with their operator products; other: the solver's own arithmetic), then scoring and output "
+        "after the solve.\n\n| problem | method | setting | solve s | network | network_grad | likelihood | "
+        "other | metrics s | output s |\n|---|---|---|---|---|---|---|---|---|---|\n"
+     << rows.str() << "| **all cells** | | | **" << fmt(solve_total, 1) << "** |";
+  for (const char* k : kSolve)
+    md << " **" << fmt(total[k], 1) << " (" << fmt(solve_total > 0 ? 100 * total[k] / solve_total : 0.0, 0) << "%)** |";
+  for (const char* k : kScore) md << " **" << fmt(total[k], 2) << "** |";
+  md << "\n";
+}
+
 // table.md: mean ± standard error per cell, one table per problem, then what each tile of the
 // problem's comparison picture shows (its columns, and each estimate's PSNR).
 void write_table(const ExperimentConfig& cfg, const std::vector<Cell>& cells, const std::vector<json>& results,
@@ -203,6 +249,7 @@ void write_table(const ExperimentConfig& cfg, const std::vector<Cell>& cells, co
       md << "\n";
     }
   }
+  write_time_breakdown(cells, results, md);
   atomic_write_file((out / "table.md").string(), md.str());
 }
 

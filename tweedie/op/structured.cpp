@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
+#include <mutex>
 #include <vector>
 
 #include "tweedie/core/runtime.h"
@@ -287,21 +289,34 @@ struct SrhtFn : public torch::autograd::Function<SrhtFn> {
                                                torch::autograd::tensor_list grad);
 };
 
+// D, S and c of the randomized transforms c S T D over n entries (T = H or the DCT): n random
+// signs, then M of the n rows without replacement, from one generator seeded with o.seed;
+// c = √(n/M), or √n for var=1. And the spec text both print.
+struct RandomSignsAndRows {
+  torch::Tensor signs, kept;
+  double c;
+  RandomSignsAndRows(int64_t n, const SrhtOptions& o) {
+    auto gen = make_generator(o.seed);
+    signs = (torch::randint(0, 2, {n}, gen, torch::kLong) * 2 - 1).to(torch::kFloat32);
+    kept = std::get<0>(torch::randperm(n, gen, torch::kLong).slice(0, 0, o.m).sort());
+    c = std::sqrt(static_cast<double>(n) / (o.unit_variance ? 1.0 : static_cast<double>(o.m)));
+  }
+};
+std::string structured_spec(const std::string& name, const SrhtOptions& o) {
+  return name + ":m=" + std::to_string(o.m) + ",var=" + (o.unit_variance ? "1" : "1/m") + ",seed=" +
+         std::to_string(o.seed);
+}
+
 class Srht : public Operator {
  public:
   Srht(Shape in, SrhtOptions o) : Operator(in, {o.m}), o_(o) {
     N_ = numel(in_);
     n_ = next_pow2(N_);
-    auto gen = make_generator(o_.seed);
-    signs_ = (torch::randint(0, 2, {n_}, gen, torch::kLong) * 2 - 1).to(torch::kFloat32);
-    kept_ = std::get<0>(torch::randperm(n_, gen, torch::kLong).slice(0, 0, o_.m).sort());
-    c_ = std::sqrt(static_cast<double>(n_) / (o_.unit_variance ? 1.0 : static_cast<double>(o_.m)));
+    RandomSignsAndRows d(n_, o_);
+    signs_ = d.signs, kept_ = d.kept, c_ = d.c;
   }
   std::string name() const override { return "srht"; }
-  std::string spec() const override {
-    return "srht:m=" + std::to_string(o_.m) + ",var=" + (o_.unit_variance ? "1" : "1/m") + ",seed=" +
-           std::to_string(o_.seed);
-  }
+  std::string spec() const override { return structured_spec("srht", o_); }
   // y = c S H D P x
   torch::Tensor apply(const torch::Tensor& x) const override {
     check_input(x);
@@ -343,19 +358,21 @@ class Srht : public Operator {
     const double scale = c_ / std::sqrt(static_cast<double>(n_));
     AT_DISPATCH_FLOATING_TYPES(src.scalar_type(), "srht", [&] {
       using T = scalar_t;
-      std::vector<T> scratch(static_cast<size_t>(n_));
+      // Uninitialised: the apply's first pass writes every entry, the adjoint zeroes it itself
+      // (a std::vector would zero 1 MB per call at 3x256x256 for nothing).
+      std::unique_ptr<T[]> scratch(new T[static_cast<size_t>(n_)]);
       const T* sign = signs.data_ptr<T>();
       const T k = static_cast<T>(scale);
       for (int64_t b = 0; b < B; ++b) {
         const T* in = src.data_ptr<T>() + b * src.size(1);
         T* o = out.data_ptr<T>() + b * out.size(1);
         if (!adjoint) {
-          fwht_inplace<T>(scratch.data(), n_, WhtIn<T>{in, sign, N_});
+          fwht_inplace<T>(scratch.get(), n_, WhtIn<T>{in, sign, N_});
           for (int64_t i = 0; i < M; ++i) o[i] = scratch[kept[i]] * k;
         } else {
-          std::fill(scratch.begin(), scratch.end(), T(0));
+          std::fill(scratch.get(), scratch.get() + n_, T(0));
           for (int64_t i = 0; i < M; ++i) scratch[kept[i]] = in[i] * k;
-          fwht_inplace<T>(scratch.data(), n_, {}, WhtOut<T>{o, sign, N_});
+          fwht_inplace<T>(scratch.get(), n_, {}, WhtOut<T>{o, sign, N_});
         }
       }
     });
@@ -390,7 +407,133 @@ torch::autograd::tensor_list SrhtFn::backward(torch::autograd::AutogradContext* 
 
 }  // namespace
 
+// ---- Subsampled randomized DCT ---------------------------------------------------------------
+// Makhoul (1980): with v the reordering v_n = x_{2n}, v_{N−1−n} = x_{2n+1}, the DCT-II sum is
+// Σ_n x_n cos(π(2n+1)k/(2N)) = Re(w_k V_k), V = FFT(v), w_k = e^{−iπk/(2N)}. Backwards, with
+// Y_k = X_k / s_k, real v gives w_k V_k = Y_k − i Y_{N−k} (Y_N = 0), so v = IFFT(w̄ ⊙ (Y − i Y_{N−·})).
+
+namespace {
+
+// Index tensors and factors of a length-N transform, in x's dtype and device.
+struct DctTables {
+  torch::Tensor order;    // v = x[order]: order[n] = 2n, order[N−1−n] = 2n+1
+  torch::Tensor unorder;  // x = v[unorder], the inverse permutation
+  torch::Tensor w;        // e^{−iπk/(2N)}, complex
+  torch::Tensor s;        // s_k
+};
+
+DctTables dct_tables(int64_t N, const torch::TensorOptions& real) {
+  std::vector<int64_t> order(static_cast<size_t>(N)), unorder(static_cast<size_t>(N));
+  for (int64_t n = 0; 2 * n < N; ++n) order[static_cast<size_t>(n)] = 2 * n;
+  for (int64_t n = 0; 2 * n + 1 < N; ++n) order[static_cast<size_t>(N - 1 - n)] = 2 * n + 1;
+  for (int64_t i = 0; i < N; ++i) unorder[static_cast<size_t>(order[static_cast<size_t>(i)])] = i;
+  const auto dev = real.device();
+  DctTables t;
+  t.order = torch::tensor(order, torch::kLong).to(dev);
+  t.unorder = torch::tensor(unorder, torch::kLong).to(dev);
+  const auto k = torch::arange(N, torch::TensorOptions().dtype(torch::kFloat64));
+  const auto angle = k * (-M_PI / (2.0 * static_cast<double>(N)));
+  t.w = torch::polar(torch::ones_like(angle), angle).to(real.dtype() == torch::kFloat64 ? torch::kComplexDouble
+                                                                                         : torch::kComplexFloat)
+            .to(dev);
+  auto s = torch::full({N}, std::sqrt(2.0 / static_cast<double>(N)), torch::kFloat64);
+  s[0] = std::sqrt(1.0 / static_cast<double>(N));
+  t.s = s.to(real.dtype()).to(dev);
+  return t;
+}
+
+torch::Tensor dct_rows(const torch::Tensor& x, const DctTables& t) {  // [B, N]
+  const auto V = torch::fft::fft(x.index_select(1, t.order), c10::nullopt, 1);
+  return torch::real(V * t.w) * t.s;
+}
+
+torch::Tensor idct_rows(const torch::Tensor& X, const DctTables& t) {  // [B, N]
+  const auto Y = X / t.s;
+  const auto Y_rev = torch::cat({torch::zeros_like(Y.narrow(1, 0, 1)), Y.narrow(1, 1, Y.size(1) - 1).flip({1})}, 1);
+  const auto V = torch::complex(Y, -Y_rev) * t.w.conj();
+  return torch::real(torch::fft::ifft(V, c10::nullopt, 1)).index_select(1, t.unorder);
+}
+
+torch::Tensor along_last(const torch::Tensor& x, bool inverse) {
+  TORCH_CHECK(x.dim() >= 1 && x.size(-1) > 0, "dct: empty last dimension");
+  const int64_t N = x.size(-1);
+  auto rows = x.reshape({-1, N});
+  const DctTables t = dct_tables(N, rows.options());
+  return (inverse ? idct_rows(rows, t) : dct_rows(rows, t)).view(x.sizes());
+}
+
+class Srdct : public Operator {
+ public:
+  Srdct(Shape in, SrhtOptions o) : Operator(in, {o.m}), o_(o) {
+    N_ = numel(in_);
+    RandomSignsAndRows d(N_, o_);
+    signs_ = d.signs, kept_ = d.kept, c_ = d.c;
+  }
+  std::string name() const override { return "srdct"; }
+  std::string spec() const override { return structured_spec("srdct", o_); }
+  // y = c S C D x
+  torch::Tensor apply(const torch::Tensor& x) const override {
+    check_input(x);
+    const auto xf = x.flatten(1);
+    return dct_rows(xf * signs_.to(xf.scalar_type()), tables(xf)).index_select(1, kept_) * c_;
+  }
+  // Aᵀy = c D Cᵀ Sᵀ y, Cᵀ = C⁻¹ the DCT-III.
+  torch::Tensor adjoint(const torch::Tensor& y) const override {
+    check_output(y);
+    auto full = torch::zeros({y.size(0), N_}, y.options()).index_copy(1, kept_, y);
+    return (idct_rows(full, tables(y)) * signs_.to(y.scalar_type()) * c_).reshape(with_batch(y.size(0), in_));
+  }
+  // C D is orthogonal on R^N: U = I, s = c, Vᵀ = C D.
+  std::shared_ptr<const SvdView> svd() const override {
+    auto signs = signs_;
+    auto T = [signs](const torch::Tensor& x) { return dct(x * signs.to(x.scalar_type())); };
+    auto Tt = [signs](const torch::Tensor& c) { return idct(c) * signs.to(c.scalar_type()); };
+    return selection_svd(T, Tt, kept_, c_, in_, out_);
+  }
+  void to(const torch::Device& d) override {
+    signs_ = signs_.to(d);
+    kept_ = kept_.to(d);
+    cache_.clear();
+  }
+
+ private:
+  // The tables for t's dtype and device, built once per kind.
+  const DctTables& tables(const torch::Tensor& t) const {
+    const std::string key = c10::str(t.device(), "/", t.scalar_type());
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = cache_.find(key);
+    if (it == cache_.end()) it = cache_.emplace(key, dct_tables(N_, t.options())).first;
+    return it->second;
+  }
+  SrhtOptions o_;
+  int64_t N_;
+  double c_;
+  torch::Tensor signs_, kept_;
+  mutable std::mutex mutex_;
+  mutable std::map<std::string, DctTables> cache_;
+};
+
+}  // namespace
+
+torch::Tensor dct(const torch::Tensor& x) { return along_last(x, false); }
+torch::Tensor idct(const torch::Tensor& X) { return along_last(X, true); }
+
+std::shared_ptr<Operator> make_srdct(Shape in, const SrhtOptions& o) { return std::make_shared<Srdct>(std::move(in), o); }
+
 std::shared_ptr<Operator> make_srht(Shape in, const SrhtOptions& o) { return std::make_shared<Srht>(std::move(in), o); }
+
+// The factory of srht and srdct, from the options they share; `length(N)` is the transform's
+// length n for an image of N entries (the bound on M).
+OperatorFactory structured_factory(std::shared_ptr<Operator> (*make)(Shape, const SrhtOptions&),
+                                   int64_t (*length)(int64_t)) {
+  return [make, length](const Params& p, const OpContext& c) {
+    SrhtOptions o;
+    o.m = measurement_count(p, length(numel(c.in_shape)));
+    o.unit_variance = p.choice("var", {"1/m", "1"}) == "1";
+    o.seed = seed_of(p, c);
+    return make(c.in_shape, o);
+  };
+}
 
 void enroll_structured(OperatorRegistry& r) {
   r.add({"srht", "subsampled randomized Hadamard sensing c S H D x, O(N log N), entries ±1/sqrt(M)",
@@ -398,15 +541,15 @@ void enroll_structured(OperatorRegistry& r) {
           {"ratio", kUnset, "M/N instead of m"},
           {"var", "1/m", "entry variance: 1/m or 1, as for gaussian"},
           {"seed", kUnset, "seed of D and S (default: --seed)"}},
-         [](const Params& p, const OpContext& c) {
-           SrhtOptions o;
-           int64_t N = numel(c.in_shape);
-           o.m = measurement_count(p, next_pow2(N));
-           o.unit_variance = p.choice("var", {"1/m", "1"}) == "1";
-           o.seed = seed_of(p, c);
-           return make_srht(c.in_shape, o);
-         },
+         structured_factory(make_srht, next_pow2),
          {"srht:m=40", "srht:ratio=0.25,var=1"}});
+  r.add({"srdct", "subsampled randomized DCT sensing c S C D x, O(N log N) by FFT, any N, rows of norm sqrt(N/M)",
+         {{"m", kUnset, "number of measurements M"},
+          {"ratio", kUnset, "M/N instead of m"},
+          {"var", "1/m", "row scale: 1/m (E AᵀA = I) or 1, as for gaussian"},
+          {"seed", kUnset, "seed of D and S (default: --seed)"}},
+         structured_factory(make_srdct, [](int64_t N) { return N; }),
+         {"srdct:m=40", "srdct:ratio=0.25,var=1"}});
 }
 
 }  // namespace tweedie::op

@@ -20,6 +20,20 @@ struct SrhtOptions {
 
 std::shared_ptr<Operator> make_srht(Shape in, const SrhtOptions& o);
 
+// The subsampled randomized DCT: A = c S C D, with D = diag of N random signs, C the
+// orthonormal DCT-II of the flattened image (N entries, no padding: any N), S the selection of
+// M of its N rows without replacement, c = √(N/M): rows of squared norm N/M and E AᵀA = I, as
+// the N(0, 1/M) Gaussian and the SRHT (var=1: c = √N, rows of squared norm N, as N(0, 1)).
+// The DCT runs as one complex FFT of length N (Makhoul's reordering), on any device, through
+// LibTorch's FFT (pocketfft on the CPU); autograd differentiates it.
+// D and S are drawn from a generator seeded with `seed` (signs first, then the permutation).
+std::shared_ptr<Operator> make_srdct(Shape in, const SrhtOptions& o);
+
+// Orthonormal DCT-II over the last dimension (any length) and its inverse, the DCT-III;
+// differentiable. X_k = s_k Σ_n x_n cos(π(2n+1)k/(2N)), s_0 = √(1/N), s_k = √(2/N).
+torch::Tensor dct(const torch::Tensor& x);
+torch::Tensor idct(const torch::Tensor& X);
+
 // Orthonormal fast Walsh–Hadamard transform over the last dimension (a power of two);
 // differentiable. On CPU float/double a cache-blocked in-place kernel; elsewhere tensor ops.
 torch::Tensor fwht(const torch::Tensor& x);

@@ -11,6 +11,7 @@ void add_cost(Cost& total, const Cost& c) {
   total.network_grads += c.network_grads;
   total.likelihood_grads += c.likelihood_grads;
   total.seconds += c.seconds;
+  total.activity += c.activity;
   total.peak_rss_bytes = std::max(total.peak_rss_bytes, c.peak_rss_bytes);
 }
 

@@ -67,6 +67,7 @@ Result diffpir(const SolveContext& ctx, const DiffPirOptions& o) {
             [&](double ab) { return o.lambda * ab / (4 * (1 - ab)); },
             [&](const torch::Tensor& x0, double mu) {
               if (o.prox == "adam") return prox_adam(data, x0, torch::tensor(mu, torch::kFloat64), o.inner_steps, o.lr);
+              ActivityScope likelihood(Activity::kLikelihood);  // AᵀA products: the likelihood's
               auto cg = gaussian_prox_cg(*lik.op, ctx.y, x0, mu, lik.channel->scale(), o.inner_steps);
               cg_products += cg.normal_products;
               return cg.x;

@@ -38,6 +38,7 @@ namespace {
 // u = ∇_z nll(z, y)/‖∇_z nll(z, y)‖ per item (0 where the gradient vanishes). For a Gaussian
 // channel ∇_z nll = (z − y)/σ², so u = r̂, the unit residual of DPS's ‖y − A x̂0‖.
 torch::Tensor unit_nll_gradient(const channel::Channel& ch, const torch::Tensor& z, const torch::Tensor& y) {
+  ActivityScope likelihood(Activity::kLikelihood);
   torch::AutoGradMode grad_on(true);
   auto zl = z.detach().requires_grad_(true);
   auto gz = torch::autograd::grad({ch.nll(zl, y).sum()}, {zl})[0].detach();
@@ -75,7 +76,12 @@ Result dps(const SolveContext& ctx, const DpsOptions& o) {
       // g = ∇_{x_t} ⟨u, A(x̂0(x_t))⟩ = J_{x_t}(A ∘ x̂0)ᵀ u  (= ∇_{x_t} ‖y − A x̂0‖ for Gaussian noise)
       auto u = unit_nll_gradient(*lik.channel, z, ctx.y);
       auto inner = torch::real(u.conj() * z).sum();
-      auto grad = torch::autograd::grad({inner}, {xt}, {}, c10::nullopt, false, true)[0];
+      torch::Tensor grad;
+      {
+        // backward through A and the network: the network's share dominates
+        ActivityScope backward(Activity::kNetworkGrad);
+        grad = torch::autograd::grad({inner}, {xt}, {}, c10::nullopt, false, true)[0];
+      }
       g = grad.defined() ? grad.detach() : torch::zeros_like(x);
       x_next = step.x.detach();
       x0 = step.pred_x0.detach();

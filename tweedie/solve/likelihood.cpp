@@ -38,6 +38,7 @@ torch::Tensor Likelihood::nll(const torch::Tensor& x) const {
 }
 
 std::pair<torch::Tensor, torch::Tensor> Likelihood::value_and_grad(const torch::Tensor& x) const {
+  ActivityScope likelihood(Activity::kLikelihood);
   torch::AutoGradMode grad_on(true);
   auto xg = x.detach().requires_grad_(true);
   // g = ∇ₓ L(x; y) = (∂A/∂x)ᵀ ∇_z nll(z = A x, y), by autograd through the channel and A

@@ -100,6 +100,7 @@ Result qcs_sgm(const SolveContext& ctx, const QcsSgmOptions& o) {
       torch::Tensor g;
       {
         // ∇ log p̃(y | x; σ_c) through A
+        ActivityScope likelihood(Activity::kLikelihood);
         torch::AutoGradMode grad_on(true);
         auto xg = x.detach().requires_grad_(true);
         auto nll = pseudo_nll(*pr.channel, pr.op->apply(xg), ctx.y, extra).sum();

@@ -8,15 +8,18 @@
 namespace tweedie::solve {
 
 nlohmann::json Cost::to_json() const {
+  nlohmann::json by_activity = activity.to_json();
+  by_activity["other"] = std::max(0.0, seconds - activity.total());
   return {{"nfe", nfe},
           {"network_grads", network_grads},
           {"likelihood_grads", likelihood_grads},
           {"seconds", seconds},
-          {"peak_rss_bytes", peak_rss_bytes}};
+          {"peak_rss_bytes", peak_rss_bytes},
+          {"seconds_by_activity", by_activity}};
 }
 
 CostMeter::CostMeter(const diffusion::EpsDenoiser& prior)
-    : prior_(prior), nfe0_(prior.nfe()), start_(std::chrono::steady_clock::now()) {
+    : prior_(prior), nfe0_(prior.nfe()), start_(std::chrono::steady_clock::now()), activity0_(activity_times()) {
   reset_peak_resident();
 }
 
@@ -29,6 +32,7 @@ Cost CostMeter::finish(int64_t network_grads, int64_t likelihood_grads) const {
   c.likelihood_grads = likelihood_grads;
   c.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   c.peak_rss_bytes = peak_resident_bytes();
+  c.activity = activity_times() - activity0_;
   return c;
 }
 

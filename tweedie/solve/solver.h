@@ -20,6 +20,7 @@
 #include <string>
 #include <utility>
 
+#include "tweedie/core/activity.h"
 #include "tweedie/core/registry.h"
 #include "tweedie/diffusion/denoiser.h"
 #include "tweedie/problem.h"
@@ -34,6 +35,10 @@ struct Cost {
   int64_t likelihood_grads = 0;  // gradients of −log p(y | x) (each costs one A and one Aᵀ)
   double seconds = 0;            // wall time of the solve
   int64_t peak_rss_bytes = -1;   // process resident-set high-water mark during the solve
+  // Where `seconds` went (core/activity.h): network forward passes, backward passes through the
+  // network, likelihood gradients (their operator products included); the rest is "other".
+  ActivityTimes activity;
+  // {"nfe", ..., "seconds_by_activity": {"network": s, ..., "other": s}}.
   nlohmann::json to_json() const;
 };
 
@@ -70,7 +75,8 @@ struct SolveContext {
   bool report(const Progress& p) const { return !monitor || monitor(p); }
 };
 
-// Measures a solve: wall time, the prior's NFE and the peak resident set from construction.
+// Measures a solve: wall time and its activities, the prior's NFE and the peak resident set
+// from construction.
 class CostMeter {
  public:
   explicit CostMeter(const diffusion::EpsDenoiser& prior);
@@ -81,6 +87,7 @@ class CostMeter {
   const diffusion::EpsDenoiser& prior_;
   int64_t nfe0_;
   std::chrono::steady_clock::time_point start_;
+  ActivityTimes activity0_;
 };
 
 // The prior of a SolveContext for solvers that use none (uses_prior = false): evaluating it is an

@@ -189,9 +189,19 @@ UntrainedFit::UntrainedFit(const UntrainedNetOptions& o, const NetShape& shape, 
 
 torch::Tensor UntrainedFit::step(const torch::Tensor& input, double* loss) {
   opt_->zero_grad();
-  torch::Tensor x = shape_.from_net(net_->forward(input));  // x* = D_θ(input)
-  torch::Tensor l = loss_(A_, x, y_);                        // L(x*) against s·y
-  l.backward();
+  torch::Tensor x, l;
+  {
+    ActivityScope network(Activity::kNetwork);
+    x = shape_.from_net(net_->forward(input));  // x* = D_θ(input)
+  }
+  {
+    ActivityScope likelihood(Activity::kLikelihood);
+    l = loss_(A_, x, y_);  // L(x*) against s·y
+  }
+  {
+    ActivityScope backward(Activity::kNetworkGrad);  // through the loss, A and the network
+    l.backward();
+  }
   opt_->step();                                              // θ ← Adam(θ, ∇_θ L)
   ++forwards_, ++backwards_;
   if (loss) *loss = l.item<double>();

@@ -1,0 +1,180 @@
+#include "tweedie/diffusion/group_norm_silu.h"
+
+#include <ATen/Parallel.h>
+#include <ATen/record_function.h>
+#include <c10/core/GradMode.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "tweedie/core/error.h"
+
+namespace tweedie::diffusion {
+namespace {
+
+// The loops are compiled twice, for AVX2 with FMA and for the baseline ISA, and picked once
+// from the CPU's features (target_clones cannot name two features in one clone, and AVX2 alone
+// leaves the polynomial without FMA). GCC vector types of 8 float32 lanes, lowered to each
+// version's width; the helpers taking them are always inlined, so no vector crosses a call
+// (CMakeLists.txt turns GCC's -Wpsabi note about that off).
+#define TWEEDIE_GN_KERNEL [[gnu::always_inline]] inline
+typedef float GnF8 __attribute__((vector_size(32)));
+typedef int GnI8 __attribute__((vector_size(32)));
+
+[[gnu::always_inline]] inline GnF8 gn_load(const float* p) {
+  GnF8 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+[[gnu::always_inline]] inline void gn_store(float* p, GnF8 v) { std::memcpy(p, &v, sizeof v); }
+[[gnu::always_inline]] inline GnF8 gn_splat(float v) { return GnF8{v, v, v, v, v, v, v, v}; }
+// Lanes of `a` where mask is set (all ones), else of `b`.
+[[gnu::always_inline]] inline GnF8 gn_select(GnI8 mask, GnF8 a, GnF8 b) {
+  return reinterpret_cast<GnF8>((mask & reinterpret_cast<GnI8>(a)) | (~mask & reinterpret_cast<GnI8>(b)));
+}
+
+// e^v, Cephes' expf: v = k·ln2 + r with k = ⌊v·log₂e + ½⌋ and ln2 split in two for an exact
+// k·ln2; e^r ≈ 1 + r + r²·P(r), P of degree 5; 2^k put into the exponent bits. v is clamped
+// to ±88.376 (e^v then spans [0, 2.4e38]; below, subnormal results are flushed to 0).
+[[gnu::always_inline]] inline GnF8 gn_exp(GnF8 v) {
+  const GnF8 hi = gn_splat(88.3762626647949f), lo = gn_splat(-88.3762626647949f);
+  v = gn_select(v < hi, v, hi);
+  v = gn_select(v > lo, v, lo);
+  const GnF8 t = v * 1.44269504088896341f + 0.5f;
+  GnI8 k = __builtin_convertvector(t, GnI8);     // truncates toward zero
+  k += __builtin_convertvector(k, GnF8) > t;     // -1 where that rounded up: now ⌊t⌋
+  const GnF8 kf = __builtin_convertvector(k, GnF8);
+  const GnF8 r = v - kf * 0.693359375f - kf * -2.12194440e-4f;
+  GnF8 p = gn_splat(1.9875691500e-4f);
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * (r * r) + r + 1.0f;
+  const GnI8 bits = (k + 127) << 23;
+  return p * reinterpret_cast<GnF8>(bits);
+}
+
+// Σ p[i] and Σ (p[i] − mu)², in float32 lanes over blocks of 512 values, the block sums in float64.
+TWEEDIE_GN_KERNEL double gn_sum(const float* p, int64_t n) {
+  double total = 0;
+  int64_t i = 0;
+  while (i + 8 <= n) {
+    GnF8 acc = gn_splat(0.0f);
+    const int64_t end = std::min(n, i + 512) & ~int64_t{7};
+    for (; i + 8 <= end; i += 8) acc += gn_load(p + i);
+    for (int l = 0; l < 8; ++l) total += acc[l];
+  }
+  for (; i < n; ++i) total += p[i];
+  return total;
+}
+TWEEDIE_GN_KERNEL double gn_sum_sq_dev(const float* p, int64_t n, float mu) {
+  double total = 0;
+  int64_t i = 0;
+  while (i + 8 <= n) {
+    GnF8 acc = gn_splat(0.0f);
+    const int64_t end = std::min(n, i + 512) & ~int64_t{7};
+    for (; i + 8 <= end; i += 8) {
+      const GnF8 d = gn_load(p + i) - mu;
+      acc += d * d;
+    }
+    for (int l = 0; l < 8; ++l) total += acc[l];
+  }
+  for (; i < n; ++i) total += (p[i] - mu) * (p[i] - mu);
+  return total;
+}
+
+// y = a·x + d, then (silu) y / (1 + e^(−y)).
+TWEEDIE_GN_KERNEL void gn_apply(const float* x, float* y, int64_t n, float a, float d, bool silu) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    GnF8 v = gn_load(x + i) * a + d;
+    if (silu) v = v / (gn_exp(-v) + 1.0f);
+    gn_store(y + i, v);
+  }
+  for (; i < n; ++i) {
+    const float v = x[i] * a + d;
+    y[i] = silu ? v / (1.0f + std::exp(-v)) : v;
+  }
+}
+
+
+// One (item, group) slab of n = cpg·HW values at x (out at y): statistics, then the output,
+// channel by channel.
+struct GnSlab {
+  const float* x;
+  float* y;
+  int64_t cpg, hw;
+  const float *gamma, *beta, *scale, *shift;  // gamma, beta at the group's first channel; scale, shift too, or null
+  double eps;
+  bool silu;
+};
+TWEEDIE_GN_KERNEL void gn_slab(const GnSlab& s) {
+  const int64_t n = s.cpg * s.hw;
+  const double mean = gn_sum(s.x, n) / static_cast<double>(n);
+  const double var = gn_sum_sq_dev(s.x, n, static_cast<float>(mean)) / static_cast<double>(n);
+  const double r = 1.0 / std::sqrt(var + s.eps);
+  for (int64_t c = 0; c < s.cpg; ++c) {
+    double a = r * s.gamma[c], d = s.beta[c] - mean * a;
+    if (s.scale) {
+      const double s1 = 1.0 + s.scale[c];
+      a *= s1;
+      d = d * s1 + s.shift[c];
+    }
+    gn_apply(s.x + c * s.hw, s.y + c * s.hw, s.hw, static_cast<float>(a), static_cast<float>(d), s.silu);
+  }
+}
+__attribute__((target("avx2,fma"))) void gn_slab_avx2(const GnSlab& s) { gn_slab(s); }
+void gn_slab_base(const GnSlab& s) { gn_slab(s); }
+using GnSlabFn = void (*)(const GnSlab&);
+GnSlabFn gn_slab_for_cpu() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? gn_slab_avx2 : gn_slab_base;
+}
+
+}  // namespace
+
+bool group_norm_silu_applies(const torch::Tensor& x, const torch::Tensor& gamma, const torch::Tensor& scale) {
+  if (!x.defined() || !x.device().is_cpu() || x.scalar_type() != at::kFloat || x.dim() != 4 || !x.is_contiguous())
+    return false;
+  if (!gamma.defined() || gamma.scalar_type() != at::kFloat || !gamma.device().is_cpu()) return false;
+  if (scale.defined() && (scale.scalar_type() != at::kFloat || !scale.device().is_cpu())) return false;
+  if (!c10::GradMode::is_enabled()) return true;
+  return !x.requires_grad() && !gamma.requires_grad() && !(scale.defined() && scale.requires_grad());
+}
+
+torch::Tensor group_norm_silu(const torch::Tensor& x, int64_t groups, const torch::Tensor& gamma,
+                              const torch::Tensor& beta, double eps, const torch::Tensor& scale,
+                              const torch::Tensor& shift, bool silu) {
+  RECORD_FUNCTION("tweedie::group_norm_silu", std::vector<c10::IValue>{});  // a row in op profiles
+  const int64_t B = x.size(0), C = x.size(1), HW = x.size(2) * x.size(3);
+  if (groups <= 0 || C % groups != 0)
+    throw InputError("group_norm_silu: " + std::to_string(C) + " channels in " + std::to_string(groups) + " groups");
+  const int64_t cpg = C / groups;
+  const torch::Tensor g = gamma.contiguous(), b = beta.contiguous();
+  const bool affine = scale.defined();
+  const torch::Tensor s = affine ? scale.reshape({B, C}).contiguous() : torch::Tensor();
+  const torch::Tensor t = affine ? shift.reshape({B, C}).contiguous() : torch::Tensor();
+  torch::Tensor out = at::empty_like(x, at::MemoryFormat::Contiguous);
+  const float* px = x.data_ptr<float>();
+  float* py = out.data_ptr<float>();
+  const float *pg = g.data_ptr<float>(), *pb = b.data_ptr<float>();
+  const float* ps = affine ? s.data_ptr<float>() : nullptr;
+  const float* pt = affine ? t.data_ptr<float>() : nullptr;
+  const int64_t n = cpg * HW;
+  // At least 64k values per thread: waking a sleeping thread (OMP_WAIT_POLICY=PASSIVE) takes
+  // ~40 µs, longer than a 32x32x32 activation's whole pass (the 32x32 network at batch 1).
+  const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(n, 1));
+  static const GnSlabFn slab_fn = gn_slab_for_cpu();
+  at::parallel_for(0, B * groups, grain, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t item = i / groups, first = (i % groups) * cpg, at = (item * C + first) * HW;
+      slab_fn(GnSlab{px + at, py + at, cpg, HW, pg + first, pb + first, affine ? ps + item * C + first : nullptr,
+                     affine ? pt + item * C + first : nullptr, eps, silu});
+    }
+  });
+  return out;
+}
+
+}  // namespace tweedie::diffusion
