@@ -3,14 +3,16 @@
 // reference; see shared/fixtures/guided-diffusion/README.md for the details that matter.
 //
 // Performance notes (CPU inference runs thousands of network evaluations):
-//  - activations and 4-D conv weights are channels-last (oneDNN's preferred layout), and every
-//    float32 conv calls oneDNN directly (see conv_forward);
+//  - activations are NCHW by default (UNet::set_channels_last switches), and every float32 conv
+//    calls oneDNN directly (see conv_forward);
+//  - in inference on NCHW float32, GroupNorm with its scale-shift and SiLU is one fused kernel
+//    (group_norm_silu.h, through norm_act); with autograd, LibTorch's ops in the reference order;
 //  - attention on NCHW activations works channel-major ([B, C, T]) as the reference does, with
 //    qkv / proj_out as oneDNN 1x1 convolutions; on channels-last ones it works token-major
 //    ([B, T, C], the layout itself) with them as matrix products on their [C_out, C_in] weight
 //    views. Either way the two attention products are one bmm each for the whole batch;
-//  - GroupNorm runs on an NCHW copy: LibTorch 1.13's CPU GroupNorm is 10-28x slower on
-//    channels-last input (norm_nchw);
+//  - otherwise GroupNorm runs on an NCHW copy: LibTorch 1.13's CPU GroupNorm is 10-28x slower
+//    on channels-last input (norm_nchw);
 //  - element-wise steps run in place on freshly computed tensors unless autograd needs the
 //    originals (a tensor that requires grad is never modified in place).
 #include "tweedie/diffusion/unet.h"

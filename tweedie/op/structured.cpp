@@ -411,6 +411,7 @@ torch::autograd::tensor_list SrhtFn::backward(torch::autograd::AutogradContext* 
 // Makhoul (1980): with v the reordering v_n = x_{2n}, v_{N−1−n} = x_{2n+1}, the DCT-II sum is
 // Σ_n x_n cos(π(2n+1)k/(2N)) = Re(w_k V_k), V = FFT(v), w_k = e^{−iπk/(2N)}. Backwards, with
 // Y_k = X_k / s_k, real v gives w_k V_k = Y_k − i Y_{N−k} (Y_N = 0), so v = IFFT(w̄ ⊙ (Y − i Y_{N−·})).
+// Both directions use the real FFT: v is real, V Hermitian.
 
 namespace {
 
@@ -442,16 +443,25 @@ DctTables dct_tables(int64_t N, const torch::TensorOptions& real) {
   return t;
 }
 
+// v is real, so V is Hermitian (V_{N−k} = conj V_k): one real FFT gives V_0 … V_{⌊N/2⌋}, and
+// Re(w_{N−k} V_{N−k}) = Re(w_{N−k} conj V_k) for the upper half.
 torch::Tensor dct_rows(const torch::Tensor& x, const DctTables& t) {  // [B, N]
-  const auto V = torch::fft::fft(x.index_select(1, t.order), c10::nullopt, 1);
-  return torch::real(V * t.w) * t.s;
+  const int64_t N = x.size(1), h = N / 2 + 1;
+  const auto V = torch::fft::rfft(x.index_select(1, t.order), c10::nullopt, 1);  // [B, h]
+  const auto lower = torch::real(V * t.w.narrow(0, 0, h));
+  if (N - h == 0) return lower * t.s;
+  // k = h … N−1 pairs with N−k = N−h … 1, i.e. V[1 … N−h] reversed
+  const auto upper = torch::real(V.narrow(1, 1, N - h).flip({1}).conj() * t.w.narrow(0, h, N - h));
+  return torch::cat({lower, upper}, 1) * t.s;
 }
 
 torch::Tensor idct_rows(const torch::Tensor& X, const DctTables& t) {  // [B, N]
   const auto Y = X / t.s;
   const auto Y_rev = torch::cat({torch::zeros_like(Y.narrow(1, 0, 1)), Y.narrow(1, 1, Y.size(1) - 1).flip({1})}, 1);
-  const auto V = torch::complex(Y, -Y_rev) * t.w.conj();
-  return torch::real(torch::fft::ifft(V, c10::nullopt, 1)).index_select(1, t.unorder);
+  // V is Hermitian (v is real): the inverse real FFT needs only V_0 … V_{⌊N/2⌋}.
+  const int64_t h = Y.size(1) / 2 + 1;
+  const auto V = torch::complex(Y.narrow(1, 0, h), -Y_rev.narrow(1, 0, h)) * t.w.narrow(0, 0, h).conj();
+  return torch::fft::irfft(V, Y.size(1), 1).index_select(1, t.unorder);
 }
 
 torch::Tensor along_last(const torch::Tensor& x, bool inverse) {
