@@ -12,7 +12,8 @@
 //   --profile-train=N[:cl]  instead of benchmarking: profile N training steps at batch 64
 //                 (LibTorch's autograd profiler) and print the per-op self time, largest first;
 //                 cl = 1 channels-last (default) or 0 NCHW activations
-//   --profile-nfe=N[:B]  the same for N inference NFEs at batch B (default 16), default layout
+//   --profile-nfe=N[:B[:L]]  the same for N inference NFEs at batch B (default 16); L = 1
+//                 channels-last, 0 NCHW (default: the network's default layout)
 // Environment:
 //   TWEEDIE_BENCH_MODEL    weights (.safetensors written by tweedie, or .pt + config JSON);
 //                          unset: random initialisation of the shipped architecture
@@ -265,9 +266,10 @@ int profile_train(int steps, bool channels_last) {
                      [&] { step(); });
 }
 
-// One NFE in inference mode at `batch`, in the network's default layout.
-int profile_nfe(int steps, int64_t batch) {
+// One NFE in inference mode at `batch`; layout 1 channels-last, 0 NCHW, -1 the default.
+int profile_nfe(int steps, int64_t batch, int layout) {
   UNet& net = inference_model();
+  if (layout >= 0) net->set_channels_last(layout == 1);
   const UNetConfig& c = net->config();
   torch::manual_seed(1);
   const torch::Tensor x = torch::randn({batch, c.in_channels, c.image_size, c.image_size});
@@ -310,9 +312,10 @@ int main(int argc, char** argv) {
       return profile_train(std::atoi(spec.c_str()), colon == std::string::npos || spec.substr(colon + 1) != "0");
     }
     if (a.rfind("--profile-nfe=", 0) == 0) {
-      const std::string spec = a.substr(14);
-      const auto colon = spec.find(':');
-      return profile_nfe(std::atoi(spec.c_str()), colon == std::string::npos ? 16 : std::atoll(spec.c_str() + colon + 1));
+      const std::string spec = a.substr(14);  // N[:B[:L]]
+      const auto colon = spec.find(':'), colon2 = colon == std::string::npos ? colon : spec.find(':', colon + 1);
+      return profile_nfe(std::atoi(spec.c_str()), colon == std::string::npos ? 16 : std::atoll(spec.c_str() + colon + 1),
+                         colon2 == std::string::npos ? -1 : std::atoi(spec.c_str() + colon2 + 1));
     }
   }
 

@@ -658,6 +658,11 @@ TEST(GroupNormSilu, MatchesLibTorchOpsToFloat32Rounding) {
     torch::NoGradGuard no_grad;
     ASSERT_TRUE(group_norm_silu_applies(x, gamma, scale));
     const torch::Tensor fused = group_norm_silu(x, 32, gamma, beta, 1e-5, scale, shift, c.silu);
+    // Channels-last input: its own kernel, the same values to float32 rounding, in its layout.
+    const torch::Tensor x_cl = x.contiguous(at::MemoryFormat::ChannelsLast);
+    ASSERT_TRUE(group_norm_silu_applies(x_cl, gamma, scale));
+    const torch::Tensor fused_cl = group_norm_silu(x_cl, 32, gamma, beta, 1e-5, scale, shift, c.silu);
+    EXPECT_TRUE(fused_cl.is_contiguous(at::MemoryFormat::ChannelsLast));
     const torch::Tensor ops = reference(x, gamma, beta, scale, shift);
     const torch::Tensor exact = reference(d(x), d(gamma), d(beta), d(scale), d(shift));
     EXPECT_TRUE(fused.is_contiguous());
@@ -666,17 +671,20 @@ TEST(GroupNormSilu, MatchesLibTorchOpsToFloat32Rounding) {
     auto err = [&](const torch::Tensor& t) {
       return ((t.to(torch::kFloat64) - exact).abs() / (exact.abs() + 1)).max().item<double>();
     };
-    const double e_fused = err(fused), e_ops = err(ops);
-    std::printf("  error vs float64: fused %.2e, LibTorch ops %.2e\n", e_fused, e_ops);
-    EXPECT_LT(e_fused, 2e-6) << "LibTorch's ops: " << e_ops;
-    EXPECT_LT(e_fused, 8 * e_ops + 1e-7) << "LibTorch's ops: " << e_ops;
+    const double e_fused = err(fused), e_cl = err(fused_cl), e_ops = err(ops);
+    std::printf("  error vs float64: fused %.2e, channels-last %.2e, LibTorch ops %.2e\n", e_fused, e_cl, e_ops);
+    for (double e : {e_fused, e_cl}) {
+      EXPECT_LT(e, 2e-6) << "LibTorch's ops: " << e_ops;
+      EXPECT_LT(e, 8 * e_ops + 1e-7) << "LibTorch's ops: " << e_ops;
+    }
   }
 }
 
-TEST(GroupNormSilu, AppliesOnlyToNchwFloat32InferenceOnCpu) {
+TEST(GroupNormSilu, AppliesOnlyToNchwOrChannelsLastFloat32InferenceOnCpu) {
   torch::Tensor x = torch::randn({2, 64, 8, 8}), gamma = torch::ones({64}), scale = torch::zeros({2, 64});
   EXPECT_TRUE(group_norm_silu_applies(x, gamma, scale));
-  EXPECT_FALSE(group_norm_silu_applies(x.contiguous(at::MemoryFormat::ChannelsLast), gamma, scale));
+  EXPECT_TRUE(group_norm_silu_applies(x.contiguous(at::MemoryFormat::ChannelsLast), gamma, scale));
+  EXPECT_FALSE(group_norm_silu_applies(x.transpose(2, 3), gamma, scale)) << "neither layout";
   EXPECT_FALSE(group_norm_silu_applies(x.to(torch::kFloat64), gamma, scale));
   EXPECT_FALSE(group_norm_silu_applies(x.flatten(2), gamma, scale));
   torch::Tensor g = gamma.clone().requires_grad_(true);
@@ -710,6 +718,9 @@ TEST(GroupNormSilu, NetworkOutputIsTheSameWithAndWithoutTheFusedKernel) {
   const torch::Tensor ops = net->forward(x, t);  // parameters require grad: LibTorch's ops
   ASSERT_TRUE(ops.requires_grad());
   expect_allclose("fused vs ops", fused, ops.detach(), 1e-5, 1e-5);
+  net->set_channels_last(true);  // the channels-last kernel inside the network
+  torch::NoGradGuard no_grad;
+  expect_allclose("fused channels-last vs ops", net->forward(x, t), ops.detach(), 1e-5, 1e-5);
 }
 
 }  // namespace

@@ -128,16 +128,135 @@ TWEEDIE_GN_KERNEL void gn_slab(const GnSlab& s) {
 __attribute__((target("avx2,fma"))) void gn_slab_avx2(const GnSlab& s) { gn_slab(s); }
 void gn_slab_base(const GnSlab& s) { gn_slab(s); }
 using GnSlabFn = void (*)(const GnSlab&);
-GnSlabFn gn_slab_for_cpu() {
+
+// Channels-last: a pixel's C values are contiguous, so the statistics run per channel, vectorised
+// across channels, and are summed into groups afterwards. Over pixels [p0, p1) of one item's
+// [P, C] block: out[c] += Σ_p (x[p, c] − mu[c]) (squares = false, mu may be null for 0) or its
+// square, in float32 lanes over blocks of 64 pixels, the block sums in float64. acc: C floats.
+TWEEDIE_GN_KERNEL void gn_channel_sums(const float* __restrict x, int64_t p0, int64_t p1, int64_t C,
+                                       const float* __restrict mu, bool squares, float* __restrict acc,
+                                       double* __restrict out) {
+  for (int64_t p = p0; p < p1;) {
+    const int64_t end = std::min(p1, p + 64);
+    for (int64_t c = 0; c < C; ++c) acc[c] = 0;
+    for (; p < end; ++p) {
+      const float* row = x + p * C;
+      if (!squares && !mu) {
+        for (int64_t c = 0; c < C; ++c) acc[c] += row[c];
+      } else {
+        for (int64_t c = 0; c < C; ++c) {
+          const float dv = row[c] - mu[c];
+          acc[c] += squares ? dv * dv : dv;
+        }
+      }
+    }
+    for (int64_t c = 0; c < C; ++c) out[c] += acc[c];
+  }
+}
+// y[p, c] = SiLU(a[c]·x[p, c] + d[c]) (or without SiLU) over pixels [p0, p1).
+TWEEDIE_GN_KERNEL void gn_apply_rows(const float* x, float* y, int64_t p0, int64_t p1, int64_t C, const float* a,
+                                     const float* d, bool silu) {
+  for (int64_t p = p0; p < p1; ++p) {
+    const float* in = x + p * C;
+    float* o = y + p * C;
+    int64_t c = 0;
+    for (; c + 8 <= C; c += 8) {
+      GnF8 v = gn_load(in + c) * gn_load(a + c) + gn_load(d + c);
+      if (silu) v = v / (gn_exp(-v) + 1.0f);
+      gn_store(o + c, v);
+    }
+    for (; c < C; ++c) {
+      const float v = in[c] * a[c] + d[c];
+      o[c] = silu ? v / (1.0f + std::exp(-v)) : v;
+    }
+  }
+}
+struct GnRows {  // one pass over pixels [p0, p1) of an item's [P, C] block
+  const float* x;
+  float* y;
+  int64_t p0, p1, C;
+  const float *mu, *a, *d;
+  float* acc;
+  double* out;
+  bool squares, silu;
+};
+TWEEDIE_GN_KERNEL void gn_rows(const GnRows& r) {
+  if (r.out) return gn_channel_sums(r.x, r.p0, r.p1, r.C, r.mu, r.squares, r.acc, r.out);
+  gn_apply_rows(r.x, r.y, r.p0, r.p1, r.C, r.a, r.d, r.silu);
+}
+__attribute__((target("avx2,fma"))) void gn_rows_avx2(const GnRows& r) { gn_rows(r); }
+void gn_rows_base(const GnRows& r) { gn_rows(r); }
+using GnRowsFn = void (*)(const GnRows&);
+
+bool gn_has_avx2_fma() {
   __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") ? gn_slab_avx2 : gn_slab_base;
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+// Channels-last x [B, H, W, C] in memory: three passes (channel sums, squared deviations from
+// the group means, output), each spread over (item, pixel chunk) tasks, with per-task partial
+// sums reduced in task order so the result does not depend on the thread count.
+void group_norm_silu_nhwc(const float* px, float* py, int64_t B, int64_t C, int64_t P, int64_t groups,
+                          const float* pg, const float* pb, const float* ps, const float* pt, double eps, bool silu) {
+  static const GnRowsFn rows_fn = gn_has_avx2_fma() ? gn_rows_avx2 : gn_rows_base;
+  const int64_t cpg = C / groups;
+  // Chunks of ~64k values: enough work per task to be worth a thread (see the NCHW grain).
+  const int64_t chunk = std::max<int64_t>(1, (int64_t{1} << 16) / C);
+  const int64_t K = (P + chunk - 1) / chunk, tasks = B * K;
+  std::vector<double> part(static_cast<size_t>(tasks * C));
+  std::vector<float> mu(static_cast<size_t>(B * C)), a(static_cast<size_t>(B * C)), d(static_cast<size_t>(B * C));
+  std::vector<double> mean(static_cast<size_t>(B * groups)), var(static_cast<size_t>(B * groups));
+  auto sums = [&](bool squares) {
+    std::fill(part.begin(), part.end(), 0.0);
+    at::parallel_for(0, tasks, 1, [&](int64_t t0, int64_t t1) {
+      std::vector<float> acc(static_cast<size_t>(C));
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t b = t / K, k = t % K;
+        rows_fn(GnRows{px + b * P * C, nullptr, k * chunk, std::min(P, (k + 1) * chunk), C,
+                       squares ? mu.data() + b * C : nullptr, nullptr, nullptr, acc.data(),
+                       part.data() + t * C, squares, silu});
+      }
+    });
+    // per (item, group): Σ over the item's chunks (in order) and the group's channels
+    std::vector<double>& into = squares ? var : mean;
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t g = 0; g < groups; ++g) {
+        double total = 0;
+        for (int64_t k = 0; k < K; ++k)
+          for (int64_t c = g * cpg; c < (g + 1) * cpg; ++c) total += part[static_cast<size_t>((b * K + k) * C + c)];
+        into[static_cast<size_t>(b * groups + g)] = total / static_cast<double>(P * cpg);
+      }
+  };
+  sums(false);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t c = 0; c < C; ++c) mu[static_cast<size_t>(b * C + c)] = static_cast<float>(mean[static_cast<size_t>(b * groups + c / cpg)]);
+  sums(true);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t c = 0; c < C; ++c) {
+      const size_t bg = static_cast<size_t>(b * groups + c / cpg), bc = static_cast<size_t>(b * C + c);
+      const double r = 1.0 / std::sqrt(var[bg] + eps);
+      double ac = r * pg[c], dc = pb[c] - mean[bg] * ac;
+      if (ps) {
+        const double s1 = 1.0 + ps[bc];
+        ac *= s1;
+        dc = dc * s1 + pt[bc];
+      }
+      a[bc] = static_cast<float>(ac), d[bc] = static_cast<float>(dc);
+    }
+  at::parallel_for(0, tasks, 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t b = t / K, k = t % K;
+      rows_fn(GnRows{px + b * P * C, py + b * P * C, k * chunk, std::min(P, (k + 1) * chunk), C, nullptr,
+                     a.data() + b * C, d.data() + b * C, nullptr, nullptr, false, silu});
+    }
+  });
 }
 
 }  // namespace
 
 bool group_norm_silu_applies(const torch::Tensor& x, const torch::Tensor& gamma, const torch::Tensor& scale) {
-  if (!x.defined() || !x.device().is_cpu() || x.scalar_type() != at::kFloat || x.dim() != 4 || !x.is_contiguous())
-    return false;
+  if (!x.defined() || !x.device().is_cpu() || x.scalar_type() != at::kFloat || x.dim() != 4) return false;
+  if (!x.is_contiguous() && !x.is_contiguous(at::MemoryFormat::ChannelsLast)) return false;
   if (!gamma.defined() || gamma.scalar_type() != at::kFloat || !gamma.device().is_cpu()) return false;
   if (scale.defined() && (scale.scalar_type() != at::kFloat || !scale.device().is_cpu())) return false;
   if (!c10::GradMode::is_enabled()) return true;
@@ -156,17 +275,22 @@ torch::Tensor group_norm_silu(const torch::Tensor& x, int64_t groups, const torc
   const bool affine = scale.defined();
   const torch::Tensor s = affine ? scale.reshape({B, C}).contiguous() : torch::Tensor();
   const torch::Tensor t = affine ? shift.reshape({B, C}).contiguous() : torch::Tensor();
-  torch::Tensor out = at::empty_like(x, at::MemoryFormat::Contiguous);
+  const bool nhwc = !x.is_contiguous();  // channels-last (group_norm_silu_applies)
+  torch::Tensor out = at::empty_like(x, nhwc ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous);
   const float* px = x.data_ptr<float>();
   float* py = out.data_ptr<float>();
   const float *pg = g.data_ptr<float>(), *pb = b.data_ptr<float>();
   const float* ps = affine ? s.data_ptr<float>() : nullptr;
   const float* pt = affine ? t.data_ptr<float>() : nullptr;
+  if (nhwc) {
+    group_norm_silu_nhwc(px, py, B, C, HW, groups, pg, pb, ps, pt, eps, silu);
+    return out;
+  }
   const int64_t n = cpg * HW;
   // At least 64k values per thread: waking a sleeping thread (OMP_WAIT_POLICY=PASSIVE) takes
   // ~40 µs, longer than a 32x32x32 activation's whole pass (the 32x32 network at batch 1).
   const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(n, 1));
-  static const GnSlabFn slab_fn = gn_slab_for_cpu();
+  static const GnSlabFn slab_fn = gn_has_avx2_fma() ? gn_slab_avx2 : gn_slab_base;
   at::parallel_for(0, B * groups, grain, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
       const int64_t item = i / groups, first = (i % groups) * cpg, at = (item * C + first) * HW;

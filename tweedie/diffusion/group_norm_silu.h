@@ -11,8 +11,8 @@
 // they were 12 % of a batch-16 NFE (bench_unet --profile-nfe). Here each (item, group) slab is
 // read twice (statistics, then the output) and written once.
 //
-// Per (item b, group g) with n = (C/G)·H·W values: mean μ and variance σ² accumulated in
-// float64 (the biased variance, as GroupNorm), r = 1/√(σ² + eps); then per channel c the affine
+// Per (item b, group g) with n = (C/G)·H·W values: mean μ and variance σ² (two passes)
+// accumulated in float64 (the biased variance, as GroupNorm), r = 1/√(σ² + eps); then per channel c the affine
 // map is folded into one multiply-add,  a = r·γ_c·(1 + s_bc),  d = (β_c − μ·r·γ_c)·(1 + s_bc) + t_bc,
 // and y = SiLU(a·x + d) with SiLU(v) = v / (1 + e^(−v)). The folding and the exponential
 // (Cephes' single-precision polynomial, about 1 ulp) round differently from LibTorch's ops, by
@@ -21,12 +21,14 @@
 
 namespace tweedie::diffusion {
 
-// True when group_norm_silu applies: CPU float32 x of 4 dimensions, contiguous NCHW, and no
-// autograd (nothing requires grad, or grad mode is off).
+// True when group_norm_silu applies: CPU float32 x of 4 dimensions, contiguous NCHW or
+// channels-last, and no autograd (nothing requires grad, or grad mode is off).
 bool group_norm_silu_applies(const torch::Tensor& x, const torch::Tensor& gamma, const torch::Tensor& scale);
 
 // x [B, C, H, W]; gamma, beta [C]; scale, shift [B, C] (any trailing 1 dimensions) or both
-// undefined. Returns a new NCHW tensor. Requires group_norm_silu_applies and C % groups == 0.
+// undefined. Returns a new tensor in x's layout. Requires group_norm_silu_applies and
+// C % groups == 0. Channels-last input runs per channel, vectorised across channels, in three
+// passes (sums, squared deviations, output) over pixel chunks; the same arithmetic otherwise.
 torch::Tensor group_norm_silu(const torch::Tensor& x, int64_t groups, const torch::Tensor& gamma,
                               const torch::Tensor& beta, double eps, const torch::Tensor& scale,
                               const torch::Tensor& shift, bool silu = true);

@@ -7,10 +7,9 @@
 //    calls oneDNN directly (see conv_forward);
 //  - in inference on NCHW float32, GroupNorm with its scale-shift and SiLU is one fused kernel
 //    (group_norm_silu.h, through norm_act); with autograd, LibTorch's ops in the reference order;
-//  - attention on NCHW activations works channel-major ([B, C, T]) as the reference does, with
-//    qkv / proj_out as oneDNN 1x1 convolutions; on channels-last ones it works token-major
-//    ([B, T, C], the layout itself) with them as matrix products on their [C_out, C_in] weight
-//    views. Either way the two attention products are one bmm each for the whole batch;
+//  - attention works channel-major ([B, C, T]) as the reference does (on an NCHW copy of
+//    channels-last activations), with qkv / proj_out as oneDNN 1x1 convolutions and each of the
+//    two attention products one bmm for the whole batch;
 //  - otherwise GroupNorm runs on an NCHW copy: LibTorch 1.13's CPU GroupNorm is 10-28x slower
 //    on channels-last input (norm_nchw);
 //  - element-wise steps run in place on freshly computed tensors unless autograd needs the
@@ -227,64 +226,39 @@ Tensor conv1x1(const Tensor& x, const torch::nn::Conv1d& conv) {
 
 }  // namespace
 
-Tensor AttentionBlockImpl::forward(const Tensor& x, const Tensor& /*emb*/) {
+Tensor AttentionBlockImpl::forward(const Tensor& x, const Tensor& emb) {
+  // Channels-last (or any other) layout: the same computation on an NCHW copy, returned in x's
+  // layout. A token-major variant ([B, T, C], a free view of channels-last) needed per-head
+  // permute copies, and its softmax measured 2.5x slower (docs/benchmarks.md); the two copies
+  // here are 1 MB at batch 16.
+  if (!x.is_contiguous()) return back_to(forward(x.contiguous(), emb), x);
+
   const int64_t b = x.size(0), c = channels_, height = x.size(2), width = x.size(3);
   const int64_t t = height * width, heads = num_heads_, ch = c / heads;
-
-  if (x.suggest_memory_format() != at::MemoryFormat::ChannelsLast) {
-    // NCHW: the reference's own channel-major order, [B, C, T], with no layout change.
-    // qkv and proj_out are oneDNN 1x1 convolutions; each head's products are one bmm for the
-    // whole batch (QKVAttentionLegacy.forward / QKVAttention.forward).
-    Tensor qkv = conv1x1(norm_act(norm_, x, {}, {}, /*silu=*/false), qkv_);  // [B, 3C, H, W]
-    Tensor q, k, v;                                    // [B*heads, ch, T]
-    if (new_order_) {
-      // channel = {q,k,v} * C + head * ch + i
-      auto parts = qkv.view({b, 3, heads * ch, t}).unbind(1);
-      q = parts[0].reshape({b * heads, ch, t}), k = parts[1].reshape({b * heads, ch, t}),
-      v = parts[2].reshape({b * heads, ch, t});
-    } else {
-      // channel = head * 3ch + {q,k,v} * ch + i
-      auto parts = qkv.view({b * heads, 3, ch, t}).unbind(1);
-      q = parts[0], k = parts[1], v = parts[2];
-    }
-    // weight[t, s] = Σ_c (q[c, t]·s)(k[c, s]·s), s = ch^(-1/4) on each side as in the reference.
-    const double s = 1.0 / std::sqrt(std::sqrt(static_cast<double>(ch)));
-    Tensor weight = at::bmm((q * s).transpose(1, 2), k * s);  // [B*heads, T(query), T(key)]
-    weight = weight.scalar_type() == at::kHalf || weight.scalar_type() == at::kBFloat16
-                 ? at::softmax(weight, -1, at::kFloat).to(q.scalar_type())  // weight.float()
-                 : at::softmax(weight, -1);
-    // a[c, t] = Σ_s weight[t, s] v[c, s]; heads stack back head-major into C channels.
-    Tensor a = at::bmm(v, weight.transpose(1, 2)).view({b, c, height, width});
-    Tensor h = conv1x1(a, proj_out_);
-    return can_modify(h) && can_modify(x) ? h.add_(x) : x + h;
+  // NCHW: the reference's own channel-major order, [B, C, T], with no layout change.
+  // qkv and proj_out are oneDNN 1x1 convolutions; each head's products are one bmm for the
+  // whole batch (QKVAttentionLegacy.forward / QKVAttention.forward).
+  Tensor qkv = conv1x1(norm_act(norm_, x, {}, {}, /*silu=*/false), qkv_);  // [B, 3C, H, W]
+  Tensor q, k, v;                                    // [B*heads, ch, T]
+  if (new_order_) {
+    // channel = {q,k,v} * C + head * ch + i
+    auto parts = qkv.view({b, 3, heads * ch, t}).unbind(1);
+    q = parts[0].reshape({b * heads, ch, t}), k = parts[1].reshape({b * heads, ch, t}),
+    v = parts[2].reshape({b * heads, ch, t});
+  } else {
+    // channel = head * 3ch + {q,k,v} * ch + i
+    auto parts = qkv.view({b * heads, 3, ch, t}).unbind(1);
+    q = parts[0], k = parts[1], v = parts[2];
   }
-
-  // Channels-last: token-major [B, T, C] (a free view of x's layout); the reference's [B, C, T]
-  // is its transpose. The Conv1d weights [C_out, C_in, 1] act as Linear weights [C_out, C_in].
-  Tensor tokens = back_to(norm_nchw(norm_, x), x).flatten(2).transpose(1, 2);
-  Tensor qkv = at::linear(tokens, qkv_->weight.flatten(1), qkv_->bias);  // [B, T, 3C]
-
-  // QKVAttentionLegacy: channel = head * 3ch + {q,k,v} * ch + i.
-  // QKVAttention (new order): channel = {q,k,v} * C + head * ch + i.
-  std::vector<Tensor> parts = new_order_ ? qkv.view({b, t, 3, heads, ch}).unbind(2)
-                                         : qkv.view({b, t, heads, 3, ch}).unbind(3);
-  auto per_head = [&](const Tensor& p) {  // [B, T, heads, ch] -> [B*heads, T, ch]
-    return p.permute({0, 2, 1, 3}).reshape({b * heads, t, ch});
-  };
+  // weight[t, s] = Σ_c (q[c, t]·s)(k[c, s]·s), s = ch^(-1/4) on each side as in the reference.
   const double s = 1.0 / std::sqrt(std::sqrt(static_cast<double>(ch)));
-  Tensor q = per_head(parts[0]) * s, k = per_head(parts[1]) * s, v = per_head(parts[2]);
-  // One bmm for the batch (baddbmm, which could fold the scale in, loops over the items
-  // through the dispatcher: 3.5x slower here).
-  Tensor weight = at::bmm(q, k.transpose(1, 2));  // [B*heads, T(query), T(key)]
+  Tensor weight = at::bmm((q * s).transpose(1, 2), k * s);  // [B*heads, T(query), T(key)]
   weight = weight.scalar_type() == at::kHalf || weight.scalar_type() == at::kBFloat16
-               ? at::softmax(weight, -1, at::kFloat).to(q.scalar_type())
+               ? at::softmax(weight, -1, at::kFloat).to(q.scalar_type())  // weight.float()
                : at::softmax(weight, -1);
-  Tensor a = at::bmm(weight, v);  // [B*heads, T, ch]
-  // Heads back into channels, head-major: [B, T, heads*ch].
-  a = a.view({b, heads, t, ch}).permute({0, 2, 1, 3}).reshape({b, t, c});
-  Tensor h = at::linear(a, proj_out_->weight.flatten(1), proj_out_->bias)  // [B, T, C]
-                 .view({b, height, width, c})
-                 .permute({0, 3, 1, 2});  // [B, C, H, W], channels-last strides
+  // a[c, t] = Σ_s weight[t, s] v[c, s]; heads stack back head-major into C channels.
+  Tensor a = at::bmm(v, weight.transpose(1, 2)).view({b, c, height, width});
+  Tensor h = conv1x1(a, proj_out_);
   return can_modify(h) && can_modify(x) ? h.add_(x) : x + h;
 }
 

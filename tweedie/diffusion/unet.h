@@ -92,11 +92,12 @@ class UNetImpl : public torch::nn::Module {
 
   // With set_channels_last(true), on CPU the activations run in channels-last memory format and
   // the 4-D conv weights are stored channels-last (shapes and names are unchanged, only the
-  // strides). The output is returned contiguous either way. Default off (NCHW): since GroupNorm
-  // runs on NCHW activations, NCHW is as fast or faster at every size measured (docs/benchmarks.md,
-  // 2026-12-06: the shipped 32x32 network at batch 1 / 4 / 8 / 16 / 32 / 100 took 12.7 / 24.1 /
-  // 36.9 / 62.4 / 112 / 517 ms in NCHW against 12.5 / 30.4 / 50.2 / 90.3 / 169 / 517 ms
-  // channels-last; the FFHQ-256 network at batch 1, 1.46 s against 1.71 s).
+  // strides). The output is returned contiguous either way. Default on: with the fused
+  // GroupNorm + SiLU kernel for channels-last inference (group_norm_silu.h) and attention on an
+  // NCHW copy, channels-last is the faster layout in inference (docs/benchmarks.md, 2026-12-06
+  // 13:50: the shipped 32x32 network at batch 1 / 16 took 7.1 / 68 ms against 8.5 / 74-82 ms in
+  // NCHW; the FFHQ-256 network at batch 1, 1.07 s against 1.32 s) and level with NCHW under
+  // autograd (training 90.9 against 92.9 images/s). The trainer still trains in NCHW.
   void set_channels_last(bool on);
   bool channels_last() const { return channels_last_; }
 
@@ -106,7 +107,7 @@ class UNetImpl : public torch::nn::Module {
                     Trace* trace);
 
   UNetConfig config_;
-  bool channels_last_ = false;
+  bool channels_last_ = true;
   double flops_ = 0;
   // Registered in guided-diffusion's order so that named_parameters() matches its state_dict().
   torch::nn::Sequential time_embed_{nullptr};  // Linear, SiLU, Linear
