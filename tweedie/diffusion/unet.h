@@ -92,12 +92,13 @@ class UNetImpl : public torch::nn::Module {
 
   // With set_channels_last(true), on CPU the activations run in channels-last memory format and
   // the 4-D conv weights are stored channels-last (shapes and names are unchanged, only the
-  // strides). The output is returned contiguous either way. Default on: with the fused
-  // GroupNorm + SiLU kernel for channels-last inference (group_norm_silu.h) and attention on an
-  // NCHW copy, channels-last is the faster layout in inference (docs/benchmarks.md, 2026-12-06
-  // 13:50: the shipped 32x32 network at batch 1 / 16 took 7.1 / 68 ms against 8.5 / 74-82 ms in
-  // NCHW; the FFHQ-256 network at batch 1, 1.07 s against 1.32 s) and level with NCHW under
-  // autograd (training 90.9 against 92.9 images/s). The trainer still trains in NCHW.
+  // strides). The output is returned contiguous either way. Default off (NCHW), measured on
+  // 2026-12-06 (docs/benchmarks.md): with the fused GroupNorm + SiLU kernel's channels-last
+  // variant (group_norm_silu.h), channels-last is faster in inference at 2 threads (the shipped
+  // 32x32 network at batch 1 / 16: 7.1 / 68 ms against 8.5 / 74-82 ms; FFHQ-256 at batch 1:
+  // 1.07 s against 1.32 s per NFE), but not on seed 001's Table I workload (batch 100, one
+  // thread: SIM-DMIS 82.9 against 81.5 s), and slower under autograd (DPS 152.9 against 123.3 s).
+  // Call set_channels_last(true) for batch-1 inference at scale. The trainer trains in NCHW.
   void set_channels_last(bool on);
   bool channels_last() const { return channels_last_; }
 
@@ -107,7 +108,7 @@ class UNetImpl : public torch::nn::Module {
                     Trace* trace);
 
   UNetConfig config_;
-  bool channels_last_ = true;
+  bool channels_last_ = false;
   double flops_ = 0;
   // Registered in guided-diffusion's order so that named_parameters() matches its state_dict().
   torch::nn::Sequential time_embed_{nullptr};  // Linear, SiLU, Linear
