@@ -1,10 +1,10 @@
-#include "tweedie/core/activity.h"
 #include "tweedie/diffusion/denoiser.h"
 
 #include <algorithm>
 #include <cmath>
 #include <utility>
 
+#include "tweedie/core/activity.h"
 #include "tweedie/core/error.h"
 
 namespace tweedie::diffusion {

@@ -4,8 +4,12 @@
 #include <ATen/record_function.h>
 #include <c10/core/GradMode.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <tuple>
+#include <utility>
+#include <vector>
 
 #include "tweedie/core/error.h"
 
@@ -56,20 +60,9 @@ typedef int GnI8 __attribute__((vector_size(32)));
   return p * reinterpret_cast<GnF8>(bits);
 }
 
-// Σ p[i] and Σ (p[i] − mu)², in float32 lanes over blocks of 512 values, the block sums in float64.
-TWEEDIE_GN_KERNEL double gn_sum(const float* p, int64_t n) {
-  double total = 0;
-  int64_t i = 0;
-  while (i + 8 <= n) {
-    GnF8 acc = gn_splat(0.0f);
-    const int64_t end = std::min(n, i + 512) & ~int64_t{7};
-    for (; i + 8 <= end; i += 8) acc += gn_load(p + i);
-    for (int l = 0; l < 8; ++l) total += acc[l];
-  }
-  for (; i < n; ++i) total += p[i];
-  return total;
-}
-TWEEDIE_GN_KERNEL double gn_sum_sq_dev(const float* p, int64_t n, float mu) {
+// Σ (p[i] − mu), or Σ (p[i] − mu)² (squares), in float32 lanes over blocks of 512 values, the
+// block sums in float64. mu = 0 gives the plain sum (x − 0 is x exactly).
+TWEEDIE_GN_KERNEL double gn_sum(const float* p, int64_t n, float mu, bool squares) {
   double total = 0;
   int64_t i = 0;
   while (i + 8 <= n) {
@@ -77,28 +70,37 @@ TWEEDIE_GN_KERNEL double gn_sum_sq_dev(const float* p, int64_t n, float mu) {
     const int64_t end = std::min(n, i + 512) & ~int64_t{7};
     for (; i + 8 <= end; i += 8) {
       const GnF8 d = gn_load(p + i) - mu;
-      acc += d * d;
+      acc += squares ? d * d : d;
     }
     for (int l = 0; l < 8; ++l) total += acc[l];
   }
-  for (; i < n; ++i) total += (p[i] - mu) * (p[i] - mu);
+  for (; i < n; ++i) total += squares ? (p[i] - mu) * (p[i] - mu) : p[i] - mu;
   return total;
 }
 
-// y = a·x + d, then (silu) y / (1 + e^(−y)).
-TWEEDIE_GN_KERNEL void gn_apply(const float* x, float* y, int64_t n, float a, float d, bool silu) {
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    GnF8 v = gn_load(x + i) * a + d;
-    if (silu) v = v / (gn_exp(-v) + 1.0f);
-    gn_store(y + i, v);
+// The activation: v, or SiLU(v) = v / (1 + e^(−v)); 8 lanes and one value.
+[[gnu::always_inline]] inline GnF8 gn_act(GnF8 v, bool silu) { return silu ? v / (gn_exp(-v) + 1.0f) : v; }
+[[gnu::always_inline]] inline float gn_act(float v, bool silu) { return silu ? v / (1.0f + std::exp(-v)) : v; }
+
+// A channel's norm, affine map and scale-shift folded into y = a·x + d:
+//   a = r·γ·(1 + s),  d = (β − μ·r·γ)·(1 + s) + t   (scale s and shift t null: none).
+std::pair<float, float> gn_coefficients(double mean, double r, float gamma, float beta, const float* scale,
+                                        const float* shift) {
+  double a = r * gamma, d = beta - mean * a;
+  if (scale) {
+    const double s1 = 1.0 + *scale;
+    a *= s1;
+    d = d * s1 + *shift;
   }
-  for (; i < n; ++i) {
-    const float v = x[i] * a + d;
-    y[i] = silu ? v / (1.0f + std::exp(-v)) : v;
-  }
+  return {static_cast<float>(a), static_cast<float>(d)};
 }
 
+// y = act(a·x + d).
+TWEEDIE_GN_KERNEL void gn_apply(const float* x, float* y, int64_t n, float a, float d, bool silu) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) gn_store(y + i, gn_act(gn_load(x + i) * a + d, silu));
+  for (; i < n; ++i) y[i] = gn_act(x[i] * a + d, silu);
+}
 
 // One (item, group) slab of n = cpg·HW values at x (out at y): statistics, then the output,
 // channel by channel.
@@ -112,17 +114,13 @@ struct GnSlab {
 };
 TWEEDIE_GN_KERNEL void gn_slab(const GnSlab& s) {
   const int64_t n = s.cpg * s.hw;
-  const double mean = gn_sum(s.x, n) / static_cast<double>(n);
-  const double var = gn_sum_sq_dev(s.x, n, static_cast<float>(mean)) / static_cast<double>(n);
+  const double mean = gn_sum(s.x, n, 0.0f, false) / static_cast<double>(n);
+  const double var = gn_sum(s.x, n, static_cast<float>(mean), true) / static_cast<double>(n);
   const double r = 1.0 / std::sqrt(var + s.eps);
   for (int64_t c = 0; c < s.cpg; ++c) {
-    double a = r * s.gamma[c], d = s.beta[c] - mean * a;
-    if (s.scale) {
-      const double s1 = 1.0 + s.scale[c];
-      a *= s1;
-      d = d * s1 + s.shift[c];
-    }
-    gn_apply(s.x + c * s.hw, s.y + c * s.hw, s.hw, static_cast<float>(a), static_cast<float>(d), s.silu);
+    const auto [a, d] = gn_coefficients(mean, r, s.gamma[c], s.beta[c], s.scale ? s.scale + c : nullptr,
+                                        s.shift ? s.shift + c : nullptr);
+    gn_apply(s.x + c * s.hw, s.y + c * s.hw, s.hw, a, d, s.silu);
   }
 }
 __attribute__((target("avx2,fma"))) void gn_slab_avx2(const GnSlab& s) { gn_slab(s); }
@@ -160,15 +158,8 @@ TWEEDIE_GN_KERNEL void gn_apply_rows(const float* x, float* y, int64_t p0, int64
     const float* in = x + p * C;
     float* o = y + p * C;
     int64_t c = 0;
-    for (; c + 8 <= C; c += 8) {
-      GnF8 v = gn_load(in + c) * gn_load(a + c) + gn_load(d + c);
-      if (silu) v = v / (gn_exp(-v) + 1.0f);
-      gn_store(o + c, v);
-    }
-    for (; c < C; ++c) {
-      const float v = in[c] * a[c] + d[c];
-      o[c] = silu ? v / (1.0f + std::exp(-v)) : v;
-    }
+    for (; c + 8 <= C; c += 8) gn_store(o + c, gn_act(gn_load(in + c) * gn_load(a + c) + gn_load(d + c), silu));
+    for (; c < C; ++c) o[c] = gn_act(in[c] * a[c] + d[c], silu);
   }
 }
 struct GnRows {  // one pass over pixels [p0, p1) of an item's [P, C] block
@@ -234,14 +225,8 @@ void group_norm_silu_nhwc(const float* px, float* py, int64_t B, int64_t C, int6
   for (int64_t b = 0; b < B; ++b)
     for (int64_t c = 0; c < C; ++c) {
       const size_t bg = static_cast<size_t>(b * groups + c / cpg), bc = static_cast<size_t>(b * C + c);
-      const double r = 1.0 / std::sqrt(var[bg] + eps);
-      double ac = r * pg[c], dc = pb[c] - mean[bg] * ac;
-      if (ps) {
-        const double s1 = 1.0 + ps[bc];
-        ac *= s1;
-        dc = dc * s1 + pt[bc];
-      }
-      a[bc] = static_cast<float>(ac), d[bc] = static_cast<float>(dc);
+      std::tie(a[bc], d[bc]) = gn_coefficients(mean[bg], 1.0 / std::sqrt(var[bg] + eps), pg[c], pb[c],
+                                               ps ? ps + bc : nullptr, pt ? pt + bc : nullptr);
     }
   at::parallel_for(0, tasks, 1, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {

@@ -5,8 +5,9 @@
 // Performance notes (CPU inference runs thousands of network evaluations):
 //  - activations are NCHW by default (UNet::set_channels_last switches), and every float32 conv
 //    calls oneDNN directly (see conv_forward);
-//  - in inference on NCHW float32, GroupNorm with its scale-shift and SiLU is one fused kernel
-//    (group_norm_silu.h, through norm_act); with autograd, LibTorch's ops in the reference order;
+//  - in float32 CPU inference (NCHW or channels-last), GroupNorm with its scale-shift and SiLU is
+//    one fused kernel (group_norm_silu.h, through norm_act); with autograd, LibTorch's ops in the
+//    reference order;
 //  - attention works channel-major ([B, C, T]) as the reference does (on an NCHW copy of
 //    channels-last activations), with qkv / proj_out as oneDNN 1x1 convolutions and each of the
 //    two attention products one bmm for the whole batch;
@@ -55,9 +56,9 @@ Tensor back_to(const Tensor& y, const Tensor& like) {
 }
 
 // SiLU(norm(x)·(1 + scale) + shift), or without scale-shift (scale and shift undefined), or
-// norm(x) alone (silu false); in x's layout. Inference on NCHW float32 runs the fused kernel
-// (group_norm_silu.h); everything else (training, channels-last, other dtypes and devices)
-// LibTorch's ops in the reference's order.
+// norm(x) alone (silu false); in x's layout. Float32 CPU inference runs the fused kernel
+// (group_norm_silu.h); everything else (autograd, other dtypes and devices) LibTorch's ops in
+// the reference's order.
 Tensor norm_act(torch::nn::GroupNorm& norm, const Tensor& x, const Tensor& scale, const Tensor& shift, bool silu) {
   if (group_norm_silu_applies(x, norm->weight, scale)) {
     return group_norm_silu(x, norm->options.num_groups(), norm->weight, norm->bias, norm->options.eps(), scale,
@@ -96,15 +97,27 @@ Tensor avg_pool2x(const Tensor& x) { return at::avg_pool2d(x, {2, 2}, {2, 2}); }
 // (single-threaded) and small-spatial convs at batch 1 to its slow im2col path, which also
 // drops the channels-last layout. This is the kernel ATen itself uses for larger inputs, with
 // the same autograd formula (convolution_backward).
+bool onednn_conv(const Tensor& x) {
+  return x.device().is_cpu() && x.scalar_type() == at::kFloat && at::hasMKLDNN() &&
+         at::globalContext().userEnabledMkldnn();
+}
+
 Tensor conv_forward(const torch::nn::Conv2d& conv, const Tensor& x) {
-  if (x.device().is_cpu() && x.scalar_type() == at::kFloat && at::hasMKLDNN() &&
-      at::globalContext().userEnabledMkldnn() && conv->bias.defined()) {
+  if (onednn_conv(x) && conv->bias.defined()) {
     const auto& o = conv->options;
     const auto& padding = c10::get<torch::ExpandingArray<2>>(o.padding());
     return at::mkldnn_convolution(x, conv->weight, conv->bias, *padding, *o.stride(),
                                   *o.dilation(), o.groups());
   }
   return conv.ptr()->forward(x);
+}
+
+// A Conv1d with kernel 1 on [B, C, T] activations held as [B, C, H, W]: on CPU float32 the
+// oneDNN 1x1 convolution (one call for the batch, no layout change), elsewhere conv2d.
+Tensor conv1x1(const Tensor& x, const torch::nn::Conv1d& conv) {
+  const Tensor w = conv->weight.unsqueeze(-1);  // [C_out, C_in, 1] -> [C_out, C_in, 1, 1]
+  if (onednn_conv(x)) return at::mkldnn_convolution(x, w, conv->bias, {0, 0}, {1, 1}, {1, 1}, 1);
+  return at::conv2d(x, w, conv->bias);
 }
 
 double conv_macs(int64_t in, int64_t out, int64_t kernel, double res_out) {
@@ -210,21 +223,6 @@ double AttentionBlockImpl::macs(double res) const {
   // qkv (3C x C per token), proj_out (C x C per token), q^T k and w v (T x T x C each).
   return 4.0 * c * c * tokens + 2.0 * tokens * tokens * c;
 }
-
-namespace {
-
-// A Conv1d with kernel 1 on [B, C, T] activations held as [B, C, H, W]: on CPU float32 the
-// oneDNN 1x1 convolution (one call for the batch, no layout change), elsewhere conv2d.
-Tensor conv1x1(const Tensor& x, const torch::nn::Conv1d& conv) {
-  const Tensor w = conv->weight.unsqueeze(-1);  // [C_out, C_in, 1] -> [C_out, C_in, 1, 1]
-  if (x.device().is_cpu() && x.scalar_type() == at::kFloat && at::hasMKLDNN() &&
-      at::globalContext().userEnabledMkldnn()) {
-    return at::mkldnn_convolution(x, w, conv->bias, {0, 0}, {1, 1}, {1, 1}, 1);
-  }
-  return at::conv2d(x, w, conv->bias);
-}
-
-}  // namespace
 
 Tensor AttentionBlockImpl::forward(const Tensor& x, const Tensor& emb) {
   // Channels-last (or any other) layout: the same computation on an NCHW copy, returned in x's

@@ -289,34 +289,52 @@ struct SrhtFn : public torch::autograd::Function<SrhtFn> {
                                                torch::autograd::tensor_list grad);
 };
 
-// D, S and c of the randomized transforms c S T D over n entries (T = H or the DCT): n random
-// signs, then M of the n rows without replacement, from one generator seeded with o.seed;
-// c = √(n/M), or √n for var=1. And the spec text both print.
-struct RandomSignsAndRows {
-  torch::Tensor signs, kept;
-  double c;
-  RandomSignsAndRows(int64_t n, const SrhtOptions& o) {
-    auto gen = make_generator(o.seed);
-    signs = (torch::randint(0, 2, {n}, gen, torch::kLong) * 2 - 1).to(torch::kFloat32);
-    kept = std::get<0>(torch::randperm(n, gen, torch::kLong).slice(0, 0, o.m).sort());
-    c = std::sqrt(static_cast<double>(n) / (o.unit_variance ? 1.0 : static_cast<double>(o.m)));
-  }
-};
-std::string structured_spec(const std::string& name, const SrhtOptions& o) {
-  return name + ":m=" + std::to_string(o.m) + ",var=" + (o.unit_variance ? "1" : "1/m") + ",seed=" +
-         std::to_string(o.seed);
-}
-
-class Srht : public Operator {
+// What srht and srdct share, A = c S T D over n ≥ N entries (T = H or the DCT, orthogonal and
+// self-inverse or with a known inverse): D = diag of n random signs, then S = M of the n rows
+// without replacement, both from one generator seeded with o.seed; c = √(n/M), or √n for var=1;
+// the spec text, the move to a device, and the SVD view when n = N.
+class SignedSubsampled : public Operator {
  public:
-  Srht(Shape in, SrhtOptions o) : Operator(in, {o.m}), o_(o) {
-    N_ = numel(in_);
-    n_ = next_pow2(N_);
-    RandomSignsAndRows d(n_, o_);
-    signs_ = d.signs, kept_ = d.kept, c_ = d.c;
+  SignedSubsampled(Shape in, const SrhtOptions& o, std::string name, int64_t (*length)(int64_t))
+      : Operator(in, {o.m}), o_(o), N_(numel(in_)), n_(length(N_)), name_(std::move(name)) {
+    auto gen = make_generator(o_.seed);
+    signs_ = (torch::randint(0, 2, {n_}, gen, torch::kLong) * 2 - 1).to(torch::kFloat32);
+    kept_ = std::get<0>(torch::randperm(n_, gen, torch::kLong).slice(0, 0, o_.m).sort());
+    c_ = std::sqrt(static_cast<double>(n_) / (o_.unit_variance ? 1.0 : static_cast<double>(o_.m)));
   }
-  std::string name() const override { return "srht"; }
-  std::string spec() const override { return structured_spec("srht", o_); }
+  std::string name() const override { return name_; }
+  std::string spec() const override {
+    return name_ + ":m=" + std::to_string(o_.m) + ",var=" + (o_.unit_variance ? "1" : "1/m") + ",seed=" +
+           std::to_string(o_.seed);
+  }
+  void to(const torch::Device& d) override {
+    signs_ = signs_.to(d);
+    kept_ = kept_.to(d);
+  }
+
+ protected:
+  // With no padding (n = N), T D is orthogonal on R^N: U = I, s = c, Vᵀ = T D.
+  std::shared_ptr<const SvdView> signed_svd(torch::Tensor (*T)(const torch::Tensor&),
+                                            torch::Tensor (*T_inverse)(const torch::Tensor&)) const {
+    if (n_ != N_) return nullptr;
+    auto signs = signs_;
+    auto Vt = [signs, T](const torch::Tensor& x) { return T(x * signs.to(x.scalar_type())); };
+    auto V = [signs, T_inverse](const torch::Tensor& c) { return T_inverse(c) * signs.to(c.scalar_type()); };
+    return selection_svd(Vt, V, kept_, c_, in_, out_);
+  }
+
+  SrhtOptions o_;
+  int64_t N_, n_;
+  double c_;
+  torch::Tensor signs_, kept_;
+
+ private:
+  std::string name_;
+};
+
+class Srht : public SignedSubsampled {
+ public:
+  Srht(Shape in, SrhtOptions o) : SignedSubsampled(std::move(in), o, "srht", next_pow2) {}
   // y = c S H D P x
   torch::Tensor apply(const torch::Tensor& x) const override {
     check_input(x);
@@ -331,18 +349,8 @@ class Srht : public Operator {
     auto full = torch::zeros({y.size(0), n_}, y.options()).index_copy(1, kept_, y);
     return (fwht(full) * signs_.to(y.scalar_type()) * c_).slice(1, 0, N_).reshape(with_batch(y.size(0), in_));
   }
-  // With no padding (N a power of two) H D is orthogonal on R^N: U = I, s = c, Vᵀ = H D.
-  std::shared_ptr<const SvdView> svd() const override {
-    if (n_ != N_) return nullptr;
-    auto signs = signs_;
-    auto T = [signs](const torch::Tensor& x) { return fwht(x * signs.to(x.scalar_type())); };
-    auto Tt = [signs](const torch::Tensor& c) { return fwht(c) * signs.to(c.scalar_type()); };
-    return selection_svd(T, Tt, kept_, c_, in_, out_);
-  }
-  void to(const torch::Device& d) override {
-    signs_ = signs_.to(d);
-    kept_ = kept_.to(d);
-  }
+  // With no padding (N a power of two); H is its own inverse.
+  std::shared_ptr<const SvdView> svd() const override { return signed_svd(fwht, fwht); }
 
   // The CPU products, each one pass of the blocked transform over a scratch row of n values
   // with padding, signs, selection and scale folded into its first and last steps:
@@ -387,10 +395,6 @@ class Srht : public Operator {
   torch::Tensor pad(const torch::Tensor& xf) const {
     return n_ == N_ ? xf : torch::constant_pad_nd(xf, {0, n_ - N_});
   }
-  SrhtOptions o_;
-  int64_t N_, n_;
-  double c_;
-  torch::Tensor signs_, kept_;
 };
 
 torch::Tensor SrhtFn::forward(torch::autograd::AutogradContext* ctx, torch::Tensor t, int64_t op, bool adjoint) {
@@ -472,15 +476,11 @@ torch::Tensor along_last(const torch::Tensor& x, bool inverse) {
   return (inverse ? idct_rows(rows, t) : dct_rows(rows, t)).view(x.sizes());
 }
 
-class Srdct : public Operator {
+int64_t same_length(int64_t N) { return N; }
+
+class Srdct : public SignedSubsampled {
  public:
-  Srdct(Shape in, SrhtOptions o) : Operator(in, {o.m}), o_(o) {
-    N_ = numel(in_);
-    RandomSignsAndRows d(N_, o_);
-    signs_ = d.signs, kept_ = d.kept, c_ = d.c;
-  }
-  std::string name() const override { return "srdct"; }
-  std::string spec() const override { return structured_spec("srdct", o_); }
+  Srdct(Shape in, SrhtOptions o) : SignedSubsampled(std::move(in), o, "srdct", same_length) {}
   // y = c S C D x
   torch::Tensor apply(const torch::Tensor& x) const override {
     check_input(x);
@@ -493,16 +493,10 @@ class Srdct : public Operator {
     auto full = torch::zeros({y.size(0), N_}, y.options()).index_copy(1, kept_, y);
     return (idct_rows(full, tables(y)) * signs_.to(y.scalar_type()) * c_).reshape(with_batch(y.size(0), in_));
   }
-  // C D is orthogonal on R^N: U = I, s = c, Vᵀ = C D.
-  std::shared_ptr<const SvdView> svd() const override {
-    auto signs = signs_;
-    auto T = [signs](const torch::Tensor& x) { return dct(x * signs.to(x.scalar_type())); };
-    auto Tt = [signs](const torch::Tensor& c) { return idct(c) * signs.to(c.scalar_type()); };
-    return selection_svd(T, Tt, kept_, c_, in_, out_);
-  }
+  // C D is orthogonal on R^N (no padding); Cᵀ = C⁻¹ is the DCT-III.
+  std::shared_ptr<const SvdView> svd() const override { return signed_svd(dct, idct); }
   void to(const torch::Device& d) override {
-    signs_ = signs_.to(d);
-    kept_ = kept_.to(d);
+    SignedSubsampled::to(d);
     cache_.clear();
   }
 
@@ -515,10 +509,6 @@ class Srdct : public Operator {
     if (it == cache_.end()) it = cache_.emplace(key, dct_tables(N_, t.options())).first;
     return it->second;
   }
-  SrhtOptions o_;
-  int64_t N_;
-  double c_;
-  torch::Tensor signs_, kept_;
   mutable std::mutex mutex_;
   mutable std::map<std::string, DctTables> cache_;
 };
@@ -558,7 +548,7 @@ void enroll_structured(OperatorRegistry& r) {
           {"ratio", kUnset, "M/N instead of m"},
           {"var", "1/m", "row scale: 1/m (E AᵀA = I) or 1, as for gaussian"},
           {"seed", kUnset, "seed of D and S (default: --seed)"}},
-         structured_factory(make_srdct, [](int64_t N) { return N; }),
+         structured_factory(make_srdct, same_length),
          {"srdct:m=40", "srdct:ratio=0.25,var=1"}});
 }
 
