@@ -131,8 +131,18 @@ Problem problem_from_json(const nlohmann::json& j, const std::string& where) {
   auto x_shape = get<std::vector<int64_t>>(j, "x_shape", where);
   auto op_spec = get<std::string>(get<nlohmann::json>(j, "operator", where), "spec", where + " operator");
   auto ch_spec = get<std::string>(get<nlohmann::json>(j, "channel", where), "spec", where + " channel");
-  p.op = op::make_operator(op_spec, x_shape, p.seed, where + " operator");
-  p.channel = channel::make_channel(ch_spec, derive_seed(p.seed, 2), where + " channel");
+  // The factories' own checks ("operator srdct: m=0 must be ...", "mri: accel ...") do not know
+  // the file; spec and shape errors already name it (`where`). Each message names it once.
+  auto naming_file = [&](const InputError& e) {
+    const std::string what = e.what();
+    return InputError(what.rfind(where, 0) == 0 ? what : where + ": " + what);
+  };
+  try {
+    p.op = op::make_operator(op_spec, x_shape, p.seed, where + " operator");
+    p.channel = channel::make_channel(ch_spec, derive_seed(p.seed, 2), where + " channel");
+  } catch (const InputError& e) {
+    throw naming_file(e);
+  }
   auto y_shape = get<std::vector<int64_t>>(j, "y_shape", where);
   if (y_shape != p.op->out_shape())
     throw InputError(where + ": y_shape " + op::shape_text(y_shape) + " differs from the rebuilt operator's " +

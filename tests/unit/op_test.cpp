@@ -532,6 +532,10 @@ TEST(Mri, LineMasksAndFullSampling) {
   // Centred: the DC term of a constant image is at the centre.
   auto k = fft2c(torch::ones({1, 8, 8}));
   EXPECT_NEAR(torch::abs(k[0][4][4]).item<double>(), 8.0, 1e-5);
+  // accel up to the width is a mask; beyond it an InputError (no overflow in the mask's arithmetic).
+  EXPECT_NO_THROW(make_operator("mri:accel=8,pattern=equispaced", {1, 8, 8}));
+  EXPECT_THROW(make_operator("mri:accel=9", {1, 8, 8}), InputError);
+  EXPECT_THROW(make_operator("mri:accel=9223372036854775807,pattern=equispaced", {1, 8, 8}), InputError);
 }
 
 // ---- Phase retrieval, HDR -----------------------------------------------------------------------

@@ -80,6 +80,11 @@ std::shared_ptr<Operator> make_mri(Shape in, const MriOptions& o) {
   double cf = center_fraction(o);
   if (!(cf > 0 && cf <= 1)) throw InputError("mri: center must be in (0, 1]");
   int64_t W = in.at(2);
+  // R > W keeps less than one line besides the centre; it is also where mri_columns' integer
+  // products R·(num_low − W) overflow (a fuzz finding: accel = 3.3e96 read as INT64_MAX).
+  if (o.acceleration > W)
+    throw InputError("mri: accel " + std::to_string(o.acceleration) + " exceeds the image width " +
+                     std::to_string(W) + " (at most one line in R is kept)");
   if (static_cast<int64_t>(std::nearbyint(static_cast<double>(W) * cf)) >= W && o.acceleration > 1)
     throw InputError("mri: the centre fraction covers all " + std::to_string(W) + " columns");
   return std::make_shared<Mri>(std::move(in), o, mri_columns(W, o));
