@@ -101,7 +101,7 @@ void BM_MatrixFree(benchmark::State& s) { run(s, "matrix-free"); }
 void BM_Srht(benchmark::State& s) { run(s, "srht"); }
 
 BENCHMARK(BM_Copy)->DenseRange(0, 2)->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_Fwht)->Arg(1 << 10)->Arg(1 << 18)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Fwht)->Arg(1 << 10)->Arg(1 << 12)->Arg(1 << 16)->Arg(1 << 18)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_FwhtReference)->Arg(1 << 10)->Arg(1 << 18)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Dense)->DenseRange(0, 1)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_MatrixFree)->DenseRange(0, 2)->Unit(benchmark::kMillisecond);

@@ -108,28 +108,30 @@ def main():
     fpi_eager = eager["meta"]["flops_per_image"]
     threads = ctx.get("torch_threads", "?")
 
-    # NFE runs are named .../batch:B/cl:L; the network's default layout is the headline figure.
-    cl_default = ctx.get("channels_last_default", "1")
+    # NFE and training runs are named .../batch:B/layout:L (0 NCHW, 1 channels-last, 2 auto);
+    # the network's default layout is the headline figure, the others extra columns.
+    layout_default = ctx.get("layout_default", "2")
+    train_layout_default = ctx.get("train_layout_default", layout_default)
+    layout_names = {"0": "NCHW", "1": "channels-last", "2": "auto"}
 
-    # Training's own default layout (the Trainer's); older runs trained in the network's default.
-    train_cl_default = ctx.get("train_channels_last_default", cl_default)
-
-    def layout_runs(table, layout_default, name="BM_UNetNFE"):
-        default = train_cl_default if name == "BM_UNetTrainStep" else cl_default
+    def layout_runs(table, layout, name="BM_UNetNFE"):
         out = {}
         for k, s in find(table, name).items():
             d = dict(k)
-            if (d.get("cl", default) == default) == layout_default:
+            if d.get("layout") == layout:
                 out[int(d["batch"])] = s
         return out
 
-    nfe_cpp = layout_runs(best, True)
-    nfe_cpp_alt = layout_runs(best, False)
-    alt_name = "tweedie, NCHW" if cl_default == "1" else "tweedie, channels-last"
-    train_cpp = layout_runs(best, True, "BM_UNetTrainStep")
-    train_cpp_alt = layout_runs(best, False, "BM_UNetTrainStep")
-    nfe_cpp_cpu = layout_runs(cpu, True)
-    train_cpp_cpu = layout_runs(cpu, True, "BM_UNetTrainStep")
+    def layouts_of(table, name):
+        return sorted({dict(k).get("layout") for k in find(table, name)} - {None})
+
+    nfe_cpp = layout_runs(best, layout_default)
+    alt_layouts = [L for L in layouts_of(best, "BM_UNetNFE") if L != layout_default]
+    nfe_cpp_alt = {L: layout_runs(best, L) for L in alt_layouts}
+    train_cpp = layout_runs(best, train_layout_default, "BM_UNetTrainStep")
+    train_cpp_alt = {L: layout_runs(best, L, "BM_UNetTrainStep") for L in alt_layouts}
+    nfe_cpp_cpu = layout_runs(cpu, layout_default)
+    train_cpp_cpu = layout_runs(cpu, train_layout_default, "BM_UNetTrainStep")
     conv_cpp = {}
     for k, s in find(best, "BM_Conv3x3").items():
         d = dict(k)
@@ -165,10 +167,10 @@ def main():
             mismatch = True
     lines.append("- Ratio = PyTorch eager time / tweedie time (> 1: tweedie is faster).\n")
 
-    hdr = "| measurement | tweedie | PyTorch eager | ratio |"
+    hdr = f"| measurement | tweedie ({layout_names.get(layout_default, '?')}) | PyTorch eager | ratio |"
     sep = "|---|---:|---:|---:|"
-    if nfe_cpp_alt:
-        hdr += f" {alt_name} |"
+    for L in alt_layouts:
+        hdr += f" tweedie, {layout_names.get(L, L)} |"
         sep += "---:|"
     if eager_cl:
         hdr += " eager, channels-last |"
@@ -181,8 +183,8 @@ def main():
         c, e = nfe_cpp.get(b), eager["nfe"].get(b)
         row = (f"| per-NFE latency, batch {b} (ms) | {fmt(c and c * 1e3)} | {fmt(e and e * 1e3)} | "
                f"{fmt(e / c if c and e else None)} |")
-        if nfe_cpp_alt:
-            alt = nfe_cpp_alt.get(b)
+        for L in alt_layouts:
+            alt = nfe_cpp_alt[L].get(b)
             row += f" {fmt(alt and alt * 1e3)} |"
         if eager_cl:
             ec = eager_cl["nfe"].get(b)
@@ -193,7 +195,9 @@ def main():
         lines.append(row)
         summary["nfe"][b] = {"tweedie_ms": c and c * 1e3, "eager_ms": e and e * 1e3,
                              "ratio": e / c if c and e else None,
-                             "tweedie_other_layout_ms": nfe_cpp_alt.get(b) and nfe_cpp_alt[b] * 1e3,
+                             "tweedie_layout": layout_names.get(layout_default),
+                             "tweedie_other_layouts_ms": {layout_names.get(L, L): nfe_cpp_alt[L].get(b) and
+                                                          nfe_cpp_alt[L][b] * 1e3 for L in alt_layouts},
                              "eager_channels_last_ms": eager_cl and eager_cl["nfe"].get(b) and
                              eager_cl["nfe"][b] * 1e3,
                              "eager_malloc_ms": em and em * 1e3,
@@ -203,14 +207,14 @@ def main():
     if eager["train"]:
         b, e = eager["train"]
         c = train_cpp.get(b)
-        layout = "NCHW" if train_cl_default == "0" else "channels-last"
+        layout = layout_names.get(train_layout_default, "?")
+        if train_layout_default == "2":
+            layout += ", NCHW under autograd"
         row = (f"| training step, batch {b}, {layout} (images/s) | {fmt(c and b / c)} | {fmt(b / e)} | "
                f"{fmt(e / c if c else None)} |")
-        if nfe_cpp_alt:
-            alt = train_cpp_alt.get(b)
-            note = "" if train_cl_default == cl_default else (
-                " (channels-last)" if train_cl_default == "0" else " (NCHW)")
-            row += f" {fmt(alt and b / alt)}{note} |"
+        for L in alt_layouts:
+            alt = train_cpp_alt[L].get(b)
+            row += f" {fmt(alt and b / alt) if L != train_layout_default else '(headline)'} |"
         if eager_cl and eager_cl["train"]:
             row += f" {fmt(b / eager_cl['train'][1])} |"
         em = eager_m and eager_m["train"] and eager_m["train"][1]

@@ -102,7 +102,6 @@ double time_nfe(diffusion::UNet& net, const torch::Tensor& x) {
   return best;
 }
 
-const char* layout_name(bool channels_last) { return channels_last ? "channels-last" : "NCHW"; }
 
 TimedPrior make_prior(int64_t size) {
   std::ifstream f(data_path("models/configs/ffhq256_dps.json"));
@@ -184,14 +183,15 @@ int main(int argc, char** argv) {
     const torch::Tensor x = test_image(a.size);
     // Per NFE in the network's default activation layout (the figure the solvers run at), then
     // in the other one, so that the layout choice is checked at this size too.
-    const bool default_cl = prior.net->channels_last();
+    using Layout = tweedie::diffusion::UNetImpl::Layout;
+    const Layout default_layout = prior.net->layout(), other_layout = Layout::kNchw;
     double t_nfe = 0;
     {
       reset_peak_resident();
       const int64_t rss0 = resident_bytes();
       t_nfe = time_nfe(prior.net, x);
       std::fprintf(stderr, "network: %.3f s per NFE (%.1f GFLOP, %s), forward peak +%.0f MB\n", t_nfe,
-                   prior.net->flops_per_image() / 1e9, layout_name(default_cl), mb(peak_resident_bytes() - rss0));
+                   prior.net->flops_per_image() / 1e9, layout_name(default_layout), mb(peak_resident_bytes() - rss0));
     }
     json out = {{"size", a.size},
                 {"n", n},
@@ -200,7 +200,7 @@ int main(int argc, char** argv) {
                 {"parameters", prior.net->num_parameters()},
                 {"gflop_per_nfe", prior.net->flops_per_image() / 1e9},
                 {"network_seconds_per_nfe", t_nfe},
-                {"network_layout", default_cl ? "channels-last" : "nchw"},
+                {"network_layout", layout_name(default_layout)},
                 {"dense_matrix_mb", 4.0 * static_cast<double>(m) * static_cast<double>(n) / 1e6}};
 
     // ---- operators and solvers -----------------------------------------------------------------
@@ -278,10 +278,10 @@ int main(int argc, char** argv) {
     }
     out["operators"] = ops;
     // The other layout last, so that its buffers do not count in the rows' peak memory.
-    prior.net->set_channels_last(!default_cl);
+    prior.net->set_layout(other_layout);
     const double t_nfe_other = time_nfe(prior.net, x);
-    prior.net->set_channels_last(default_cl);
-    std::fprintf(stderr, "network in %s activations: %.3f s per NFE\n", layout_name(!default_cl), t_nfe_other);
+    prior.net->set_layout(default_layout);
+    std::fprintf(stderr, "network in %s activations: %.3f s per NFE\n", layout_name(other_layout), t_nfe_other);
     out["network_seconds_per_nfe_other_layout"] = t_nfe_other;
 
     // ---- the table -----------------------------------------------------------------------------
@@ -291,7 +291,7 @@ int main(int argc, char** argv) {
                   "3×%lld×%lld, M/N = %g (M = %lld), FFHQ-256 DPS U-Net (random weights, %.1f GFLOP per NFE), %d threads: "
                   "%.2f s per NFE at batch 1 in %s activations (%.2f s in %s).\n\n",
                   (long long)a.size, (long long)a.size, a.ratio, (long long)m, prior.net->flops_per_image() / 1e9,
-                  torch::get_num_threads(), t_nfe, layout_name(default_cl), t_nfe_other, layout_name(!default_cl));
+                  torch::get_num_threads(), t_nfe, layout_name(default_layout), t_nfe_other, layout_name(other_layout));
     md << buf;
     md << "| solver | operator | run | NFE | likelihood gradients | s / image | network s | rest s | peak MB (at start) | "
           "s / image at the defaults |\n|---|---|---|---|---|---|---|---|---|---|\n";

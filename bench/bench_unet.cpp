@@ -9,11 +9,11 @@
 //
 // Options (besides Google Benchmark's own):
 //   --threads=N   intra-op threads (default: env TWEEDIE_BENCH_THREADS, else 2)
-//   --profile-train=N[:cl]  instead of benchmarking: profile N training steps at batch 64
+//   --profile-train=N[:L]  instead of benchmarking: profile N training steps at batch 64
 //                 (LibTorch's autograd profiler) and print the per-op self time, largest first;
-//                 cl = 1 channels-last (default) or 0 NCHW activations
-//   --profile-nfe=N[:B[:L]]  the same for N inference NFEs at batch B (default 16); L = 1
-//                 channels-last, 0 NCHW (default: the network's default layout)
+//                 L = the layout: 0 NCHW, 1 channels-last, 2 auto (default; NCHW under autograd)
+//   --profile-nfe=N[:B[:L]]  the same for N inference NFEs at batch B (default 16) in layout L
+//                 (default 2, auto: channels-last in inference)
 // Environment:
 //   TWEEDIE_BENCH_MODEL    weights (.safetensors written by tweedie, or .pt + config JSON);
 //                          unset: random initialisation of the shipped architecture
@@ -47,6 +47,8 @@ namespace {
 
 using tweedie::diffusion::UNet;
 using tweedie::diffusion::UNetConfig;
+using tweedie::diffusion::UNetImpl;
+using tweedie::diffusion::layout_name;
 
 // The Fashion-MNIST prior tweedie ships: 1x32x32, epsilon prediction.
 UNetConfig shipped_config() { return tweedie::diffusion::fashion_mnist_config(); }
@@ -74,13 +76,18 @@ UNet& inference_model() {
   return net;
 }
 
-// Args: batch, cl (UNet::set_channels_last: 1 channels-last activations, 0 NCHW). The network's
-// default layout is the headline figure; the other is timed for comparison.
+// UNetImpl::Layout by benchmark argument: 0 NCHW, 1 channels-last, 2 auto.
+UNetImpl::Layout layout_arg(int64_t a) {
+  return a == 0 ? UNetImpl::Layout::kNchw : a == 1 ? UNetImpl::Layout::kChannelsLast : UNetImpl::Layout::kAuto;
+}
+
+// Args: batch, layout (layout_arg). The network's default layout (auto) is the headline figure;
+// the fixed ones are timed for comparison.
 void BM_UNetNFE(benchmark::State& state) {
   const int64_t batch = state.range(0);
   UNet& net = inference_model();
-  const bool default_layout = net->channels_last();
-  net->set_channels_last(state.range(1) != 0);
+  const UNetImpl::Layout default_layout = net->layout();
+  net->set_layout(layout_arg(state.range(1)));
   const UNetConfig& c = net->config();
   torch::manual_seed(1);
   const torch::Tensor x = torch::randn({batch, c.in_channels, c.image_size, c.image_size});
@@ -96,7 +103,7 @@ void BM_UNetNFE(benchmark::State& state) {
   state.counters["GFLOP/s"] =
       benchmark::Counter(images * net->flops_per_image() / 1e9, benchmark::Counter::kIsRate);
   state.counters["batch"] = static_cast<double>(batch);
-  net->set_channels_last(default_layout);
+  net->set_layout(default_layout);
 }
 
 // One AdamW training step of the ε-loss on a fixed batch (what tweedie train repeats).
@@ -105,9 +112,9 @@ struct TrainStep {
   torch::optim::AdamW opt;
   torch::Tensor xt, noise, t;
   int64_t channels;
-  TrainStep(int64_t batch, bool channels_last)
+  TrainStep(int64_t batch, UNetImpl::Layout layout)
       : net(make_model()), opt(net->parameters(), torch::optim::AdamWOptions(1e-4)) {
-    net->set_channels_last(channels_last);
+    net->set_layout(layout);
     net->train();
     const UNetConfig& c = net->config();
     channels = c.in_channels;
@@ -131,7 +138,7 @@ struct TrainStep {
 // Args: batch, cl.
 void BM_UNetTrainStep(benchmark::State& state) {
   const int64_t batch = state.range(0);
-  TrainStep step(batch, state.range(1) != 0);
+  TrainStep step(batch, layout_arg(state.range(1)));
   UNet& net = step.net;
   step();  // warm-up (optimizer state, oneDNN primitives)
   for (auto _ : state) step();
@@ -171,14 +178,14 @@ void BM_Conv3x3(benchmark::State& state) {
 // Wall-clock time is the figure of merit; "CPU" is the process's CPU time over all threads, which
 // on a shared machine shows how much of the wall time was spent waiting for a core.
 BENCHMARK(BM_UNetNFE)
-    ->ArgNames({"batch", "cl"})
-    ->ArgsProduct({{1, 16}, {1, 0}})
+    ->ArgNames({"batch", "layout"})
+    ->ArgsProduct({{1, 16}, {2, 1, 0}})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->MeasureProcessCPUTime();
 BENCHMARK(BM_UNetTrainStep)
-    ->ArgNames({"batch", "cl"})
-    ->ArgsProduct({{64}, {1, 0}})
+    ->ArgNames({"batch", "layout"})
+    ->ArgsProduct({{64}, {2, 1}})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->MeasureProcessCPUTime();
@@ -260,22 +267,22 @@ int profile_ops(int steps, const std::string& label, Fn&& fn) {
   return 0;
 }
 
-int profile_train(int steps, bool channels_last) {
-  TrainStep step(64, channels_last);
-  return profile_ops(steps, std::string("training step, batch 64, ") + (channels_last ? "channels-last" : "NCHW"),
+int profile_train(int steps, int layout) {
+  TrainStep step(64, layout_arg(layout));
+  return profile_ops(steps, std::string("training step, batch 64, ") + layout_name(layout_arg(layout)),
                      [&] { step(); });
 }
 
-// One NFE in inference mode at `batch`; layout 1 channels-last, 0 NCHW, -1 the default.
+// One NFE in inference mode at `batch` in layout_arg(layout).
 int profile_nfe(int steps, int64_t batch, int layout) {
   UNet& net = inference_model();
-  if (layout >= 0) net->set_channels_last(layout == 1);
+  net->set_layout(layout_arg(layout));
   const UNetConfig& c = net->config();
   torch::manual_seed(1);
   const torch::Tensor x = torch::randn({batch, c.in_channels, c.image_size, c.image_size});
   const torch::Tensor t = torch::randint(0, 1000, {batch}, torch::kLong);
   c10::InferenceMode guard;
-  return profile_ops(steps, "NFE, batch " + std::to_string(batch) + (net->channels_last() ? ", channels-last" : ", NCHW"),
+  return profile_ops(steps, "NFE, batch " + std::to_string(batch) + ", " + layout_name(net->layout()),
                      [&] { benchmark::DoNotOptimize(net->forward(x, t).data_ptr()); });
 }
 
@@ -309,13 +316,13 @@ int main(int argc, char** argv) {
     if (a.rfind("--profile-train=", 0) == 0) {
       const std::string spec = a.substr(16);
       const auto colon = spec.find(':');
-      return profile_train(std::atoi(spec.c_str()), colon == std::string::npos || spec.substr(colon + 1) != "0");
+      return profile_train(std::atoi(spec.c_str()), colon == std::string::npos ? 2 : std::atoi(spec.c_str() + colon + 1));
     }
     if (a.rfind("--profile-nfe=", 0) == 0) {
       const std::string spec = a.substr(14);  // N[:B[:L]]
       const auto colon = spec.find(':'), colon2 = colon == std::string::npos ? colon : spec.find(':', colon + 1);
       return profile_nfe(std::atoi(spec.c_str()), colon == std::string::npos ? 16 : std::atoll(spec.c_str() + colon + 1),
-                         colon2 == std::string::npos ? -1 : std::atoi(spec.c_str() + colon2 + 1));
+                         colon2 == std::string::npos ? 2 : std::atoi(spec.c_str() + colon2 + 1));
     }
   }
 
@@ -329,9 +336,10 @@ int main(int argc, char** argv) {
                                                : model_path());
       benchmark::AddCustomContext("flops_per_image", std::to_string(net->flops_per_image()));
       benchmark::AddCustomContext("num_parameters", std::to_string(net->num_parameters()));
-      benchmark::AddCustomContext("channels_last_default", net->channels_last() ? "1" : "0");
-      // tweedie::diffusion::Trainer trains on NCHW activations (train.cpp)
-      benchmark::AddCustomContext("train_channels_last_default", "0");
+      // layout_arg's number of the network's default layout, for inference and for training
+      // (tweedie::diffusion::Trainer keeps the default, which runs NCHW under autograd).
+      benchmark::AddCustomContext("layout_default", "2");
+      benchmark::AddCustomContext("train_layout_default", "2");
       benchmark::AddCustomContext("unet_config", net->config().to_json().dump());
     } catch (const std::exception& e) {
       std::cerr << "bench_unet: " << e.what() << "\n";

@@ -60,8 +60,8 @@ TEST(UNetSlow, DpsFfhq256FullSizeForward) {
   torch::Tensor out = net->forward(x, torch::tensor({999}));
   EXPECT_EQ(out.sizes(), (std::vector<int64_t>{1, 6, 256, 256}));
   EXPECT_TRUE(out.isfinite().all().item<bool>());
-  // Channels-last and plain layouts agree.
-  net->set_channels_last(false);
+  // The default layout (channels-last in inference) and NCHW agree.
+  net->set_layout(UNetImpl::Layout::kNchw);
   torch::Tensor plain = net->forward(x, torch::tensor({999}));
   EXPECT_LT((out - plain).abs().max().item<double>(), 1e-3 * (1 + out.abs().max().item<double>()));
 }

@@ -341,8 +341,8 @@ TEST(GaussianOperator, AutoStorageIsResolvedInTheSpec) {
 // ---- Structured ----------------------------------------------------------------------------------
 
 TEST(Srht, FastTransformEqualsTheLevelByLevelReference) {
-  // Every phase of the blocked kernel: inside one block (n ≤ 4096, radix 4 plus a last radix-2
-  // level for odd log n), and across blocks (radix-4 pairs of levels, a radix-2 remainder).
+  // Every phase of the blocked kernel: inside one block (n ≤ 4096: radix 8, then a radix-4 or
+  // radix-2 remainder), and across blocks (the same on the columns), in every build.
   for (int64_t n = 1; n <= (int64_t{1} << 17); n *= 2) {
     SCOPED_TRACE(n);
     for (auto dtype : {torch::kFloat32, torch::kFloat64}) {
@@ -351,8 +351,13 @@ TEST(Srht, FastTransformEqualsTheLevelByLevelReference) {
       EXPECT_LT(rel(fwht(x), fwht_reference(x)), tol);
       // The same adds and subtracts in the same order: equal bit for bit.
       EXPECT_TRUE(torch::equal(fwht(x), fwht_reference(x)));
+      if (dtype == torch::kFloat32)
+        for (const auto& k : fwht_kernels()) EXPECT_TRUE(torch::equal(fwht_with(k, x), fwht_reference(x))) << k;
     }
   }
+  const auto kernels = fwht_kernels();
+  ASSERT_EQ(kernels.back(), "vector");
+  EXPECT_THROW(fwht_with("no-such-kernel", torch::randn({1, 8})), c10::Error);
   // Differentiable: the gradient of <v, H x> is H v (H symmetric).
   auto x = torch::randn({2, 1 << 13}, torch::requires_grad());
   auto v = torch::randn({2, 1 << 13});

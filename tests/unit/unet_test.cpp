@@ -261,15 +261,15 @@ TEST(Timestep, EmbeddingMatchesGuidedDiffusion) {
   }
 }
 
-class UNetReplay : public ::testing::TestWithParam<std::tuple<int, bool>> {};
+class UNetReplay : public ::testing::TestWithParam<std::tuple<int, UNetImpl::Layout>> {};
 
 TEST_P(UNetReplay, ConfigAOutputAndEveryBlock) {
   REQUIRE_FIXTURES();
-  const auto [threads, channels_last] = GetParam();
+  const auto [threads, layout] = GetParam();
   ThreadCount tc(threads);
   // The JSON beside gd_A.pt is found automatically.
   UNet net = load_unet((gd_fixtures_dir() / "gd_A.pt").string());
-  net->set_channels_last(channels_last);
+  net->set_layout(layout);
   torch::Tensor x = io::read_npy((gd_fixtures_dir() / "gd_A_x.npy").string());
   torch::Tensor t = io::read_npy((gd_fixtures_dir() / "gd_A_t.npy").string());
   ASSERT_EQ(t.scalar_type(), torch::kInt64);
@@ -305,7 +305,9 @@ TEST_P(UNetReplay, ConfigAOutputAndEveryBlock) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Threads, UNetReplay,
-                         ::testing::Combine(::testing::Values(1, 2), ::testing::Bool()));
+                         ::testing::Combine(::testing::Values(1, 2),
+                                            ::testing::Values(UNetImpl::Layout::kNchw, UNetImpl::Layout::kChannelsLast,
+                                                              UNetImpl::Layout::kAuto)));
 
 TEST(UNetReplay, InputGradient) {
   REQUIRE_FIXTURES();
@@ -516,8 +518,9 @@ TEST(UNetOptions, VariantsConstructAndRun) {
     }
     EXPECT_EQ(out.sizes(), (std::vector<int64_t>{2, c.out_channels, 16, 16}));
     EXPECT_TRUE(out.isfinite().all().item<bool>());
-    // Channels-last on/off agree; grad mode (no in-place ops) agrees with no-grad mode.
-    net->set_channels_last(false);
+    // The default layout (channels-last in this no-grad call) and NCHW agree; grad mode (no
+    // in-place ops, NCHW) agrees with no-grad mode.
+    net->set_layout(UNetImpl::Layout::kNchw);
     torch::Tensor plain;
     {
       torch::NoGradGuard g;
@@ -530,6 +533,85 @@ TEST(UNetOptions, VariantsConstructAndRun) {
     graded.sum().backward();
     EXPECT_TRUE(xg.grad().defined());
   }
+}
+
+// Layout::kAuto (the default) runs an inference call channels-last on cached channels-last
+// copies of the conv weights, and a call under autograd NCHW: the same values, bit for bit, as
+// the fixed layouts running the same kernels; and a changed weight is never served stale.
+TEST(UNetLayout, AutoPicksTheLayoutPerCallAndFollowsWeightChanges) {
+  ThreadCount one(1);
+  UNet net(small_config());
+  randomize(*net, 7);
+  net->eval();
+  ASSERT_EQ(net->layout(), UNetImpl::Layout::kAuto);
+  torch::manual_seed(8);
+  const torch::Tensor x = torch::randn({2, 3, 16, 16});
+  const torch::Tensor t = torch::tensor({10, 500});
+  auto infer = [&] {
+    torch::NoGradGuard no_grad;
+    return net->forward(x, t);
+  };
+  auto input_grad = [&] {
+    torch::Tensor xg = x.clone().requires_grad_();
+    torch::Tensor out = net->forward(xg, t);
+    out.square().sum().backward();
+    return std::make_pair(out.detach(), xg.grad());
+  };
+  const torch::Tensor auto_out = infer();
+  const auto [auto_graded, auto_grad] = input_grad();
+  // The 4-D weights stay NCHW in kAuto (the copies are the cache's).
+  for (const auto& p : net->parameters())
+    if (p.dim() == 4) EXPECT_TRUE(p.is_contiguous());
+
+  net->set_layout(UNetImpl::Layout::kChannelsLast);
+  EXPECT_TRUE(torch::equal(infer(), auto_out)) << "kAuto inference is not the channels-last computation";
+  net->set_layout(UNetImpl::Layout::kNchw);
+  const torch::Tensor nchw_out = infer();
+  const auto [nchw_graded, nchw_grad] = input_grad();
+  EXPECT_TRUE(torch::equal(nchw_graded, auto_graded)) << "kAuto under autograd is not the NCHW computation";
+  EXPECT_TRUE(torch::equal(nchw_grad, auto_grad));
+  EXPECT_LT(max_abs_err(nchw_out, auto_out), 1e-5);
+
+  // A weight written in place (an optimiser step, loading) and a weight given new storage
+  // (set_data) are picked up by the next inference call.
+  net->set_layout(UNetImpl::Layout::kAuto);
+  infer();  // fills the cache
+  torch::nn::Conv2d conv{nullptr};
+  for (const auto& m : net->modules(/*include_self=*/false))
+    if (auto c = std::dynamic_pointer_cast<torch::nn::Conv2dImpl>(m)) conv = torch::nn::Conv2d(c);
+  ASSERT_TRUE(conv);
+  {
+    torch::NoGradGuard no_grad;
+    conv->weight.mul_(1.5);
+  }
+  const torch::Tensor scaled = infer();
+  net->set_layout(UNetImpl::Layout::kChannelsLast);
+  EXPECT_TRUE(torch::equal(infer(), scaled)) << "stale weight after an in-place write";
+  net->set_layout(UNetImpl::Layout::kAuto);
+  EXPECT_FALSE(torch::equal(scaled, auto_out));
+  infer();
+  {
+    torch::NoGradGuard no_grad;
+    conv->weight.set_data(conv->weight * 0.5);
+  }
+  const torch::Tensor replaced = infer();
+  net->set_layout(UNetImpl::Layout::kChannelsLast);
+  EXPECT_TRUE(torch::equal(infer(), replaced)) << "stale weight after set_data";
+  EXPECT_FALSE(torch::equal(replaced, scaled));
+
+  // One input channel, as the shipped prior has: the input's layout is ambiguous, and the call
+  // must still run channels-last from the first convolution on.
+  UNetConfig c1 = small_config();
+  c1.in_channels = 1;
+  c1.out_channels = 2;
+  UNet net1(c1);
+  randomize(*net1, 9);
+  net1->eval();
+  const torch::Tensor x1 = torch::randn({2, 1, 16, 16});
+  torch::NoGradGuard no_grad;
+  const torch::Tensor auto1 = net1->forward(x1, t);
+  net1->set_layout(UNetImpl::Layout::kChannelsLast);
+  EXPECT_TRUE(torch::equal(net1->forward(x1, t), auto1)) << "one-channel input: kAuto did not run channels-last";
 }
 
 // Float32 runs convolutions through oneDNN directly; float64 takes ATen's generic path. Input and
@@ -718,7 +800,7 @@ TEST(GroupNormSilu, NetworkOutputIsTheSameWithAndWithoutTheFusedKernel) {
   const torch::Tensor ops = net->forward(x, t);  // parameters require grad: LibTorch's ops
   ASSERT_TRUE(ops.requires_grad());
   expect_allclose("fused vs ops", fused, ops.detach(), 1e-5, 1e-5);
-  net->set_channels_last(true);  // the channels-last kernel inside the network
+  net->set_layout(UNetImpl::Layout::kChannelsLast);  // the channels-last kernel inside the network
   torch::NoGradGuard no_grad;
   expect_allclose("fused channels-last vs ops", net->forward(x, t), ops.detach(), 1e-5, 1e-5);
 }

@@ -90,14 +90,13 @@ Trainer::Trainer(UNet model, torch::Tensor data, TrainOptions options, uint64_t 
               std::to_string(model_->config().in_channels));
   require(options_.batch_size > 0 && options_.steps >= 0, "batch size must be positive and steps non-negative");
   seeded_init(model_, gen_);
-  // Training runs on NCHW activations: with GroupNorm on NCHW already, channels-last only adds
-  // layout copies to the backward pass (bench_unet --profile-train on an idle 2-core machine:
-  // 1.58 s per batch-64 step NCHW, 1.93 s channels-last). The weights are the same either way.
-  model_->set_channels_last(false);
+  // The networks keep the default layout (UNetImpl::Layout::kAuto): training steps run under
+  // autograd, so on NCHW activations (channels-last only adds layout copies to the backward
+  // pass: bench_unet --profile-train, 1.58 s per batch-64 step NCHW against 1.93 s); the EMA
+  // network's sample evaluations run channels-last.
   model_->to(device_);
   model_->train();
   ema_ = clone_unet(model_, device_);
-  ema_->set_channels_last(false);
   ema_->eval();
   alphas_cumprod_ = make_schedule(options_.schedule, options_.diffusion_steps).alphas_cumprod;
   optimizer_ = std::make_unique<torch::optim::AdamW>(

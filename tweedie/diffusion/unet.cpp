@@ -3,8 +3,9 @@
 // reference; see shared/fixtures/guided-diffusion/README.md for the details that matter.
 //
 // Performance notes (CPU inference runs thousands of network evaluations):
-//  - activations are NCHW by default (UNet::set_channels_last switches), and every float32 conv
-//    calls oneDNN directly (see conv_forward);
+//  - inference calls run channels-last activations on cached channels-last weight copies, calls
+//    under autograd NCHW (UNet::Layout::kAuto, the default; set_layout fixes one), and every
+//    float32 conv calls oneDNN directly (see conv_forward);
 //  - in float32 CPU inference (NCHW or channels-last), GroupNorm with its scale-shift and SiLU is
 //    one fused kernel (group_norm_silu.h, through norm_act); with autograd, LibTorch's ops in the
 //    reference order;
@@ -19,7 +20,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <mutex>
 #include <sstream>
+#include <unordered_map>
 
 #include "tweedie/core/error.h"
 #include "tweedie/diffusion/group_norm_silu.h"
@@ -27,6 +30,43 @@
 
 namespace tweedie::diffusion {
 namespace detail {
+
+// Channels-last copies of 4-D weights, one per weight, for Layout::kAuto's inference calls. A
+// copy is made again when its weight has changed: another storage (set_data, a move to another
+// device) or a bumped version counter (any in-place write: an optimiser step, copy_ on
+// loading). The entry holds the storage it copied from, so that storage's address cannot be
+// reused by another while the entry lives. Calls from several threads share it (a mutex).
+class ConvWeightCache {
+  using Tensor = torch::Tensor;
+
+ public:
+  Tensor channels_last(const Tensor& w) {
+    if (w.is_contiguous(at::MemoryFormat::ChannelsLast)) return w;
+    std::lock_guard<std::mutex> lock(mu_);
+    Entry& e = entries_[w.unsafeGetTensorImpl()];
+    const auto version = w._version();
+    if (!e.copy.defined() || !e.storage.is_alias_of(w.storage()) || e.data != w.data_ptr() || e.version != version) {
+      torch::NoGradGuard no_grad;
+      e = {w.storage(), w.data_ptr(), version, w.detach().contiguous(at::MemoryFormat::ChannelsLast)};
+    }
+    return e.copy;
+  }
+  void clear() {
+    std::lock_guard<std::mutex> lock(mu_);
+    entries_.clear();
+  }
+
+ private:
+  struct Entry {
+    c10::Storage storage;
+    const void* data = nullptr;
+    uint32_t version = 0;
+    Tensor copy;
+  };
+  std::mutex mu_;
+  std::unordered_map<const c10::TensorImpl*, Entry> entries_;
+};
+
 namespace {
 
 using torch::Tensor;
@@ -102,12 +142,19 @@ bool onednn_conv(const Tensor& x) {
          at::globalContext().userEnabledMkldnn();
 }
 
+// The weight cache of the network call running on this thread (UNetImpl::run sets it for an
+// inference call in Layout::kAuto), else null.
+thread_local ConvWeightCache* active_weight_cache = nullptr;
+
 Tensor conv_forward(const torch::nn::Conv2d& conv, const Tensor& x) {
   if (onednn_conv(x) && conv->bias.defined()) {
     const auto& o = conv->options;
     const auto& padding = c10::get<torch::ExpandingArray<2>>(o.padding());
-    return at::mkldnn_convolution(x, conv->weight, conv->bias, *padding, *o.stride(),
-                                  *o.dilation(), o.groups());
+    // oneDNN takes channels-last input with NCHW weights by copying the weights on every call;
+    // and a channels-last weight is what makes it run channels-last when the input's layout is
+    // ambiguous (one channel, or 1x1 pixels).
+    const Tensor& w = active_weight_cache ? active_weight_cache->channels_last(conv->weight) : conv->weight;
+    return at::mkldnn_convolution(x, w, conv->bias, *padding, *o.stride(), *o.dilation(), o.groups());
   }
   return conv.ptr()->forward(x);
 }
@@ -456,18 +503,29 @@ UNetImpl::UNetImpl(const UNetConfig& config) : config_(config) {
   out_ = register_module("out", torch::nn::Sequential(out_norm_, torch::nn::SiLU(), out_conv_));
   macs += detail::conv_macs(input_ch, c.out_channels, 3, res);
   flops_ = 2.0 * macs;
-  set_channels_last(channels_last_);
+  set_layout(layout_);
 }
 
-void UNetImpl::set_channels_last(bool on) {
-  channels_last_ = on;
-  const auto format = on ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
+void UNetImpl::set_layout(Layout layout) {
+  layout_ = layout;
+  const auto format = layout == Layout::kChannelsLast ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
   torch::NoGradGuard no_grad;
   for (auto& p : parameters()) {
     if (p.dim() == 4 && p.device().is_cpu() && !p.is_contiguous(format)) {
       p.set_data(p.contiguous(format));
     }
   }
+  if (!weight_cache_) weight_cache_ = std::make_shared<detail::ConvWeightCache>();
+  weight_cache_->clear();
+}
+
+const char* layout_name(UNetImpl::Layout layout) {
+  switch (layout) {
+    case UNetImpl::Layout::kNchw: return "nchw";
+    case UNetImpl::Layout::kChannelsLast: return "channels-last";
+    case UNetImpl::Layout::kAuto: break;
+  }
+  return "auto";
 }
 
 int64_t UNetImpl::num_parameters() const {
@@ -539,8 +597,17 @@ torch::Tensor UNetImpl::run(const torch::Tensor& x, const torch::Tensor& t_in,
     require(!y.defined(), "U-Net: the model is not class-conditional; y must be empty");
   }
 
+  // Layout::kAuto: channels-last for an inference call, NCHW when autograd tracks x or the weights.
+  const bool inference = !at::GradMode::is_enabled() || (!x.requires_grad() && !ref.requires_grad());
+  const bool auto_cl = layout_ == Layout::kAuto && inference;
+  // The cache is active for this call on this thread only (a nested or concurrent call sets its own).
+  struct CacheScope {
+    detail::ConvWeightCache* saved = detail::active_weight_cache;
+    explicit CacheScope(detail::ConvWeightCache* c) { detail::active_weight_cache = c; }
+    ~CacheScope() { detail::active_weight_cache = saved; }
+  } cache_scope(auto_cl ? weight_cache_.get() : nullptr);
   torch::Tensor h = x.to(device, dtype);
-  if (channels_last_ && device.is_cpu()) h = h.contiguous(at::MemoryFormat::ChannelsLast);
+  if ((layout_ == Layout::kChannelsLast || auto_cl) && device.is_cpu()) h = h.contiguous(at::MemoryFormat::ChannelsLast);
   std::vector<torch::Tensor> skips;
   skips.reserve(inputs_.size());
   for (size_t i = 0; i < inputs_.size(); ++i) {

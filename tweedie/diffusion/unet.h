@@ -58,6 +58,7 @@ struct UNetConfig {
 
 namespace detail {
 class TimestepEmbedSequentialImpl;  // unet_blocks.h
+class ConvWeightCache;              // unet.cpp
 }
 
 // The architecture of the shipped Fashion-MNIST prior (models/fmnist32): 1×32×32, ε-prediction,
@@ -90,17 +91,24 @@ class UNetImpl : public torch::nn::Module {
   // the sinusoidal embedding and label_emb (a lookup).
   double flops_per_image() const { return flops_; }
 
-  // With set_channels_last(true), on CPU the activations run in channels-last memory format and
-  // the 4-D conv weights are stored channels-last (shapes and names are unchanged, only the
-  // strides). The output is returned contiguous either way. Default off (NCHW), measured on
-  // 2026-12-06 (docs/benchmarks.md): with the fused GroupNorm + SiLU kernel's channels-last
-  // variant (group_norm_silu.h), channels-last is faster in inference at 2 threads (the shipped
-  // 32x32 network at batch 1 / 16: 7.1 / 68 ms against 8.5 / 74-82 ms; FFHQ-256 at batch 1:
-  // 1.07 s against 1.32 s per NFE), but not on seed 001's Table I workload (batch 100, one
-  // thread: SIM-DMIS 82.9 against 81.5 s), and slower under autograd (DPS 152.9 against 123.3 s).
-  // Call set_channels_last(true) for batch-1 inference at scale. The trainer trains in NCHW.
-  void set_channels_last(bool on);
-  bool channels_last() const { return channels_last_; }
+  // Memory layout of the activations on CPU (other devices always run NCHW). The three give the
+  // same function to float rounding (UNetReplay tests each against guided-diffusion's outputs).
+  //  - kNchw: NCHW activations and weights.
+  //  - kChannelsLast: channels-last activations, the 4-D conv weights stored channels-last
+  //    (shapes and names unchanged, only the strides).
+  //  - kAuto (default): NCHW weights; an inference call (grad mode off, or neither x nor the
+  //    weights requiring grad) runs channels-last on cached channels-last copies of the conv
+  //    weights, a call under autograd (training, DPS's gradient through the network) runs NCHW.
+  //    The copies cost the conv weights' memory once more (0.3 GB for FFHQ-256) and are
+  //    refreshed when a weight changes (its version counter or storage).
+  // Why, measured on 2026-12-06/07 (docs/benchmarks.md): channels-last is faster in inference
+  // (the shipped 32x32 network at batch 1 / 16: 6.7 / 63 ms against 8.3 / 77 ms per NFE; FFHQ-256
+  // at batch 1: 1.07 against 1.32 s) and slower under autograd (DPS on Table I 152.9 against
+  // 123.3 s); oneDNN reorders NCHW activations to a blocked layout on every convolution.
+  // The output is returned contiguous in every layout.
+  enum class Layout { kNchw, kChannelsLast, kAuto };
+  void set_layout(Layout layout);
+  Layout layout() const { return layout_; }
 
  private:
   using Trace = std::vector<std::pair<std::string, torch::Tensor>>;
@@ -108,7 +116,8 @@ class UNetImpl : public torch::nn::Module {
                     Trace* trace);
 
   UNetConfig config_;
-  bool channels_last_ = false;
+  Layout layout_ = Layout::kAuto;
+  std::shared_ptr<detail::ConvWeightCache> weight_cache_;  // kAuto's channels-last copies
   double flops_ = 0;
   // Registered in guided-diffusion's order so that named_parameters() matches its state_dict().
   torch::nn::Sequential time_embed_{nullptr};  // Linear, SiLU, Linear
@@ -122,6 +131,9 @@ class UNetImpl : public torch::nn::Module {
   std::vector<std::shared_ptr<detail::TimestepEmbedSequentialImpl>> inputs_, outputs_;
 };
 TORCH_MODULE(UNet);
+
+// "nchw", "channels-last" or "auto", for reports.
+const char* layout_name(UNetImpl::Layout layout);
 
 // guided-diffusion's timestep_embedding: [cos(t f), sin(t f)] (+ zero column if dim is odd),
 // f_k = exp(-ln(max_period) k / half), float32.

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <map>
 #include <mutex>
+#include <type_traits>
 #include <vector>
 
 #include "tweedie/core/runtime.h"
@@ -34,92 +35,106 @@ torch::Tensor fwht_levels(torch::Tensor t) {
 // (fwht_levels) makes one full pass plus a stack copy per level (0.8 s for an SRHT apply +
 // adjoint at 3x256x256). Here n = R·C with C = min(n, kWhtBlock):
 //   phase 1  each row of C contiguous values (16 KB of float32, in L1) gets all its levels;
-//            the first three levels by in-register 8-point transforms, the others as radix-4
-//            butterflies with unit-stride inner loops;
+//            the first three levels by in-register 8-point transforms, the others three at a
+//            time (radix-8 butterflies: 8 vectors loaded, three levels in registers, 8 stored);
 //   phase 2  the log₂R remaining levels act along the columns: strips of W columns are copied
 //            into a small L1 buffer (R·W values), transformed there, and written back.
-// So the whole transform is two passes over memory. Every value goes through the same adds and
-// subtracts in the same order as fwht_levels, so the results are equal bit for bit. Rows
-// (phase 1) and strips (phase 2) are spread over threads. The loops are compiled for AVX2 and
-// for the baseline ISA (target_clones, picked at load time).
+// So the whole transform is two passes over memory, and about log₂n / 3 passes over L1. Every
+// value goes through the same adds and subtracts in the same order as fwht_levels (a radix-8
+// butterfly is levels h, 2h, 4h in turn, each a + b, a − b), so the results are equal bit for
+// bit. Rows (phase 1) and strips (phase 2) are spread over threads.
+// Float32 has two builds of the loops: 16-lane vectors for CPUs with AVX-512 (picked at run
+// time), and 8-lane vectors compiled for AVX2 and for the baseline ISA (target_clones, picked at
+// load time). Float64 runs the scalar template (auto-vectorised).
 #define TWEEDIE_FWHT_CLONES __attribute__((target_clones("avx2", "default")))
+#define TWEEDIE_FWHT_AVX512 __attribute__((target("avx2,fma,avx512f")))
+#define TWEEDIE_FWHT_INLINE inline __attribute__((always_inline))
 
 constexpr int64_t kWhtBlock = 4096;          // phase-1 row: 16 KB of float32
 constexpr int64_t kWhtStripBytes = 16384;    // phase-2 buffer
 
-// GCC vector types: 8 float32 lanes, lowered to whatever width the clone's ISA has. The helpers
-// taking or returning them are inlined into the clones, so the baseline build's warning that a
-// 32-byte vector changes the call ABI does not apply (-Wpsabi off until the kernel's end).
+// GCC vector types of 8 and 16 float32 lanes, lowered to whatever width the caller's ISA has.
+// The helpers taking or returning them are always inlined into the target-specific functions,
+// so the baseline build's warning that a wide vector changes the call ABI does not apply
+// (-Wpsabi off until the kernel's end).
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wpsabi"
 typedef float WhtV8 __attribute__((vector_size(32)));
+typedef float WhtV16 __attribute__((vector_size(64)));
 typedef int WhtI8 __attribute__((vector_size(32)));
 
-inline WhtV8 wht_load8(const float* p) {
-  WhtV8 v;
+template <typename V>
+TWEEDIE_FWHT_INLINE V wht_load(const float* p) {
+  V v;
   __builtin_memcpy(&v, p, sizeof v);
   return v;
 }
-inline void wht_store8(float* p, WhtV8 v) { __builtin_memcpy(p, &v, sizeof v); }
+template <typename V>
+TWEEDIE_FWHT_INLINE void wht_store(float* p, V v) {
+  __builtin_memcpy(p, &v, sizeof v);
+}
 
-// Levels h and 2h (radix 4) over `len` values: butterflies between the values at j, j + h·stride,
-// j + 2h·stride, j + 3h·stride (rows of `stride` contiguous values in phase 2, stride 1 in phase 1).
-template <typename T>
-inline void wht_radix4(T* p, int64_t len, int64_t h, int64_t stride) {
-  const int64_t hs = h * stride;
-  for (int64_t i = 0; i < len; i += 4 * hs)
+// One radix-2^r step (r = 1, 2, 3 levels: h, 2h, 4h) on the 2^r values x[k], k = 0..2^r−1,
+// that are h·stride apart: level by level, pairs (k, k + 2^l) with bit l of k clear become
+// (a + b, a − b). V is a vector type or a scalar.
+template <int r, typename V>
+TWEEDIE_FWHT_INLINE void wht_butterflies(V* x) {
+  for (int l = 0; l < r; ++l)
+    for (int k = 0; k < (1 << r); ++k)
+      if (!(k & (1 << l))) {
+        const V a = x[k], b = x[k + (1 << l)];
+        x[k] = a + b, x[k + (1 << l)] = a - b;
+      }
+}
+
+// Levels h .. h·2^(r−1) over `len` values, the partners of value j at j + k·h·stride: scalar.
+template <int r, typename T>
+TWEEDIE_FWHT_INLINE void wht_radix_scalar(T* p, int64_t len, int64_t hs) {
+  for (int64_t i = 0; i < len; i += hs << r)
     for (int64_t j = i; j < i + hs; ++j) {
-      const T a = p[j], b = p[j + hs], c = p[j + 2 * hs], d = p[j + 3 * hs];
-      const T s0 = a + b, d0 = a - b, s1 = c + d, d1 = c - d;
-      p[j] = s0 + s1, p[j + hs] = d0 + d1, p[j + 2 * hs] = s0 - s1, p[j + 3 * hs] = d0 - d1;
+      T x[1 << r];
+      for (int k = 0; k < (1 << r); ++k) x[k] = p[j + k * hs];
+      wht_butterflies<r>(x);
+      for (int k = 0; k < (1 << r); ++k) p[j + k * hs] = x[k];
     }
 }
-// float32 runs of a multiple of 8: whole vectors, without the vectoriser's alias checks and
+// The same on whole vectors of float32 (hs a multiple of V's lanes): no alias checks or
 // remainder loops, which cost more than the butterflies at h·stride = 8 or 16.
-inline void wht_radix4(float* p, int64_t len, int64_t h, int64_t stride) {
-  const int64_t hs = h * stride;
-  if (hs % 8) return wht_radix4<float>(p, len, h, stride);
-  for (int64_t i = 0; i < len; i += 4 * hs)
-    for (int64_t j = i; j < i + hs; j += 8) {
-      const WhtV8 a = wht_load8(p + j), b = wht_load8(p + j + hs), c = wht_load8(p + j + 2 * hs), d = wht_load8(p + j + 3 * hs);
-      const WhtV8 s0 = a + b, d0 = a - b, s1 = c + d, d1 = c - d;
-      wht_store8(p + j, s0 + s1), wht_store8(p + j + hs, d0 + d1), wht_store8(p + j + 2 * hs, s0 - s1), wht_store8(p + j + 3 * hs, d0 - d1);
+template <int r, typename V>
+TWEEDIE_FWHT_INLINE void wht_radix_vector(float* p, int64_t len, int64_t hs) {
+  constexpr int64_t lanes = sizeof(V) / sizeof(float);
+  for (int64_t i = 0; i < len; i += hs << r)
+    for (int64_t j = i; j < i + hs; j += lanes) {
+      V x[1 << r];
+      for (int k = 0; k < (1 << r); ++k) x[k] = wht_load<V>(p + j + k * hs);
+      wht_butterflies<r>(x);
+      for (int k = 0; k < (1 << r); ++k) wht_store<V>(p + j + k * hs, x[k]);
     }
+}
+template <int r, typename V, typename T>
+TWEEDIE_FWHT_INLINE void wht_radix(T* p, int64_t len, int64_t hs) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (hs % static_cast<int64_t>(sizeof(V) / sizeof(float)) == 0) return wht_radix_vector<r, V>(p, len, hs);
+    if (hs % 8 == 0) return wht_radix_vector<r, WhtV8>(p, len, hs);
+  }
+  wht_radix_scalar<r>(p, len, hs);
 }
 
-template <typename T>
-inline void wht_radix2(T* p, int64_t len, int64_t h, int64_t stride) {
-  const int64_t hs = h * stride;
-  for (int64_t i = 0; i < len; i += 2 * hs)
-    for (int64_t j = i; j < i + hs; ++j) {
-      const T a = p[j], b = p[j + hs];
-      p[j] = a + b, p[j + hs] = a - b;
-    }
-}
-inline void wht_radix2(float* p, int64_t len, int64_t h, int64_t stride) {
-  const int64_t hs = h * stride;
-  if (hs % 8) return wht_radix2<float>(p, len, h, stride);
-  for (int64_t i = 0; i < len; i += 2 * hs)
-    for (int64_t j = i; j < i + hs; j += 8) {
-      const WhtV8 a = wht_load8(p + j), b = wht_load8(p + j + hs);
-      wht_store8(p + j, a + b), wht_store8(p + j + hs, a - b);
-    }
-}
-
-// The levels h, 2h, … below h_end, in order, over `len` values.
-template <typename T>
-inline void wht_levels(T* p, int64_t len, int64_t h, int64_t h_end, int64_t stride) {
-  for (; 4 * h <= h_end; h *= 4) wht_radix4(p, len, h, stride);
-  if (h < h_end) wht_radix2(p, len, h, stride);
+// The levels h, 2h, … below h_end, in order, three at a time, over `len` values.
+template <typename V, typename T>
+TWEEDIE_FWHT_INLINE void wht_levels(T* p, int64_t len, int64_t h, int64_t h_end, int64_t stride) {
+  for (; 8 * h <= h_end; h *= 8) wht_radix<3, V>(p, len, h * stride);
+  if (4 * h <= h_end) return wht_radix<2, V>(p, len, h * stride);
+  if (h < h_end) wht_radix<1, V>(p, len, h * stride);
 }
 
 // The first three levels (h = 1, 2, 4) of float32 values, 8 at a time in vector registers:
 // each level is v·(±1) + (v with partners swapped), i.e. a + b and a − b exactly.
-inline void wht_first3(float* p, int64_t len) {
+TWEEDIE_FWHT_INLINE void wht_first3(float* p, int64_t len) {
   const WhtV8 s1 = {1, -1, 1, -1, 1, -1, 1, -1}, s2 = {1, 1, -1, -1, 1, 1, -1, -1}, s3 = {1, 1, 1, 1, -1, -1, -1, -1};
   const WhtI8 m1 = {1, 0, 3, 2, 5, 4, 7, 6}, m2 = {2, 3, 0, 1, 6, 7, 4, 5}, m3 = {4, 5, 6, 7, 0, 1, 2, 3};
   for (int64_t i = 0; i + 8 <= len; i += 8) {
-    WhtV8 v = wht_load8(p + i);
+    WhtV8 v = wht_load<WhtV8>(p + i);
 #if defined(__clang__)  // clang's spelling of GCC's __builtin_shuffle (constant indices)
     (void)m1, (void)m2, (void)m3;
     v = v * s1 + __builtin_shufflevector(v, v, 1, 0, 3, 2, 5, 4, 7, 6);
@@ -130,25 +145,21 @@ inline void wht_first3(float* p, int64_t len) {
     v = v * s2 + __builtin_shuffle(v, m2);
     v = v * s3 + __builtin_shuffle(v, m3);
 #endif
-    wht_store8(p + i, v);
+    wht_store<WhtV8>(p + i, v);
   }
 }
-inline void wht_first3(double* p, int64_t len) { wht_levels(p, len, 1, std::min<int64_t>(len, 8), 1); }
 
 // Phase 1 on one row of `len` (≤ kWhtBlock, a power of two) values.
-template <typename T>
-inline void wht_row(T* p, int64_t len) {
-  if (len >= 8) {
-    wht_first3(p, len);
-    wht_levels(p, len, 8, len, 1);
-  } else {
-    wht_levels(p, len, 1, len, 1);
+template <typename V, typename T>
+TWEEDIE_FWHT_INLINE void wht_row(T* p, int64_t len) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (len >= 8) {
+      wht_first3(p, len);
+      return wht_levels<V>(p, len, 8, len, 1);
+    }
   }
+  wht_levels<V>(p, len, 1, len, 1);
 }
-TWEEDIE_FWHT_CLONES void wht_row_f32(float* p, int64_t len) { wht_row(p, len); }
-TWEEDIE_FWHT_CLONES void wht_row_f64(double* p, int64_t len) { wht_row(p, len); }
-inline void wht_row_any(float* p, int64_t len) { wht_row_f32(p, len); }
-inline void wht_row_any(double* p, int64_t len) { wht_row_f64(p, len); }
 
 // Where phase 2 writes: back into x, or (out) out[j] = v·sign[j] for j < len: the last step
 // of an SRHT adjoint fused into the transform's last pass.
@@ -160,11 +171,11 @@ struct WhtOut {
 };
 
 // Phase 2 on columns [c0, c0 + W) of the R × C matrix x: all R-point transforms of the strip.
-template <typename T>
-inline void wht_strip(T* x, int64_t R, int64_t C, int64_t c0, int64_t W, T* buf, WhtOut<T> o) {
+template <typename V, typename T>
+TWEEDIE_FWHT_INLINE void wht_strip(T* x, int64_t R, int64_t C, int64_t c0, int64_t W, T* buf, WhtOut<T> o) {
   for (int64_t r = 0; r < R; ++r)
     for (int64_t w = 0; w < W; ++w) buf[r * W + w] = x[r * C + c0 + w];
-  wht_levels(buf, R * W, 1, R, W);
+  wht_levels<V>(buf, R * W, 1, R, W);
   for (int64_t r = 0; r < R; ++r) {
     const int64_t j0 = r * C + c0;
     if (!o.out) {
@@ -175,20 +186,46 @@ inline void wht_strip(T* x, int64_t R, int64_t C, int64_t c0, int64_t W, T* buf,
     }
   }
 }
-TWEEDIE_FWHT_CLONES void wht_strip_f32(float* x, int64_t R, int64_t C, int64_t c0, int64_t W, float* buf,
-                                          WhtOut<float> o) {
-  wht_strip(x, R, C, c0, W, buf, o);
+
+// The builds: float32 with 16 lanes (AVX-512) or 8 (AVX2 / baseline clones), float64 scalar.
+template <typename T>
+struct WhtKernel {
+  void (*row)(T* p, int64_t len);
+  void (*strip)(T* x, int64_t R, int64_t C, int64_t c0, int64_t W, T* buf, WhtOut<T> o);
+  const char* name;
+};
+TWEEDIE_FWHT_AVX512 void wht_row_512(float* p, int64_t len) { wht_row<WhtV16>(p, len); }
+TWEEDIE_FWHT_AVX512 void wht_strip_512(float* x, int64_t R, int64_t C, int64_t c0, int64_t W, float* buf,
+                                       WhtOut<float> o) {
+  wht_strip<WhtV16>(x, R, C, c0, W, buf, o);
 }
+TWEEDIE_FWHT_CLONES void wht_row_256(float* p, int64_t len) { wht_row<WhtV8>(p, len); }
+TWEEDIE_FWHT_CLONES void wht_strip_256(float* x, int64_t R, int64_t C, int64_t c0, int64_t W, float* buf,
+                                       WhtOut<float> o) {
+  wht_strip<WhtV8>(x, R, C, c0, W, buf, o);
+}
+TWEEDIE_FWHT_CLONES void wht_row_f64(double* p, int64_t len) { wht_row<double>(p, len); }
 TWEEDIE_FWHT_CLONES void wht_strip_f64(double* x, int64_t R, int64_t C, int64_t c0, int64_t W, double* buf,
-                                          WhtOut<double> o) {
-  wht_strip(x, R, C, c0, W, buf, o);
+                                       WhtOut<double> o) {
+  wht_strip<double>(x, R, C, c0, W, buf, o);
 }
-inline void wht_strip_any(float* x, int64_t R, int64_t C, int64_t c0, int64_t W, float* buf, WhtOut<float> o) {
-  wht_strip_f32(x, R, C, c0, W, buf, o);
+
+// The float32 builds this CPU runs, fastest first.
+const std::vector<WhtKernel<float>>& wht_kernels_f32() {
+  static const std::vector<WhtKernel<float>> k = [] {
+    std::vector<WhtKernel<float>> v;
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+      v.push_back({wht_row_512, wht_strip_512, "avx512"});
+    v.push_back({wht_row_256, wht_strip_256, "vector"});
+    return v;
+  }();
+  return k;
 }
-inline void wht_strip_any(double* x, int64_t R, int64_t C, int64_t c0, int64_t W, double* buf,
-                             WhtOut<double> o) {
-  wht_strip_f64(x, R, C, c0, W, buf, o);
+const WhtKernel<float>& wht_kernel(float*) { return wht_kernels_f32().front(); }
+const WhtKernel<double>& wht_kernel(double*) {
+  static const WhtKernel<double> k{wht_row_f64, wht_strip_f64, "scalar"};
+  return k;
 }
 
 // Where phase 1 reads: x itself, or (in) x[j] = in[j]·sign[j] for j < len and 0 beyond: the
@@ -201,9 +238,9 @@ struct WhtIn {
 };
 
 // Unnormalised in-place FWHT of n = 2^k values, reading through `in` and writing through `out`
-// (then x is scratch) when given. Small n (< 2^16) runs on the calling thread.
+// (then x is scratch) when given, with kernel k. Small n (< 2^16) runs on the calling thread.
 template <typename T>
-void fwht_inplace(T* x, int64_t n, WhtIn<T> in = {}, WhtOut<T> out = {}) {
+void fwht_inplace(const WhtKernel<T>& k, T* x, int64_t n, WhtIn<T> in = {}, WhtOut<T> out = {}) {
   const int64_t C = std::min(n, kWhtBlock), R = n / C;
   const bool threads = n >= (int64_t{1} << 16);
   at::parallel_for(0, R, threads ? 1 : R, [&](int64_t r0, int64_t r1) {
@@ -215,7 +252,7 @@ void fwht_inplace(T* x, int64_t n, WhtIn<T> in = {}, WhtOut<T> out = {}) {
         std::fill(p + end, p + C, T(0));
         if (end == 0) continue;  // all padding: its transform is zero (a quarter of 3x256x256)
       }
-      wht_row_any(p, C);
+      k.row(p, C);
     }
   });
   if (R == 1) {
@@ -226,24 +263,33 @@ void fwht_inplace(T* x, int64_t n, WhtIn<T> in = {}, WhtOut<T> out = {}) {
   const int64_t W = std::clamp<int64_t>(kWhtStripBytes / (R * static_cast<int64_t>(sizeof(T))), std::min<int64_t>(8, C), C);
   at::parallel_for(0, C / W, threads ? 1 : C / W, [&](int64_t s0, int64_t s1) {
     std::vector<T> buf(static_cast<size_t>(R * W));
-    for (int64_t s = s0; s < s1; ++s) wht_strip_any(x, R, C, s * W, W, buf.data(), out);
+    for (int64_t s = s0; s < s1; ++s) k.strip(x, R, C, s * W, W, buf.data(), out);
   });
+}
+template <typename T>
+void fwht_inplace(T* x, int64_t n, WhtIn<T> in = {}, WhtOut<T> out = {}) {
+  fwht_inplace(wht_kernel(x), x, n, in, out);
 }
 
 #pragma GCC diagnostic pop
 
-// Orthonormal FWHT of the rows of a [B, n] tensor, on a fresh buffer.
-torch::Tensor fwht_rows(const torch::Tensor& t) {
+// Orthonormal FWHT of the rows of a [B, n] tensor, on a fresh buffer; float32 with `f32`
+// (null: the fastest build).
+torch::Tensor fwht_rows(const torch::Tensor& t, const WhtKernel<float>* f32 = nullptr) {
   if (!t.device().is_cpu() || (t.scalar_type() != at::kFloat && t.scalar_type() != at::kDouble)) {
     return fwht_levels(t) * (1.0 / std::sqrt(static_cast<double>(t.size(1))));
   }
   torch::Tensor out = t.contiguous().clone();
   const int64_t B = out.size(0), n = out.size(1);
   const double scale = 1.0 / std::sqrt(static_cast<double>(n));
-  AT_DISPATCH_FLOATING_TYPES(out.scalar_type(), "fwht", [&] {
-    auto* p = out.data_ptr<scalar_t>();
+  if (out.scalar_type() == at::kFloat) {
+    float* p = out.data_ptr<float>();
+    const WhtKernel<float>& k = f32 ? *f32 : wht_kernel(p);
+    for (int64_t r = 0; r < B; ++r) fwht_inplace(k, p + r * n, n);
+  } else {
+    double* p = out.data_ptr<double>();
     for (int64_t r = 0; r < B; ++r) fwht_inplace(p + r * n, n);
-  });
+  }
   return out.mul_(scale);
 }
 
@@ -263,6 +309,24 @@ torch::Tensor fwht(const torch::Tensor& x) {
   TORCH_CHECK(n > 0 && (n & (n - 1)) == 0, "fwht: length ", n, " is not a power of two");
   auto lead = x.sizes().vec();
   return FwhtFn::apply(x.reshape({-1, n})).view(lead);
+}
+
+std::vector<std::string> fwht_kernels() {
+  std::vector<std::string> names;
+  for (const auto& k : wht_kernels_f32()) names.push_back(k.name);
+  return names;
+}
+
+torch::Tensor fwht_with(const std::string& kernel, const torch::Tensor& x) {
+  const int64_t n = x.size(-1);
+  TORCH_CHECK(n > 0 && (n & (n - 1)) == 0, "fwht: length ", n, " is not a power of two");
+  TORCH_CHECK(x.device().is_cpu() && x.scalar_type() == at::kFloat, "fwht_with: float32 CPU tensors only");
+  const auto& k = wht_kernels_f32();
+  auto it = std::find_if(k.begin(), k.end(), [&](const WhtKernel<float>& w) { return kernel == w.name; });
+  TORCH_CHECK(it != k.end(), "fwht_with: kernel '", kernel, "' is not available on this machine");
+  auto lead = x.sizes().vec();
+  torch::NoGradGuard no_grad;
+  return fwht_rows(x.reshape({-1, n}), &*it).view(lead);
 }
 
 torch::Tensor fwht_reference(const torch::Tensor& x) {

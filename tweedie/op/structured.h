@@ -7,6 +7,8 @@
 // N(0, 1/M) Gaussian matrix (E AᵀA = I). var=1 gives c = √n (entries ±1). Memory O(n).
 // D and S are drawn from a generator seeded with `seed` (signs first, then the permutation).
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "tweedie/op/operator.h"
 
@@ -37,6 +39,13 @@ torch::Tensor idct(const torch::Tensor& X);
 // Orthonormal fast Walsh–Hadamard transform over the last dimension (a power of two);
 // differentiable. On CPU float/double a cache-blocked in-place kernel; elsewhere tensor ops.
 torch::Tensor fwht(const torch::Tensor& x);
+// The float32 builds of the fast kernel this CPU runs, fastest first: "avx512" where the CPU
+// has it, then "vector" (8-lane loops compiled for AVX2 and for the baseline ISA, picked at
+// load time); fwht() runs the first. Every build gives the same bits. fwht_with() runs a named
+// one on float32 CPU input, without autograd (the tests compare them); an unknown or
+// unavailable name is an error.
+std::vector<std::string> fwht_kernels();
+torch::Tensor fwht_with(const std::string& kernel, const torch::Tensor& x);
 // The same transform by one tensor-op pass per level (any device): the test's reference.
 torch::Tensor fwht_reference(const torch::Tensor& x);
 
