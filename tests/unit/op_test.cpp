@@ -512,6 +512,14 @@ TEST(Blur, KernelsAndBoundaries) {
   auto B = make_operator("motion-blur:size=61", {1, 32, 32}, 1);
   auto x = torch::randn({1, 1, 32, 32});
   EXPECT_NEAR(B->apply(x).mean().item<double>(), x.mean().item<double>(), 1e-5);
+  // Kernel sides: odd, 1 to 1025 (above, the motion kernel's canvas arithmetic overflowed).
+  for (auto name : {"gaussian-blur", "motion-blur"}) {
+    SCOPED_TRACE(name);
+    if (std::string(name) == "gaussian-blur")  // (a 1025 motion kernel takes seconds to draw)
+      EXPECT_NO_THROW(make_operator(std::string(name) + ":size=1025", {1, 8, 8}, 1));
+    for (auto size : {"0", "8", "1027", "9223372036854775807"})
+      EXPECT_THROW(make_operator(std::string(name) + ":size=" + size, {1, 8, 8}, 1), InputError) << size;
+  }
 }
 
 // ---- MRI -----------------------------------------------------------------------------------------

@@ -213,8 +213,14 @@ Boundary parse_boundary(const Params& p) {
   return p.choice("boundary", {"circular", "zero"}) == "circular" ? Boundary::kCircular : Boundary::kZero;
 }
 
+// Kernel sides up to 1025: the motion kernel is drawn on a (2·size)² float64 canvas (34 MB at
+// 1025), and a larger size overflowed that arithmetic (a fuzz finding:
+// fuzz/regressions/problem/motion-blur-size-overflow.json). DPS's kernels are 61.
+constexpr int64_t kMaxKernelSize = 1025;
 void require_odd_size(int64_t size, const char* who) {
-  if (size < 1 || size % 2 == 0) throw InputError(std::string(who) + ": size must be odd and positive");
+  if (size < 1 || size % 2 == 0 || size > kMaxKernelSize)
+    throw InputError(std::string(who) + ": size must be odd, from 1 to " + std::to_string(kMaxKernelSize) + ", got " +
+                     std::to_string(size));
 }
 
 }  // namespace
