@@ -716,6 +716,69 @@ TEST(UNetShipped, FashionMnistArchitectureIsConfigAWithoutLearnedSigma) {
 
 // The fused inference kernel against LibTorch's ops in the reference's order, both measured
 // against float64: the kernel may round differently, not worse (a few float32 ulp).
+// The training node (group_norm_silu_autograd): its gradients with respect to x, γ, β, scale and
+// shift against LibTorch's ops differentiated in float64, next to the same ops in float32.
+TEST(GroupNormSilu, TrainingGradientsMatchLibTorchAutograd) {
+  struct Case { std::vector<int64_t> shape; bool scale_shift, silu; double spread; };
+  const std::vector<Case> cases = {{{2, 64, 16, 16}, true, true, 1.0},  {{1, 32, 5, 7}, false, true, 1.0},
+                                   {{3, 96, 8, 8}, true, false, 1.0},   {{2, 64, 9, 9}, true, true, 20.0},
+                                   {{2, 128, 32, 32}, false, false, 1.0}};
+  for (const auto& c : cases) {
+    SCOPED_TRACE(::testing::PrintToString(c.shape) + (c.scale_shift ? " scale-shift" : "") + (c.silu ? " silu" : ""));
+    torch::manual_seed(12);
+    const int64_t B = c.shape[0], C = c.shape[1];
+    const torch::Tensor x0 = torch::randn(c.shape) * c.spread + torch::randn({1, C, 1, 1}) * 3;
+    const torch::Tensor g0 = torch::randn({C}) * c.spread, b0 = torch::randn({C});
+    const torch::Tensor s0 = torch::randn({B, C, 1, 1}) * 0.5, t0 = torch::randn({B, C, 1, 1});
+    const torch::Tensor w = torch::randn(c.shape);  // loss = Σ w·y
+    // Gradients of Σ w·y for inputs of `dtype`; fused: the training node, else LibTorch's ops.
+    auto grads = [&](torch::Dtype dtype, bool fused) {
+      auto leaf = [&](const torch::Tensor& t) { return t.to(dtype).detach().clone(); };  // fresh leaves each call
+      std::vector<torch::Tensor> in = {leaf(x0), leaf(g0), leaf(b0)};
+      if (c.scale_shift) in.push_back(leaf(s0)), in.push_back(leaf(t0));
+      for (auto& t : in) t.requires_grad_(true);
+      const torch::Tensor s = c.scale_shift ? in[3] : torch::Tensor(), t = c.scale_shift ? in[4] : torch::Tensor();
+      torch::Tensor y;
+      if (fused) {
+        EXPECT_TRUE(group_norm_silu_trains(in[0], in[1], s));
+        y = group_norm_silu_autograd(in[0], 32, in[1], in[2], 1e-5, s, t, c.silu);
+      } else {
+        y = at::group_norm(in[0], 32, in[1], in[2], 1e-5);
+        if (s.defined()) y = y * (s + 1) + t;
+        if (c.silu) y = at::silu(y);
+      }
+      (y * w.to(dtype)).sum().backward();
+      std::vector<torch::Tensor> out;
+      for (auto& t : in) {
+        EXPECT_TRUE(t.grad().defined());
+        out.push_back(t.grad().defined() ? t.grad().to(torch::kFloat64) : torch::zeros_like(t, torch::kFloat64));
+      }
+      return out;
+    };
+    const auto fused = grads(torch::kFloat32, true), ops = grads(torch::kFloat32, false),
+               exact = grads(torch::kFloat64, false);
+    const char* names[] = {"x", "gamma", "beta", "scale", "shift"};
+    for (size_t i = 0; i < exact.size(); ++i) {
+      SCOPED_TRACE(names[i]);
+      ASSERT_EQ(fused[i].sizes(), exact[i].sizes());
+      const double scale = exact[i].abs().max().item<double>() + 1e-12;
+      const double e_fused = (fused[i] - exact[i]).abs().max().item<double>() / scale;
+      const double e_ops = (ops[i] - exact[i]).abs().max().item<double>() / scale;
+      std::printf("  d%-5s error vs float64: fused %.2e, LibTorch ops %.2e\n", names[i], e_fused, e_ops);
+      EXPECT_LT(e_fused, 1e-4);
+      EXPECT_LT(e_fused, 10 * e_ops + 1e-6);
+    }
+  }
+  // Not for inference, other layouts, or a network differentiated only in its input.
+  const torch::Tensor x = torch::randn({1, 32, 4, 4}), g = torch::ones({32}, torch::requires_grad());
+  EXPECT_FALSE(group_norm_silu_trains(x.contiguous(at::MemoryFormat::ChannelsLast), g, {}));
+  EXPECT_FALSE(group_norm_silu_trains(x.requires_grad_(), torch::ones({32}), {}));
+  {
+    torch::NoGradGuard no_grad;
+    EXPECT_FALSE(group_norm_silu_trains(x, g, {}));
+  }
+}
+
 TEST(GroupNormSilu, MatchesLibTorchOpsToFloat32Rounding) {
   struct Case { std::vector<int64_t> shape; bool scale_shift, silu; double spread; };
   const std::vector<Case> cases = {{{2, 64, 16, 16}, true, true, 1.0},  {{1, 32, 5, 7}, false, true, 1.0},

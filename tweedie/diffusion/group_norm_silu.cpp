@@ -1,6 +1,7 @@
 #include "tweedie/diffusion/group_norm_silu.h"
 
 #include <ATen/Parallel.h>
+#include <torch/torch.h>
 #include <ATen/record_function.h>
 #include <c10/core/GradMode.h>
 
@@ -126,6 +127,86 @@ TWEEDIE_GN_KERNEL void gn_slab(const GnSlab& s) {
 __attribute__((target("avx2,fma"))) void gn_slab_avx2(const GnSlab& s) { gn_slab(s); }
 void gn_slab_base(const GnSlab& s) { gn_slab(s); }
 using GnSlabFn = void (*)(const GnSlab&);
+
+// ---- Backward (NCHW) ------------------------------------------------------------------------
+// For one (item, group) slab, with n = (x − μ)·r, a = γ·n + β, k = 1 + s, z = a·k + t and
+// y = SiLU(z) (or z), given dy:
+//   dz = dy·SiLU'(z),  SiLU'(z) = σ(z)·(1 + z·(1 − σ(z)))       (dz = dy without SiLU)
+//   per channel c:  Σdz, Σdz·n  →  dt = Σdz,  ds = γ·Σdz·n + β·Σdz,
+//                   dβ += k·Σdz,  dγ += k·Σdz·n   (over items, by the caller)
+//   dn = dz·k·γ;   dx = r·(dn − S1/m − n·S2/m),  S1 = Σ dn,  S2 = Σ dn·n  over the slab's m values.
+// Pass 1 writes dz into dx and sums; pass 2 turns dz into dx in place. Statistics recomputed as the
+// forward computes them (gn_sum: float64 block sums).
+struct GnSlabGrad {
+  const float *x, *dy;
+  float* dx;
+  int64_t cpg, hw;
+  const float *gamma, *beta, *scale, *shift;  // as GnSlab
+  double eps;
+  bool silu;
+  double *sum_dz, *sum_dzn;  // per channel of the slab (cpg values each)
+};
+TWEEDIE_GN_KERNEL void gn_slab_grad(const GnSlabGrad& s) {
+  const int64_t m = s.cpg * s.hw;
+  const double mean = gn_sum(s.x, m, 0.0f, false) / static_cast<double>(m);
+  const double var = gn_sum(s.x, m, static_cast<float>(mean), true) / static_cast<double>(m);
+  const double r = 1.0 / std::sqrt(var + s.eps);
+  const float mu = static_cast<float>(mean), rf = static_cast<float>(r);
+  double S1 = 0, S2 = 0;
+  for (int64_t c = 0; c < s.cpg; ++c) {
+    const float g = s.gamma[c], b = s.beta[c];
+    const float k = s.scale ? 1.0f + s.scale[c] : 1.0f, t = s.shift ? s.shift[c] : 0.0f;
+    const float* x = s.x + c * s.hw;
+    const float* dy = s.dy + c * s.hw;
+    float* dz = s.dx + c * s.hw;
+    double sdz = 0, sdzn = 0;
+    int64_t i = 0;
+    while (i + 8 <= s.hw) {  // float32 lanes, float64 sums per block of 512
+      GnF8 a1 = gn_splat(0.0f), a2 = gn_splat(0.0f);
+      const int64_t end = std::min(s.hw, i + 512) & ~int64_t{7};
+      for (; i + 8 <= end; i += 8) {
+        const GnF8 n = (gn_load(x + i) - mu) * rf;
+        GnF8 d = gn_load(dy + i);
+        if (s.silu) {
+          const GnF8 z = (n * g + b) * k + t;
+          const GnF8 sig = 1.0f / (gn_exp(-z) + 1.0f);
+          d = d * (sig * (z * (1.0f - sig) + 1.0f));
+        }
+        gn_store(dz + i, d);
+        a1 += d, a2 += d * n;
+      }
+      for (int l = 0; l < 8; ++l) sdz += a1[l], sdzn += a2[l];
+    }
+    for (; i < s.hw; ++i) {
+      const float n = (x[i] - mu) * rf;
+      float d = dy[i];
+      if (s.silu) {
+        const float z = (n * g + b) * k + t;
+        const float sig = 1.0f / (1.0f + std::exp(-z));
+        d = d * (sig * (z * (1.0f - sig) + 1.0f));
+      }
+      dz[i] = d;
+      sdz += d, sdzn += static_cast<double>(d) * n;
+    }
+    s.sum_dz[c] = sdz, s.sum_dzn[c] = sdzn;
+    S1 += static_cast<double>(k) * g * sdz, S2 += static_cast<double>(k) * g * sdzn;
+  }
+  const float c1 = static_cast<float>(S1 / static_cast<double>(m)), c2 = static_cast<float>(S2 / static_cast<double>(m));
+  for (int64_t c = 0; c < s.cpg; ++c) {
+    const float kg = (s.scale ? 1.0f + s.scale[c] : 1.0f) * s.gamma[c];
+    const float* x = s.x + c * s.hw;
+    float* d = s.dx + c * s.hw;
+    int64_t i = 0;
+    for (; i + 8 <= s.hw; i += 8) {
+      const GnF8 n = (gn_load(x + i) - mu) * rf;
+      gn_store(d + i, (gn_load(d + i) * kg - c1 - n * c2) * rf);
+    }
+    for (; i < s.hw; ++i) d[i] = (d[i] * kg - c1 - (x[i] - mu) * rf * c2) * rf;
+  }
+}
+__attribute__((target("avx2,fma"))) void gn_slab_grad_avx2(const GnSlabGrad& s) { gn_slab_grad(s); }
+void gn_slab_grad_base(const GnSlabGrad& s) { gn_slab_grad(s); }
+using GnSlabGradFn = void (*)(const GnSlabGrad&);
 
 // Channels-last: a pixel's C values are contiguous, so the statistics run per channel, vectorised
 // across channels, and are summed into groups afterwards. Over pixels [p0, p1) of one item's
@@ -284,6 +365,103 @@ torch::Tensor group_norm_silu(const torch::Tensor& x, int64_t groups, const torc
     }
   });
   return out;
+}
+
+std::vector<torch::Tensor> group_norm_silu_backward(const torch::Tensor& dy_in, const torch::Tensor& x_in,
+                                                    int64_t groups, const torch::Tensor& gamma,
+                                                    const torch::Tensor& beta, double eps, const torch::Tensor& scale,
+                                                    const torch::Tensor& shift, bool silu) {
+  RECORD_FUNCTION("tweedie::group_norm_silu_backward", std::vector<c10::IValue>{});
+  const torch::Tensor x = x_in.contiguous(), dy = dy_in.contiguous();
+  const int64_t B = x.size(0), C = x.size(1), HW = x.size(2) * x.size(3);
+  if (groups <= 0 || C % groups != 0)
+    throw InputError("group_norm_silu: " + std::to_string(C) + " channels in " + std::to_string(groups) + " groups");
+  const int64_t cpg = C / groups;
+  const torch::Tensor g = gamma.contiguous(), b = beta.contiguous();
+  const bool affine = scale.defined();
+  const torch::Tensor s = affine ? scale.reshape({B, C}).contiguous() : torch::Tensor();
+  const torch::Tensor t = affine ? shift.reshape({B, C}).contiguous() : torch::Tensor();
+  torch::Tensor dx = at::empty_like(x, at::MemoryFormat::Contiguous);
+  std::vector<double> sum_dz(static_cast<size_t>(B * C)), sum_dzn(static_cast<size_t>(B * C));
+  const float *px = x.data_ptr<float>(), *pdy = dy.data_ptr<float>();
+  float* pdx = dx.data_ptr<float>();
+  const float *pg = g.data_ptr<float>(), *pb = b.data_ptr<float>();
+  const float* ps = affine ? s.data_ptr<float>() : nullptr;
+  const float* pt = affine ? t.data_ptr<float>() : nullptr;
+  const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(cpg * HW, 1));
+  static const GnSlabGradFn slab_fn = gn_has_avx2_fma() ? gn_slab_grad_avx2 : gn_slab_grad_base;
+  at::parallel_for(0, B * groups, grain, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t item = i / groups, first = (i % groups) * cpg, at = (item * C + first) * HW;
+      slab_fn(GnSlabGrad{px + at, pdy + at, pdx + at, cpg, HW, pg + first, pb + first,
+                         affine ? ps + item * C + first : nullptr, affine ? pt + item * C + first : nullptr, eps, silu,
+                         sum_dz.data() + item * C + first, sum_dzn.data() + item * C + first});
+    }
+  });
+  // The parameters' gradients, summed over items in order (the same bits on any thread count).
+  auto opts = torch::TensorOptions().dtype(torch::kFloat64);
+  torch::Tensor dgamma = torch::zeros({C}, opts), dbeta = torch::zeros({C}, opts);
+  torch::Tensor dscale = affine ? torch::empty({B, C}, opts) : torch::Tensor();
+  torch::Tensor dshift = affine ? torch::empty({B, C}, opts) : torch::Tensor();
+  double *dg = dgamma.data_ptr<double>(), *db = dbeta.data_ptr<double>();
+  for (int64_t item = 0; item < B; ++item)
+    for (int64_t c = 0; c < C; ++c) {
+      const int64_t j = item * C + c;
+      const double k = affine ? 1.0 + ps[j] : 1.0;
+      dg[c] += k * sum_dzn[j], db[c] += k * sum_dz[j];
+      if (affine) {
+        dscale.data_ptr<double>()[j] = pg[c] * sum_dzn[j] + pb[c] * sum_dz[j];
+        dshift.data_ptr<double>()[j] = sum_dz[j];
+      }
+    }
+  auto back = [](const torch::Tensor& grad, const torch::Tensor& like) {
+    return grad.defined() ? grad.to(torch::kFloat32).view(like.sizes()) : torch::Tensor();
+  };
+  return {dx, back(dgamma, gamma), back(dbeta, beta), back(dscale, scale), back(dshift, shift)};
+}
+
+namespace {
+// Autograd for the fused kernel: the forward is the inference kernel, the backward the one
+// above; both recompute the statistics from x. Without scale-shift, scale and shift arrive as
+// empty tensors (LibTorch 1.13's custom functions take no undefined tensor arguments).
+torch::Tensor or_none(const torch::Tensor& t) { return t.numel() ? t : torch::Tensor(); }
+struct GroupNormSiluFn : public torch::autograd::Function<GroupNormSiluFn> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x,
+                               const torch::Tensor& gamma, const torch::Tensor& beta, const torch::Tensor& scale_in,
+                               const torch::Tensor& shift_in, int64_t groups, double eps, bool silu) {
+    const torch::Tensor scale = or_none(scale_in), shift = or_none(shift_in);
+    ctx->save_for_backward({x, gamma, beta, scale_in, shift_in});
+    ctx->saved_data["groups"] = groups;
+    ctx->saved_data["eps"] = eps;
+    ctx->saved_data["silu"] = silu;
+    at::AutoDispatchBelowADInplaceOrView guard;
+    return group_norm_silu(x, groups, gamma, beta, eps, scale, shift, silu);
+  }
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx,
+                                               torch::autograd::tensor_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    auto g = group_norm_silu_backward(grads[0], saved[0], ctx->saved_data["groups"].toInt(), saved[1], saved[2],
+                                      ctx->saved_data["eps"].toDouble(), or_none(saved[3]), or_none(saved[4]),
+                                      ctx->saved_data["silu"].toBool());
+    return {g[0], g[1], g[2], g[3], g[4], torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+};
+}  // namespace
+
+bool group_norm_silu_trains(const torch::Tensor& x, const torch::Tensor& gamma, const torch::Tensor& scale) {
+  if (!c10::GradMode::is_enabled() || !gamma.defined() || !gamma.requires_grad()) return false;
+  if (!x.defined() || !x.device().is_cpu() || x.scalar_type() != at::kFloat || x.dim() != 4 || !x.is_contiguous())
+    return false;
+  if (gamma.scalar_type() != at::kFloat || !gamma.device().is_cpu()) return false;
+  return !scale.defined() || (scale.scalar_type() == at::kFloat && scale.device().is_cpu());
+}
+
+torch::Tensor group_norm_silu_autograd(const torch::Tensor& x, int64_t groups, const torch::Tensor& gamma,
+                                       const torch::Tensor& beta, double eps, const torch::Tensor& scale,
+                                       const torch::Tensor& shift, bool silu) {
+  const torch::Tensor none = torch::empty({0}, x.options());
+  return GroupNormSiluFn::apply(x, gamma, beta, scale.defined() ? scale : none, shift.defined() ? shift : none,
+                                groups, eps, silu);
 }
 
 }  // namespace tweedie::diffusion

@@ -1,5 +1,6 @@
 #pragma once
-// The ADM U-Net's normalisation epilogue as one kernel for inference:
+// The ADM U-Net's normalisation epilogue as one kernel for inference (and, for training, one
+// autograd node with a fused backward, below):
 //   y = SiLU( GroupNorm(x; γ, β) · (1 + scale) + shift )      (use_scale_shift_norm, ResBlock out)
 //   y = SiLU( GroupNorm(x; γ, β) )                             (ResBlock in, the final layer)
 //   y =       GroupNorm(x; γ, β)                               (AttentionBlock, silu = false)
@@ -19,6 +20,8 @@
 // a few ulp of the output (tests/unit: GroupNormSilu.*).
 #include <torch/types.h>
 
+#include <vector>
+
 namespace tweedie::diffusion {
 
 // True when group_norm_silu applies: CPU float32 x of 4 dimensions, contiguous NCHW or
@@ -32,5 +35,23 @@ bool group_norm_silu_applies(const torch::Tensor& x, const torch::Tensor& gamma,
 torch::Tensor group_norm_silu(const torch::Tensor& x, int64_t groups, const torch::Tensor& gamma,
                               const torch::Tensor& beta, double eps, const torch::Tensor& scale,
                               const torch::Tensor& shift, bool silu = true);
+
+// Training (autograd through the parameters): true when grad mode is on, gamma requires grad,
+// and x is CPU float32 contiguous NCHW. Then group_norm_silu_autograd computes the same
+// function as an autograd node whose backward is one fused kernel: two passes over each
+// (item, group) slab after its statistics (recomputed, not saved), against LibTorch's
+// GroupNorm, mul, add and SiLU nodes with their saved intermediates. The trainer trains NCHW
+// (UNetImpl::Layout::kAuto under autograd). A network differentiated only in its input (DPS:
+// the prior's weights are frozen) keeps LibTorch's ops.
+bool group_norm_silu_trains(const torch::Tensor& x, const torch::Tensor& gamma, const torch::Tensor& scale);
+torch::Tensor group_norm_silu_autograd(const torch::Tensor& x, int64_t groups, const torch::Tensor& gamma,
+                                       const torch::Tensor& beta, double eps, const torch::Tensor& scale,
+                                       const torch::Tensor& shift, bool silu = true);
+// The backward kernel itself (NCHW float32): {dx, dgamma, dbeta, dscale, dshift} (the last two
+// undefined without scale-shift), each shaped like its input.
+std::vector<torch::Tensor> group_norm_silu_backward(const torch::Tensor& dy, const torch::Tensor& x, int64_t groups,
+                                                    const torch::Tensor& gamma, const torch::Tensor& beta, double eps,
+                                                    const torch::Tensor& scale, const torch::Tensor& shift,
+                                                    bool silu = true);
 
 }  // namespace tweedie::diffusion

@@ -78,6 +78,9 @@ Prior load_prior(const std::string& path, torch::Device device, const std::strin
   p.net = load_unet(weights_path, config_path);
   p.net->to(device);
   p.net->eval();
+  // A prior is never trained through: frozen weights keep autograd to what solvers
+  // differentiate (DPS: the input), and keep training-only kernels out of their graphs.
+  for (auto& w : p.net->parameters()) w.requires_grad_(false);
   p.diffusion = find_diffusion_config(weights_path, config_path);
   p.base = make_schedule(p.diffusion.schedule, p.diffusion.steps);
   EpsDenoiserOptions options;

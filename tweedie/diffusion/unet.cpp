@@ -7,8 +7,9 @@
 //    under autograd NCHW (UNet::Layout::kAuto, the default; set_layout fixes one), and every
 //    float32 conv calls oneDNN directly (see conv_forward);
 //  - in float32 CPU inference (NCHW or channels-last), GroupNorm with its scale-shift and SiLU is
-//    one fused kernel (group_norm_silu.h, through norm_act); with autograd, LibTorch's ops in the
-//    reference order;
+//    one fused kernel (group_norm_silu.h, through norm_act); in training (autograd through the
+//    weights, NCHW) one autograd node with a fused backward; with autograd through the input
+//    only (DPS, frozen weights), LibTorch's ops in the reference order;
 //  - attention works channel-major ([B, C, T]) as the reference does (on an NCHW copy of
 //    channels-last activations), with qkv / proj_out as oneDNN 1x1 convolutions and each of the
 //    two attention products one bmm for the whole batch;
@@ -97,12 +98,17 @@ Tensor back_to(const Tensor& y, const Tensor& like) {
 
 // SiLU(norm(x)·(1 + scale) + shift), or without scale-shift (scale and shift undefined), or
 // norm(x) alone (silu false); in x's layout. Float32 CPU inference runs the fused kernel
-// (group_norm_silu.h); everything else (autograd, other dtypes and devices) LibTorch's ops in
-// the reference's order.
+// (group_norm_silu.h), float32 CPU training (autograd through the weights, NCHW) its autograd
+// node; everything else (autograd through the input only, other dtypes and devices)
+// LibTorch's ops in the reference's order.
 Tensor norm_act(torch::nn::GroupNorm& norm, const Tensor& x, const Tensor& scale, const Tensor& shift, bool silu) {
   if (group_norm_silu_applies(x, norm->weight, scale)) {
     return group_norm_silu(x, norm->options.num_groups(), norm->weight, norm->bias, norm->options.eps(), scale,
                            shift, silu);
+  }
+  if (group_norm_silu_trains(x, norm->weight, scale)) {
+    return group_norm_silu_autograd(x, norm->options.num_groups(), norm->weight, norm->bias, norm->options.eps(),
+                                    scale, shift, silu);
   }
   Tensor n = back_to(norm_nchw(norm, x), x);
   if (scale.defined()) {
