@@ -716,14 +716,24 @@ TEST(UNetShipped, FashionMnistArchitectureIsConfigAWithoutLearnedSigma) {
 
 // The fused inference kernel against LibTorch's ops in the reference's order, both measured
 // against float64: the kernel may round differently, not worse (a few float32 ulp).
+// The fused norm's test cases: shapes, with and without scale-shift and SiLU; an offset mean per
+// channel tests the variance's cancellation, a large spread SiLU's tails.
+struct NormCase {
+  std::vector<int64_t> shape;
+  bool scale_shift, silu;
+  double spread;
+};
+const std::vector<NormCase>& norm_cases() {
+  static const std::vector<NormCase> cases = {{{2, 64, 16, 16}, true, true, 1.0},  {{1, 32, 5, 7}, false, true, 1.0},
+                                              {{3, 96, 8, 8}, true, false, 1.0},   {{2, 64, 9, 9}, true, true, 60.0},
+                                              {{1, 128, 32, 32}, false, false, 1.0}};
+  return cases;
+}
+
 // The training node (group_norm_silu_autograd): its gradients with respect to x, γ, β, scale and
 // shift against LibTorch's ops differentiated in float64, next to the same ops in float32.
 TEST(GroupNormSilu, TrainingGradientsMatchLibTorchAutograd) {
-  struct Case { std::vector<int64_t> shape; bool scale_shift, silu; double spread; };
-  const std::vector<Case> cases = {{{2, 64, 16, 16}, true, true, 1.0},  {{1, 32, 5, 7}, false, true, 1.0},
-                                   {{3, 96, 8, 8}, true, false, 1.0},   {{2, 64, 9, 9}, true, true, 20.0},
-                                   {{2, 128, 32, 32}, false, false, 1.0}};
-  for (const auto& c : cases) {
+  for (const auto& c : norm_cases()) {
     SCOPED_TRACE(::testing::PrintToString(c.shape) + (c.scale_shift ? " scale-shift" : "") + (c.silu ? " silu" : ""));
     torch::manual_seed(12);
     const int64_t B = c.shape[0], C = c.shape[1];
@@ -780,11 +790,7 @@ TEST(GroupNormSilu, TrainingGradientsMatchLibTorchAutograd) {
 }
 
 TEST(GroupNormSilu, MatchesLibTorchOpsToFloat32Rounding) {
-  struct Case { std::vector<int64_t> shape; bool scale_shift, silu; double spread; };
-  const std::vector<Case> cases = {{{2, 64, 16, 16}, true, true, 1.0},  {{1, 32, 5, 7}, false, true, 1.0},
-                                   {{3, 96, 8, 8}, true, false, 1.0},   {{2, 64, 9, 9}, true, true, 60.0},
-                                   {{1, 128, 32, 32}, false, false, 1.0}};
-  for (const auto& c : cases) {
+  for (const auto& c : norm_cases()) {
     SCOPED_TRACE(::testing::PrintToString(c.shape) + (c.scale_shift ? " scale-shift" : "") + (c.silu ? " silu" : ""));
     torch::manual_seed(11);
     const int64_t B = c.shape[0], C = c.shape[1];

@@ -320,6 +320,29 @@ void group_norm_silu_nhwc(const float* px, float* py, int64_t B, int64_t C, int6
 
 }  // namespace
 
+namespace {
+// What the forward and backward kernels read besides x: sizes, the checked group count, and
+// γ, β, scale, shift as contiguous float32 ([C], [C], [B, C], [B, C]; the last two optional).
+struct GnArgs {
+  int64_t B, C, HW, cpg;
+  bool affine;
+  torch::Tensor g, b, s, t;
+  GnArgs(const torch::Tensor& x, int64_t groups, const torch::Tensor& gamma, const torch::Tensor& beta,
+         const torch::Tensor& scale, const torch::Tensor& shift)
+      : B(x.size(0)), C(x.size(1)), HW(x.size(2) * x.size(3)), cpg(0), affine(scale.defined()) {
+    if (groups <= 0 || C % groups != 0)
+      throw InputError("group_norm_silu: " + std::to_string(C) + " channels in " + std::to_string(groups) + " groups");
+    cpg = C / groups;
+    g = gamma.contiguous(), b = beta.contiguous();
+    if (affine) s = scale.reshape({B, C}).contiguous(), t = shift.reshape({B, C}).contiguous();
+  }
+  const float* gamma() const { return g.data_ptr<float>(); }
+  const float* beta() const { return b.data_ptr<float>(); }
+  const float* scale() const { return affine ? s.data_ptr<float>() : nullptr; }
+  const float* shift() const { return affine ? t.data_ptr<float>() : nullptr; }
+};
+}  // namespace
+
 bool group_norm_silu_applies(const torch::Tensor& x, const torch::Tensor& gamma, const torch::Tensor& scale) {
   if (!x.defined() || !x.device().is_cpu() || x.scalar_type() != at::kFloat || x.dim() != 4) return false;
   if (!x.is_contiguous() && !x.is_contiguous(at::MemoryFormat::ChannelsLast)) return false;
@@ -333,21 +356,14 @@ torch::Tensor group_norm_silu(const torch::Tensor& x, int64_t groups, const torc
                               const torch::Tensor& beta, double eps, const torch::Tensor& scale,
                               const torch::Tensor& shift, bool silu) {
   RECORD_FUNCTION("tweedie::group_norm_silu", std::vector<c10::IValue>{});  // a row in op profiles
-  const int64_t B = x.size(0), C = x.size(1), HW = x.size(2) * x.size(3);
-  if (groups <= 0 || C % groups != 0)
-    throw InputError("group_norm_silu: " + std::to_string(C) + " channels in " + std::to_string(groups) + " groups");
-  const int64_t cpg = C / groups;
-  const torch::Tensor g = gamma.contiguous(), b = beta.contiguous();
-  const bool affine = scale.defined();
-  const torch::Tensor s = affine ? scale.reshape({B, C}).contiguous() : torch::Tensor();
-  const torch::Tensor t = affine ? shift.reshape({B, C}).contiguous() : torch::Tensor();
+  const GnArgs A(x, groups, gamma, beta, scale, shift);
+  const int64_t B = A.B, C = A.C, HW = A.HW, cpg = A.cpg;
+  const bool affine = A.affine;
   const bool nhwc = !x.is_contiguous();  // channels-last (group_norm_silu_applies)
   torch::Tensor out = at::empty_like(x, nhwc ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous);
   const float* px = x.data_ptr<float>();
   float* py = out.data_ptr<float>();
-  const float *pg = g.data_ptr<float>(), *pb = b.data_ptr<float>();
-  const float* ps = affine ? s.data_ptr<float>() : nullptr;
-  const float* pt = affine ? t.data_ptr<float>() : nullptr;
+  const float *pg = A.gamma(), *pb = A.beta(), *ps = A.scale(), *pt = A.shift();
   if (nhwc) {
     group_norm_silu_nhwc(px, py, B, C, HW, groups, pg, pb, ps, pt, eps, silu);
     return out;
@@ -373,21 +389,14 @@ std::vector<torch::Tensor> group_norm_silu_backward(const torch::Tensor& dy_in, 
                                                     const torch::Tensor& shift, bool silu) {
   RECORD_FUNCTION("tweedie::group_norm_silu_backward", std::vector<c10::IValue>{});
   const torch::Tensor x = x_in.contiguous(), dy = dy_in.contiguous();
-  const int64_t B = x.size(0), C = x.size(1), HW = x.size(2) * x.size(3);
-  if (groups <= 0 || C % groups != 0)
-    throw InputError("group_norm_silu: " + std::to_string(C) + " channels in " + std::to_string(groups) + " groups");
-  const int64_t cpg = C / groups;
-  const torch::Tensor g = gamma.contiguous(), b = beta.contiguous();
-  const bool affine = scale.defined();
-  const torch::Tensor s = affine ? scale.reshape({B, C}).contiguous() : torch::Tensor();
-  const torch::Tensor t = affine ? shift.reshape({B, C}).contiguous() : torch::Tensor();
+  const GnArgs A(x, groups, gamma, beta, scale, shift);
+  const int64_t B = A.B, C = A.C, HW = A.HW, cpg = A.cpg;
+  const bool affine = A.affine;
   torch::Tensor dx = at::empty_like(x, at::MemoryFormat::Contiguous);
   std::vector<double> sum_dz(static_cast<size_t>(B * C)), sum_dzn(static_cast<size_t>(B * C));
   const float *px = x.data_ptr<float>(), *pdy = dy.data_ptr<float>();
   float* pdx = dx.data_ptr<float>();
-  const float *pg = g.data_ptr<float>(), *pb = b.data_ptr<float>();
-  const float* ps = affine ? s.data_ptr<float>() : nullptr;
-  const float* pt = affine ? t.data_ptr<float>() : nullptr;
+  const float *pg = A.gamma(), *pb = A.beta(), *ps = A.scale(), *pt = A.shift();
   const int64_t grain = std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(cpg * HW, 1));
   static const GnSlabGradFn slab_fn = gn_has_avx2_fma() ? gn_slab_grad_avx2 : gn_slab_grad_base;
   at::parallel_for(0, B * groups, grain, [&](int64_t i0, int64_t i1) {
