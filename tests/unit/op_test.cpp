@@ -351,8 +351,9 @@ TEST(Srht, FastTransformEqualsTheLevelByLevelReference) {
       EXPECT_LT(rel(fwht(x), fwht_reference(x)), tol);
       // The same adds and subtracts in the same order: equal bit for bit.
       EXPECT_TRUE(torch::equal(fwht(x), fwht_reference(x)));
-      if (dtype == torch::kFloat32)
+      if (dtype == torch::kFloat32) {
         for (const auto& k : fwht_kernels()) EXPECT_TRUE(torch::equal(fwht_with(k, x), fwht_reference(x))) << k;
+      }
     }
   }
   const auto kernels = fwht_kernels();
@@ -515,8 +516,9 @@ TEST(Blur, KernelsAndBoundaries) {
   // Kernel sides: odd, 1 to 1025 (above, the motion kernel's canvas arithmetic overflowed).
   for (auto name : {"gaussian-blur", "motion-blur"}) {
     SCOPED_TRACE(name);
-    if (std::string(name) == "gaussian-blur")  // (a 1025 motion kernel takes seconds to draw)
+    if (std::string(name) == "gaussian-blur") {  // (a 1025 motion kernel takes seconds to draw)
       EXPECT_NO_THROW(make_operator(std::string(name) + ":size=1025", {1, 8, 8}, 1));
+    }
     for (auto size : {"0", "8", "1027", "9223372036854775807"})
       EXPECT_THROW(make_operator(std::string(name) + ":size=" + size, {1, 8, 8}, 1), InputError) << size;
   }

@@ -560,8 +560,11 @@ TEST(UNetLayout, AutoPicksTheLayoutPerCallAndFollowsWeightChanges) {
   const torch::Tensor auto_out = infer();
   const auto [auto_graded, auto_grad] = input_grad();
   // The 4-D weights stay NCHW in kAuto (the copies are the cache's).
-  for (const auto& p : net->parameters())
-    if (p.dim() == 4) EXPECT_TRUE(p.is_contiguous());
+  for (const auto& p : net->parameters()) {
+    if (p.dim() == 4) {
+      EXPECT_TRUE(p.is_contiguous());
+    }
+  }
 
   net->set_layout(UNetImpl::Layout::kChannelsLast);
   EXPECT_TRUE(torch::equal(infer(), auto_out)) << "kAuto inference is not the channels-last computation";
