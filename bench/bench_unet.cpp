@@ -76,10 +76,11 @@ UNet& inference_model() {
   return net;
 }
 
-// UNetImpl::Layout by benchmark argument: 0 NCHW, 1 channels-last, 2 auto.
+// UNetImpl::Layout by benchmark argument, its enumerator's number: 0 NCHW, 1 channels-last, 2 auto.
 UNetImpl::Layout layout_arg(int64_t a) {
   return a == 0 ? UNetImpl::Layout::kNchw : a == 1 ? UNetImpl::Layout::kChannelsLast : UNetImpl::Layout::kAuto;
 }
+std::string layout_number(UNetImpl::Layout layout) { return std::to_string(static_cast<int>(layout)); }
 
 // Args: batch, layout (layout_arg). The network's default layout (auto) is the headline figure;
 // the fixed ones are timed for comparison.
@@ -338,8 +339,8 @@ int main(int argc, char** argv) {
       benchmark::AddCustomContext("num_parameters", std::to_string(net->num_parameters()));
       // layout_arg's number of the network's default layout, for inference and for training
       // (tweedie::diffusion::Trainer keeps the default, which runs NCHW under autograd).
-      benchmark::AddCustomContext("layout_default", "2");
-      benchmark::AddCustomContext("train_layout_default", "2");
+      benchmark::AddCustomContext("layout_default", layout_number(net->layout()));
+      benchmark::AddCustomContext("train_layout_default", layout_number(net->layout()));
       benchmark::AddCustomContext("unet_config", net->config().to_json().dump());
     } catch (const std::exception& e) {
       std::cerr << "bench_unet: " << e.what() << "\n";

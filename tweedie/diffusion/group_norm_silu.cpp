@@ -79,6 +79,13 @@ TWEEDIE_GN_KERNEL double gn_sum(const float* p, int64_t n, float mu, bool square
   return total;
 }
 
+// A slab's mean μ and r = 1/√(σ² + eps), σ² the biased variance by a second pass.
+TWEEDIE_GN_KERNEL std::pair<double, double> gn_stats(const float* p, int64_t n, double eps) {
+  const double mean = gn_sum(p, n, 0.0f, false) / static_cast<double>(n);
+  const double var = gn_sum(p, n, static_cast<float>(mean), true) / static_cast<double>(n);
+  return {mean, 1.0 / std::sqrt(var + eps)};
+}
+
 // The activation: v, or SiLU(v) = v / (1 + e^(−v)); 8 lanes and one value.
 [[gnu::always_inline]] inline GnF8 gn_act(GnF8 v, bool silu) { return silu ? v / (gn_exp(-v) + 1.0f) : v; }
 [[gnu::always_inline]] inline float gn_act(float v, bool silu) { return silu ? v / (1.0f + std::exp(-v)) : v; }
@@ -114,10 +121,7 @@ struct GnSlab {
   bool silu;
 };
 TWEEDIE_GN_KERNEL void gn_slab(const GnSlab& s) {
-  const int64_t n = s.cpg * s.hw;
-  const double mean = gn_sum(s.x, n, 0.0f, false) / static_cast<double>(n);
-  const double var = gn_sum(s.x, n, static_cast<float>(mean), true) / static_cast<double>(n);
-  const double r = 1.0 / std::sqrt(var + s.eps);
+  const auto [mean, r] = gn_stats(s.x, s.cpg * s.hw, s.eps);
   for (int64_t c = 0; c < s.cpg; ++c) {
     const auto [a, d] = gn_coefficients(mean, r, s.gamma[c], s.beta[c], s.scale ? s.scale + c : nullptr,
                                         s.shift ? s.shift + c : nullptr);
@@ -136,7 +140,7 @@ using GnSlabFn = void (*)(const GnSlab&);
 //                   dβ += k·Σdz,  dγ += k·Σdz·n   (over items, by the caller)
 //   dn = dz·k·γ;   dx = r·(dn − S1/m − n·S2/m),  S1 = Σ dn,  S2 = Σ dn·n  over the slab's m values.
 // Pass 1 writes dz into dx and sums; pass 2 turns dz into dx in place. Statistics recomputed as the
-// forward computes them (gn_sum: float64 block sums).
+// forward computes them (gn_stats).
 struct GnSlabGrad {
   const float *x, *dy;
   float* dx;
@@ -148,9 +152,7 @@ struct GnSlabGrad {
 };
 TWEEDIE_GN_KERNEL void gn_slab_grad(const GnSlabGrad& s) {
   const int64_t m = s.cpg * s.hw;
-  const double mean = gn_sum(s.x, m, 0.0f, false) / static_cast<double>(m);
-  const double var = gn_sum(s.x, m, static_cast<float>(mean), true) / static_cast<double>(m);
-  const double r = 1.0 / std::sqrt(var + s.eps);
+  const auto [mean, r] = gn_stats(s.x, m, s.eps);
   const float mu = static_cast<float>(mean), rf = static_cast<float>(r);
   double S1 = 0, S2 = 0;
   for (int64_t c = 0; c < s.cpg; ++c) {
@@ -318,9 +320,6 @@ void group_norm_silu_nhwc(const float* px, float* py, int64_t B, int64_t C, int6
   });
 }
 
-}  // namespace
-
-namespace {
 // What the forward and backward kernels read besides x: sizes, the checked group count, and
 // γ, β, scale, shift as contiguous float32 ([C], [C], [B, C], [B, C]; the last two optional).
 struct GnArgs {
@@ -341,13 +340,20 @@ struct GnArgs {
   const float* scale() const { return affine ? s.data_ptr<float>() : nullptr; }
   const float* shift() const { return affine ? t.data_ptr<float>() : nullptr; }
 };
+
+// What both kernels read: CPU float32 x of 4 dimensions (NCHW, or channels-last when allowed),
+// gamma, and scale when given.
+bool gn_inputs(const torch::Tensor& x, const torch::Tensor& gamma, const torch::Tensor& scale, bool channels_last) {
+  if (!x.defined() || !x.device().is_cpu() || x.scalar_type() != at::kFloat || x.dim() != 4) return false;
+  if (!x.is_contiguous() && !(channels_last && x.is_contiguous(at::MemoryFormat::ChannelsLast))) return false;
+  if (!gamma.defined() || gamma.scalar_type() != at::kFloat || !gamma.device().is_cpu()) return false;
+  return !scale.defined() || (scale.scalar_type() == at::kFloat && scale.device().is_cpu());
+}
+
 }  // namespace
 
 bool group_norm_silu_applies(const torch::Tensor& x, const torch::Tensor& gamma, const torch::Tensor& scale) {
-  if (!x.defined() || !x.device().is_cpu() || x.scalar_type() != at::kFloat || x.dim() != 4) return false;
-  if (!x.is_contiguous() && !x.is_contiguous(at::MemoryFormat::ChannelsLast)) return false;
-  if (!gamma.defined() || gamma.scalar_type() != at::kFloat || !gamma.device().is_cpu()) return false;
-  if (scale.defined() && (scale.scalar_type() != at::kFloat || !scale.device().is_cpu())) return false;
+  if (!gn_inputs(x, gamma, scale, /*channels_last=*/true)) return false;
   if (!c10::GradMode::is_enabled()) return true;
   return !x.requires_grad() && !gamma.requires_grad() && !(scale.defined() && scale.requires_grad());
 }
@@ -413,15 +419,14 @@ std::vector<torch::Tensor> group_norm_silu_backward(const torch::Tensor& dy_in, 
   torch::Tensor dscale = affine ? torch::empty({B, C}, opts) : torch::Tensor();
   torch::Tensor dshift = affine ? torch::empty({B, C}, opts) : torch::Tensor();
   double *dg = dgamma.data_ptr<double>(), *db = dbeta.data_ptr<double>();
+  double* ds = affine ? dscale.data_ptr<double>() : nullptr;
+  double* dt = affine ? dshift.data_ptr<double>() : nullptr;
   for (int64_t item = 0; item < B; ++item)
     for (int64_t c = 0; c < C; ++c) {
       const int64_t j = item * C + c;
       const double k = affine ? 1.0 + ps[j] : 1.0;
       dg[c] += k * sum_dzn[j], db[c] += k * sum_dz[j];
-      if (affine) {
-        dscale.data_ptr<double>()[j] = pg[c] * sum_dzn[j] + pb[c] * sum_dz[j];
-        dshift.data_ptr<double>()[j] = sum_dz[j];
-      }
+      if (affine) ds[j] = pg[c] * sum_dzn[j] + pb[c] * sum_dz[j], dt[j] = sum_dz[j];
     }
   auto back = [](const torch::Tensor& grad, const torch::Tensor& like) {
     return grad.defined() ? grad.to(torch::kFloat32).view(like.sizes()) : torch::Tensor();
@@ -458,11 +463,8 @@ struct GroupNormSiluFn : public torch::autograd::Function<GroupNormSiluFn> {
 }  // namespace
 
 bool group_norm_silu_trains(const torch::Tensor& x, const torch::Tensor& gamma, const torch::Tensor& scale) {
-  if (!c10::GradMode::is_enabled() || !gamma.defined() || !gamma.requires_grad()) return false;
-  if (!x.defined() || !x.device().is_cpu() || x.scalar_type() != at::kFloat || x.dim() != 4 || !x.is_contiguous())
-    return false;
-  if (gamma.scalar_type() != at::kFloat || !gamma.device().is_cpu()) return false;
-  return !scale.defined() || (scale.scalar_type() == at::kFloat && scale.device().is_cpu());
+  return c10::GradMode::is_enabled() && gamma.defined() && gamma.requires_grad() &&
+         gn_inputs(x, gamma, scale, /*channels_last=*/false);
 }
 
 torch::Tensor group_norm_silu_autograd(const torch::Tensor& x, int64_t groups, const torch::Tensor& gamma,

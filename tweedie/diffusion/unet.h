@@ -101,7 +101,7 @@ class UNetImpl : public torch::nn::Module {
   //    weights, a call under autograd (training, DPS's gradient through the network) runs NCHW.
   //    The copies cost the conv weights' memory once more (0.3 GB for FFHQ-256) and are
   //    refreshed when a weight changes (its version counter or storage).
-  // Why, measured on 2026-12-06/07 (docs/benchmarks.md): channels-last is faster in inference
+  // Why, measured on 2026-12-06 (docs/benchmarks.md): channels-last is faster in inference
   // (the shipped 32x32 network at batch 1 / 16: 6.7 / 63 ms against 8.3 / 77 ms per NFE; FFHQ-256
   // at batch 1: 1.07 against 1.32 s) and slower under autograd (DPS on Table I 152.9 against
   // 123.3 s); oneDNN reorders NCHW activations to a blocked layout on every convolution.

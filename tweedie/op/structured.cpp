@@ -59,8 +59,8 @@ constexpr int64_t kWhtPad = 16;               // extra values between rows: one 
 
 // Where the n = R·C values live in the transform's scratch: row r at r·pitch.
 struct WhtLayout {
-  int64_t n, C, R, pitch;
-  explicit WhtLayout(int64_t n_) : n(n_), C(std::min(n_, kWhtBlock)), R(n_ / C), pitch(R > 1 ? C + kWhtPad : C) {}
+  int64_t C, R, pitch;
+  explicit WhtLayout(int64_t n) : C(std::min(n, kWhtBlock)), R(n / C), pitch(R > 1 ? C + kWhtPad : C) {}
   int64_t size() const { return R * pitch; }
   // Index of value j (C is a power of two: shift and mask, not a division per value).
   int64_t at(int64_t j) const { return (j >> __builtin_ctzll(static_cast<uint64_t>(C))) * pitch + (j & (C - 1)); }
@@ -336,11 +336,18 @@ struct FwhtFn : public torch::autograd::Function<FwhtFn> {
 
 }  // namespace
 
-torch::Tensor fwht(const torch::Tensor& x) {
-  int64_t n = x.size(-1);
+namespace {
+// f applied to x's last dimension, a power of two, as the rows of a [B, n] tensor.
+template <typename F>
+torch::Tensor over_rows(const torch::Tensor& x, F&& f) {
+  const int64_t n = x.size(-1);
   TORCH_CHECK(n > 0 && (n & (n - 1)) == 0, "fwht: length ", n, " is not a power of two");
-  auto lead = x.sizes().vec();
-  return FwhtFn::apply(x.reshape({-1, n})).view(lead);
+  return f(x.reshape({-1, n})).view(x.sizes());
+}
+}  // namespace
+
+torch::Tensor fwht(const torch::Tensor& x) {
+  return over_rows(x, [](const torch::Tensor& rows) { return FwhtFn::apply(rows); });
 }
 
 std::vector<std::string> fwht_kernels() {
@@ -350,22 +357,18 @@ std::vector<std::string> fwht_kernels() {
 }
 
 torch::Tensor fwht_with(const std::string& kernel, const torch::Tensor& x) {
-  const int64_t n = x.size(-1);
-  TORCH_CHECK(n > 0 && (n & (n - 1)) == 0, "fwht: length ", n, " is not a power of two");
   TORCH_CHECK(x.device().is_cpu() && x.scalar_type() == at::kFloat, "fwht_with: float32 CPU tensors only");
   const auto& k = wht_kernels_f32();
   auto it = std::find_if(k.begin(), k.end(), [&](const WhtKernel<float>& w) { return kernel == w.name; });
   TORCH_CHECK(it != k.end(), "fwht_with: kernel '", kernel, "' is not available on this machine");
-  auto lead = x.sizes().vec();
   torch::NoGradGuard no_grad;
-  return fwht_rows(x.reshape({-1, n}), &*it).view(lead);
+  return over_rows(x, [&](const torch::Tensor& rows) { return fwht_rows(rows, &*it); });
 }
 
 torch::Tensor fwht_reference(const torch::Tensor& x) {
-  int64_t n = x.size(-1);
-  TORCH_CHECK(n > 0 && (n & (n - 1)) == 0, "fwht: length ", n, " is not a power of two");
-  auto lead = x.sizes().vec();
-  return (fwht_levels(x.reshape({-1, n})) * (1.0 / std::sqrt(static_cast<double>(n)))).view(lead);
+  return over_rows(x, [](const torch::Tensor& rows) {
+    return fwht_levels(rows) * (1.0 / std::sqrt(static_cast<double>(rows.size(1))));
+  });
 }
 
 namespace {
