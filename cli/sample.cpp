@@ -44,7 +44,8 @@ class SampleCommand : public Command {
                                       "number of Euler steps");
     app.add_option("--sigma-max", edm_.sigma_max, "edm: the first noise level (EDM: 80)");
     app.add_option("--sigma-min", edm_.sigma_min, "edm: the last noise level (EDM: 0.002)");
-    app.add_option("--eta", eta_, "DDIM η (0 = deterministic)")->check(CLI::NonNegativeNumber);
+    app.add_option("--eta", eta_, "DDIM η, or edm's fresh-noise share (0 = deterministic, 1 = ancestral)")
+        ->check(CLI::NonNegativeNumber);
     app.add_option("--clip", clip_, "Clip x̂0 to [-1,1] at each step (true/false)");
   }
 
@@ -56,6 +57,7 @@ class SampleCommand : public Command {
     if (sampler_ == "edm") {
       edm_.steps = parse_steps(steps_);
       edm_.clip_denoised = clip_;
+      edm_.eta = eta_;
       edm_.validate("--sampler edm");
     }
     std::vector<int64_t> shape = prior.item_shape();
@@ -77,7 +79,7 @@ class SampleCommand : public Command {
       if (sampler_ == "exact") {
         r.x = prior.gmm->sample(b, gen).to(torch::kFloat32);
       } else if (sampler_ == "edm") {
-        r.x = diffusion::edm_sample(*prior.denoiser, x, edm_).x;
+        r.x = diffusion::edm_sample(*prior.denoiser, x, edm_, {}, &gen).x;
       } else if (sampler_ == "ddim") {
         DdimOptions o;
         o.eta = eta_;

@@ -239,6 +239,7 @@ SolveOutput run_solver(const std::string& method, const PyProblem& problem, cons
       info["nfe"] = p.nfe;
       info["phase"] = p.phase;
       info["misfit"] = p.misfit;
+      if (p.state) info["state"] = py::cast(p.state->detach());
       py::object x0 = p.x0.defined() ? py::cast(p.x0.detach()) : py::object(py::none());
       py::object go = callback(info, x0);
       return go.is_none() || go.cast<bool>();
@@ -403,7 +404,9 @@ prior: a Prior, a path for load_prior(), a callable denoiser(x, sigma) -> x0 (wr
 Prior(callable)), or None for the shipped Fashion-MNIST prior; ignored by solvers without one.
 seed: all of the solver's randomness; the same seed gives the CLI's estimate.
 callback(info, x0): called after each step with {step, num_steps, nfe, phase, misfit} and the
-current estimate (or None); return False to stop.
+current estimate (or None); info also holds "state", the sampler's state after the step (the
+x_t' the next step starts from), where the solver has one (diff-onebit, diffpir); return False
+to stop.
 Returns a SolveResult (estimate, cost, options, steps); `x, cost = solve(...)` unpacks it.)");
 
   m.def(

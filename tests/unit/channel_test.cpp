@@ -80,6 +80,43 @@ TEST(ChannelConformance, ExtremeArgumentsStayFinite) {
   }
 }
 
+// nll_floor(y) is inf over z of nll_elements(z, y), elementwise: never above the NLL at any z,
+// and reached (to 1e-5) by the best z of a grid over ±40 scales refined around its minimum.
+TEST(ChannelConformance, NllFloorIsTheInfimumOverZ) {
+  auto gen = make_generator(8);
+  auto specs = all_examples();
+  for (const char* extra : {"link:f=relu,sigma=0.2", "link:f=square,sigma=0.2", "link:f=abs,sigma=0.2",
+                            "link:f=sign,sigma=0.2", "link:f=identity,sigma=0.2"})
+    specs.push_back(extra);
+  for (auto& spec : specs) {
+    SCOPED_TRACE(spec);
+    auto ch = make_channel(spec, 5);
+    const double s = ch->scale();
+    auto y = ch->simulate(torch::randn({2, 12}, gen, torch::kFloat64) * (2 * s), gen);  // [2, 12]
+    auto floor = ch->nll_floor(y);
+    ASSERT_EQ(floor.sizes(), y.sizes());
+    // the NLL of every grid value z for every element: z [G, 2, 12] (the item shape [12] kept, so
+    // a dither stays the same), min over G
+    auto min_over = [&](const torch::Tensor& zs) {  // zs [G, 2, 12]
+      const int64_t G = zs.size(0);
+      auto nll = ch->nll_elements(zs.reshape({G * 2, 12}), y.repeat({G, 1})).view({G, 2, 12});
+      return nll.min(0);
+    };
+    auto coarse = torch::linspace(-40 * s, 40 * s, 8001, torch::kFloat64).view({-1, 1, 1}).expand({8001, 2, 12});
+    auto [cmin, carg] = min_over(coarse.contiguous());
+    EXPECT_TRUE((cmin >= floor - 1e-9 * (1 + floor.abs())).all().item<bool>()) << (cmin - floor).min();
+    auto best = coarse.gather(0, carg.unsqueeze(0)).squeeze(0);
+    auto fine = best.unsqueeze(0) + torch::linspace(-0.01 * s, 0.01 * s, 2001, torch::kFloat64).view({-1, 1, 1});
+    auto fmin = std::get<0>(min_over(fine.contiguous()));
+    EXPECT_TRUE((fmin >= floor - 1e-9 * (1 + floor.abs())).all().item<bool>()) << (fmin - floor).min();
+    EXPECT_LT((fmin - floor).max().item<double>(), 1e-5) << "floor " << floor << "\nreached " << fmin;
+  }
+  // complex y (MRI k-space): the floor is the NLL at z = y, two real components
+  auto ch = make_channel("gaussian:sigma=0.3");
+  auto y = ch->simulate(torch::randn({1, 6}, gen, torch::kComplexDouble), gen);
+  EXPECT_TRUE(torch::allclose(ch->nll_floor(y), ch->nll_elements(y, y)));
+}
+
 // Discrete channels: over 10⁵ draws at heterogeneous z, the count of each observed value c
 // matches Σ_i P(y_i = c | z_i) = Σ_i exp(−nll(z_i, c)) within 4 standard errors.
 TEST(ChannelConformance, SimulatedFrequenciesMatchTheLikelihood) {

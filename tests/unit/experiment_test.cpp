@@ -35,6 +35,25 @@ TEST(ExperimentConfig, ExpandsTheCartesianProductOfSweptValues) {
   for (auto& c : cells) EXPECT_TRUE(ids.insert(c.id).second) << c.id;
 }
 
+TEST(ExperimentConfig, SetForFixesValuesForOneProblemUnderTheSameLabel) {
+  json j = base();
+  j["methods"][0]["set_for"] = {{"p1", {{"zeta", 0.25}, {"lr", 2}}}};
+  auto cfg = ExperimentConfig::from_json(j, "t.json");
+  auto cells = expand(cfg);
+  // problem a keeps the 2 x 3 grid; on p1 zeta is fixed (a 2-point lambda sweep) and lr is added
+  ASSERT_EQ(cells.size(), (2u * 3 + 1) + (2 + 1));
+  EXPECT_EQ(cells[0].id, "a/diff-onebit/lambda=0.01_zeta=0");
+  EXPECT_EQ(cells[7].id, "p1/diff-onebit/lambda=0.01");
+  EXPECT_EQ(cells[7].settings, (std::vector<std::string>{"lambda=0.01", "steps=3", "zeta=0.25", "lr=2"}));
+  EXPECT_EQ(cells[8].settings[0], "lambda=0.1");
+  EXPECT_EQ(cells[9].id, "p1/dms/default");
+  // a problem that does not exist, or a value that is not an object, is refused
+  j["methods"][0]["set_for"] = {{"nope", {{"zeta", 1}}}};
+  EXPECT_THROW(ExperimentConfig::from_json(j, "t.json"), InputError);
+  j["methods"][0]["set_for"] = {{"a", 3}};
+  EXPECT_THROW(ExperimentConfig::from_json(j, "t.json"), InputError);
+}
+
 TEST(ExperimentConfig, MalformedConfigsAreInputErrors) {
   auto bad = [](auto edit) {
     json j = base();

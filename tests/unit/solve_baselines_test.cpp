@@ -147,6 +147,43 @@ TEST(Baselines, LinearFormsIgnoreTheChannel) {
   }
 }
 
+TEST(Baselines, SigmaHasOneMeaningInEverySolver) {
+  // sigma=channel is the channel's noise σ (noise_std) everywhere: the same estimate as writing
+  // that σ out; sigma=0 is noiseless, which DDRM/DDNM+ take and the σ²-weighted data terms refuse.
+  auto prior = exact_prior();
+  Measured s = measured(2, "gaussian:m=48", "sign:sigma=0.3");
+  Measured quiet = measured(2, "gaussian:m=48", "sign:sigma=0");
+  const std::vector<std::pair<std::string, std::vector<std::string>>> runs = {
+      {"diffpir", {"steps=5", "inner_steps=5", "likelihood=linear"}},
+      {"daps", {"annealing_steps=3", "ode_steps=2", "langevin_steps=5", "likelihood=linear"}},
+      {"red-diff", {"steps=5", "init=zeros", "likelihood=linear"}},
+      {"ddrm", {"steps=5"}},
+      {"ddnm", {"steps=5"}},
+      {"dps-mo", {"steps=3", "mo_steps=2", "mo_likelihood=linear"}}};
+  for (const auto& [name, set] : runs) {
+    SCOPED_TRACE(name);
+    const std::string key = name == "dps-mo" ? "mo_sigma" : "sigma";
+    auto with = [&](const std::string& v) {
+      auto o = set;
+      o.push_back(key + "=" + v);
+      return o;
+    };
+    auto a = solve(name, with("channel"), s.problem, s.y, *prior, 1);
+    auto b = solve(name, with("0.3"), s.problem, s.y, *prior, 1);
+    EXPECT_TRUE(torch::equal(a.estimate, b.estimate));
+    const bool noiseless_ok = name == "ddrm" || name == "ddnm";
+    if (noiseless_ok) {
+      EXPECT_NO_THROW(solve(name, with("0"), s.problem, s.y, *prior, 1));
+      auto c = solve(name, with("channel"), quiet.problem, quiet.y, *prior, 1);
+      auto d = solve(name, with("0"), quiet.problem, quiet.y, *prior, 1);
+      EXPECT_TRUE(torch::equal(c.estimate, d.estimate));
+    } else {
+      EXPECT_THROW(solve(name, with("0"), s.problem, s.y, *prior, 1), InputError);
+      EXPECT_THROW(solve(name, with("channel"), quiet.problem, quiet.y, *prior, 1), InputError);
+    }
+  }
+}
+
 // ---- agreement with the Gaussian posterior ----------------------------------------------------
 
 struct PosteriorCase {

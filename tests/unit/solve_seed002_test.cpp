@@ -54,13 +54,20 @@ torch::Tensor dense(const op::Operator& A) {
   return A.apply(torch::eye(16).view({16, 1, 4, 4})).flatten(1).t().to(torch::kFloat64);
 }
 
+// MO's data term in the paper's literal form f = ‖y − A x‖² (mo_likelihood=linear, mo_sigma = 1/√2).
+MoOptions linear_mo() {
+  MoOptions o;
+  o.mo_likelihood = "linear";
+  return o;
+}
+
 // ---- the shared optimisers ---------------------------------------------------------------------
 
 TEST(Optim, SgldAtZeroNoiseIsGradientDescentOnTheSquaredResidual) {
   Measured s = measured(2, "gaussian:m=12", "gaussian:sigma=0.1");
   torch::Generator gen = make_generator(1);
   SolveContext ctx{s.problem, s.y, no_prior(), gen, {}};
-  const Likelihood f = mo_likelihood(ctx, "linear", "test");  // f = ‖y − A x‖²
+  const Likelihood f = mo_likelihood(ctx, linear_mo(), "test");  // f = ‖y − A x‖²
   const double eta = 0.05;
   const int64_t N = 25;
   torch::Tensor x0 = torch::zeros_like(s.x);
@@ -80,7 +87,7 @@ TEST(Optim, SgldAtZeroNoiseIsGradientDescentOnTheSquaredResidual) {
   o.mo_lr = eta;
   o.mo_noise = 0;
   o.mo_project = false;
-  const Likelihood f2 = mo_likelihood(ctx, "linear", "test");
+  const Likelihood f2 = mo_likelihood(ctx, linear_mo(), "test");
   auto prior = exact_prior();
   auto mo = measurements_optimization(*prior, f2, x0, 1.0, eta, o, gen);
   EXPECT_TRUE(torch::equal(mo, got));
@@ -98,7 +105,7 @@ TEST(Mo, StepSizeIsMoLrOverTheLipschitzConstantOfTheGradient) {
   Measured s = measured(2, "gaussian:m=12", "gaussian:sigma=0.1");
   torch::Generator gen = make_generator(1);
   SolveContext ctx{s.problem, s.y, no_prior(), gen, {}};
-  const Likelihood f = mo_likelihood(ctx, "linear", "test");
+  const Likelihood f = mo_likelihood(ctx, linear_mo(), "test");
   MoOptions o;
   o.mo_lr = 0.5;
   o.mo_likelihood = "linear";
@@ -297,6 +304,43 @@ TEST(Edm, IsTheEulerMapOfThePfOdeOnAGaussianPrior) {
   EXPECT_THROW(diffusion::edm_sample(*prior, x, bad), InputError);
 }
 
+TEST(Edm, AncestralStepHasTheVarianceItsRecursionPredicts) {
+  // With the exact denoiser of N(0, v), an ancestral step maps x to a x + σ_up z with
+  // a = 1 + (σ_down − σ_i) σ_i/(v + σ_i²), so Var x_{i+1} = a² Var x_i + σ_up²; the last step
+  // (σ_N = 0: σ_up = σ_down = 0) returns D. The draws' variance must match that recursion (at
+  // 40 steps it is 0.21 for η = 0.5 and 0.19 for η = 1, below v = 0.25: the step's bias).
+  auto prior = exact_prior({1, 8, 8});
+  auto predicted = [](const diffusion::EdmOptions& o) {
+    const auto s = diffusion::edm_sigmas(o);
+    double var = s[0] * s[0];
+    for (int64_t i = 0; i < o.steps; ++i) {
+      const double up = std::min(s[i + 1], o.eta * std::sqrt(s[i + 1] * s[i + 1] * (s[i] * s[i] - s[i + 1] * s[i + 1]) / (s[i] * s[i])));
+      const double down = std::sqrt(s[i + 1] * s[i + 1] - up * up);
+      const double a = 1 + (down - s[i]) * s[i] / (kPriorVar + s[i] * s[i]);
+      var = a * a * var + up * up;
+    }
+    return var;
+  };
+  for (double eta : {0.5, 1.0}) {
+    diffusion::EdmOptions o;
+    o.steps = 40;
+    o.eta = eta;
+    torch::Generator g = make_generator(5);
+    auto x = o.sigma_max * randn({256, 1, 8, 8}, g);
+    auto r = diffusion::edm_sample(*prior, x, o, {}, &g);
+    const double var = r.x.to(torch::kFloat64).square().mean().item<double>();
+    const double want = predicted(o);
+    // 16384 draws: the variance's standard error is √(2/16384) ≈ 1.1 % of it
+    EXPECT_NEAR(var, want, 0.05 * want) << "eta " << eta;
+  }
+  diffusion::EdmOptions o;
+  o.eta = 0.5;
+  EXPECT_THROW(diffusion::edm_sample(*prior, torch::zeros({1, 1, 8, 8}), o), InternalError);  // no generator
+  o.eta = 1.5;
+  torch::Generator g = make_generator(1);
+  EXPECT_THROW(diffusion::edm_sample(*prior, torch::zeros({1, 1, 8, 8}), o, {}, &g), InputError);
+}
+
 // ---- DPnP: each half, and the whole sampler, against the exact Gaussian laws -------------------
 
 // Mean and variance of draws [B, 16] against a Gaussian law per coordinate (mean [16], variance
@@ -343,7 +387,7 @@ TEST(Dpnp, ProximalConsistencySamplerDrawsItsGaussianTarget) {
   // mean P⁻¹(Aᵀy/σ_m² + x_c/γ²).
   Measured s = measured(1, "gaussian:m=8", "gaussian:sigma=0.2");
   DpnpOptions o;
-  o.multiplier = 0.2;
+  o.sigma = 0.2;
   // h ≈ s min(σ_m², γ²)/√f ≈ 1.4e-3: the likelihood's Euler step v L ≈ 0.1 (L = ‖A‖²/σ_m² ≈ 70)
   // keeps the unadjusted sampler's bias small, and 3000 steps are ~45 relaxation times γ²/h.
   o.pcs_scale = 0.02;
@@ -354,12 +398,12 @@ TEST(Dpnp, ProximalConsistencySamplerDrawsItsGaussianTarget) {
   auto y = s.y.expand({B, s.y.size(1)}).contiguous();
   torch::Generator g0 = make_generator(5);
   auto xc = (0.5 * randn({1, 1, 4, 4}, g0)).expand({B, 1, 4, 4}).contiguous();
-  const Likelihood data(gaussian_problem(s.problem, o.multiplier), y);
+  const Likelihood data(gaussian_problem(s.problem, o.sigma), y);
   torch::Generator gen = make_generator(6);
-  auto draws = dpnp_pcs(data, true, xc, gamma, o, gen);
+  auto draws = dpnp_pcs(PcsMisfit(data, o.sigma), xc, gamma, o, gen);
   EXPECT_EQ(data.grads(), 3000);
   auto A = dense(*s.problem.op);
-  const double sm2 = o.multiplier * o.multiplier, g2 = gamma * gamma;
+  const double sm2 = o.sigma * o.sigma, g2 = gamma * gamma;
   auto P = A.t().matmul(A) / sm2 + torch::eye(16, torch::kFloat64) / g2;
   auto cov = torch::inverse(P);
   auto mean = cov.matmul(A.t().matmul(s.y[0].to(torch::kFloat64)) / sm2 + xc[0].flatten().to(torch::kFloat64) / g2);
@@ -383,7 +427,7 @@ TEST(Dpnp, AtAFixedCouplingItSamplesTheSmoothedPosterior) {
   for (const Form& f : {Form{"ddpm", "auto", 11}, Form{"ddim", "auto", 12}, Form{"ddpm", "pcs-dds", 12}}) {
     const std::string form = std::string(f.dds) + " " + f.order;
     std::vector<std::string> set = {"eta_max=0.3", "eta_min=0.3", "k_start=12", "k=0", "pcs_steps=400",
-                                    "pcs_scale=0.5", "reg=0", "multiplier=0.2", "clip_denoised=false",
+                                    "pcs_scale=0.5", "reg=0", "sigma=0.2", "clip_denoised=false",
                                     std::string("dds=") + f.dds, std::string("order=") + f.order};
     auto r = solve("dpnp", set, s.problem, y, *prior, 21);
     EXPECT_EQ(r.cost.likelihood_grads, f.pcs_runs * 400) << form;
@@ -396,6 +440,38 @@ TEST(Dpnp, AtAFixedCouplingItSamplesTheSmoothedPosterior) {
     EXPECT_LT(m.mean_z, 4.0) << form;
     EXPECT_NEAR(m.var_ratio, 1.0, 0.12) << form;
   }
+}
+
+TEST(Dpnp, PcsMisfitVanishesAtAPerfectFitAndIsTheSquaredResidualForGaussians) {
+  // issue 27: f must be ≥ 0 and 0 at a perfect fit (the channel NLL's normalising constant made
+  // it negative); for a Gaussian channel it is the code's ‖y − A x‖², in both forms, and
+  // ∇ℓ = ∇‖y − A x‖²/(2σ²); for another channel σ_c² × its deviance, ℓ its NLL at σ = σ_c.
+  Measured s = measured(2, "gaussian:m=8", "gaussian:sigma=0.05");
+  torch::Generator gen = make_generator(9);
+  auto x = torch::randn({2, 1, 4, 4}, gen);
+  auto r2 = (s.y - s.problem.op->apply(x)).square().sum(1).to(torch::kFloat64);
+  const Likelihood channel(s.problem, s.y), linear(gaussian_problem(s.problem, 0.3), s.y);
+  for (const Likelihood* d : {&channel, &linear}) {
+    auto [f, g] = PcsMisfit(*d, 0.3)(x);
+    EXPECT_TRUE(torch::allclose(f, r2, 1e-5, 1e-6)) << f << r2;
+    auto xg = x.clone().requires_grad_(true);
+    (s.y - s.problem.op->apply(xg)).square().sum().backward();
+    EXPECT_TRUE(torch::allclose(g, xg.grad() / (2 * 0.3 * 0.3), 1e-4, 1e-5));
+  }
+  // y = A x exactly: f = 0 although the NLL is −Σ log(2πσ²)/2 < 0
+  const Likelihood exact(s.problem, s.problem.op->apply(x));
+  EXPECT_LT(exact.nll(x).max().item<double>(), 0);
+  EXPECT_LT(std::get<0>(PcsMisfit(exact, 0.05)(x)).max().item<double>(), 1e-4);
+  // logistic (T = 0.1): f = 2T² Σ softplus(−y z/T) ≥ 0; ∇ℓ = (T/σ)² ∇nll
+  Measured q = measured(2, "identity", "logistic:temperature=0.1");
+  auto xq = torch::randn({2, 1, 4, 4}, gen);
+  const Likelihood lq(q.problem, q.y);
+  auto [f, g] = PcsMisfit(lq, 0.2)(xq);
+  EXPECT_TRUE(torch::allclose(f, 2 * 0.01 * lq.nll(xq).to(torch::kFloat64), 1e-5));
+  EXPECT_TRUE(torch::allclose(g, lq.grad(xq) * (0.01 / 0.04), 1e-5));
+  // a noiseless channel has no deviance scale
+  Measured n = measured(1, "gaussian:m=8", "gaussian:sigma=0");
+  EXPECT_THROW(PcsMisfit(Likelihood(n.problem, n.y), 0.1), InputError);
 }
 
 TEST(Dpnp, AnnealingScheduleAndBadInput) {

@@ -35,6 +35,8 @@ class Sign : public Channel {
     if (!(o_.sigma > 0)) throw InputError("sign: the probit likelihood needs sigma > 0");
     return -log_ndtr(y * (z + dither_for(z)) / o_.sigma);
   }
+  // inf_z −log Φ(y (z + d)/σ) = 0 (z → y·∞)
+  torch::Tensor nll_floor(const torch::Tensor& y) const override { return torch::zeros_like(y); }
   double scale() const override { return o_.sigma > 0 ? o_.sigma : 1.0; }
   double noise_std() const override { return o_.sigma; }
   bool discrete() const override { return true; }
@@ -68,6 +70,8 @@ class Logistic : public Channel {
   torch::Tensor nll_elements(const torch::Tensor& z, const torch::Tensor& y) const override {
     return -torch::log_sigmoid(y * z / o_.temperature);
   }
+  // inf_z softplus(−y z/T) = 0 (z → y·∞)
+  torch::Tensor nll_floor(const torch::Tensor& y) const override { return torch::zeros_like(y); }
   double scale() const override { return o_.temperature; }
   bool discrete() const override { return true; }
   void validate(const torch::Tensor& y) const override { validate_pm_one(*this, y); }

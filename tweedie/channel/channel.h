@@ -29,6 +29,12 @@ class Channel {
   virtual torch::Tensor nll_elements(const torch::Tensor& z, const torch::Tensor& y) const = 0;
   // Σ_i −log p(y_i | z_i) per batch item: [B].
   torch::Tensor nll(const torch::Tensor& z, const torch::Tensor& y) const;
+  // inf over z of −log p(y_i | z) elementwise (same shape as y, real): the NLL of a perfect fit,
+  // so nll_elements(z, y) − nll_floor(y) ≥ 0, with 0 at (or, where the infimum is at |z| → ∞,
+  // approached by) the best z; twice the difference is the deviance. E.g. log(2πσ²)/2 per real
+  // component for gaussian, 0 for sign and logistic. Used where a misfit must vanish at a
+  // perfect fit (DPnP's PCS step size).
+  virtual torch::Tensor nll_floor(const torch::Tensor& y) const = 0;
 
   // The scale of z over which p(y | z) changes (σ for noise, the temperature for logistic);
   // the conformance tests probe nll at ±40 of it.

@@ -39,6 +39,25 @@ class Gaussian : public Channel {
     if (r.is_complex()) return (torch::real(r).square() + torch::imag(r).square()) / (2 * s2) + 2 * c;
     return r.square() / (2 * s2) + c;
   }
+  // inf_z: d²/(2σ²) + (log 2πσ²)/2, d the distance from y to the range of f (0 for identity and
+  // cubic, (|y| − 1)₊ for tanh, |y| − 1 for sign, (−y)₊ for relu, square, abs); complex y (the
+  // identity link): 2·(log 2πσ²)/2
+  torch::Tensor nll_floor(const torch::Tensor& y) const override {
+    if (!(o_.sigma > 0)) throw InputError(name() + ": the likelihood needs sigma > 0");
+    double s2 = o_.sigma * o_.sigma, c = 0.5 * std::log(2 * M_PI * s2);
+    if (y.is_complex()) return torch::full_like(torch::real(y), 2 * c);
+    torch::Tensor d;
+    switch (o_.link) {
+      case Link::kIdentity:
+      case Link::kCubic: return torch::full_like(y, c);
+      case Link::kTanh: d = (torch::abs(y) - 1).clamp_min(0); break;
+      case Link::kSign: d = torch::abs(y) - 1; break;
+      case Link::kRelu:
+      case Link::kSquare:
+      case Link::kAbs: d = y.clamp_max(0); break;
+    }
+    return d.square() / (2 * s2) + c;
+  }
   double scale() const override { return o_.sigma > 0 ? o_.sigma : 1.0; }
   double noise_std() const override { return o_.sigma; }
 

@@ -21,6 +21,11 @@ class Poisson : public Channel {
     auto lambda = rate(z);
     return lambda - y * torch::log(lambda) + torch::lgamma(y + 1);
   }
+  // inf over λ ≥ the floor of λ − y log λ: at λ = max(y, floor) (every such λ is some z's rate)
+  torch::Tensor nll_floor(const torch::Tensor& y) const override {
+    auto lambda = torch::clamp_min(y, kRateFloor);
+    return lambda - y * torch::log(lambda) + torch::lgamma(y + 1);
+  }
   double scale() const override { return 1.0 / o_.gain; }
   bool discrete() const override { return true; }
   void validate(const torch::Tensor& y) const override {

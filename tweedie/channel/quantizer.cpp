@@ -39,6 +39,12 @@ class Quantizer : public Channel {
     auto hi = torch::where(saturated & (y > 0), torch::full_like(y, inf), y + d / 2);
     return -log_diff_ndtr((lo - z) / o_.sigma, (hi - z) / o_.sigma);
   }
+  // inf_z: an inner bin's probability peaks at its centre z = y; a saturated bin is open, its
+  // NLL → 0 as z → ±∞
+  torch::Tensor nll_floor(const torch::Tensor& y) const override {
+    auto saturated = torch::round(torch::abs(y) / delta() - 0.5) >= top_;
+    return torch::where(saturated, torch::zeros_like(y), nll_elements(y, y));
+  }
   double scale() const override { return o_.sigma; }
   bool discrete() const override { return true; }
   void validate(const torch::Tensor& y) const override {

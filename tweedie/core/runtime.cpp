@@ -45,11 +45,39 @@ torch::Generator make_generator(uint64_t seed) {
   return at::make_generator<at::CPUGeneratorImpl>(seed);
 }
 
+namespace {
+thread_local DrawReplay* active_replay = nullptr;
+}  // namespace
+
+DrawReplay::DrawReplay(std::vector<Draw> draws) : draws_(std::move(draws)) {
+  if (active_replay) throw InternalError("DrawReplay: a replay is already active on this thread");
+  active_replay = this;
+}
+
+DrawReplay::~DrawReplay() { active_replay = nullptr; }
+
+torch::Tensor DrawReplay::take(char kind, at::IntArrayRef shape) {
+  const std::string what = std::string(kind == 'n' ? "normal" : "uniform") + " draw of shape " + c10::str(shape);
+  if (next_ >= draws_.size())
+    throw InternalError("DrawReplay: the solver asked for a " + what + " after all " + std::to_string(draws_.size()) +
+                        " recorded draws were used");
+  const Draw& d = draws_[next_];
+  int64_t numel = 1;
+  for (int64_t s : shape) numel *= s;
+  if (d.kind != kind || d.value.numel() != numel)
+    throw InternalError("DrawReplay: draw " + std::to_string(next_) + " is a " + (d.kind == 'n' ? "normal" : "uniform") +
+                        " draw of shape " + c10::str(d.value.sizes()) + ", the solver asked for a " + what);
+  ++next_;
+  return d.value.to(torch::kFloat32).reshape(shape).clone();
+}
+
 torch::Tensor randn(at::IntArrayRef shape, torch::Generator& gen, const torch::Device& device) {
+  if (active_replay) return active_replay->take('n', shape).to(device);
   return torch::randn(shape, gen, torch::TensorOptions().dtype(torch::kFloat32)).to(device);
 }
 
 torch::Tensor rand(at::IntArrayRef shape, torch::Generator& gen, const torch::Device& device) {
+  if (active_replay) return active_replay->take('u', shape).to(device);
   return torch::rand(shape, gen, torch::TensorOptions().dtype(torch::kFloat32)).to(device);
 }
 

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace tweedie {
 
@@ -34,5 +35,33 @@ torch::Tensor randn(at::IntArrayRef shape, torch::Generator& gen,
                     const torch::Device& device = torch::kCPU);
 torch::Tensor rand(at::IntArrayRef shape, torch::Generator& gen,
                    const torch::Device& device = torch::kCPU);
+
+// Replays recorded random numbers: while a DrawReplay is alive on a thread, randn and rand on
+// that thread return its draws in order instead of drawing from the generator. This is how the
+// parity tests (tests/parity/) run a solver on the very noise another implementation drew; a
+// user can replay noise recorded elsewhere the same way. A draw is accepted when its kind
+// ('n' normal, 'u' uniform) and element count match the request (it is reshaped to the
+// requested shape, so [B, N] and [B, C, H, W] requests of one draw agree); anything else, or a
+// request past the end, is an InternalError naming the draw's index. Not nestable.
+class DrawReplay {
+ public:
+  struct Draw {
+    char kind = 'n';      // 'n': standard normal, 'u': uniform [0, 1)
+    torch::Tensor value;  // float32, any shape
+  };
+  explicit DrawReplay(std::vector<Draw> draws);
+  ~DrawReplay();
+  DrawReplay(const DrawReplay&) = delete;
+  DrawReplay& operator=(const DrawReplay&) = delete;
+
+  size_t used() const { return next_; }
+  size_t size() const { return draws_.size(); }
+  // The next draw for a request of `kind` and `shape` (called by randn and rand).
+  torch::Tensor take(char kind, at::IntArrayRef shape);
+
+ private:
+  std::vector<Draw> draws_;
+  size_t next_ = 0;
+};
 
 }  // namespace tweedie

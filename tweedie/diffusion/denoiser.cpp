@@ -207,13 +207,29 @@ torch::Tensor EpsDenoiser::sigma_to_t(const torch::Tensor& sigma) const {
 
 torch::Tensor EpsDenoiser::denoise(const torch::Tensor& x_tilde, const torch::Tensor& sigma) const {
   const auto sig = sigma_values(sigma, x_tilde.size(0));
-  std::vector<double> c_in(sig.size());
-  for (size_t b = 0; b < sig.size(); ++b) c_in[b] = 1.0 / std::sqrt(1.0 + sig[b] * sig[b]);
   const auto t =
       diffusion::sigma_to_t(log_sigmas_, torch::tensor(sig, torch::kFloat64), options_.quantize_t);
+  return denoise_at(x_tilde, torch::tensor(sig, torch::kFloat64), t);
+}
+
+torch::Tensor EpsDenoiser::denoise_at(const torch::Tensor& x_tilde, const torch::Tensor& sigma,
+                                      const torch::Tensor& t_model) const {
+  const int64_t B = x_tilde.size(0);
+  const auto sig = sigma_values(sigma, B);
+  require(t_model.numel() == 1 || t_model.numel() == B,
+          "EpsDenoiser::denoise_at: need one model timestep or one per item, got " + c10::str(t_model.sizes()));
+  std::vector<double> c_in(sig.size());
+  for (size_t b = 0; b < sig.size(); ++b) c_in[b] = 1.0 / std::sqrt(1.0 + sig[b] * sig[b]);
+  const auto t = t_model.reshape({-1}).expand({B}).to(x_tilde.device(), torch::kFloat32);
   const auto x_t = x_tilde * column(c_in, x_tilde);  // x_t = x̃ √ᾱ = x̃/√(1+σ²)
-  const auto eps = call(x_t, t.to(x_tilde.device(), torch::kFloat32)).eps;
+  const auto eps = call(x_t, t).eps;
   return x_tilde - column(sig, x_tilde) * eps;  // x̂0 = x̃ − σ ε   (VE Tweedie)
+}
+
+double vp_sigma_to_t(double sigma, double beta_min, double beta_d, int64_t M) {
+  // t_VP = (√(β_min² + 2 β_d log(1 + σ²)) − β_min)/β_d, the inverse of σ(t) = √(exp(½β_d t² + β_min t) − 1)
+  const double t = (std::sqrt(beta_min * beta_min + 2 * beta_d * std::log1p(sigma * sigma)) - beta_min) / beta_d;
+  return static_cast<double>(M - 1) * t;
 }
 
 }  // namespace tweedie::diffusion

@@ -1,9 +1,11 @@
 #include "tweedie/diffusion/edm.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "tweedie/core/error.h"
 #include "tweedie/core/registry.h"
+#include "tweedie/core/runtime.h"
 
 namespace tweedie::diffusion {
 
@@ -19,7 +21,7 @@ std::vector<double> karras_sigmas(double sigma_max, double sigma_min, int64_t n,
 
 nlohmann::json EdmOptions::to_json() const {
   return {{"steps", steps}, {"sigma_max", sigma_max}, {"sigma_min", sigma_min}, {"rho", rho},
-          {"clip_denoised", clip_denoised}};
+          {"clip_denoised", clip_denoised}, {"eta", eta}};
 }
 
 void EdmOptions::validate(const std::string& what) const {
@@ -28,6 +30,7 @@ void EdmOptions::validate(const std::string& what) const {
   require(sigma_max > sigma_min, what + ": sigma_min (" + show_number(sigma_min) + ") must be below sigma_max (" +
                                      show_number(sigma_max) + ")");
   require(rho > 0, what + ": rho must be positive, got " + format_number(rho));
+  require(eta >= 0 && eta <= 1, what + ": eta must be in [0, 1], got " + format_number(eta));
 }
 
 std::vector<double> edm_sigmas(const EdmOptions& o) {
@@ -36,8 +39,10 @@ std::vector<double> edm_sigmas(const EdmOptions& o) {
   return s;
 }
 
-EdmResult edm_sample(const Denoiser& denoiser, torch::Tensor x, const EdmOptions& o, const EdmMonitor& monitor) {
+EdmResult edm_sample(const Denoiser& denoiser, torch::Tensor x, const EdmOptions& o, const EdmMonitor& monitor,
+                     torch::Generator* gen) {
   o.validate("edm sampler");
+  if (o.eta > 0 && !gen) throw InternalError("edm_sample: eta > 0 needs a generator");
   const auto sigma = edm_sigmas(o);
   EdmResult r;
   for (int64_t i = 0; i < o.steps; ++i) {
@@ -45,7 +50,17 @@ EdmResult edm_sample(const Denoiser& denoiser, torch::Tensor x, const EdmOptions
     if (o.clip_denoised) den = den.clamp(-1, 1);
     // d_i = (x_i − D(x_i; σ_i))/σ_i;  x_{i+1} = x_i + (σ_{i+1} − σ_i) d_i
     const torch::Tensor d = (x - den) / sigma[i];
-    x = x + (sigma[i + 1] - sigma[i]) * d;
+    if (o.eta > 0) {
+      // σ_up = min(σ_{i+1}, η √(σ_{i+1}²(σ_i² − σ_{i+1}²)/σ_i²)), σ_down = √(σ_{i+1}² − σ_up²);
+      // x_{i+1} = x_i + (σ_down − σ_i) d_i + σ_up z
+      const double s0 = sigma[i], s1 = sigma[i + 1];
+      const double up = std::min(s1, o.eta * std::sqrt(s1 * s1 * (s0 * s0 - s1 * s1) / (s0 * s0)));
+      const double down = std::sqrt(s1 * s1 - up * up);
+      x = x + (down - s0) * d;
+      if (up > 0) x = x + up * randn(x.sizes(), *gen, x.device());
+    } else {
+      x = x + (sigma[i + 1] - sigma[i]) * d;
+    }
     ++r.steps;
     if (monitor && !monitor({i, o.steps, sigma[i], x, den})) {
       r.stopped_early = i + 1 < o.steps;

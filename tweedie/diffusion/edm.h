@@ -7,6 +7,11 @@
 //   x_0 ~ N(0, σ_0² I)
 //   d_i = (x_i − D(x_i; σ_i))/σ_i;   x_{i+1} = x_i + (σ_{i+1} − σ_i)·d_i      (1 NFE per step)
 //
+// or, with a fresh-noise share η > 0, the ancestral step (k-diffusion's sample_euler_ancestral):
+//   σ_up = min(σ_{i+1}, η √(σ_{i+1}² (σ_i² − σ_{i+1}²)/σ_i²)),  σ_down = √(σ_{i+1}² − σ_up²)
+//   x_{i+1} = x_i + (σ_down − σ_i)·d_i + σ_up z,   z ~ N(0, I)
+// η = 1 re-noises with fresh noise as DDPM does; η = 0 is the deterministic Euler step above.
+//
 // so the last step returns D(x_{N−1}; σ_{N−1}). On an ADM ε-network D is EpsDenoiser::denoise,
 // which feeds the network the fractional timestep t(σ) of its own discrete schedule (k-diffusion's
 // DiscreteEpsDDPMDenoiser), not DAPS's continuous VP formula: both give a VE denoiser; ours keeps
@@ -33,6 +38,7 @@ struct EdmOptions {
   double sigma_min = 0.002;  // EDM default
   double rho = 7;
   bool clip_denoised = false;  // clamp D(x; σ) to [-1, 1] (EDM does not)
+  double eta = 0;            // fresh-noise share of each step (0: Euler, EDM; 1: ancestral)
   nlohmann::json to_json() const;
   // InputError unless steps ≥ 1, 0 < σ_min < σ_max, ρ > 0 (`what` names the caller).
   void validate(const std::string& what) const;
@@ -54,8 +60,9 @@ struct EdmResult {
 };
 
 // Euler steps from x = x_0 (already at σ_0: the caller scales its noise by σ_0) down to σ_N = 0.
+// `gen` draws the ancestral noise; it is required when options.eta > 0.
 EdmResult edm_sample(const Denoiser& denoiser, torch::Tensor x, const EdmOptions& options,
-                     const EdmMonitor& monitor = {});
+                     const EdmMonitor& monitor = {}, torch::Generator* gen = nullptr);
 
 // The grid the loop walks: N Karras points then 0.
 std::vector<double> edm_sigmas(const EdmOptions& options);

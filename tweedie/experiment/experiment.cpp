@@ -96,11 +96,12 @@ ExperimentConfig ExperimentConfig::from_json(const json& j, const std::string& w
     require(safe(s.name) == s.name && names.insert(s.name).second, w + ": name '" + s.name + "' is not unique/safe");
     c.problems.push_back(s);
   }
+  const std::set<std::string> names_of_problems = names;
   names.clear();
   for (size_t i = 0; i < j["methods"].size(); ++i) {
     const json& m = j["methods"][i];
     std::string w = where + ": methods[" + std::to_string(i) + "]";
-    only_keys(m, {"label", "method", "set"}, w);
+    only_keys(m, {"label", "method", "set", "set_for"}, w);
     MethodSpec s;
     s.method = m.value("method", "");
     require(!s.method.empty(), w + ": 'method' is required");
@@ -119,9 +120,32 @@ ExperimentConfig ExperimentConfig::from_json(const json& j, const std::string& w
         s.settings.emplace_back(k, values);
       }
     }
+    if (m.contains("set_for")) {
+      const std::string ws = w + ".set_for";
+      require(m["set_for"].is_object(), ws + ": expected an object {problem: {key: value}}");
+      for (auto& [problem, set] : m["set_for"].items()) {
+        require(names_of_problems.count(problem) == 1, ws + "." + problem + ": no problem of that name");
+        require(set.is_object(), ws + "." + problem + ": expected an object {key: value}");
+        for (auto& [k, v] : set.items()) s.per_problem[problem].emplace_back(k, value_text(v, ws + "." + problem + "." + k));
+      }
+    }
     c.methods.push_back(s);
   }
   return c;
+}
+
+std::vector<std::pair<std::string, std::vector<std::string>>> MethodSpec::settings_for(const std::string& problem) const {
+  auto out = settings;
+  auto it = per_problem.find(problem);
+  if (it == per_problem.end()) return out;
+  for (const auto& [k, v] : it->second) {
+    auto same = std::find_if(out.begin(), out.end(), [&](const auto& e) { return e.first == k; });
+    if (same != out.end())
+      same->second = {v};
+    else
+      out.emplace_back(k, std::vector<std::string>{v});
+  }
+  return out;
 }
 
 std::vector<Cell> expand(const ExperimentConfig& config) {
@@ -130,12 +154,13 @@ std::vector<Cell> expand(const ExperimentConfig& config) {
     for (const auto& m : config.methods) {
       // cartesian product over the listed values (keys in JSON object order, i.e. sorted; the
       // first key varies fastest)
-      std::vector<size_t> idx(m.settings.size(), 0);
+      const auto settings = m.settings_for(p.name);
+      std::vector<size_t> idx(settings.size(), 0);
       while (true) {
         Cell c{&p, &m, {}, {}, ""};
         std::string key;
-        for (size_t k = 0; k < m.settings.size(); ++k) {
-          const auto& [name, values] = m.settings[k];
+        for (size_t k = 0; k < settings.size(); ++k) {
+          const auto& [name, values] = settings[k];
           c.settings.push_back(name + "=" + values[idx[k]]);
           if (values.size() > 1) {
             c.swept[name] = values[idx[k]];
@@ -146,7 +171,7 @@ std::vector<Cell> expand(const ExperimentConfig& config) {
         cells.push_back(std::move(c));
         size_t k = 0;
         for (; k < idx.size(); ++k) {
-          if (++idx[k] < m.settings[k].second.size()) break;
+          if (++idx[k] < settings[k].second.size()) break;
           idx[k] = 0;
         }
         if (k == idx.size()) break;

@@ -54,6 +54,11 @@ struct MethodSpec {
   std::string method;  // solver registry name
   // key → values (one value = fixed, several = swept), as text for --set
   std::vector<std::pair<std::string, std::vector<std::string>>> settings;
+  // "set_for": {problem: {key: value}}: fixed values for one problem that replace or add to
+  // `settings` there (a setting tuned per task on validation images, kept under one label).
+  std::map<std::string, std::vector<std::pair<std::string, std::string>>> per_problem;
+  // The settings in force for `problem`: `settings` with its per_problem values applied.
+  std::vector<std::pair<std::string, std::vector<std::string>>> settings_for(const std::string& problem) const;
 };
 
 struct ExperimentConfig {

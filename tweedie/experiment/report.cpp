@@ -278,7 +278,7 @@ void write_setting_sweeps(const ExperimentConfig& cfg, const std::vector<Cell>& 
                           const fs::path& out) {
   for (const auto& p : cfg.problems) {
     for (const auto& m : cfg.methods) {
-      for (const auto& [key, values] : m.settings) {
+      for (const auto& [key, values] : m.settings_for(p.name)) {
         if (values.size() < 2) continue;
         Sweep sw(key + ",");
         bool numeric = true;

@@ -20,7 +20,11 @@ const OptionTable<DapsOptions>& DapsOptions::table() {
            {"sigma_min", &O::sigma_min, "smallest nonzero annealing σ", positive()},
            {"ode_sigma_min", &O::ode_sigma_min, "σ where each PF-ODE stops", positive()},
            {"rho", &O::rho, "Karras grid exponent", positive()},
-           {"clip_denoised", &O::clip_denoised, "clamp D(x; σ) to [-1, 1] in the PF-ODE"}},
+           {"clip_denoised", &O::clip_denoised, "clamp D(x; σ) to [-1, 1] in the PF-ODE (DAPS code: false)"},
+           {"sigma_map", &O::sigma_map,
+            "network timestep for σ: schedule (interpolated on the network's discrete schedule) | vp (DAPS code: "
+            "EDM VPPrecond's continuous VP map)",
+            {"schedule", "vp"}}},
           LikelihoodOptions::fields<O>(true, "; DAPS code: τ/√2 = 0.00707")),
       [](const O& o) -> std::string {
         if (!(o.sigma_min < o.sigma_max))
@@ -57,7 +61,10 @@ Result daps(const SolveContext& ctx, const DapsOptions& o) {
       const auto grid = karras_sigmas(sigma[k], o.ode_sigma_min, o.ode_steps + 1, o.rho);
       x0hat = x;
       for (int64_t i = 0; i + 1 < static_cast<int64_t>(grid.size()); ++i) {
-        auto den = prior.denoise(x0hat, grid[i]);
+        auto den = o.sigma_map == "vp"
+                       ? prior.denoise_at(x0hat, torch::tensor(grid[i], torch::kFloat64),
+                                          torch::tensor(diffusion::vp_sigma_to_t(grid[i]), torch::kFloat64))
+                       : prior.denoise(x0hat, grid[i]);
         if (o.clip_denoised) den = den.clamp(-1, 1);
         auto d = (x0hat - den) / grid[i];
         x0hat = x0hat + (grid[i + 1] - grid[i]) * d;
@@ -99,7 +106,8 @@ void enroll_daps(SolverRegistry& r) {
          {[&t](const Params& p, const SolveContext& ctx) { return daps(ctx, t.parse(p)); },
           [&t](const Params& p) { return t.to_json(t.parse(p)); }},
          {"daps:annealing_steps=3,ode_steps=2,langevin_steps=3",
-          "daps:annealing_steps=3,ode_steps=2,langevin_steps=3,likelihood=linear"}});
+          "daps:annealing_steps=3,ode_steps=2,langevin_steps=3,likelihood=linear",
+          "daps:annealing_steps=3,ode_steps=2,langevin_steps=3,clip_denoised=false,sigma_map=vp"}});
 }
 
 }  // namespace tweedie::solve

@@ -42,6 +42,12 @@ struct DapsOptions : LikelihoodOptions {
   // Clamp D(x; σ) to [−1, 1] in the PF-ODE [INFERRED; DAPS does not]: as for QCS-SGM
   // (qcs_sgm.h), an ε-network's D at σ up to 100 carries offsets of σ × its ε bias.
   bool clip_denoised = true;
+  // How D(x; σ) picks the network's timestep: "schedule" = the fractional t whose log σ the
+  // network's own discrete schedule interpolates (EpsDenoiser::denoise, k-diffusion's
+  // sigma_to_t); "vp" = the DAPS code's model wrapper (EDM VPPrecond: (M − 1)·t_VP(σ) of the
+  // continuous VP limit, diffusion::vp_sigma_to_t), which is off the network's schedule by up
+  // to about 3 steps. Ours is the default: it is exact for the schedule the network was trained on.
+  std::string sigma_map = "schedule";
 
   static const OptionTable<DapsOptions>& table();
 };

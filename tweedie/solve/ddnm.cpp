@@ -14,7 +14,11 @@ const OptionTable<DdnmOptions>& DdnmOptions::table() {
        {"eta", &O::eta, "η: fresh-noise weight of the re-noising, 0 = deterministic", in_range(0, 1)},
        noise_sigma_option(&O::sigma, "σ_y"),
        {"path", &O::path, "the code's scalar DDNM+ (quirks kept), or per singular value (= DDRM, η_B = 1)",
-        {"simplified", "svd"}}});
+        {"simplified", "svd"}},
+       {"draws", &O::draws,
+        "path=svd noise: tweedie (z drawn in spectral coordinates) or authors (z drawn over the image, Vᵀz: "
+        "the same law; replays noise recorded from the official code)",
+        {"tweedie", "authors"}}});
   return t;
 }
 
@@ -62,7 +66,8 @@ struct DdnmStep {
       d1 = torch::where(cleaner, (st * st - y_noise.pow(2)).clamp_min(0).sqrt(), d1);
     }
     auto v = v0 - lambda * correction;                                        // Vᵀx̂0'
-    auto z = randn(v.sizes(), ctx.gen, v.device());
+    auto z = o.draws == "authors" ? sp.svd->Vt(randn(x0.sizes(), ctx.gen, v.device()))  // Vᵀz, z over the image
+                                  : randn(v.sizes(), ctx.gen, v.device());
     return sp.svd->V(a * v + d1 * z + d2 * sp.svd->Vt(eps));                  // a x̂0' + V(d1 z + d2 Vᵀε̂)
   }
 };

@@ -23,11 +23,16 @@
 //   its operator's V to ε̂ without Vᵀ for some operators (SR, Walsh–Hadamard); we use
 //   V(d2 ⊙ Vᵀε̂), which is ε̂ itself wherever d2 is constant, as for its inpainting operator.
 //
+// Random numbers (`draws`, path=svd only): tweedie draws z in spectral coordinates; the code draws
+// z over the image and uses Vᵀz (the same law). draws=authors does what the code does, so that
+// noise recorded from it replays (tests/parity/ddnm_parity_test.cpp).
+//
 // Both return x_{−1} (= x̂0' of the last step) and cost one NFE per step. A⁺ comes from the
 // operator's SVD view: A⁺v = V(Uᵀv / s) on the observed coordinates.
 #include <string>
 
 #include "tweedie/core/options.h"
+#include "tweedie/solve/likelihood.h"
 #include "tweedie/solve/solver.h"
 
 namespace tweedie::solve {
@@ -35,8 +40,9 @@ namespace tweedie::solve {
 struct DdnmOptions {
   int64_t steps = 100;   // T_sampling = NFE (DDNM configs: 100; seed 001 Table IV: 20)
   double eta = 0.85;     // η; DDNM README, seed 001 App. E
-  double sigma = -1;     // σ_y of y = A x + σ_y n; −1 (sigma=channel) = the channel's noise_std()
+  double sigma = kChannelSigma;  // σ_y of y = A x + σ_y n (likelihood.h resolve_sigma; 0 = noiseless)
   std::string path = "simplified";  // simplified (the README's DDNM+) | svd
+  std::string draws = "tweedie";    // path=svd noise: tweedie (z in spectral coordinates) | authors (Vᵀz)
 
   static const OptionTable<DdnmOptions>& table();
 };

@@ -13,7 +13,11 @@ const OptionTable<DdrmOptions>& DdrmOptions::table() {
       {{"steps", &O::steps, "sampling steps = NFE (uniform skip T/steps)", at_least(1)},
        {"eta", &O::eta, "η (η_A = η_C): fresh-noise weight, 0 = deterministic", in_range(0, 1)},
        {"eta_b", &O::eta_b, "η_B: weight of the measurement where it is cleaner than x_t", in_range(0, 1)},
-       noise_sigma_option(&O::sigma, "σ₀")});
+       noise_sigma_option(&O::sigma, "σ₀"),
+       {"draws", &O::draws,
+        "random numbers: tweedie (one z per coordinate and step) or authors (the code's three draws per step, "
+        "the same law; replays noise recorded from the official code)",
+        {"tweedie", "authors"}}});
   return t;
 }
 
@@ -40,6 +44,16 @@ Result ddrm(const SolveContext& ctx, const DdrmOptions& o) {
     const double sn = ve(ab_next);  // σ' (0 at t' = −1)
     auto v0 = sp.svd->Vt(x0);       // v̄ = Vᵀx̂0
     auto zk = noise();
+    if (o.draws == "authors") {
+      // the code's draws: z_missing [B, N] (drawn above), z_after [B, #after] in coordinate order,
+      // z_before [B, M] read at the "before" coordinates
+      auto after_idx = torch::nonzero((sp.s > 0) & (sp.s * sn < s0)).flatten();
+      auto before_idx = torch::nonzero(sp.s * sn > s0).flatten();
+      auto z_after = randn({B, after_idx.size(0)}, ctx.gen, device);
+      auto z_before = randn({B, op::numel(ctx.problem.op->out_shape())}, ctx.gen, device);
+      zk.index_copy_(1, after_idx, z_after);
+      zk.index_copy_(1, before_idx, z_before.index_select(1, before_idx));
+    }
     // missing: v̄ + √(1−η²) σ' Vᵀε̂ + η σ' z
     auto next = v0 + root * sn * sp.svd->Vt(eps) + o.eta * sn * zk;
     if (s0 > 0) {

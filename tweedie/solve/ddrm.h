@@ -16,7 +16,15 @@
 //   return x_{t_0} (= x̂0 of the last step).
 //
 // One NFE per step. The code's η_A and η_C are one η here (its CLI sets both from --eta).
+//
+// Random numbers (`draws`): tweedie draws one z [B, N] per step for every coordinate; the code
+// draws three per step, z_missing [B, N], then [B, #after] for the s_i σ' < σ₀ coordinates, then
+// [B, M] read at the s_i σ' > σ₀ ones (the same law). draws=authors consumes them in the code's
+// order, so that noise recorded from the code replays (tests/parity/ddrm_parity_test.cpp).
+#include <string>
+
 #include "tweedie/core/options.h"
+#include "tweedie/solve/likelihood.h"
 #include "tweedie/solve/solver.h"
 
 namespace tweedie::solve {
@@ -25,7 +33,8 @@ struct DdrmOptions {
   int64_t steps = 20;    // K = NFE; DDRM README and seed 001 Table IV (--timesteps 20)
   double eta = 0.85;     // η (= η_A = η_C); DDRM README, seed 001 App. E
   double eta_b = 1.0;    // η_B; DDRM README, seed 001 App. E
-  double sigma = -1;     // σ₀ of y = A x + σ₀ n; −1 (sigma=channel) = the channel's noise_std()
+  double sigma = kChannelSigma;  // σ₀ of y = A x + σ₀ n (likelihood.h resolve_sigma; 0 = noiseless)
+  std::string draws = "tweedie";  // tweedie: one z per coordinate | authors: the code's three draws
 
   static const OptionTable<DdrmOptions>& table();
 };

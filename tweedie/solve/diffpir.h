@@ -9,6 +9,8 @@
 //     ε̂   = (x_t − √ᾱ_t x̂0')/√(1 − ᾱ_t)
 //     x_{t'} = √ᾱ_{t'} x̂0' + √(1−ᾱ_{t'}) (√(1−ζ) ε̂ + √ζ z)
 //   return x̂0 at t = 0.
+// Two options reproduce the official scripts where they differ from Algorithm 1: start=y (x_T
+// from the noised measurement) and output=state (return x_{t=0}, not its x̂0); see the fields.
 //
 // μ_t: the code's data step argmin ‖y − H x‖² + ρ_t‖x − x̂0‖², ρ_t = λσ_n²/ρ̄_t², runs on
 // [0, 1] images with σ_n on that scale. On our [−1, 1] images with L = −log p(y | x) (for a
@@ -44,6 +46,15 @@ struct DiffPirOptions : LikelihoodOptions {
   int64_t inner_steps = 50;     // Adam or CG iterations per data step (seed 001 App. E: 50)
   double lr = 0.1;              // Adam learning rate (seed 001 App. E)
   bool clip_denoised = true;    // DiffPIR uses p_sample's clipped pred_xstart
+  // x_T: noise = N(0, I) (the paper's Algorithm 1) | y = the code's start from the measurement
+  // (main_ddpir_*.py): x_T = c ỹ + √(1 − ᾱ_T − c²(1 − ᾱ_{t_y})) z, c = √ᾱ_T/√ᾱ_{t_y}, t_y the base
+  // step whose ρ̄ is nearest σ; ỹ = y when y has the image's shape, for a mask operator the kept
+  // pixels with the missing ones black (Aᵀy − (1 − AᵀA1): the script's zero-filled [0, 1] image)
+  std::string start = "noise";
+  // returned image: denoised = the last step's Tweedie x̂0 (ours; Algorithm 1's x_0) | state = the
+  // last state x_{t_0} that step denoised (the code's output x_0 = x/2 + 0.5; its `x = x0` is
+  // commented out), which keeps √(1 − ᾱ_0) = 0.01 of noise
+  std::string output = "denoised";
 
   std::string spacing() const { return timesteps.empty() ? "quad" : timesteps; }
   static const OptionTable<DiffPirOptions>& table();

@@ -19,13 +19,17 @@ const OptionTable<DpnpOptions>& DpnpOptions::table() {
        {"k_start", &O::k_start, "iterations at η_max before annealing", at_least(0)},
        {"k", &O::k, "annealed iterations from η_max to η_min (geometric)", at_least(0)},
        {"dds", &O::dds, "denoising diffusion sampler", {"ddim", "ddpm"}},
+       {"dds_grid", &O::dds_grid, "grid of dds=ddim: the code's gen_schedule, or geometric at ratio 1.1 below each "
+                                  "kept point (ours)", {"code", "ratio"}},
        {"order", &O::order, "per η: PCS then DDS, or DDS then PCS ending on a DDS (auto: the code's, "
                             "pcs-dds for dds=ddim, dds-pcs for dds=ddpm)", {"auto", "pcs-dds", "dds-pcs"}},
        {"pcs_steps", &O::pcs_steps, "PCS iterations per outer step", at_least(1)},
        {"pcs_scale", &O::pcs_scale, "s: PCS step scale", positive()},
-       {"multiplier", &O::multiplier, "σ_m: the measurement std PCS assumes", positive()},
-       {"reg", &O::reg, "regulariser of PCS's adaptive step h = s min(σ_m², η²)/(reg + √f)", non_negative()},
-       {"likelihood", &O::likelihood, "PCS's misfit f: ‖y − A x‖² or the channel's NLL", {"linear", "channel"}},
+       sigma_field<O>("sigma", &O::sigma, "σ",
+                      "; PCS's ℓ = f/(2σ²) and step h = s min(σ², η²)/(reg + √f); the code's multiplier, 0.15"),
+       {"reg", &O::reg, "regulariser of PCS's adaptive step h = s min(σ², η²)/(reg + √f)", non_negative()},
+       {"likelihood", &O::likelihood, "PCS's misfit f: ‖y − A x‖², or σ_c² × the channel's deviance (‖y − A x‖² "
+                                      "for a Gaussian channel)", {"linear", "channel"}},
        {"clip_denoised", &O::clip_denoised, "clamp x̂0 to [-1, 1] inside DDS (ε recomputed)"},
        {"warm_start", &O::warm_start, "start from a DPS run instead of N(0, I)", {"none", "dps"}},
        {"warm_steps", &O::warm_steps, "DPS steps of the warm start", at_least(1)},
@@ -49,29 +53,41 @@ std::vector<double> dpnp_etas(const DpnpOptions& o) {
   return e;
 }
 
-torch::Tensor dpnp_pcs(const Likelihood& data, bool linear_misfit, const torch::Tensor& x_c, double eta,
-                       const DpnpOptions& o, torch::Generator& gen) {
-  const double sm2 = o.multiplier * o.multiplier, g2 = eta * eta;
+PcsMisfit::PcsMisfit(const Likelihood& data, double sigma) : data_(data), sigma_(sigma) {
+  const auto& channel = data.problem().channel;
+  require(channel != nullptr, "dpnp: PCS needs a channel");
+  sigma_c_ = channel->noise_std();
+  require(sigma > 0, "dpnp: sigma must be positive");
+  require(sigma_c_ > 0, "dpnp: likelihood=channel needs a noisy channel (" + channel->spec() +
+                            " has noise σ 0): PCS's misfit is σ_c² × its deviance");
+  torch::NoGradGuard no_grad;
+  floor_ = channel->nll_floor(data.y().to(data.y().is_complex() ? torch::kComplexDouble : torch::kFloat64))
+               .flatten(1)
+               .sum(1);
+}
+
+std::pair<torch::Tensor, torch::Tensor> PcsMisfit::operator()(const torch::Tensor& x) const {
+  auto [value, grad] = data_.value_and_grad(x);
+  torch::NoGradGuard no_grad;
+  // f = 2σ_c² (nll − Σ floor) ≥ 0 (clamped against rounding);  ∇ℓ = ∇f/(2σ²) = (σ_c/σ)² ∇nll
+  const double c2 = sigma_c_ * sigma_c_;
+  auto f = (2 * c2) * (value.to(torch::kFloat64) - floor_).clamp_min(0);
+  return {f, grad * (c2 / (sigma_ * sigma_))};
+}
+
+torch::Tensor dpnp_pcs(const PcsMisfit& misfit, const torch::Tensor& x_c, double eta, const DpnpOptions& o,
+                       torch::Generator& gen) {
+  const double s2 = misfit.sigma() * misfit.sigma(), g2 = eta * eta;
   torch::Tensor x = x_c.detach().clone();
   for (int64_t i = 0; i < o.pcs_steps; ++i) {
-    auto [value, grad] = data.value_and_grad(x);
+    auto [f, grad_l] = misfit(x);
     torch::NoGradGuard no_grad;
-    torch::Tensor f, gterm;  // f(x) per item, and ∇f/(2σ_m²)
-    if (linear_misfit) {
-      // data is the Gaussian channel of σ_m over A: its gradient is ∇‖y − A x‖²/(2σ_m²)
-      auto r = data.y() - data.op().apply(x);
-      f = (r.is_complex() ? torch::view_as_real(r) : r).flatten(1).square().sum(1);
-      gterm = grad;
-    } else {
-      f = value;
-      gterm = grad / (2 * sm2);
-    }
-    // h = s min(σ_m², η²)/(reg + √f);  a = 1 − e^{−h/η²};  b = η √(1 − e^{−2h/η²})
-    const auto h = per_item(o.pcs_scale * std::min(sm2, g2) / (o.reg + f.clamp_min(0).sqrt()), x);
+    // h = s min(σ², η²)/(reg + √f);  a = 1 − e^{−h/η²};  b = η √(1 − e^{−2h/η²})
+    const auto h = per_item((o.pcs_scale * std::min(s2, g2) / (o.reg + f.sqrt())).to(x.scalar_type()), x);
     const auto a = 1 - torch::exp(-h / g2);
     const auto b = eta * torch::sqrt(1 - torch::exp(-2 * h / g2));
-    // x ← x + a (x_c − x) − η² a ∇f/(2σ_m²) + b ξ
-    x = x + a * (x_c - x) - g2 * a * gterm + b * randn(x.sizes(), gen, x.device());
+    // x ← x + a (x_c − x) − η² a ∇ℓ + b ξ
+    x = x + a * (x_c - x) - g2 * a * grad_l + b * randn(x.sizes(), gen, x.device());
   }
   return x;
 }
@@ -88,31 +104,84 @@ torch::Tensor dds_eps(const diffusion::EpsDenoiser& prior, const torch::Tensor& 
   return (x - x0) / st;
 }
 
-// The deterministic DDS grid (the code's gen_schedule, methods.md §6.6): values ᾱ' decreasing
-// from ≈ 1 with the base step each is evaluated at.
-struct DdimGrid {
-  std::vector<double> abp;
-  std::vector<int64_t> t;
-};
+// The grids of dpnp_ddim_grid (dpnp.h; methods.md §6.6). Both start from the candidates: the
+// base steps t with ᾱ_t > 1/(1 + η²), in order, and their ᾱ'_t.
+constexpr double kRatio = 1.1;
+constexpr int64_t kKeepLast = 15;  // the last candidates are all kept
 
-DdimGrid ddim_grid(const diffusion::Schedule& base, double eta) {
-  constexpr double kFloor = 1e-4, kRatio = 1.1;
-  constexpr int64_t kKeepLast = 15;
+std::vector<double> grid_candidates(const diffusion::Schedule& base, double eta) {
   const double e2 = eta * eta;
-  std::vector<int64_t> cand;
-  for (int64_t t = 0; t < base.size(); ++t)
-    if (base.alphas_cumprod[t] > 1 / (1 + e2)) cand.push_back(t);
-  auto abp_of = [&](int64_t t) {
+  std::vector<double> abp;
+  for (int64_t t = 0; t < base.size(); ++t) {
     const double ab = base.alphas_cumprod[t];
-    return ((1 + e2) * ab - 1) / (e2 + ab - 1);  // ᾱ'_t
-  };
-  const int64_t skip = eta > 0.75 ? 7 : eta > 0.3 ? 1 : 0;
+    if (ab > 1 / (1 + e2)) abp.push_back(((1 + e2) * ab - 1) / (e2 + ab - 1));  // ᾱ'_t
+  }
+  return abp;
+}
+
+int64_t grid_skip(double eta) { return eta > 0.75 ? 7 : eta > 0.3 ? 1 : 0; }
+
+// exp(numpy.linspace(lo, hi, n))[0 .. count−1]: lo + k (hi − lo)/(n − 1), the last exactly hi
+void push_log_uniform(std::vector<double>& out, double lo, double hi, int64_t n, int64_t count) {
+  const double step = n > 1 ? (hi - lo) / static_cast<double>(n - 1) : 0.0;
+  for (int64_t k = 0; k < count; ++k)
+    out.push_back(std::exp(n > 1 && k == n - 1 ? hi : static_cast<double>(k) * step + lo));
+}
+
+// the code's gen_schedule, step for step (dpnp.h)
+DdsGrid code_grid(const diffusion::Schedule& base, double eta) {
+  const double tol = 4 * std::log(10.0), floor = std::exp(-tol), log_ratio = std::log(kRatio);
+  const std::vector<double> cand = grid_candidates(base, eta);
+  const int64_t n = static_cast<int64_t>(cand.size()), skip = grid_skip(eta);
+  DdsGrid g;
+  int64_t pass = 0;  // candidates still to pass over
+  for (int64_t i = 0; i < n; ++i) {
+    if (pass > 0) {
+      --pass;
+      continue;
+    }
+    const double a = cand[i];
+    if (a < floor) {
+      // below 1e-4 already: the last value; its step goes *first* (the code's np.append(idx, map))
+      g.abp.push_back(a);
+      g.t.insert(g.t.begin(), i);
+      return g;
+    }
+    if (i == n - 1) {
+      // the last candidate, above 1e-4: m log-uniform points from it down to 1e-4, at its step
+      const auto m = static_cast<int64_t>((std::log(a) + tol) / log_ratio) + 1;
+      push_log_uniform(g.abp, std::log(a), -tol, m, m);
+      g.t.insert(g.t.end(), static_cast<size_t>(m), i);
+      return g;
+    }
+    const double next = cand[i + 1];
+    if (a >= kRatio * next) {
+      // a gap to the next candidate: m points log-uniform from a towards it (excluded), the
+      // first ⌊m/2⌋ at this step, the rest at the next
+      const auto m = static_cast<int64_t>(std::log(a / next) / log_ratio) + 1;
+      push_log_uniform(g.abp, std::log(a), std::log(next), m + 1, m);
+      g.t.insert(g.t.end(), static_cast<size_t>(m / 2), i);
+      g.t.insert(g.t.end(), static_cast<size_t>(m - m / 2), i + 1);
+    } else {
+      g.abp.push_back(a);
+      g.t.push_back(i);
+    }
+    if (n - i > kKeepLast) pass = skip;
+  }
+  return g;
+}
+
+// ours: geometric points at ratio 1.1 below the previous kept value (dpnp.h)
+DdsGrid ratio_grid(const diffusion::Schedule& base, double eta) {
+  constexpr double kFloor = 1e-4;
+  const std::vector<double> cand = grid_candidates(base, eta);
+  const int64_t skip = grid_skip(eta);
   const int64_t n = static_cast<int64_t>(cand.size());
-  DdimGrid g;
+  DdsGrid g;
   int64_t i = 0;
   while (i < n) {
-    const int64_t t = cand[i];
-    const double a = abp_of(t);
+    const int64_t t = i;  // the candidates are the first n base steps
+    const double a = cand[i];
     if (!g.abp.empty() && g.abp.back() / a >= kRatio) {
       // geometric interpolants at ratio 1.1: the first half at the earlier step, the rest at t
       const double prev = g.abp.back();
@@ -136,6 +205,14 @@ DdimGrid ddim_grid(const diffusion::Schedule& base, double eta) {
   }
   return g;
 }
+
+}  // namespace
+
+DdsGrid dpnp_ddim_grid(const diffusion::Schedule& base, double eta, const std::string& kind) {
+  return kind == "ratio" ? ratio_grid(base, eta) : code_grid(base, eta);
+}
+
+namespace {
 
 // w(ᾱ') = −arctan(η/√(1/ᾱ' − 1)), in the equivalent form near ᾱ' = 1.
 double w_of(double abp, double eta) {
@@ -169,7 +246,7 @@ torch::Tensor dpnp_dds(const diffusion::EpsDenoiser& prior, const torch::Tensor&
     }
     return x;
   }
-  const DdimGrid g = ddim_grid(base, eta);
+  const DdsGrid g = dpnp_ddim_grid(base, eta, o.dds_grid);
   torch::Tensor u = randn(x_noisy.sizes(), gen, x_noisy.device());  // u ~ N(0, I) at ᾱ' ≈ 0
   auto sqrt_c = [&](double abp) { return std::sqrt(1 + (e2 - 1) * abp); };
   for (int64_t j = static_cast<int64_t>(g.abp.size()) - 1; j >= 0; --j) {
@@ -188,8 +265,10 @@ Result dpnp(const SolveContext& ctx, const DpnpOptions& o) {
   const auto& prior = ctx.prior;
   const bool linear = o.likelihood == "linear";
   require(linear || ctx.problem.channel != nullptr, "dpnp: likelihood=channel needs the problem's channel");
-  // linear: the Gaussian channel of σ_m, whose gradient is ∇‖y − A x‖²/(2σ_m²)
-  const Likelihood data(linear ? gaussian_problem(ctx.problem, o.multiplier) : ctx.problem, ctx.y);
+  const double sigma = resolve_sigma(ctx, o.sigma, "dpnp", false);
+  // linear: the Gaussian channel of σ over A (σ_c = σ, f = ‖y − A x‖², ℓ = f/(2σ²))
+  const Likelihood data(linear ? gaussian_problem(ctx.problem, sigma) : ctx.problem, ctx.y);
+  const PcsMisfit misfit(data, sigma);
   const auto device = ctx.y.device();
   const op::Shape shape = op::with_batch(ctx.y.size(0), ctx.problem.op->in_shape());
   CostMeter meter(prior);
@@ -216,9 +295,9 @@ Result dpnp(const SolveContext& ctx, const DpnpOptions& o) {
   for (int64_t k = 0; k < K; ++k) {
     // pcs-dds (ddim-pnp): x_{k+½} ~ π_PCS(· ; x_k, η_k), then x_{k+1} ~ p(x0 | x0 + η_k w = x_{k+½});
     // dds-pcs (ddpm-pnp): the DDS draw first, then PCS at the same η_k, except after the last DDS
-    if (pcs_first) x = dpnp_pcs(data, linear, x, etas[k], o, ctx.gen);
+    if (pcs_first) x = dpnp_pcs(misfit, x, etas[k], o, ctx.gen);
     x = dpnp_dds(prior, x, etas[k], o, ctx.gen);
-    if (!pcs_first && k + 1 < K) x = dpnp_pcs(data, linear, x, etas[k], o, ctx.gen);
+    if (!pcs_first && k + 1 < K) x = dpnp_pcs(misfit, x, etas[k], o, ctx.gen);
     require_finite(x, "dpnp", k + 1);
     if (!step_done(ctx, meter, result, k + 1, K, "", x, data.op())) break;
   }

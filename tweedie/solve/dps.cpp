@@ -11,10 +11,10 @@ namespace tweedie::solve {
 using diffusion::Schedule;
 
 bool step_done(const SolveContext& ctx, const CostMeter& meter, Result& result, int64_t step, int64_t num_steps,
-               const char* phase, const torch::Tensor& x0, const op::Operator& A) {
+               const char* phase, const torch::Tensor& x0, const op::Operator& A, const torch::Tensor* state) {
   ++result.steps;
   const double misfit = ctx.monitor ? relative_misfit(A, x0, ctx.y) : std::nan("");
-  if (ctx.report({step, num_steps, meter.nfe(), phase, x0, misfit})) return true;
+  if (ctx.report({step, num_steps, meter.nfe(), phase, x0, misfit, state})) return true;
   result.stopped_early = step < num_steps;
   return false;
 }

@@ -20,6 +20,7 @@ void hqs_loop(const SolveContext& ctx, const HqsLoop& loop, const CostMeter& met
   const auto device = ctx.y.device();
   const op::Shape shape = op::with_batch(B, loop.op.in_shape());
   torch::Tensor x = randn(shape, ctx.gen, device);  // x_{t_{K−1}} ~ N(0, I)
+  if (loop.start) x = loop.start(x);                // or a start built from that draw
   torch::Tensor x0, x0_denoiser;
   for (int64_t k = K - 1; k >= 0; --k) {
     const double ab = s.alphas_cumprod[k], ab_prev = s.alphas_cumprod_prev[k];
@@ -42,9 +43,9 @@ void hqs_loop(const SolveContext& ctx, const HqsLoop& loop, const CostMeter& met
       if (loop.zeta > 0) eps = std::sqrt(1 - loop.zeta) * eps + std::sqrt(loop.zeta) * randn(shape, ctx.gen, device);
       x = std::sqrt(ab_prev) * x0 + std::sqrt(1 - ab_prev) * eps;
     }
-    if (!step_done(ctx, meter, result, K - k, K, "", x0, loop.op)) break;
+    if (!step_done(ctx, meter, result, K - k, K, "", x0, loop.op, k > 0 ? &x : nullptr)) break;
   }
-  result.estimate = x0;
+  result.estimate = loop.return_state ? x : x0;
 }
 
 }  // namespace tweedie::solve

@@ -10,7 +10,8 @@
 //       or  the first, scaled to unit RMS per item                 (eps = rescaled)
 //     x_{t'} = √ᾱ_{t'} x̂0' + √(1 − ᾱ_{t'}) (√(1 − ζ) ε̂ + √ζ z),   z ~ N(0, I) drawn only when ζ > 0
 //
-// and returns x̂0' of the last step (k = 0, where ᾱ_{t'} = 1). The two methods differ in μ_k, the
+// and returns x̂0' of the last step (k = 0, where ᾱ_{t'} = 1), or with return_state the state x_{t_0}
+// that step denoised. The two methods differ in μ_k, the
 // data-step solver and one detail: Diff-OneBit solves the data step at the last step too
 // (Algorithm 1 line 4 at t_1), DiffPIR returns the plain Tweedie estimate there.
 #include <functional>
@@ -39,6 +40,11 @@ struct HqsLoop {
   std::function<double(double alpha_bar)> mu;  // μ_k from ᾱ_{t_k}
   // x̂0' for x̂0 and μ; the solver counts its own likelihood gradients
   std::function<torch::Tensor(const torch::Tensor& x0, double mu)> data_step;
+  // x_{t_{K−1}} from the N(0, I) draw z (unset: z itself); DiffPIR's start=y
+  std::function<torch::Tensor(const torch::Tensor& z)> start;
+  // return the last state x_{t_0} (the input of the last denoising, as DiffPIR's code does)
+  // instead of the last step's x̂0'
+  bool return_state = false;
 };
 
 // "corrected" | "denoiser" | "rescaled" (the solvers' `eps` option)

@@ -14,19 +14,29 @@ Problem gaussian_problem(const Problem& problem, double sigma) {
   return Problem{problem.op, channel::make_gaussian(g), problem.seed, problem.noise_seed};
 }
 
+double resolve_sigma(const SolveContext& ctx, double sigma, const std::string& solver, bool allow_noiseless,
+                     const std::string& option) {
+  if (sigma < 0) {
+    require(ctx.problem.channel != nullptr,
+            solver + ": " + option + "=channel needs the problem's channel: give the noise level as " + option + "=VALUE");
+    sigma = ctx.problem.channel->noise_std();
+    require(sigma > 0 || allow_noiseless,
+            solver + ": " + option + "=channel reads σ = 0 from the noiseless channel, and this data term divides by σ²: give " +
+                option + "=VALUE > 0");
+  }
+  require(sigma > 0 || allow_noiseless,
+          solver + ": " + option + "=0 (noiseless) is not possible here, the data term divides by σ²: give " + option + " > 0");
+  return sigma;
+}
+
 Problem likelihood_problem(const SolveContext& ctx, const LikelihoodOptions& o, const std::string& solver) {
   const Problem& pr = ctx.problem;
   if (o.likelihood == "channel") {
     require(pr.channel != nullptr, solver + ": likelihood=channel needs the problem's channel (or use likelihood=linear)");
     return pr;
   }
-  double sigma = o.sigma;
-  if (sigma == 0) {
-    require(pr.channel != nullptr, solver + ": likelihood=linear without a channel needs sigma=");
-    sigma = pr.channel->scale();
-  }
   // y ≈ A x + σ n: the Gaussian channel −log p(y | z) = ‖y − z‖²/(2σ²) + const
-  return gaussian_problem(pr, sigma);
+  return gaussian_problem(pr, resolve_sigma(ctx, o.sigma, solver, false));
 }
 
 Likelihood::Likelihood(Problem problem, torch::Tensor y) : problem_(std::move(problem)), y_(std::move(y)) {

@@ -24,16 +24,42 @@ namespace tweedie::solve {
 
 struct SolveContext;
 
+// ---- σ of the linear form: one meaning in every solver -------------------------------------------
+
+// Every solver's `sigma` option (and MO's `mo_sigma`) is σ of the data model y = A x + σ n: a
+// number ≥ 0 (0 = noiseless), or the word "channel" (kChannelSigma in the struct) for the problem
+// channel's noise σ, Channel::noise_std() (σ of sign:sigma=σ, of gaussian:sigma=σ; the
+// temperature of logistic). resolve_sigma() is the one place that reads it. Solvers whose data
+// term divides by σ² (DiffPIR, DAPS, RED-diff, MO, DPnP) refuse a noiseless σ with one line;
+// DDRM and DDNM+ take σ = 0 as noiseless. Each solver's default is its paper's weight, stated in
+// its table (docs/solvers.md, "One meaning of likelihood and sigma").
+inline constexpr double kChannelSigma = -1;
+
+// The field: `symbol` names σ in the help (σ, σ₀, σ_y), `note` ends it (a paper's value).
+template <class O>
+typename OptionTable<O>::Field sigma_field(const std::string& name, double O::*member, const std::string& symbol,
+                                           const std::string& note = "") {
+  return {name, member,
+          symbol + " of y = A x + " + symbol + " n (channel: the channel's noise σ; 0 = noiseless" + note + ")",
+          Keyword{"channel", kChannelSigma}, non_negative()};
+}
+
+// σ for a run: `sigma` when ≥ 0, else the channel's noise_std(). InputError naming `solver` (and
+// `option`) when the problem has no channel to read it from, or when σ is 0 and the solver
+// cannot take a noiseless model (`allow_noiseless` false).
+double resolve_sigma(const SolveContext& ctx, double sigma, const std::string& solver, bool allow_noiseless,
+                     const std::string& option = "sigma");
+
 // ---- the likelihood option ---------------------------------------------------------------------
 
 // channel: −log p(y | A x) is the problem's channel NLL (each paper's general form). linear: the
-// channel is ignored and y is treated as A x + N(0, σ² I). Solvers take these options by deriving
-// from this struct and joining fields<O>() into their table.
+// channel is ignored and y is treated as A x + N(0, σ² I), σ = `sigma` resolved as above (seed
+// 001's "linear versions, ignoring the non-linear link function"). Solvers take these options by
+// deriving from this struct and joining fields<O>() into their table; a solver whose paper fixes
+// another σ sets its own default (RED-diff: 1, the code's ‖y − A μ‖²/2).
 struct LikelihoodOptions {
   std::string likelihood = "channel";  // channel | linear
-  // σ of the linear form's Gaussian; 0 = the problem channel's noise scale (Channel::scale(),
-  // e.g. σ of sign:sigma=σ), which is what "y = A x + noise" means for the problem at hand.
-  double sigma = 0;
+  double sigma = kChannelSigma;        // σ of the linear form (see sigma_field)
 
   // The option fields: `likelihood` and, where the solver has it, `sigma` (DPS has none: its step
   // is scale-free and runs at σ = 1); `sigma_note` ends sigma's help.
@@ -41,11 +67,9 @@ struct LikelihoodOptions {
   static std::vector<typename OptionTable<O>::Field> fields(bool with_sigma, const std::string& sigma_note = "") {
     std::vector<typename OptionTable<O>::Field> f = {
         {"likelihood", &O::likelihood,
-         "data term: the problem's NLL (general form), or y = A x + noise with the link ignored",
+         "data term: the problem's NLL (general form), or y = A x + σ n with the link ignored",
          {"channel", "linear"}}};
-    if (with_sigma)
-      f.push_back({"sigma", &O::sigma, "σ of the linear form's Gaussian (0 = the channel's noise scale" + sigma_note + ")",
-                   non_negative()});
+    if (with_sigma) f.push_back(sigma_field<O>("sigma", &O::sigma, "σ", "; used by likelihood=linear" + sigma_note));
     return f;
   }
 };

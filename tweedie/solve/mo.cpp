@@ -19,13 +19,13 @@ std::string MoOptions::floor_check(double sigma_max) const {
   return "mo_sigma_min (" + show_number(mo_sigma_min) + ") must be below sigma_max (" + show_number(sigma_max) + ")";
 }
 
-Likelihood mo_likelihood(const SolveContext& ctx, const std::string& likelihood, const std::string& solver) {
-  if (likelihood == "channel") {
-    require(ctx.problem.channel != nullptr, solver + ": likelihood=channel needs the problem's channel");
+Likelihood mo_likelihood(const SolveContext& ctx, const MoOptions& o, const std::string& solver) {
+  if (o.mo_likelihood == "channel") {
+    require(ctx.problem.channel != nullptr, solver + ": mo_likelihood=channel needs the problem's channel");
     return Likelihood(ctx.problem, ctx.y);
   }
-  // ‖y − z‖²/(2σ²) with σ² = ½ is ‖y − z‖², the paper's data term (up to a constant)
-  return Likelihood(gaussian_problem(ctx.problem, std::sqrt(0.5)), ctx.y);
+  // ‖y − z‖²/(2σ²); at σ² = ½ it is ‖y − z‖², the paper's data term (up to a constant)
+  return Likelihood(gaussian_problem(ctx.problem, resolve_sigma(ctx, o.mo_sigma, solver, false, "mo_sigma")), ctx.y);
 }
 
 double mo_step_size(const Likelihood& data, const MoOptions& o, const torch::Tensor& at, torch::Generator& gen) {
@@ -34,9 +34,9 @@ double mo_step_size(const Likelihood& data, const MoOptions& o, const torch::Ten
   // linear operators: J = A anywhere; nonlinear: the Jacobian at the first estimate
   const auto e = gauss_newton_norm(A, A.linear() ? torch::zeros_like(at) : at, kPowerIterations, gen);
   data.count(e.products);
-  // L = 2 λ_max for ‖y − A x‖²; λ_max/s² for a channel NLL of scale s
+  // L = λ_max/s² for a channel NLL of scale s (the linear form: s = σ, L = 2 λ_max at σ² = ½)
   const double s = data.problem().channel->scale();
-  const double L = o.mo_likelihood == "channel" ? e.lambda_max / (s * s) : 2 * e.lambda_max;
+  const double L = e.lambda_max / (s * s);
   require(L > 0 && std::isfinite(L), "MO: the data term has no curvature (λ_max(JᵀJ) = " + format_number(e.lambda_max) +
                                          "): the measurements do not depend on x");
   return o.mo_lr / L;
@@ -78,7 +78,9 @@ const OptionTable<DpsMoOptions>& DpsMoOptions::table() {
            {"sigma_max", &O::sigma_max, "σ of the first Karras point (EDM: 80)", positive()},
            {"sigma_min", &O::sigma_min, "σ of the last Karras point (EDM: 0.002)", positive()},
            {"rho", &O::rho, "Karras grid exponent ρ", positive()},
-           {"clip_denoised", &O::clip_denoised, "clamp D(x; σ) to [-1, 1] before MO"}},
+           {"clip_denoised", &O::clip_denoised, "clamp D(x; σ) to [-1, 1] before MO"},
+           {"eta", &O::eta, "fresh-noise share of the Euler step: 0 re-uses the implied noise (x − D_MO)/σ (EDM's "
+                            "deterministic step), 1 the ancestral step with fresh noise", in_range(0, 1)}},
           MoOptions::fields<O>()),
       [](const O& o) -> std::string {
         if (!(o.sigma_min < o.sigma_max))
@@ -91,7 +93,7 @@ const OptionTable<DpsMoOptions>& DpsMoOptions::table() {
 }
 
 Result dps_mo(const SolveContext& ctx, const DpsMoOptions& o) {
-  const Likelihood data = mo_likelihood(ctx, o.mo_likelihood, "dps-mo");
+  const Likelihood data = mo_likelihood(ctx, o, "dps-mo");
   const MoDenoiser denoiser(ctx.prior, data, o, ctx.gen);
   const auto device = ctx.y.device();
   const op::Shape shape = op::with_batch(ctx.y.size(0), ctx.problem.op->in_shape());
@@ -102,7 +104,7 @@ Result dps_mo(const SolveContext& ctx, const DpsMoOptions& o) {
   auto r = diffusion::edm_sample(denoiser, x, edm, [&](const diffusion::EdmStep& s) {
     require_finite(s.x, "dps-mo", s.step + 1);
     return step_done(ctx, meter, result, s.step + 1, s.num_steps, "", s.denoised, data.op());
-  });
+  }, &ctx.gen);
   result.estimate = r.x;
   result.cost = meter.finish(0, data.grads());
   return result;

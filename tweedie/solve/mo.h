@@ -17,7 +17,7 @@
 //
 // f is the problem channel's −log p(y | A x) (mo_likelihood=channel, the default; for Gaussian
 // noise ‖y − A x‖²/(2σ_y²)) or the paper's literal squared residual ‖y − A(x)‖²
-// (mo_likelihood=linear); no backprop through the network either way. [OURS: the default] The
+// (mo_likelihood=linear at mo_sigma = 1/√2); no backprop through the network either way. [OURS: the default] The
 // paper's f has no 1/(2σ_y²), so its γ = 1 SGLD draws from exp(−‖y − A x‖²), a residual of std
 // 1/√2 per measurement: at σ_y = 0.05 that drowns the data (measured: DPS-MO on SR×4 fell from
 // 13.5 dB at γ = 0 to −0.1 dB at γ = 1). With the channel's NLL, γ = 1 is Langevin on the true
@@ -52,7 +52,8 @@ struct MoOptions {
   double mo_noise = 0;
   double mo_sigma_min = 0;     // floor of the projection level: σ_p = max(σ_i, σ_min)
   bool mo_project = true;      // re-noise and denoise after the SGLD steps (1 NFE)
-  std::string mo_likelihood = "channel";  // f: channel = −log p(y | A x) | linear = ‖y − A x‖²
+  std::string mo_likelihood = "channel";  // f: channel = −log p(y | A x) | linear = ‖y − A x‖²/(2σ²)
+  double mo_sigma = 0.7071067811865476;  // σ of f's linear form (likelihood.h); √½: the paper's ‖y − A x‖²
 
   // The option fields, for the tables of the solvers that embed MO (derived structs).
   template <class O>
@@ -64,7 +65,9 @@ struct MoOptions {
             {"mo_sigma_min", &O::mo_sigma_min, "projection level floor: σ_p = max(σ_i, mo_sigma_min)", non_negative()},
             {"mo_project", &O::mo_project, "re-noise to σ_p and denoise after the SGLD steps (1 NFE)"},
             {"mo_likelihood", &O::mo_likelihood, "MO's data term f: the channel's NLL (Gaussian: ‖y − A x‖²/(2σ²)) or "
-                                                 "the paper's literal ‖y − A x‖²", {"channel", "linear"}}};
+                                                 "y = A x + mo_sigma n with the link ignored", {"channel", "linear"}},
+            sigma_field<O>("mo_sigma", &O::mo_sigma, "σ",
+                           "; used by mo_likelihood=linear; 0.7071 gives the paper's literal ‖y − A x‖²")};
   }
   // "" or why the combination is invalid (mo on with N = 0 steps).
   std::string check() const;
@@ -73,9 +76,10 @@ struct MoOptions {
   std::string floor_check(double sigma_max) const;
 };
 
-// The data term of MO for `mo_likelihood`: "linear", f = ‖y − A x‖² (a Gaussian channel of
-// σ = 1/√2 over the problem's operator), or "channel", the problem's own NLL.
-Likelihood mo_likelihood(const SolveContext& ctx, const std::string& likelihood, const std::string& solver);
+// The data term of MO for `mo_likelihood`: "linear", f = ‖y − A x‖²/(2σ²) (a Gaussian channel of
+// σ = mo_sigma over the problem's operator; the paper's ‖y − A x‖² at σ = 1/√2), or "channel",
+// the problem's own NLL.
+Likelihood mo_likelihood(const SolveContext& ctx, const MoOptions& o, const std::string& solver);
 
 // η = mo_lr / L for MO's data term `data` at `at` [B, ...]; counts the power iterations in `data`.
 double mo_step_size(const Likelihood& data, const MoOptions& o, const torch::Tensor& at, torch::Generator& gen);

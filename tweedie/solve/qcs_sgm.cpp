@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <utility>
 
 #include "tweedie/channel/logprob.h"
 #include "tweedie/core/runtime.h"
@@ -19,8 +20,13 @@ const OptionTable<QcsSgmOptions>& QcsSgmOptions::table() {
        {"steps_each", &O::steps_each, "Langevin steps per level (NFE = levels · steps_each)", at_least(1)},
        {"step_lr", &O::step_lr, "ε: step α_c = ε (σ_c/σ_L)²", positive()},
        {"likelihood_scale", &O::likelihood_scale, "λ: weight of the pseudo-likelihood score", non_negative()},
-       {"clip_denoised", &O::clip_denoised, "clamp D(x, σ) to [-1, 1] in the prior score"}},
+       {"clip_denoised", &O::clip_denoised, "clamp D(x, σ) to [-1, 1] in the prior score (the authors: false)"},
+       {"phi_clamp", &O::phi_clamp,
+        "0: exact gradient of log Φ; c > 0: the authors' closed-form score with Φ clamped to [c, 1-c] "
+        "(b-bit: the bin mass to >= c; the authors: 1e-6)",
+        non_negative()}},
       [](const O& o) -> std::string {
+        if (!(o.phi_clamp < 0.5)) return "need phi_clamp < 0.5, got " + show_number(o.phi_clamp);
         if (!(o.sigma_begin >= o.sigma_end))
           return "need sigma_begin >= sigma_end, got " + show_number(o.sigma_begin) + " and " +
                  show_number(o.sigma_end);
@@ -46,6 +52,22 @@ torch::Tensor row_norms_squared(const op::Operator& A, const torch::Device& devi
   return torch::cat(parts).view(A.out_shape());
 }
 
+namespace {
+
+// The bin [l, u] of each b-bit measurement y = sign (k + ½) δ, open (±∞) at the saturated ends
+// (channel/quantizer.h).
+std::pair<torch::Tensor, torch::Tensor> quantizer_bin(const Params& p, const torch::Tensor& y) {
+  require(p.has("delta"), "qcs-sgm: the quantizer's delta is unknown (give delta= in the channel spec)");
+  const double delta = p.real("delta"), inf = std::numeric_limits<double>::infinity();
+  const double top = static_cast<double>((int64_t{1} << (p.integer("bits") - 1)) - 1);
+  auto saturated = torch::round(torch::abs(y) / delta - 0.5) >= top;
+  auto lo = torch::where(saturated & (y < 0), torch::full_like(y, -inf), y - delta / 2);
+  auto hi = torch::where(saturated & (y > 0), torch::full_like(y, inf), y + delta / 2);
+  return {lo, hi};
+}
+
+}  // namespace
+
 torch::Tensor pseudo_nll(const channel::Channel& ch, const torch::Tensor& z, const torch::Tensor& y,
                          const torch::Tensor& extra_variance) {
   const Params p = channel::channel_registry().resolve(parse_spec(ch.spec(), "channel"));
@@ -61,19 +83,46 @@ torch::Tensor pseudo_nll(const channel::Channel& ch, const torch::Tensor& z, con
     require(!(p.real("dither") > 0), "qcs-sgm: dithered sign channels are not supported");
     nll = -channel::log_ndtr(y * z / sd(p.real("sigma")));  // −log Φ(y z/√v)
   } else if (name == "quantize") {
-    require(p.has("delta"), "qcs-sgm: the quantizer's delta is unknown (give delta= in the channel spec)");
-    const double delta = p.real("delta"), inf = std::numeric_limits<double>::infinity();
-    const double top = static_cast<double>((int64_t{1} << (p.integer("bits") - 1)) - 1);
-    // the bin [l, u] of y = sign (k + ½) δ, open at the saturated ends (channel/quantizer.h)
-    auto saturated = torch::round(torch::abs(y) / delta - 0.5) >= top;
-    auto lo = torch::where(saturated & (y < 0), torch::full_like(y, -inf), y - delta / 2);
-    auto hi = torch::where(saturated & (y > 0), torch::full_like(y, inf), y + delta / 2);
+    const auto [lo, hi] = quantizer_bin(p, y);
     auto s = sd(p.real("sigma"));
     nll = -channel::log_diff_ndtr((lo - z) / s, (hi - z) / s);  // −log(Φ((u − z)/√v) − Φ((l − z)/√v))
   } else {
     throw InputError("qcs-sgm: no pseudo-likelihood for the channel '" + name + "' (sign, quantize, gaussian)");
   }
   return nll.flatten(1).sum(1);
+}
+
+torch::Tensor clamped_likelihood_score(const channel::Channel& ch, const op::Operator& A, const torch::Tensor& x,
+                                       const torch::Tensor& y, const torch::Tensor& extra_variance, double clamp) {
+  const Params p = channel::channel_registry().resolve(parse_spec(ch.spec(), "channel"));
+  const std::string name = ch.name();
+  require(!y.is_complex(), "qcs-sgm: needs real measurements");
+  const torch::Tensor z = A.apply(x);
+  const double sigma = p.real("sigma");
+  const torch::Tensor v = sigma * sigma + extra_variance.unsqueeze(0);  // v_i = σ² + ‖a_i‖²σ_c²
+  torch::Tensor w;                                                    // ∂ log p̃ / ∂z_i
+  if (name == "gaussian") {
+    w = (y - z) / v;  // likelihood_score_linear_diag
+  } else if (name == "sign") {
+    require(!(p.real("dither") > 0), "qcs-sgm: dithered sign channels are not supported");
+    // likelihood_score_onebit_diag: Φ̃ = clamp(Φ(z/√v), c, 1 − c), φ̃ = N(z; 0, v),
+    // w = [(1 + y)/2 / Φ̃ − (1 − y)/2 / (1 − Φ̃)] φ̃   (the operations in the code's order)
+    auto phi = torch::clamp(torch::erfc(-z / torch::sqrt(2 * v)) / 2, clamp, 1 - clamp);
+    auto gauss = 1 / torch::sqrt(2 * v * M_PI) * torch::exp(-z.pow(2) / 2 / v);
+    w = ((1 + y) / 2 / phi - (1 - y) / 2 / (1 - phi)) * gauss;
+  } else if (name == "quantize") {
+    // likelihood_score_multibit_diag: ũ = (z − u)/√v, l̃ = (z − l)/√v,
+    // w = (φ(ũ) − φ(l̃))/√v / clamp(Φ(ũ) − Φ(l̃), −1, −c)   (= ∂ log(Φ(−l̃) − Φ(−ũ))/∂z)
+    const auto [lo, hi] = quantizer_bin(p, y);
+    auto sd = torch::sqrt(v);
+    auto u = (z - hi) / sd, l = (z - lo) / sd;
+    auto gauss = 1 / std::sqrt(2 * M_PI) * (torch::exp(-u.pow(2) / 2) - torch::exp(-l.pow(2) / 2)) / sd;
+    auto mass = torch::erfc(-u / std::sqrt(2.0)) / 2 - torch::erfc(-l / std::sqrt(2.0)) / 2;
+    w = gauss / torch::clamp(mass, -1, -clamp);
+  } else {
+    throw InputError("qcs-sgm: no pseudo-likelihood for the channel '" + name + "' (sign, quantize, gaussian)");
+  }
+  return A.adjoint(w);  // Aᵀ w
 }
 
 Result qcs_sgm(const SolveContext& ctx, const QcsSgmOptions& o) {
@@ -98,7 +147,12 @@ Result qcs_sgm(const SolveContext& ctx, const QcsSgmOptions& o) {
     const torch::Tensor extra = row2 * (sigma * sigma);                            // ‖a_i‖² σ_c²
     for (int64_t s = 0; s < o.steps_each; ++s) {
       torch::Tensor g;
-      {
+      if (o.phi_clamp > 0) {
+        // the authors' closed form, Φ clamped
+        ActivityScope likelihood(Activity::kLikelihood);
+        torch::NoGradGuard no_grad;
+        g = clamped_likelihood_score(*pr.channel, *pr.op, x, ctx.y, extra, o.phi_clamp);
+      } else {
         // ∇ log p̃(y | x; σ_c) through A
         ActivityScope likelihood(Activity::kLikelihood);
         torch::AutoGradMode grad_on(true);

@@ -16,8 +16,13 @@
 //   1-bit (sign)   p̃ = Φ(y_i z_i/√v_i)
 //   b-bit          p̃ = Φ((u_i − z_i)/√v_i) − Φ((l_i − z_i)/√v_i)   (the bin [l_i, u_i] of y_i)
 //   Gaussian       p̃ = N(y_i; z_i, v_i)                              (likelihood_score_linear_diag)
-// evaluated with stable log Φ (the code clamps Φ to [1e−6, 1 − 1e−6] instead, which zeroes the
-// gradient of grossly violated measurements). Channels: sign (no dither), quantize, gaussian.
+// evaluated with stable log Φ. The code instead writes the score in closed form with Φ clamped to
+// [1e−6, 1 − 1e−6] (b-bit: the bin's mass clamped to ≥ 1e−6), so the weight φ/Φ of a grossly
+// violated measurement (y z/√v < −4.75) decays like φ/1e−6 instead of growing like |z|/v;
+// phi_clamp=1e-6 selects that form. Channels: sign (no dither), quantize, gaussian.
+//
+// The authors' setting (tests/parity/qcs_sgm_parity_test.cpp, docs/parity/qcs_sgm.md):
+// phi_clamp=1e-6, clip_denoised=false (their NCSNv2 outputs the score; nothing is clamped).
 #include "tweedie/core/options.h"
 #include "tweedie/solve/solver.h"
 
@@ -41,6 +46,10 @@ struct QcsSgmOptions {
   // take ε̂ ≫ 1). Shipped interim prior, prior-only Langevin (likelihood_scale=0, 30 levels):
   // pixels in [−12.5, −8.4] unclamped, [−0.95, 1.04] clamped. VP samplers clip x̂0 the same way.
   bool clip_denoised = true;
+  // 0: the exact gradient of log p̃ (stable log Φ). c > 0: the authors' closed form
+  // (models/__init__.py likelihood_score_onebit_diag / _multibit_diag) with Φ clamped to
+  // [c, 1 − c] (b-bit: the bin's mass to ≥ c); their code: c = 1e−6.
+  double phi_clamp = 0;
 
   static const OptionTable<QcsSgmOptions>& table();
 };
@@ -54,5 +63,11 @@ torch::Tensor row_norms_squared(const op::Operator& A, const torch::Device& devi
 // measurement raised by `extra_variance` (shaped like one item of y). Differentiable in z.
 torch::Tensor pseudo_nll(const channel::Channel& ch, const torch::Tensor& z, const torch::Tensor& y,
                          const torch::Tensor& extra_variance);
+
+// ∇_x log p̃(y | A x) in the authors' closed form (QCS-SGM models/__init__.py), the Φ of the
+// 1-bit channel clamped to [clamp, 1 − clamp], the b-bit bin mass to ≥ clamp (gaussian: the
+// unclamped (y − z)/v). x [B, in_shape...] → [B, in_shape...]. Same contract as pseudo_nll.
+torch::Tensor clamped_likelihood_score(const channel::Channel& ch, const op::Operator& A, const torch::Tensor& x,
+                                       const torch::Tensor& y, const torch::Tensor& extra_variance, double clamp);
 
 }  // namespace tweedie::solve

@@ -25,7 +25,11 @@ std::vector<typename OptionTable<O>::Field> red_diff_fields() {
           {"obs_weight", &O::obs_weight, "v: weight of the data term", positive()},
           {"weighting", &O::weighting, "ω(σ_t) in w_t = λ ω(σ_t)", {"linear", "sqrt", "square", "const"}},
           {"init", &O::init, "μ's start: A⁺y (needs an SVD view), Aᵀy or 0", {"pinv", "adjoint", "zeros"}},
-          {"likelihood", &O::likelihood, "data term: ‖y − A μ‖²/2 or the channel's NLL", {"linear", "channel"}}};
+          {"likelihood", &O::likelihood, "data term: ‖y − A μ‖²/(2σ²) or the channel's NLL", {"linear", "channel"}},
+          sigma_field<O>("sigma", &O::sigma, "σ", "; used by likelihood=linear; the code's weight is σ = 1"),
+          {"output", &O::output,
+           "returned image: μ after the last Adam step, or the code's x0_pred (μ before that step)",
+           {"mu", "x0_pred"}}};
 }
 
 double weight(const std::string& w, double sigma) {
@@ -39,16 +43,14 @@ double weight(const std::string& w, double sigma) {
 Result red_diff_loop(const SolveContext& ctx, const RedDiffOptions& o, const MoOptions* mo, const char* solver) {
   const auto& prior = ctx.prior;
   const op::Operator& A = *ctx.problem.op;
-  require(o.likelihood != "channel" || ctx.problem.channel != nullptr,
-          std::string(solver) + ": likelihood=channel needs the problem's channel");
-  // ℓ: ‖y − A μ‖²/2 = nll of a Gaussian of σ = 1 (linear), or the channel's
-  const Likelihood data(o.likelihood == "channel" ? ctx.problem : gaussian_problem(ctx.problem, 1.0), ctx.y);
+  // ℓ: ‖y − A μ‖²/(2σ²) = nll of a Gaussian of σ (linear; the code's σ = 1), or the channel's
+  const Likelihood data(likelihood_problem(ctx, o, solver), ctx.y);
   // MO's f (its own option), only with MO
   std::unique_ptr<const Likelihood> mo_data;  // built in place: a Likelihood's atomic counter cannot move
   if (mo) {
     const std::string bad_floor = mo->floor_check(prior.sigma_max());  // RED-diff's largest level is the prior's
     require(bad_floor.empty(), std::string(solver) + ": " + bad_floor + ", the prior's largest noise level");
-    mo_data.reset(new Likelihood(mo_likelihood(ctx, mo->mo_likelihood, solver)));
+    mo_data.reset(new Likelihood(mo_likelihood(ctx, *mo, solver)));
   }
   const int64_t T = prior.base().size(), B = ctx.y.size(0);
   const Schedule s = diffusion::respace(prior.base(), uniform_skip_timesteps(T, o.steps));
@@ -95,6 +97,7 @@ Result red_diff_loop(const SolveContext& ctx, const RedDiffOptions& o, const MoO
     }
     // + ∇_μ v ℓ(μ)/m
     g = g + (o.obs_weight / m) * data.grad(mu);
+    if (o.output == "x0_pred") result.estimate = mu.clone();  // the code's x0_pred = μ before the step
     adam.step(mu, g);
     if (mo && mo->mo) {
       if (eta == 0) eta = mo_step_size(*mo_data, *mo, mu, ctx.gen);
@@ -103,7 +106,7 @@ Result red_diff_loop(const SolveContext& ctx, const RedDiffOptions& o, const MoO
     require_finite(mu, solver, K - k);
     if (!step_done(ctx, meter, result, K - k, K, "", mu, A)) break;
   }
-  result.estimate = mu;
+  if (o.output == "mu") result.estimate = mu;
   result.cost = meter.finish(0, data.grads() + (mo_data ? mo_data->grads() : 0));
   return result;
 }
@@ -136,7 +139,7 @@ void enroll_red_diff(SolverRegistry& r) {
          t.params(),
          {[&t](const Params& p, const SolveContext& ctx) { return red_diff(ctx, t.parse(p)); },
           [&t](const Params& p) { return t.to_json(t.parse(p)); }},
-         {"red-diff:steps=3,init=zeros", "red-diff:steps=3,init=zeros,likelihood=channel"}});
+         {"red-diff:steps=3,init=zeros", "red-diff:steps=3,init=zeros,likelihood=channel,output=x0_pred"}});
   const auto& tm = RedDiffMoOptions::table();
   r.add({"red-diff-mo",
          "RED-diff-MO (seed 002): RED-diff with Measurements Optimization (SGLD on the data term, then a "

@@ -8,30 +8,41 @@
 //   loss(μ) = w_t ⟨sg(ε̂ − ε), μ⟩/n + v ℓ(μ)/m                       (RED regulariser + data term)
 //   μ ← Adam(μ, ∇loss)                                               (betas 0.9, 0.99)
 //
-// with n, m the entries of one item of x and y (the code's means), ℓ = ‖y − A μ‖²/2 (linear
-// likelihood, the code's form) or the channel's −log p(y | A μ), and w_t = λ·ω(σ_t) the SNR
+// with n, m the entries of one item of x and y (the code's means), ℓ = ‖y − A μ‖²/(2σ²) (linear
+// likelihood; σ = 1 is the code's form) or the channel's −log p(y | A μ), and w_t = λ·ω(σ_t) the SNR
 // weighting of σ_t = √((1−ᾱ_t)/ᾱ_t) (the code's "linear": ω(σ) = σ; also sqrt, square, const).
 // The means are per item (the code's are over the batch; equal at batch 1), so items stay
-// independent. μ starts at the pseudo-inverse A⁺y (init=pinv, the code's H.H_pinv(y); needs an
-// operator with an SVD view), at Aᵀy (init=adjoint) or at 0 (init=zeros).
+// independent; the code's weights on a batch of B are λ/B and v/B here (its 1/(B n), 1/(B m)).
+// μ starts at the pseudo-inverse A⁺y (init=pinv, the code's H.H_pinv(y); needs an
+// operator with an SVD view), at Aᵀy (init=adjoint) or at 0 (init=zeros). The result is μ after
+// the last step; the code returns μ before it (output=x0_pred; docs/parity/red-diff.md).
 //
 // RED-diff-MO (seed 002, methods.md §5.2 [INFERRED]): after each Adam step μ ← MO(μ, σ_t).
 #include <string>
 
 #include "tweedie/core/options.h"
+#include "tweedie/solve/likelihood.h"
 #include "tweedie/solve/mo.h"
 #include "tweedie/solve/solver.h"
 
 namespace tweedie::solve {
 
-struct RedDiffOptions {
+// The data term is LikelihoodOptions' (likelihood, sigma), with RED-diff's defaults: the linear
+// form at σ = 1, the code's ‖y − A μ‖²/2.
+struct RedDiffOptions : LikelihoodOptions {
+  RedDiffOptions() {
+    likelihood = "linear";
+    sigma = 1;
+  }
   int64_t steps = 50;               // S = NFE (exp.num_steps default)
   double lr = 0.1;                  // Adam learning rate (the yaml's; the README example uses 0.5)
   double lambda = 0.25;             // λ, grad_term_weight
   double obs_weight = 1;            // v
   std::string weighting = "linear"; // ω(σ_t): linear = σ_t | sqrt = √σ_t | square = σ_t² | const = 1
   std::string init = "pinv";        // μ's start: pinv | adjoint | zeros
-  std::string likelihood = "linear"; // ℓ: linear = ‖y − A μ‖²/2 (the code) | channel = −log p(y | A μ)
+  // returned image: mu = μ after the last Adam step (ours) | x0_pred = the code's return value,
+  // x0_pred = μ + σ_x0 n of the last iteration (σ_x0 = 0), formed before that iteration's Adam step
+  std::string output = "mu";
 
   static const OptionTable<RedDiffOptions>& table();
 };

@@ -59,6 +59,9 @@ struct Progress {
   // ‖y − A x̂0‖ / ‖y‖ per item, averaged (NaN when not computed).
   const torch::Tensor& x0;
   double misfit;
+  // The sampler's state after the step (the x_{t'} the next step starts from; HQS loop), or null
+  // where a solver has none to show.
+  const torch::Tensor* state = nullptr;
 };
 // Return false to stop the solver after this step.
 using Monitor = std::function<bool(const Progress&)>;

@@ -13,12 +13,7 @@ Spectral spectral_measurement(const SolveContext& ctx, double sigma, const std::
   require(sp.svd != nullptr, solver + ": operator " + A.name() +
                                  " has no SVD view (available for gaussian with N <= 4096, masks, separable blur, "
                                  "resizing and subsampled Hadamard)");
-  if (sigma >= 0) {
-    sp.sigma0 = sigma;
-  } else {
-    require(ctx.problem.channel != nullptr, solver + ": the problem has no channel: give the noise level with sigma=");
-    sp.sigma0 = ctx.problem.channel->noise_std();
-  }
+  sp.sigma0 = resolve_sigma(ctx, sigma, solver, true);
   const int64_t N = op::numel(A.in_shape());
   auto s = sp.svd->singular_values().to(ctx.y.device(), torch::kFloat32);
   const int64_t r = s.size(0);

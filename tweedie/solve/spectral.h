@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "tweedie/core/options.h"
+#include "tweedie/solve/likelihood.h"
 #include "tweedie/solve/solver.h"
 
 namespace tweedie::solve {
@@ -30,18 +31,16 @@ struct Spectral {
   }
 };
 
-// The `sigma` option of DDRM and DDNM+ (`symbol` names it in the help: σ₀, σ_y): a number >= 0, or
-// "channel" (the default), −1 in the struct, which spectral_measurement reads as the channel's
-// noise_std(). Reports show it the same way.
+// The `sigma` option of DDRM and DDNM+ (`symbol` names it in the help: σ₀, σ_y): likelihood.h's
+// sigma_field, default "channel"; here 0 means a noiseless y = A x.
 template <class O>
 typename OptionTable<O>::Field noise_sigma_option(double O::*sigma, const std::string& symbol) {
-  return {"sigma", sigma, symbol + " of y = A x + " + symbol + " n (channel: the channel's noise σ; 0 = noiseless)",
-          Keyword{"channel", -1}, non_negative()};
+  return sigma_field<O>("sigma", sigma, symbol);
 }
 
 // InputError naming `solver` unless the problem's operator is linear with an SVD view. σ₀ is
-// `sigma` when it is >= 0, else the channel's noise_std() (the link, if any, is ignored: y is
-// read as A x + σ₀ n, as seed 001 runs its linear baselines).
+// resolve_sigma(sigma), noiseless allowed (the link, if any, is ignored: y is read as A x + σ₀ n,
+// as seed 001 runs its linear baselines).
 Spectral spectral_measurement(const SolveContext& ctx, double sigma, const std::string& solver);
 
 // DDIM's "uniform" skip (DDRM, DDNM; methods.md §1.4 item 2): range(0, T, T / K), increasing.
