@@ -159,6 +159,28 @@ def test_callback_sees_every_step_and_can_stop(tweedie):
     assert seen == [(1, 5, (1, 1, 8, 8)), (2, 5, (1, 1, 8, 8))]
 
 
+def test_callback_gets_the_hqs_state_and_it_is_the_next_steps_input(tweedie):
+    # info["state"] is x_t' after each step but the last: at zeta = 0 (and eps = corrected) it is
+    # sqrt(ab') x0' + sqrt(1 - ab') eps~ with eps~ = (x_t - sqrt(ab) x0')/sqrt(1 - ab), so the
+    # state two steps on is determined by the states and estimates reported.
+    problem = tweedie.Problem("gaussian:m=48", "sign:sigma=0.3", shape=(1, 8, 8), seed=3)
+    y = problem.simulate(images(1, (1, 8, 8)))
+    states, x0s = [], []
+
+    def callback(info, x0):
+        states.append(info.get("state"))
+        x0s.append(x0.clone())
+
+    tweedie.solve("diff-onebit", problem, y, prior=GaussianDenoiser(0.0, 0.25), callback=callback, steps=5,
+                  inner_steps=2)
+    assert all(s is not None and tuple(s.shape) == (1, 1, 8, 8) for s in states[:-1]) and states[-1] is None
+    ab = np.cumprod(1 - np.linspace(1e-4, 0.02, 1000))[[800, 600, 400, 200, 0]]  # ddim5: t = 800, ..., 0
+    for k in (1, 2):  # state after step k+1 from the state after step k and the estimate of step k+1
+        eps = (states[k - 1] - ab[k] ** 0.5 * x0s[k]) / (1 - ab[k]) ** 0.5
+        want = ab[k + 1] ** 0.5 * x0s[k] + (1 - ab[k + 1]) ** 0.5 * eps
+        assert torch.allclose(states[k], want.float(), atol=1e-5)
+
+
 # ---- errors: one line, ValueError ----------------------------------------------------------------
 
 
