@@ -10,7 +10,6 @@
 
 #include "tweedie/channel/channel.h"
 #include "tweedie/diffusion/denoiser.h"
-#include "tweedie/op/registry.h"
 
 namespace tweedie::test {
 namespace {
@@ -38,10 +37,7 @@ TEST(ParityDaps, BoxInpaintingMatchesAuthorsLoop) {
   // Their loss ‖x ⊙ mask − y‖² also counts y's noise inside the box, a constant: its gradient,
   // the only thing DAPS uses, is ours (checked on a probe).
   Problem problem;
-  problem.op = op::make_operator("box-mask:h=" + std::to_string(box["h"].get<int>()) +
-                                     ",w=" + std::to_string(box["w"].get<int>()) + ",top=" +
-                                     std::to_string(box["top"].get<int>()) + ",left=" + std::to_string(box["left"].get<int>()),
-                                 {1, 32, 32}, 0);
+  problem.op = box_mask(box);
   problem.channel = channel::make_channel("gaussian:sigma=" + std::to_string(s["operator"]["sigma"].get<double>()));
   const auto& A = *problem.op;
   const auto& probe = f.at("probe");
@@ -51,13 +47,8 @@ TEST(ParityDaps, BoxInpaintingMatchesAuthorsLoop) {
   EXPECT_TRUE(torch::allclose(2 * A.adjoint(A.apply(probe) - y), f.at("grad_probe"), 1e-6, 1e-6));
 
   const double tau = mcmc["tau"].get<double>();
-  char sigma[64];
-  std::snprintf(sigma, sizeof sigma, "sigma=%.17g", tau / std::sqrt(2.0));  // ‖·‖²/τ² = ‖·‖²/(2σ²)
-  auto num = [](const nlohmann::json& v) {
-    char b[64];
-    std::snprintf(b, sizeof b, "%.17g", v.get<double>());
-    return std::string(b);
-  };
+  const std::string sigma = "sigma=" + exact(tau / std::sqrt(2.0));  // ‖·‖²/τ² = ‖·‖²/(2σ²)
+  auto num = [](const nlohmann::json& v) { return exact(v.get<double>()); };
   const std::vector<std::string> set = {
       "annealing_steps=" + std::to_string(anneal["num_steps"].get<int>()),
       "ode_steps=" + std::to_string(ode["num_steps"].get<int>()),
@@ -74,15 +65,8 @@ TEST(ParityDaps, BoxInpaintingMatchesAuthorsLoop) {
       sigma};
   std::vector<torch::Tensor> x0;
   const auto r = run_with_draws(f, "daps", set, problem, y, *parity_prior().denoiser, &x0);
-  int64_t worst_step = 0;
-  const double err = max_relative_step_error(x0, f.at("traj_x0y"), &worst_step);
   // measured: 2.9e-6 (level 0); final estimate 3.6e-7
-  EXPECT_LE(err, 1e-4) << "worst step " << worst_step;
-  const auto& fin = f.at("final");
-  const double fin_err = (r.estimate.reshape(fin.sizes()) - fin).norm().item<double>() / fin.norm().item<double>();
-  EXPECT_LE(fin_err, 1e-4);
-  std::cout << "[ daps parity ] max per-step relative error " << err << " (step " << worst_step << "), final "
-            << fin_err << "\n";
+  expect_replay(f, x0, "traj_x0y", r.estimate, 1e-4, 1e-4);
 
   // The option matters: our own σ → t map (the default) is off theirs by 1–3 network steps.
   std::vector<std::string> ours = set;

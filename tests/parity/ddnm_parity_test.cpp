@@ -11,19 +11,9 @@
 #include "parity/parity_support.h"
 
 #include "tweedie/channel/channel.h"
-#include "tweedie/op/registry.h"
 
 namespace tweedie::test {
 namespace {
-
-std::shared_ptr<op::Operator> box_mask(const ParityFixture& f) {
-  const auto& box = f.meta["settings"]["operator"]["box"];
-  return op::make_operator("box-mask:h=" + std::to_string(box["h"].get<int>()) +
-                               ",w=" + std::to_string(box["w"].get<int>()) +
-                               ",top=" + std::to_string(box["top"].get<int>()) +
-                               ",left=" + std::to_string(box["left"].get<int>()),
-                           {1, 32, 32}, 0);
-}
 
 void expect_parity(const ParityFixture& f, std::shared_ptr<op::Operator> A, const torch::Tensor& y,
                    const std::vector<std::string>& extra, double tol) {
@@ -37,23 +27,13 @@ void expect_parity(const ParityFixture& f, std::shared_ptr<op::Operator> A, cons
   set.insert(set.end(), extra.begin(), extra.end());
   std::vector<torch::Tensor> x0;
   const auto r = run_with_draws(f, "ddnm", set, problem, y, *parity_prior().denoiser, &x0);
-  int64_t worst_step = 0;
-  const double err = max_relative_step_error(x0, f.at("traj_x0"), &worst_step);
-  EXPECT_LE(err, tol) << "worst step " << worst_step;
-  const auto& fin = f.at("final");
-  const double fin_err = (r.estimate.reshape(fin.sizes()) - fin).norm().item<double>() / fin.norm().item<double>();
-  EXPECT_LE(fin_err, tol);
-  std::cout << "[ " << f.name << " parity ] max per-step relative error " << err << " (step " << worst_step
-            << "), final " << fin_err << "; per step:";
-  for (size_t k = 0; k < x0.size() && k < static_cast<size_t>(f.at("traj_x0").size(0)); ++k)
-    std::cout << " " << max_relative_step_error({x0[k]}, f.at("traj_x0").narrow(0, static_cast<int64_t>(k), 1));
-  std::cout << "\n";
+  expect_replay(f, x0, "traj_x0", r.estimate, tol, tol, "; per step:" + per_step_errors(x0, f.at("traj_x0")));
 }
 
 TEST(ParityDdnm, SimplifiedInpaintingMatchesAuthorsLoop) {
   set_threads(1);
   const ParityFixture f = load_parity("ddnm");
-  const auto A = box_mask(f);
+  const auto A = box_mask(f.meta["settings"]["operator"]["box"]);
   // Their A z = z ⊙ mask and A⁺ = A: ours keeps the same pixels, and our A⁺A (zero-filled) is
   // their Ap(A(x)); their image-shaped y holds our y at the kept pixels and 0 elsewhere.
   const torch::Tensor mask = f.at("mask").reshape({1, 1, 32, 32});
@@ -68,7 +48,7 @@ TEST(ParityDdnm, SimplifiedInpaintingMatchesAuthorsLoop) {
 TEST(ParityDdnm, SvdInpaintingMatchesAuthorsLoop) {
   set_threads(1);
   const ParityFixture f = load_parity("ddnm-svd");
-  const auto A = box_mask(f);
+  const auto A = box_mask(f.meta["settings"]["operator"]["box"]);
   const auto& probe = f.at("probe");
   EXPECT_TRUE(torch::equal(A->apply(probe), f.at("A_probe")));
   EXPECT_TRUE(torch::equal(A->svd()->Vt(probe), f.at("Vt_probe")));

@@ -64,11 +64,6 @@ class WithSvd final : public op::Operator {
   std::shared_ptr<const op::SvdView> svd_;
 };
 
-double rel(const torch::Tensor& a, const torch::Tensor& b) {
-  return (a.to(torch::kFloat64).reshape(b.sizes()) - b.to(torch::kFloat64)).norm().item<double>() /
-         b.to(torch::kFloat64).norm().item<double>();
-}
-
 // A = U diag(s) Vᵀ on x, from the view.
 torch::Tensor svd_apply(const op::SvdView& v, const torch::Tensor& x) {
   auto s = v.singular_values().to(torch::kFloat32);
@@ -88,27 +83,13 @@ void expect_parity(const ParityFixture& f, std::shared_ptr<op::Operator> A, cons
                                  "eta_b=" + std::to_string(s["etaB"].get<double>()),
                                  "sigma=" + std::to_string(s["sigma_0"].get<double>()), "draws=authors"},
                                 problem, y, *parity_prior().denoiser, &x0);
-  int64_t worst_step = 0;
-  const double err = max_relative_step_error(x0, f.at("traj_x0"), &worst_step);
-  EXPECT_LE(err, tol) << "worst step " << worst_step;
-  const double fin_err = rel(r.estimate, f.at("final"));
-  EXPECT_LE(fin_err, tol);
-  std::cout << "[ " << f.name << " parity ] max per-step relative error " << err << " (step " << worst_step
-            << "), final " << fin_err << "; per step:";
-  for (size_t k = 0; k < x0.size() && k < static_cast<size_t>(f.at("traj_x0").size(0)); ++k)
-    std::cout << " " << max_relative_step_error({x0[k]}, f.at("traj_x0").narrow(0, static_cast<int64_t>(k), 1));
-  std::cout << "\n";
+  expect_replay(f, x0, "traj_x0", r.estimate, tol, tol, "; per step:" + per_step_errors(x0, f.at("traj_x0")));
 }
 
 TEST(ParityDdrm, BoxInpaintingMatchesAuthorsLoop) {
   set_threads(1);
   const ParityFixture f = load_parity("ddrm");
-  const auto& box = f.meta["settings"]["operator"]["box"];
-  const auto A = op::make_operator("box-mask:h=" + std::to_string(box["h"].get<int>()) +
-                                       ",w=" + std::to_string(box["w"].get<int>()) +
-                                       ",top=" + std::to_string(box["top"].get<int>()) +
-                                       ",left=" + std::to_string(box["left"].get<int>()),
-                                   {1, 32, 32}, 0);
+  const auto A = box_mask(f.meta["settings"]["operator"]["box"]);
   // Their operator is ours: same y layout, same singular values, same Vᵀ (order included).
   const auto& probe = f.at("probe");
   EXPECT_TRUE(torch::equal(A->apply(probe), f.at("H_probe")));
@@ -126,16 +107,16 @@ TEST(ParityDdrm, SuperResolutionMatchesAuthorsLoop) {
   const auto A = op::make_operator("sr-avg:factor=" + std::to_string(ratio), {1, 32, 32}, 0);
   const auto& probe = f.at("probe");
   // Same A (block average) and the same singular values, in the same (descending, all equal) order.
-  EXPECT_LE(rel(A->apply(probe), f.at("H_probe")), 1e-6);
+  EXPECT_LE(relative_error(A->apply(probe), f.at("H_probe")), 1e-6);
   const auto ours = A->svd();
-  EXPECT_LE(rel(ours->singular_values(), f.at("singulars")), 1e-6);
-  EXPECT_LE(rel(svd_apply(*ours, probe), f.at("H_probe")), 1e-5);
+  EXPECT_LE(relative_error(ours->singular_values(), f.at("singulars")), 1e-6);
+  EXPECT_LE(relative_error(svd_apply(*ours, probe), f.at("H_probe")), 1e-5);
   // Their basis, as TheirSrBasis reads it, is their Vᵀ and gives the same A.
   const auto theirs = std::make_shared<TheirSrBasis>(f.at("V_small"), f.at("U_small").item<double>(),
                                                      f.at("singulars")[0].item<double>(), 32, ratio);
-  EXPECT_LE(rel(theirs->Vt(probe), f.at("Vt_probe")), 1e-6);
-  EXPECT_LE(rel(theirs->V(theirs->Vt(probe)), probe), 1e-6);
-  EXPECT_LE(rel(svd_apply(*theirs, probe), f.at("H_probe")), 1e-5);
+  EXPECT_LE(relative_error(theirs->Vt(probe), f.at("Vt_probe")), 1e-6);
+  EXPECT_LE(relative_error(theirs->V(theirs->Vt(probe)), probe), 1e-6);
+  EXPECT_LE(relative_error(svd_apply(*theirs, probe), f.at("H_probe")), 1e-5);
   // measured: max per-step 2.2e-5 (step 0; falls to 2.5e-7 by step 6), final 8.0e-7 (docs/parity/ddrm.md)
   expect_parity(f, std::make_shared<WithSvd>(A, theirs), f.at("y").reshape({-1, 1, 32 / ratio, 32 / ratio}), 1e-4);
 }

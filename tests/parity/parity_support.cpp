@@ -1,9 +1,13 @@
 #include "parity/parity_support.h"
 
+#include <cstdio>
 #include <fstream>
+#include <iostream>
+#include <sstream>
 
 #include "support/test_support.h"
 #include "tweedie/io/npy.h"
+#include "tweedie/op/registry.h"
 
 namespace tweedie::test {
 
@@ -120,6 +124,43 @@ double max_relative_step_error(const std::vector<torch::Tensor>& ours, const tor
     }
   }
   return worst;
+}
+
+std::string per_step_errors(const std::vector<torch::Tensor>& ours, const torch::Tensor& theirs) {
+  std::ostringstream o;
+  for (size_t k = 0; k < ours.size() && k < static_cast<size_t>(theirs.size(0)); ++k)
+    o << " " << max_relative_step_error({ours[k]}, theirs.narrow(0, static_cast<int64_t>(k), 1));
+  return o.str();
+}
+
+double relative_error(const torch::Tensor& got, const torch::Tensor& want) {
+  const auto w = want.to(torch::kFloat64);
+  return (got.to(torch::kFloat64).reshape(w.sizes()) - w).norm().item<double>() / w.norm().item<double>();
+}
+
+void expect_replay(const ParityFixture& f, const std::vector<torch::Tensor>& steps, const std::string& traj,
+                   const torch::Tensor& estimate, double step_tol, double final_tol, const std::string& note) {
+  int64_t worst_step = 0;
+  const double err = max_relative_step_error(steps, f.at(traj), &worst_step);
+  EXPECT_LE(err, step_tol) << f.name << ": worst step " << worst_step;
+  const double fin_err = relative_error(estimate, f.at("final"));
+  EXPECT_LE(fin_err, final_tol) << f.name << ": final estimate";
+  std::cout << "[ " << f.name << " parity ] max per-step relative error " << err << " (step " << worst_step
+            << "), final " << fin_err << note << "\n";
+}
+
+std::shared_ptr<op::Operator> box_mask(const nlohmann::json& box) {
+  return op::make_operator("box-mask:h=" + std::to_string(box["h"].get<int>()) +
+                               ",w=" + std::to_string(box["w"].get<int>()) +
+                               ",top=" + std::to_string(box["top"].get<int>()) +
+                               ",left=" + std::to_string(box["left"].get<int>()),
+                           {1, 32, 32}, 0);
+}
+
+std::string exact(double v) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.17g", v);
+  return b;
 }
 
 }  // namespace tweedie::test

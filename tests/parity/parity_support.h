@@ -67,4 +67,25 @@ solve::Result run_with_draws(const ParityFixture& f, const std::string& name, co
 double max_relative_step_error(const std::vector<torch::Tensor>& ours, const torch::Tensor& theirs,
                                int64_t* worst_step = nullptr);
 
+// " e_0 e_1 ...": each step's relative error (max_relative_step_error of that step alone), for a
+// printed summary.
+std::string per_step_errors(const std::vector<torch::Tensor>& ours, const torch::Tensor& theirs);
+
+// ‖got − want‖ / ‖want‖ in double precision (got reshaped to want's shape).
+double relative_error(const torch::Tensor& got, const torch::Tensor& want);
+
+// Checks a replay against fixture f: the per-step estimates `steps` against the stored trajectory
+// f.at(traj) (max_relative_step_error ≤ step_tol; a failure names the worst step), then `estimate`
+// against f.at("final") (relative_error ≤ final_tol), and prints the one-line summary
+//   [ <f.name> parity ] max per-step relative error <step> (step <worst_step>), final <final><note>
+void expect_replay(const ParityFixture& f, const std::vector<torch::Tensor>& steps, const std::string& traj,
+                   const torch::Tensor& estimate, double step_tol, double final_tol, const std::string& note = "");
+
+// Our box-mask operator on [1, 32, 32] items for a fixture's box (JSON with h, w, top, left: the
+// removed pixels), as "box-mask:h=..,w=..,top=..,left=..".
+std::shared_ptr<op::Operator> box_mask(const nlohmann::json& box);
+
+// v with 17 significant digits (%.17g): a --set value that reads back as v exactly.
+std::string exact(double v);
+
 }  // namespace tweedie::test

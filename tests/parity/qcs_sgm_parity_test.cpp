@@ -17,11 +17,6 @@
 namespace tweedie::test {
 namespace {
 
-double rel(const torch::Tensor& got, const torch::Tensor& want) {
-  const auto w = want.to(torch::kFloat64);
-  return (got.to(torch::kFloat64).reshape(w.sizes()) - w).norm().item<double>() / w.norm().item<double>();
-}
-
 struct QcsProblem {
   ParityFixture f;
   std::shared_ptr<op::Operator> A;
@@ -46,8 +41,8 @@ TEST(ParityQcsSgm, OneBitLangevinMatchesAuthorsLoop) {
 
   // The operator and the "diag" approximation: our A x and diag(A Aᵀ) against their mat_by_vec
   // and np.diag(H Hᵀ) (float32 summation order differs).
-  EXPECT_LE(rel(p.A->apply(p.x_init), f.at("Ax_init")), 1e-6);
-  EXPECT_LE(rel(solve::row_norms_squared(*p.A, torch::kCPU), f.at("diag_AAt")), 1e-6);
+  EXPECT_LE(relative_error(p.A->apply(p.x_init), f.at("Ax_init")), 1e-6);
+  EXPECT_LE(relative_error(solve::row_norms_squared(*p.A, torch::kCPU), f.at("diag_AAt")), 1e-6);
 
   // The score wrapper the generator gave their loop equals our prior score (clip_denoised=false)
   // at level index 1: s = (D(x, σ) − x)/σ².
@@ -56,7 +51,7 @@ TEST(ParityQcsSgm, OneBitLangevinMatchesAuthorsLoop) {
   const double sigma1 = std::exp(std::log(s1) + 1.0 / static_cast<double>(L - 1) * (std::log(sL) - std::log(s1)));
   const auto& prior = *parity_prior().denoiser;
   const auto score = (prior.denoise(p.x_init, sigma1) - p.x_init) / (sigma1 * sigma1);
-  EXPECT_LE(rel(score, f.at("score_probe")), 1e-5);
+  EXPECT_LE(relative_error(score, f.at("score_probe")), 1e-5);
 
   Problem problem;
   problem.op = p.A;
@@ -71,7 +66,7 @@ TEST(ParityQcsSgm, OneBitLangevinMatchesAuthorsLoop) {
   // measured 4.5e-07 (level 4 of 4) on one thread
   EXPECT_LE(err, 1e-4) << "worst level " << worst_step;
   const auto& traj = f.at("traj_x");
-  const double fin = rel(r.estimate, traj[traj.size(0) - 1]);
+  const double fin = relative_error(r.estimate, traj[traj.size(0) - 1]);
   EXPECT_LE(fin, 1e-4);
   std::cout << "[ qcs-sgm parity ] max per-level relative error " << err << " (level " << worst_step + 1
             << "), final " << fin << "\n";
@@ -111,7 +106,7 @@ TEST(ParityQcsSgm, ClosedFormScoreEqualsExactGradientWhereUnclamped) {
       exact = -torch::autograd::grad({nll}, {xg})[0];
     }
     const auto closed = solve::clamped_likelihood_score(*ch, *p.A, x, y, extra, 1e-30);
-    EXPECT_LE(rel(closed, exact), 1e-5) << spec;
+    EXPECT_LE(relative_error(closed, exact), 1e-5) << spec;
   }
 }
 

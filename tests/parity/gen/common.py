@@ -37,6 +37,17 @@ def setup():
     np.random.seed(0)
 
 
+def begin(arg_parser):
+    """Every generator's start: parses the arguments, setup() (one thread, seeds 0), extracts the
+    authors' repository (--repo) with work_tree and puts it first on sys.path. Returns
+    (args, tree, commit)."""
+    args = arg_parser.parse_args()
+    setup()
+    tree, commit = work_tree(args.repo)
+    sys.path.insert(0, tree)
+    return args, tree, commit
+
+
 def work_tree(repo, dest=None):
     """A readable work tree of `repo`: the path itself when it has files, else a checkout of the
     git directory's HEAD into `dest` (default /tmp/tweedie-parity/<name>). Returns (path, commit)."""
@@ -66,8 +77,53 @@ def work_tree(repo, dest=None):
 def stub_modules(*names):
     """Empty modules for imports the code path never uses (blobfile, mpi4py, lpips, ...)."""
     for n in names:
-        if n not in sys.modules:
-            sys.modules[n] = types.ModuleType(n)
+        stub_module(n)
+
+
+def stub_module(name, **attrs):
+    """A stand-in module `name` carrying `attrs`, for an import the code path never uses (or uses
+    only for what `attrs` provide), registered in sys.modules; a dotted name is also made an
+    attribute of its parent, which is stubbed first when absent. A module already in sys.modules
+    is kept as it is. Returns the module."""
+    if name in sys.modules:
+        return sys.modules[name]
+    m = types.ModuleType(name)
+    for k, v in attrs.items():
+        setattr(m, k, v)
+    parent, _, leaf = name.rpartition(".")
+    if parent:
+        setattr(stub_module(parent), leaf, m)
+    sys.modules[name] = m
+    return m
+
+
+@contextlib.contextmanager
+def cuda_is_cpu():
+    """Their code moves tensors with `.to('cuda')` / `.cuda()`; on this CPU-only run, while active,
+    `.to` maps a CUDA device to the CPU and `.cuda()` is the identity."""
+    orig_to, orig_cuda = torch.Tensor.to, torch.Tensor.cuda
+
+    def to(self, *a, **k):
+        a = tuple("cpu" if (isinstance(v, str) and v.startswith("cuda")) or
+                  (isinstance(v, torch.device) and v.type == "cuda") else v for v in a)
+        if "device" in k:
+            k["device"] = "cpu"
+        return orig_to(self, *a, **k)
+
+    torch.Tensor.to = to
+    torch.Tensor.cuda = lambda self, *a, **k: self
+    try:
+        yield
+    finally:
+        torch.Tensor.to, torch.Tensor.cuda = orig_to, orig_cuda
+
+
+def source_line(lines, text):
+    """The 1-based number of the one line of `lines` (a source file's lines) whose stripped text is
+    `text`; asserts that there is exactly one."""
+    hits = [i + 1 for i, l in enumerate(lines) if l.strip() == text]
+    assert len(hits) == 1, text
+    return hits[0]
 
 
 def read_safetensors(path):
@@ -147,6 +203,55 @@ class DrawRecorder:
         return False
 
 
+@contextlib.contextmanager
+def tagged_draws():
+    """A DrawRecorder (yielded) whose torch.randn_like draws also note their caller, (function
+    name, line), in rec.tags, so that a generator can tell which draws reach the result. On a
+    normal exit, asserts that every draw was such a randn_like (rec.tags[i] is rec.draws[i]'s)."""
+    with DrawRecorder() as rec:
+        rec.tags = []
+        recorded = torch.randn_like
+
+        def tagged(*a, **k):
+            f = sys._getframe(1)
+            rec.tags.append((f.f_code.co_name, f.f_lineno))
+            return recorded(*a, **k)
+
+        torch.randn_like = tagged
+        yield rec
+    assert len(rec.tags) == len(rec.draws), "a draw other than torch.randn_like was made"
+
+
+def stack_draws(per_image):
+    """One [B, ...] draw per recorded draw from per-image records (per_image[b]: image b's draws,
+    (kind, [1, ...]) in order): item b of draw i is image b's draw i. Asserts that every image drew
+    the same sequence of kinds."""
+    n = len(per_image[0])
+    assert all(len(d) == n for d in per_image), "the images drew different numbers of draws"
+    out = []
+    for i in range(n):
+        kinds = {d[i][0] for d in per_image}
+        assert len(kinds) == 1
+        out.append((kinds.pop(), torch.cat([d[i][1] for d in per_image], 0)))
+    return out
+
+
+def per_image(x_true, run_one):
+    """The authors' script runs one image per loop call: calls run_one(b, x_true[b:b + 1]) for each
+    image b in turn; it returns (y, traj, final, draws): the measurement, the list of per-step
+    tensors, the result and the recorded draws of that call. Returns y, traj [S, B, ...] and final
+    concatenated over the images, and the draws stacked over them (stack_draws): what our solver
+    consumes at batch B."""
+    ys, trajs, finals, draws = [], [], [], []
+    for b in range(len(x_true)):
+        y, traj, final, d = run_one(b, x_true[b:b + 1])
+        ys.append(y.detach())
+        trajs.append(torch.stack(traj))
+        finals.append(final.detach())
+        draws.append(d)
+    return torch.cat(ys, 0), torch.cat(trajs, 1), torch.cat(finals, 0), stack_draws(draws)
+
+
 def write_fixture(out, meta, tensors, draws=()):
     """Writes meta.json, draws.npy and one <name>.npy per tensor (float32 unless integer)."""
     os.makedirs(out, exist_ok=True)
@@ -187,3 +292,11 @@ def fmnist_images(indices, size=32):
     x = raw[list(indices)].astype(np.float32) / 127.5 - 1
     x = np.pad(x, ((0, 0), (2, 2), (2, 2)), constant_values=-1)
     return torch.from_numpy(x[:, None].copy())
+
+
+def box_mask(box, shape=(32, 32)):
+    """Ones of `shape` with the box `box` (top, left, h, w: the removed pixels) set to 0 in the last
+    two dimensions: 1 = kept."""
+    mask = torch.ones(*shape)
+    mask[..., box["top"]:box["top"] + box["h"], box["left"]:box["left"] + box["w"]] = 0
+    return mask

@@ -17,7 +17,6 @@ Not recorded: the measurement noise (operator.measure, drawn before the loop; y 
 """
 import os
 import sys
-import types
 
 import torch
 
@@ -35,23 +34,17 @@ BOX = dict(top=9, left=7, h=16, w=16)
 
 def stub_imports():
     """Modules their import chain names but this code path never uses."""
-    tq = types.ModuleType("tqdm")  # progress bars, used only with verbose=True
-    tq.trange = tq.tqdm = None
-    sys.modules.setdefault("tqdm", tq)
-    diffusers = types.ModuleType("diffusers")  # model/__init__.py: Stable Diffusion models only
-    diffusers.StableDiffusionPipeline = None
-    sys.modules.setdefault("diffusers", diffusers)
+    common.stub_module("tqdm", trange=None, tqdm=None)  # progress bars, used only with verbose=True
+    # model/__init__.py: Stable Diffusion models only
+    common.stub_module("diffusers", StableDiffusionPipeline=None)
 
 
 def main():
     p = common.parser(__doc__.splitlines()[0], "daps")
     p.add_argument("--torchdiffeq", required=True, help="snapshot of rtqichen/torchdiffeq (its odeint)")
-    args = p.parse_args()
-    common.setup()
-    tree, commit = common.work_tree(args.repo)
+    args, tree, commit = common.begin(p)
     tde_tree, tde_commit = common.work_tree(args.torchdiffeq)
-    sys.path.insert(0, tde_tree)
-    sys.path.insert(0, tree)
+    sys.path.insert(1, tde_tree)  # after theirs
     stub_imports()
     import model as their_model
     from forward_operator import get_operator
@@ -67,8 +60,7 @@ def main():
 
     operator = get_operator(name="inpainting", mask_type="box", mask_len_range=[BOX["h"], BOX["h"] + 1], resolution=32,
                             device="cpu", sigma=NOISE_SIGMA)
-    mask = torch.ones(1, 1, 32, 32)
-    mask[..., BOX["top"]:BOX["top"] + BOX["h"], BOX["left"]:BOX["left"] + BOX["w"]] = 0
+    mask = common.box_mask(BOX, (1, 1, 32, 32))
     operator.mask = mask  # a fixed box instead of their np.random corner (margin 32 of 256)
 
     x_true = common.fmnist_images(IMAGES)

@@ -24,7 +24,6 @@ the stubbed tqdm picks up the calling frame's list when the loop starts.
 
     /usr/bin/python3 tests/parity/gen/ddnm.py --repo /work/.mirror/wyhuai+DDNM/repo
 """
-import contextlib
 import os
 import sys
 import tempfile
@@ -64,39 +63,11 @@ class _Bar:
 
 def stub_imports():
     """Modules their import chain names but these code paths never use (or use for files only)."""
-    tq = types.ModuleType("tqdm")
-    tq.tqdm = _Bar
-    sys.modules.setdefault("tqdm", tq)
-    tv = types.ModuleType("torchvision")
-    tvu = types.ModuleType("torchvision.utils")
-    tvu.save_image = lambda *a, **k: None  # writes PNGs
-    tv.utils = tvu
-    sys.modules.setdefault("torchvision", tv)
-    sys.modules.setdefault("torchvision.utils", tvu)
-    sys.modules.setdefault("cv2", types.ModuleType("cv2"))  # svd_operators: other operators only
-    ds = types.ModuleType("datasets")  # datasets/ needs torchvision; replaced by our two images
-    ds.get_dataset = ds.data_transform = ds.inverse_data_transform = None
-    sys.modules.setdefault("datasets", ds)
-
-
-@contextlib.contextmanager
-def cuda_is_cpu():
-    """Their loops move tensors with `.to('cuda')` / `.cuda()`; on this CPU-only run: the identity."""
-    orig_to, orig_cuda = torch.Tensor.to, torch.Tensor.cuda
-
-    def to(self, *a, **k):
-        a = tuple("cpu" if (isinstance(v, str) and v.startswith("cuda")) or
-                  (isinstance(v, torch.device) and v.type == "cuda") else v for v in a)
-        if "device" in k:
-            k["device"] = "cpu"
-        return orig_to(self, *a, **k)
-
-    torch.Tensor.to = to
-    torch.Tensor.cuda = lambda self, *a, **k: self
-    try:
-        yield
-    finally:
-        torch.Tensor.to, torch.Tensor.cuda = orig_to, orig_cuda
+    common.stub_module("tqdm", tqdm=_Bar)
+    common.stub_module("torchvision.utils", save_image=lambda *a, **k: None)  # writes PNGs
+    common.stub_modules("cv2")  # svd_operators: other operators only
+    # datasets/ needs torchvision; replaced by our two images
+    common.stub_module("datasets", get_dataset=None, data_transform=None, inverse_data_transform=None)
 
 
 def ns(**k):
@@ -107,12 +78,6 @@ def config():
     return ns(sampling=ns(batch_size=1), data=ns(num_workers=0, channels=1, image_size=32),
               diffusion=ns(num_diffusion_timesteps=1000),
               time_travel=ns(T_sampling=STEPS, travel_length=1, travel_repeat=1))
-
-
-def box_mask():
-    mask = torch.ones(32, 32)
-    mask[BOX["top"]:BOX["top"] + BOX["h"], BOX["left"]:BOX["left"] + BOX["w"]] = 0
-    return mask
 
 
 def meta_common(commit, called, ours):
@@ -132,20 +97,9 @@ def meta_common(commit, called, ours):
     }
 
 
-def stack_draws(per_image):
-    n = len(per_image[0])
-    assert all(len(d) == n for d in per_image), "the images drew different numbers of draws"
-    out = []
-    for i in range(n):
-        kinds = {d[i][0] for d in per_image}
-        assert len(kinds) == 1
-        out.append((kinds.pop(), torch.cat([d[i][1] for d in per_image], 0)))
-    return out
-
-
 def simplified(model, x_true, commit, out):
     import guided_diffusion.diffusion as gdd
-    mask = box_mask()
+    mask = common.box_mask(BOX)
     seen = []  # x_orig of each loop, in their DataLoader's (shuffled) order
 
     def data_transform(cfg, X):  # our images are already in [-1, 1]
@@ -161,7 +115,7 @@ def simplified(model, x_true, commit, out):
     runner = ns(args=args, config=config(), betas=betas, device="cpu")
     del LOOPS[:]
     cwd = os.getcwd()
-    with tempfile.TemporaryDirectory() as tmp, cuda_is_cpu():
+    with tempfile.TemporaryDirectory() as tmp, common.cuda_is_cpu():
         # their mask file (exp/inp_masks/mask.npy, read relative to the working directory)
         os.makedirs(os.path.join(tmp, "exp", "inp_masks"))
         np.save(os.path.join(tmp, "exp", "inp_masks", "mask.npy"), mask.numpy())
@@ -191,13 +145,13 @@ def simplified(model, x_true, commit, out):
     tensors = {"x_true": x_seen, "mask": mask, "y": torch.cat([y for _, _, y in LOOPS], 0),
                "traj_x0": torch.cat([torch.stack(p) for p, _, _ in LOOPS], 1),
                "final": torch.cat([xs[-1] for _, xs, _ in LOOPS], 0)}
-    common.write_fixture(out, meta, tensors, stack_draws(per_image))
+    common.write_fixture(out, meta, tensors, common.stack_draws(per_image))
 
 
 def svd_path(model, x_true, commit, out):
     from functions.svd_ddnm import ddnm_plus_diffusion
     from functions.svd_operators import Inpainting
-    mask = box_mask()
+    mask = common.box_mask(BOX)
     missing = torch.nonzero(mask.flatten() == 0).flatten().long()
     A_funcs = Inpainting(1, 32, missing, "cpu")
     # svd_based_ddnm_plus: y = A(x); add_noise: y + sigma_y n (get_gaussian_noisy_img); x ~ N(0, I)
@@ -205,7 +159,7 @@ def svd_path(model, x_true, commit, out):
     y = y + torch.randn_like(y) * SIGMA_Y
     betas = torch.from_numpy(common.linear_betas()).float()
     del LOOPS[:]
-    with common.DrawRecorder() as rec, cuda_is_cpu():
+    with common.DrawRecorder() as rec, common.cuda_is_cpu():
         x = torch.randn(x_true.shape)
         ddnm_plus_diffusion(x, model, betas, ETA, A_funcs, y, SIGMA_Y, cls_fn=None, classes=None, config=config())
     assert len(LOOPS) == 1 and len(rec.draws) == 1 + STEPS, len(rec.draws)
@@ -223,10 +177,7 @@ def svd_path(model, x_true, commit, out):
 
 
 def main():
-    args = common.parser(__doc__.splitlines()[0], "ddnm").parse_args()
-    common.setup()
-    tree, commit = common.work_tree(args.repo)
-    sys.path.insert(0, tree)
+    args, tree, commit = common.begin(common.parser(__doc__.splitlines()[0], "ddnm"))
     stub_imports()
     from guided_diffusion import unet as their_unet
 

@@ -17,7 +17,6 @@ sigma_0 is passed as the [-1, 1]-scale value (their CLI doubles --sigma_0: 0.025
 
     /usr/bin/python3 tests/parity/gen/ddrm.py --repo /work/.mirror/bahjat-kawar+ddrm/repo
 """
-import contextlib
 import os
 import sys
 import types
@@ -38,36 +37,10 @@ SR_RATIO = 2
 
 def stub_imports():
     """Modules their import chain names but this code path never uses."""
-    tq = types.ModuleType("tqdm")
-    tq.tqdm = lambda it, *a, **k: it  # progress bars only
-    sys.modules.setdefault("tqdm", tq)
-    tv = types.ModuleType("torchvision")
-    tvu = types.ModuleType("torchvision.utils")  # save_image only (runner's sample_sequence)
-    tv.utils = tvu
-    sys.modules.setdefault("torchvision", tv)
-    sys.modules.setdefault("torchvision.utils", tvu)
-    ds = types.ModuleType("datasets")  # datasets/ needs torchvision; the runner's sample_sequence only
-    ds.get_dataset = ds.data_transform = ds.inverse_data_transform = None
-    sys.modules.setdefault("datasets", ds)
-
-
-@contextlib.contextmanager
-def cuda_is_cpu():
-    """Their loop moves x_t with `.to('cuda')`; on this CPU-only run that is the identity."""
-    orig = torch.Tensor.to
-
-    def to(self, *a, **k):
-        a = tuple("cpu" if (isinstance(v, str) and v.startswith("cuda")) or
-                  (isinstance(v, torch.device) and v.type == "cuda") else v for v in a)
-        if "device" in k:
-            k["device"] = "cpu"
-        return orig(self, *a, **k)
-
-    torch.Tensor.to = to
-    try:
-        yield
-    finally:
-        torch.Tensor.to = orig
+    common.stub_module("tqdm", tqdm=lambda it, *a, **k: it)  # progress bars only
+    common.stub_modules("torchvision.utils")  # save_image only (runner's sample_sequence)
+    # datasets/ needs torchvision; the runner's sample_sequence only
+    common.stub_module("datasets", get_dataset=None, data_transform=None, inverse_data_transform=None)
 
 
 def run_case(Diffusion, model, H_funcs, x_true, commit, out, case, operator_meta, extra_tensors):
@@ -77,7 +50,7 @@ def run_case(Diffusion, model, H_funcs, x_true, commit, out, case, operator_meta
     # sample_sequence: y_0 = H(x) + sigma_0 n (not recorded), then x ~ N(0, I), then sample_image
     y_0 = H_funcs.H(x_true)
     y_0 = y_0 + SIGMA_0 * torch.randn_like(y_0)
-    with common.DrawRecorder() as rec, cuda_is_cpu():
+    with common.DrawRecorder() as rec, common.cuda_is_cpu():
         x = torch.randn(x_true.shape)
         xs, x0_preds = Diffusion.sample_image(runner, x, model, H_funcs, y_0, SIGMA_0, last=False)
     assert len(x0_preds) == STEPS
@@ -112,10 +85,7 @@ def run_case(Diffusion, model, H_funcs, x_true, commit, out, case, operator_meta
 
 
 def main():
-    args = common.parser(__doc__.splitlines()[0], "ddrm").parse_args()
-    common.setup()
-    tree, commit = common.work_tree(args.repo)
-    sys.path.insert(0, tree)
+    args, tree, commit = common.begin(common.parser(__doc__.splitlines()[0], "ddrm"))
     stub_imports()
     from functions.svd_replacement import Inpainting, SuperResolution
     from guided_diffusion import unet as their_unet
@@ -125,8 +95,7 @@ def main():
     x_true = common.fmnist_images(IMAGES)
 
     # Inpainting: the missing set is the box, in increasing index order (C = 1: index = pixel)
-    mask = torch.ones(32, 32)
-    mask[BOX["top"]:BOX["top"] + BOX["h"], BOX["left"]:BOX["left"] + BOX["w"]] = 0
+    mask = common.box_mask(BOX)
     missing = torch.nonzero(mask.flatten() == 0).flatten().long()
     run_case(Diffusion, model, Inpainting(1, 32, missing, "cpu"), x_true, commit, args.out, "inpainting",
              {"class": "Inpainting(channels=1, img_dim=32, missing_indices=the box, increasing)", "box": BOX,

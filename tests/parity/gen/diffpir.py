@@ -24,7 +24,6 @@ read from the running frame with a line tracer (sys.settrace), not by editing th
 import os
 import sys
 import tempfile
-import types
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
@@ -42,21 +41,11 @@ BOX = dict(h=12, w=12, top=10, left=10)  # the removed box (pixels), both images
 
 
 def main():
-    args = common.parser(__doc__.split("\n")[0], "diffpir").parse_args()
-    common.setup()
-    repo, commit = common.work_tree(args.repo)
-    sys.path.insert(0, repo)
+    args, repo, commit = common.begin(common.parser(__doc__.split("\n")[0], "diffpir"))
 
     # --- stubs for imports the code path never uses -------------------------------------------
-    cv2 = types.ModuleType("cv2")
-    sys.modules.setdefault("cv2", cv2)
-    tv = types.ModuleType("torchvision")
-    tvu = types.ModuleType("torchvision.utils")
-    tvu.make_grid = None
-    tv.utils = tvu
-    sys.modules.setdefault("torchvision", tv)
-    sys.modules.setdefault("torchvision.utils", tvu)
-    lp = types.ModuleType("lpips")
+    common.stub_modules("cv2")
+    common.stub_module("torchvision.utils", make_grid=None)
 
     class LPIPS(torch.nn.Module):  # metrics only: the script logs it
         def __init__(self, net="vgg"):
@@ -65,8 +54,7 @@ def main():
         def forward(self, a, b):
             return torch.zeros(a.shape[0], 1, 1, 1)
 
-    lp.LPIPS = LPIPS
-    sys.modules["lpips"] = lp
+    common.stub_module("lpips", LPIPS=LPIPS)
 
     from guided_diffusion import script_util, unet
     from utils import utils_image, utils_inpaint, utils_model
@@ -75,8 +63,7 @@ def main():
     truth = common.fmnist_images(IMAGES)                       # [2, 1, 32, 32] in [-1, 1]
     img_uint = np.round((truth[:, 0].numpy() + 1) * 127.5).astype(np.uint8).transpose(1, 2, 0)  # 32x32x2
     assert np.array_equal(img_uint.astype(np.float32) / 127.5 - 1, truth[:, 0].numpy().transpose(1, 2, 0))
-    pixel_mask = torch.ones(32, 32)
-    pixel_mask[BOX["top"]:BOX["top"] + BOX["h"], BOX["left"]:BOX["left"] + BOX["w"]] = 0
+    pixel_mask = common.box_mask(BOX)
 
     class FixedMask:  # stands in for their mask_generator (random masks of 256x256x3 only)
         def __init__(self, *a, **k):
@@ -131,9 +118,7 @@ def main():
     lines = src.splitlines()
 
     def line_of(text):
-        hits = [i + 1 for i, l in enumerate(lines) if l.strip() == text]
-        assert len(hits) == 1, text
-        return hits[0]
+        return common.source_line(lines, text)
 
     after_data_step = line_of("if (model_out_type == 'pred_xstart') and not (seq[i] == seq[-1]):")
     after_loop = line_of("x[mask.to(torch.bool)] = y[mask.to(torch.bool)]")  # before it runs
@@ -165,21 +150,11 @@ def main():
         return None
 
     # closure variables (seq, eta, ...) of test_rho are read through f_locals as free variables
-    tags = []
-    rec = common.DrawRecorder()
     scratch = tempfile.mkdtemp(prefix="diffpir-parity-")
     cwd = os.getcwd()
     os.chdir(scratch)
     try:
-        with rec:
-            recorded = torch.randn_like
-
-            def tagged(*a, **k):
-                f = sys._getframe(1)
-                tags.append((f.f_code.co_name, f.f_lineno))
-                return recorded(*a, **k)
-
-            torch.randn_like = tagged
+        with common.tagged_draws() as rec:
             code = compile(src, script, "exec")
             sys.settrace(global_trace)
             try:
@@ -189,7 +164,7 @@ def main():
     finally:
         os.chdir(cwd)
         torch.load = real_load
-    assert len(tags) == len(rec.draws), "a draw other than torch.randn_like was made"
+    tags = rec.tags
 
     # --- keep the draws that reach the result -------------------------------------------------
     kept, left_out = [], {"p_sample": 0, "eta_term": 0}

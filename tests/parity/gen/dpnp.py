@@ -29,7 +29,6 @@ test of our dds_grid=code.
 import builtins
 import os
 import sys
-import types
 
 import numpy as np
 import torch
@@ -58,9 +57,6 @@ GRID_ETAS = list(np.concatenate([np.repeat([0.4], 4), np.exp(np.linspace(np.log(
 
 def stub_imports():
     """Modules their import chain names but these code paths never use."""
-    tq = types.ModuleType("tqdm")
-    tq_auto = types.ModuleType("tqdm.auto")
-
     class _Bar:  # p_sample_loop's progress bar: iterated, len(), set_postfix
         def __init__(self, it):
             self.it = list(it)
@@ -74,21 +70,11 @@ def stub_imports():
         def set_postfix(self, *a, **k):
             pass
 
-    tq_auto.tqdm = _Bar
-    tq.auto = tq_auto
-    sys.modules.setdefault("tqdm", tq)
-    sys.modules.setdefault("tqdm.auto", tq_auto)
+    common.stub_module("tqdm.auto", tqdm=_Bar)
     # matplotlib.pyplot (progress images, record=False), scipy (util.img_utils' imports),
     # torchvision (measurements.py imports only `torch` from it)
-    mpl = types.ModuleType("matplotlib")
-    plt = types.ModuleType("matplotlib.pyplot")
-    mpl.pyplot = plt
-    sys.modules.setdefault("matplotlib", mpl)
-    sys.modules.setdefault("matplotlib.pyplot", plt)
-    sys.modules.setdefault("scipy", types.ModuleType("scipy"))
-    tv = types.ModuleType("torchvision")
-    tv.torch = torch
-    sys.modules.setdefault("torchvision", tv)
+    common.stub_modules("matplotlib.pyplot", "scipy")
+    common.stub_module("torchvision", torch=torch)
 
 
 def diffusion_config(sampler):
@@ -102,9 +88,8 @@ def run(name, spec, model, gd, cm, operator, noiser, x_true):
     cfg = diffusion_config(spec["sampler"])
     sampler = gd.create_sampler(adjust_color=False, warm_start=False, **cfg)
     cond_method = cm.get_conditioning_method("mala", operator, noiser, **MALA)
-    ys, trajs, finals, draws_per_image = [], [], [], []
-    for b in range(len(IMAGES)):
-        ref_img = x_true[b:b + 1]
+
+    def run_one(b, ref_img):
         torch.manual_seed(100 + b)
         y = operator.forward(ref_img)
         y_n = noiser(y)
@@ -150,27 +135,14 @@ def run(name, spec, model, gd, cm, operator, noiser, x_true):
             traj = [x for kind, x in events if kind == "dds"]
         else:
             traj = [x for kind, x in events if kind == "pcs"] + [events[-1][1]]
-        ys.append(y_n.detach())
-        trajs.append(torch.stack(traj))
-        finals.append(sample.detach())
-        draws_per_image.append(rec.draws)
+        return y_n, traj, sample, rec.draws
 
-    n = len(draws_per_image[0])
-    assert all(len(d) == n for d in draws_per_image), "the images drew different numbers of draws"
-    draws = []
-    for i in range(n):
-        kinds = {d[i][0] for d in draws_per_image}
-        assert len(kinds) == 1
-        draws.append((kinds.pop(), torch.cat([d[i][1] for d in draws_per_image], 0)))
-    return cfg, torch.cat(ys, 0), torch.cat(trajs, 1), torch.cat(finals, 0), draws
+    return (cfg,) + common.per_image(x_true, run_one)
 
 
 def main():
-    args = common.parser(__doc__.splitlines()[0], "dpnp-ddim").parse_args()
+    args, tree, commit = common.begin(common.parser(__doc__.splitlines()[0], "dpnp-ddim"))
     out_root = os.path.dirname(os.path.abspath(args.out))
-    common.setup()
-    tree, commit = common.work_tree(args.repo)
-    sys.path.insert(0, tree)
     stub_imports()
     from guided_diffusion import condition_methods as cm
     from guided_diffusion import gaussian_diffusion as gd

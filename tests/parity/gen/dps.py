@@ -22,7 +22,6 @@ methods read ('ps' ignores it).
 import functools
 import os
 import sys
-import types
 
 import numpy as np
 import torch
@@ -40,9 +39,6 @@ BOX = dict(top=9, left=7, h=16, w=16)  # the removed box (DPS: 128x128 of 256x25
 def stub_imports():
     """Modules their import chain names but this code path never uses."""
     # tqdm.auto.tqdm: p_sample_loop's progress bar (iterates and takes set_postfix)
-    tq = types.ModuleType("tqdm")
-    tq_auto = types.ModuleType("tqdm.auto")
-
     class _Bar:
         def __init__(self, it):
             self.it = it
@@ -53,27 +49,14 @@ def stub_imports():
         def set_postfix(self, *a, **k):
             pass
 
-    tq_auto.tqdm = _Bar
-    tq.auto = tq_auto
-    sys.modules.setdefault("tqdm", tq)
-    sys.modules.setdefault("tqdm.auto", tq_auto)
+    common.stub_module("tqdm.auto", tqdm=_Bar)
     # measurements.py: `from torchvision import torch`, and the motion-blur kernel (external repo)
-    tv = types.ModuleType("torchvision")
-    tv.torch = torch
-    sys.modules.setdefault("torchvision", tv)
-    mb = types.ModuleType("motionblur")
-    mbm = types.ModuleType("motionblur.motionblur")
-    mbm.Kernel = None
-    mb.motionblur = mbm
-    sys.modules.setdefault("motionblur", mb)
-    sys.modules.setdefault("motionblur.motionblur", mbm)
+    common.stub_module("torchvision", torch=torch)
+    common.stub_module("motionblur.motionblur", Kernel=None)
 
 
 def main():
-    args = common.parser(__doc__.splitlines()[0], "dps").parse_args()
-    common.setup()
-    tree, commit = common.work_tree(args.repo)
-    sys.path.insert(0, tree)
+    args, tree, commit = common.begin(common.parser(__doc__.splitlines()[0], "dps"))
     stub_imports()
     from guided_diffusion import unet as their_unet
     from guided_diffusion.condition_methods import get_conditioning_method
@@ -94,23 +77,20 @@ def main():
     cond_method = get_conditioning_method("ps", operator, noiser, scale=SCALE)
 
     x_true = common.fmnist_images(IMAGES)
-    mask = torch.ones(1, 1, 32, 32)
-    mask[..., BOX["top"]:BOX["top"] + BOX["h"], BOX["left"]:BOX["left"] + BOX["w"]] = 0
+    mask = common.box_mask(BOX, (1, 1, 32, 32))
 
     # The operator as theirs: A x = mask ⊙ x (full image), on a probe, for the test to compare.
     probe = torch.randn(2, 1, 32, 32)
     A_probe = operator.forward(probe, mask=mask)
 
-    ys, trajs, finals, draws_per_image = [], [], [], []
-    for b in range(len(IMAGES)):
-        ref_img = x_true[b:b + 1]
+    def run_one(b, ref_img):
         # sample_condition.py, per image: y = A x, y_n = noiser(y), x_start ~ N(0, I), loop
         y = operator.forward(ref_img, mask=mask)
         y_n = noiser(y)
         traj = []
 
-        def cond_fn(x_t, measurement, noisy_measurement, x_prev, x_0_hat, _traj=traj):
-            _traj.append(x_0_hat.detach().clone())
+        def cond_fn(x_t, measurement, noisy_measurement, x_prev, x_0_hat):
+            traj.append(x_0_hat.detach().clone())
             return cond_method.conditioning(x_t=x_t, measurement=measurement, noisy_measurement=noisy_measurement,
                                             x_prev=x_prev, x_0_hat=x_0_hat, mask=mask)
 
@@ -127,22 +107,12 @@ def main():
             sample = sampler.p_sample_loop(model=model, x_start=x_start, measurement=y_n, measurement_cond_fn=cond_fn,
                                            record=False, save_root=None)
             del sampler.q_sample
-        ys.append(y_n.detach())
-        trajs.append(torch.stack(traj))
-        finals.append(sample.detach())
-        draws_per_image.append(rec.draws)
+        return y_n, traj, sample, rec.draws
 
     # one [B, ...] draw per recorded draw: image b's draw i is item b of draw i
-    n = len(draws_per_image[0])
-    assert all(len(d) == n for d in draws_per_image), "the images drew different numbers of draws"
-    draws = []
-    for i in range(n):
-        kinds = {d[i][0] for d in draws_per_image}
-        assert len(kinds) == 1
-        draws.append((kinds.pop(), torch.cat([d[i][1] for d in draws_per_image], 0)))
+    y, traj_x0, final, draws = common.per_image(x_true, run_one)  # traj_x0 [S, B, 1, 32, 32]
     assert len(draws) == STEPS + 1, f"expected x_T and one draw per step, got {len(draws)}"
 
-    traj_x0 = torch.cat(trajs, 1)  # [S, B, 1, 32, 32]
     meta = {
         "solver": "dps",
         "repository": "github.com/DPS2022/diffusion-posterior-sampling",
@@ -164,8 +134,8 @@ def main():
         "trajectory": "traj_x0[s] = x_0_hat (clipped pred_xstart) at step s, s = 0 .. STEPS-1; final = the returned sample",
     }
     common.write_fixture(args.out, meta,
-                         {"x_true": x_true, "mask": mask, "y": torch.cat(ys, 0), "probe": probe, "A_probe": A_probe,
-                          "traj_x0": traj_x0, "final": torch.cat(finals, 0)},
+                         {"x_true": x_true, "mask": mask, "y": y, "probe": probe, "A_probe": A_probe,
+                          "traj_x0": traj_x0, "final": final},
                          draws)
 
 

@@ -73,10 +73,10 @@ STUBBED = ["torchvision", "torchvision.datasets", "torchvision.transforms", "tor
 
 
 def import_qcs(tree):
+    """Their modules, from `tree` (first on sys.path)."""
     for n in STUBBED:
         if n not in sys.modules:
             lenient_stub(n)
-    sys.path.insert(0, tree)
     models = importlib.import_module("models")
     datasets = importlib.import_module("datasets")
     runner = importlib.import_module("runners.ncsn_runner")
@@ -141,9 +141,7 @@ def main():
     args = common.parser(__doc__.split("\n")[0], "qcs-sgm")
     args.add_argument("--unet-repo", default="/work/.mirror/DPS2022+diffusion-posterior-sampling/repo",
                       help="a repository with guided-diffusion's guided_diffusion/unet.py (the prior's network)")
-    a = args.parse_args()
-    common.setup()
-    tree, commit = common.work_tree(a.repo)
+    a, tree, commit = common.begin(args)
     unet_tree, unet_commit = common.work_tree(a.unet_repo)
     models, datasets, runner = import_qcs(tree)
     unet = common.load_unet(import_unet(unet_tree))

@@ -44,17 +44,10 @@ def ns(d):
 
 
 def main():
-    args = common.parser(__doc__.split("\n")[0], "red-diff").parse_args()
-    common.setup()
-    repo, commit = common.work_tree(args.repo)
-    sys.path.insert(0, repo)
+    args, repo, commit = common.begin(common.parser(__doc__.split("\n")[0], "red-diff"))
 
-    om = types.ModuleType("omegaconf")
-    om.DictConfig = dict
-    om.OmegaConf = None
-    sys.modules.setdefault("omegaconf", om)
-    common.stub_modules("hydra", "hydra.utils")
-    sys.modules["hydra.utils"].call = None
+    common.stub_module("omegaconf", DictConfig=dict, OmegaConf=None)
+    common.stub_module("hydra.utils", call=None)
     for pkg in ["algos", "models"]:  # packages without their registries (__init__.py)
         m = types.ModuleType(pkg)
         m.__path__ = [os.path.join(repo, pkg)]
@@ -78,17 +71,12 @@ def main():
 
     # --- the problem ------------------------------------------------------------------------------
     x = common.fmnist_images(IMAGES)                         # [2, 1, 32, 32] in [-1, 1]
-    pixel_mask = torch.ones(32, 32)
-    pixel_mask[BOX["top"]:BOX["top"] + BOX["h"], BOX["left"]:BOX["left"] + BOX["w"]] = 0
+    pixel_mask = common.box_mask(BOX)
     os.makedirs(os.path.join(scratch, "masks"))
     degredations.save_mask(os.path.join(scratch, "masks", "box.npz"), pixel_mask.reshape(1, -1).numpy())
     # --- model and diffusion ----------------------------------------------------------------------
-    real_cuda = torch.Tensor.cuda
-    torch.Tensor.cuda = lambda self, *a, **k: self
-    try:
+    with common.cuda_is_cpu():
         diffusion = Diffusion(**vars(cfg.diffusion))
-    finally:
-        torch.Tensor.cuda = real_cuda
     net = common.load_unet(unet)
     cg_model = ClassifierGuidanceModel(net, None, diffusion, cfg)
     sampler = REDDIFF(cg_model, cfg)                         # builds H = build_degredation_model(cfg)
@@ -111,30 +99,15 @@ def main():
     torch.optim.Adam = RecordingAdam
     src = open(os.path.join(repo, "algos", "reddiff.py")).read().splitlines()
 
-    def line_of(text):
-        hits = [i + 1 for i, l in enumerate(src) if l.strip() == text]
-        assert len(hits) == 1, text
-        return hits[0]
-
-    line_x0, line_xt = line_of("noise_x0 = torch.randn_like(mu)"), line_of("noise_xt = torch.randn_like(mu)")
-    tags = []
-    rec = common.DrawRecorder()
+    line_x0 = common.source_line(src, "noise_x0 = torch.randn_like(mu)")
+    line_xt = common.source_line(src, "noise_xt = torch.randn_like(mu)")
     try:
-        with rec:
-            recorded = torch.randn_like
-
-            def tagged(*a, **k):
-                f = sys._getframe(1)
-                tags.append((f.f_code.co_name, f.f_lineno))
-                return recorded(*a, **k)
-
-            torch.randn_like = tagged
+        with common.tagged_draws() as rec:
             x0_pred, mu = sampler.sample(x, None, ts, y_0=y_0)
     finally:
         torch.optim.Adam = RealAdam
-    assert len(tags) == len(rec.draws), "a draw other than torch.randn_like was made"
     kept, left_out = [], 0
-    for (name, line), draw in zip(tags, rec.draws):
+    for (name, line), draw in zip(rec.tags, rec.draws):
         assert name == "sample" and line in (line_x0, line_xt), (name, line)
         if line == line_x0:
             left_out += 1
