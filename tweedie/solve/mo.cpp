@@ -78,7 +78,7 @@ const OptionTable<DpsMoOptions>& DpsMoOptions::table() {
            {"sigma_max", &O::sigma_max, "σ of the first Karras point (EDM: 80)", positive()},
            {"sigma_min", &O::sigma_min, "σ of the last Karras point (EDM: 0.002)", positive()},
            {"rho", &O::rho, "Karras grid exponent ρ", positive()},
-           {"clip_denoised", &O::clip_denoised, "clamp D(x; σ) to [-1, 1] before MO"},
+           {"clip_denoised", &O::clip_denoised, "clamp the step's denoised estimate D_MO(x; σ) to [-1, 1], after MO (the Euler step uses it)"},
            {"eta", &O::eta, "fresh-noise share of the Euler step: 0 re-uses the implied noise (x − D_MO)/σ (EDM's "
                             "deterministic step), 1 the ancestral step with fresh noise", in_range(0, 1)}},
           MoOptions::fields<O>()),
