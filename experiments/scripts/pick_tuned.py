@@ -1,0 +1,64 @@
+"""Read a tuning run's finished cells and pick, per problem and method label, the setting with the
+best mean PSNR; print the table and, with --set-for CONFIG, write those settings into CONFIG's
+methods as "set_for" (docs/experiments.md), so the evaluation run uses each task's validation
+choice under one label. Reads OUT/cells/*/*/*/cell.json, so it works on a run still in progress
+(problems whose grid is incomplete are reported and skipped).
+
+    /usr/bin/python3 experiments/scripts/pick_tuned.py results/seed002/tune-baselines \
+        [--set-for experiments/seed002-full.json]
+"""
+import argparse
+import glob
+import json
+import math
+import os
+import re
+from collections import defaultdict
+
+ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+ap.add_argument("run", help="the tuning run's output directory (holds cells/)")
+ap.add_argument("--set-for", help="an experiment config whose methods (by label) receive set_for")
+ap.add_argument("--expect", type=int, default=0, help="grid points per (problem, label); 0: take what is there")
+args = ap.parse_args()
+
+grid = defaultdict(list)  # (problem, label) -> [(mean, se, swept settings, n)]
+for path in sorted(glob.glob(os.path.join(args.run, "cells", "*", "*", "*", "cell.json"))):
+    cell = json.load(open(path))
+    d = cell["description"]
+    psnr = cell["metrics"]["psnr"]
+    n = len(psnr)
+    mean = sum(psnr) / n
+    se = math.sqrt(sum((p - mean) ** 2 for p in psnr) / (n - 1) / n) if n > 1 else float("nan")
+    key = os.path.basename(os.path.dirname(path))  # "k=v_k=v" or "default"
+    swept = {}
+    if key != "default":  # "mo_sigma_min=0_mo_steps=5": keys may hold "_", values (numbers, words) do not
+        swept = dict(re.findall(r"([A-Za-z][A-Za-z0-9_]*?)=([^_]*)(?:_|$)", key))
+    grid[(d["problem"]["name"], d["label"])].append((mean, se, swept, n))
+
+picks = defaultdict(dict)
+print("| problem | label | points | best setting | PSNR (dB) | runner-up |")
+print("|---|---|---|---|---|---|")
+for (problem, label), points in sorted(grid.items()):
+    points.sort(key=lambda p: -p[0])
+    complete = not args.expect or len(points) == args.expect
+    best = points[0]
+    second = f"{points[1][0]:.2f} ({', '.join(f'{k}={v}' for k, v in points[1][2].items())})" if len(points) > 1 else ""
+    note = "" if complete else f" (incomplete: {len(points)} of {args.expect})"
+    print(f"| {problem} | {label} | {len(points)}{note} | {', '.join(f'{k}={v}' for k, v in best[2].items())} | "
+          f"{best[0]:.2f} ± {best[1]:.2f} (n = {best[3]}) | {second} |")
+    if complete:
+        picks[label][problem] = {k: (float(v) if v.replace('.', '', 1).replace('-', '', 1).isdigit() else v)
+                                 for k, v in best[2].items()}
+
+if args.set_for:
+    cfg = json.load(open(args.set_for))
+    for m in cfg["methods"]:
+        label = m.get("label", m["method"])
+        if label in picks:
+            m["set_for"] = picks[label]
+    tmp = args.set_for + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(cfg, f, indent=2)
+        f.write("\n")
+    os.replace(tmp, args.set_for)
+    print(f"\nwrote set_for for {sorted(picks)} into {args.set_for}")
