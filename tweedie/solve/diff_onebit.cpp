@@ -43,7 +43,8 @@ Result diff_onebit(const SolveContext& ctx, const DiffOneBitOptions& o) {
             [&](double ab) { return o.lambda * ab / (1 - ab); },
             [&](const torch::Tensor& z, double mu) {
               return prox_adam(data, z, torch::tensor(mu, torch::kFloat64), o.inner_steps, o.lr);
-            }},
+            },
+            /*start=*/{}},
            meter, result);
   result.cost = meter.finish(0, data.grads());
   return result;

@@ -115,7 +115,8 @@ Result diffpir(const SolveContext& ctx, const DiffPirOptions& o) {
                  auto cg = gaussian_prox_cg(*lik.op, ctx.y, x0, mu, lik.channel->scale(), o.inner_steps);
                  cg_products += cg.normal_products;
                  return cg.x;
-               }};
+               },
+               /*start=*/{}};
   if (o.start == "y") loop.start = diffpir_y_start(ctx, s, lik.channel->noise_std());
   loop.return_state = o.output == "state";
   hqs_loop(ctx, loop, meter, result);
