@@ -55,8 +55,11 @@ def stub_imports():
     common.stub_module("motionblur.motionblur", Kernel=None)
 
 
-def main():
-    args, tree, commit = common.begin(common.parser(__doc__.splitlines()[0], "dps"))
+def build(steps, scale, noise_sigma, operator, **operator_args):
+    """Their pieces as sample_condition.py builds them (imports stubbed first): the UNetModel with
+    the converged prior, the DDPM sampler respaced to `steps`, the operator `operator` (their
+    registry name) with `operator_args`, the Gaussian noiser and the 'ps' conditioning of step
+    `scale`. Returns (model, sampler, operator, noiser, cond_method, diffusion_config)."""
     stub_imports()
     from guided_diffusion import unet as their_unet
     from guided_diffusion.condition_methods import get_conditioning_method
@@ -70,11 +73,17 @@ def main():
         p.requires_grad_(True)
     diffusion_config = dict(sampler="ddpm", steps=1000, noise_schedule="linear", model_mean_type="epsilon",
                             model_var_type="fixed_small", dynamic_threshold=False, clip_denoised=True,
-                            rescale_timesteps=False, timestep_respacing=str(STEPS))
+                            rescale_timesteps=False, timestep_respacing=str(steps))
     sampler = create_sampler(**diffusion_config)
-    operator = get_operator(name="inpainting", device="cpu")
-    noiser = get_noise(name="gaussian", sigma=NOISE_SIGMA)
-    cond_method = get_conditioning_method("ps", operator, noiser, scale=SCALE)
+    op = get_operator(name=operator, device="cpu", **operator_args)
+    noiser = get_noise(name="gaussian", sigma=noise_sigma)
+    cond_method = get_conditioning_method("ps", op, noiser, scale=scale)
+    return model, sampler, op, noiser, cond_method, diffusion_config
+
+
+def main():
+    args, tree, commit = common.begin(common.parser(__doc__.splitlines()[0], "dps"))
+    model, sampler, operator, noiser, cond_method, diffusion_config = build(STEPS, SCALE, NOISE_SIGMA, "inpainting")
 
     x_true = common.fmnist_images(IMAGES)
     mask = common.box_mask(BOX, (1, 1, 32, 32))

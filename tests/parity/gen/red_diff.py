@@ -43,15 +43,17 @@ def ns(d):
     return types.SimpleNamespace(**{k: ns(v) if isinstance(v, dict) else v for k, v in d.items()})
 
 
-def main():
-    args, repo, commit = common.begin(common.parser(__doc__.split("\n")[0], "red-diff"))
-
+def build(repo, num_steps, pixel_mask, indices):
+    """Their REDDIFF sampler as their main.py builds it, for inpainting with `pixel_mask` ([H, W],
+    1 = kept; deg inp_box) and `num_steps` steps: returns (sampler, H, ts, cfg, algo, exp, diff_cfg).
+    Registers the packages and stubs that their imports need (the module docstring says which)."""
     common.stub_module("omegaconf", DictConfig=dict, OmegaConf=None)
     common.stub_module("hydra.utils", call=None)
     for pkg in ["algos", "models"]:  # packages without their registries (__init__.py)
-        m = types.ModuleType(pkg)
-        m.__path__ = [os.path.join(repo, pkg)]
-        sys.modules[pkg] = m
+        if pkg not in sys.modules:
+            m = types.ModuleType(pkg)
+            m.__path__ = [os.path.join(repo, pkg)]
+            sys.modules[pkg] = m
 
     from algos.reddiff import REDDIFF
     from models.classifier_guidance_model import ClassifierGuidanceModel
@@ -66,12 +68,8 @@ def main():
     diff_cfg = load_yaml(os.path.join(repo, "_configs", "diffusion", "linear1000.yaml"))
     scratch = tempfile.mkdtemp(prefix="reddiff-parity-")
     algo["deg"] = "inp_box"
-    exp.update(num_steps=NUM_STEPS, root=scratch, save_evolution=False)
+    exp.update(num_steps=num_steps, root=scratch, save_evolution=False)
     cfg = ns({"algo": algo, "exp": exp, "diffusion": diff_cfg, "dataset": {"image_size": 32, "channels": 1}})
-
-    # --- the problem ------------------------------------------------------------------------------
-    x = common.fmnist_images(IMAGES)                         # [2, 1, 32, 32] in [-1, 1]
-    pixel_mask = common.box_mask(BOX)
     os.makedirs(os.path.join(scratch, "masks"))
     degredations.save_mask(os.path.join(scratch, "masks", "box.npz"), pixel_mask.reshape(1, -1).numpy())
     # --- model and diffusion ----------------------------------------------------------------------
@@ -83,9 +81,16 @@ def main():
     H = sampler.H                                            # as main.py: H = algo.H; H.set_indices(idx)
     assert isinstance(H, degredations.Inpainting)
     H.device = torch.device("cpu")
-    H.set_indices(torch.tensor(IMAGES))
+    H.set_indices(torch.tensor(indices))
+    return sampler, H, get_timesteps(cfg), cfg, algo, exp, diff_cfg
+
+
+def main():
+    args, repo, commit = common.begin(common.parser(__doc__.split("\n")[0], "red-diff"))
+    x = common.fmnist_images(IMAGES)                         # [2, 1, 32, 32] in [-1, 1]
+    pixel_mask = common.box_mask(BOX)
+    sampler, H, ts, cfg, algo, exp, diff_cfg = build(repo, NUM_STEPS, pixel_mask, IMAGES)
     y_0 = H.H(x)                                             # [2, K]: the kept pixels
-    ts = get_timesteps(cfg)
 
     traj = []
     RealAdam = torch.optim.Adam
