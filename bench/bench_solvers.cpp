@@ -65,7 +65,7 @@ int main(int argc, char** argv) {
   // Every enrolled solver with a prior, so a new one is benchmarked without touching this file.
   // Self-diffusion and DIP train their own network: bench_untrained times them.
   for (const auto* e : tweedie::solve::solver_registry().entries()) {
-    if (!e->make.uses_prior) continue;
+    if (!e->make.uses_prior || e->make.reference) continue;
     benchmark::RegisterBenchmark(e->name.c_str(), [name = e->name](benchmark::State& s) { run_solver(s, name); })
         ->Arg(1)
         ->Arg(32)

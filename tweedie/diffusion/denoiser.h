@@ -18,6 +18,8 @@
 // Denoiser may be shared between threads.
 #include <torch/torch.h>
 
+#include <memory>
+
 #include <nlohmann/json.hpp>
 
 #include <atomic>
@@ -96,6 +98,8 @@ double vp_sigma_to_t(double sigma, double beta_min = 0.1, double beta_d = 19.9, 
 
 // ---- the ε-network adapter ------------------------------------------------------------------
 
+struct GaussianMixture;  // gmm_prior.h
+
 struct EpsDenoiserOptions {
   // guided-diffusion model_var_type; learned_range needs a network with 2C output channels
   // (DPS checkpoints: learned_range).
@@ -103,6 +107,9 @@ struct EpsDenoiserOptions {
   // Continuous path: feed the nearest integer timestep instead of the interpolated one
   // (k-diffusion's `quantize`). Off by default, as in k-diffusion.
   bool quantize_t = false;
+  // The exact density behind the ε-model where it is known (a "gmm:" prior), else null: what the
+  // `exact` solver and the posterior scores read (gmm_posterior.h). Not part of to_json().
+  std::shared_ptr<const GaussianMixture> mixture = nullptr;
   nlohmann::json to_json() const;
 };
 

@@ -69,7 +69,9 @@ Prior load_prior(const std::string& path, torch::Device device, const std::strin
     p.sha256 = sha256_file(file);
     p.gmm = std::make_shared<const GaussianMixture>(load_gmm(file));
     p.base = make_schedule(p.diffusion.schedule, p.diffusion.steps);
-    p.denoiser = std::make_shared<EpsDenoiser>(gmm_eps_model(p.base, p.gmm), p.base);
+    EpsDenoiserOptions options;
+    options.mixture = p.gmm;
+    p.denoiser = std::make_shared<EpsDenoiser>(gmm_eps_model(p.base, p.gmm), p.base, options);
     return p;
   }
   const std::string weights_path = data_path(path);

@@ -80,6 +80,7 @@ void enroll_dip(SolverRegistry&);             // dip (no prior)
 void enroll_red_diff(SolverRegistry&);        // red-diff, red-diff-mo
 void enroll_mo(SolverRegistry&);              // dps-mo
 void enroll_dpnp(SolverRegistry&);            // dpnp
+void enroll_exact(SolverRegistry&);           // exact
 
 SolverRegistry& solver_registry() {
   static SolverRegistry* registry = [] {
@@ -97,6 +98,7 @@ SolverRegistry& solver_registry() {
     enroll_red_diff(*r);
     enroll_mo(*r);
     enroll_dpnp(*r);
+    enroll_exact(*r);
     return r;
   }();
   return *registry;

@@ -122,6 +122,10 @@ struct SolverEntryFns {
   // False for methods that bring their own untrained network (self-diffusion, DIP): callers
   // then load no prior and pass no_prior().
   bool uses_prior = true;
+  // A closed-form reference rather than a method (`exact`): it runs only on a Gaussian-mixture
+  // prior with a linear Gaussian problem and evaluates no network, so the contract tests that
+  // run every solver on any prior and channel leave it to its own tests.
+  bool reference = false;
 };
 using SolverRegistry = Registry<SolverEntryFns>;
 

@@ -1,0 +1,168 @@
+// The exact posterior of the Gaussian-mixture prior under a linear Gaussian channel
+// (tweedie/diffusion/gmm_posterior.h) against self-normalised importance sampling from the prior,
+// its exact draws against its own moments, and the `exact` solver (tweedie/solve/exact.h).
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "support/random_gmm.h"
+#include "tweedie/core/error.h"
+#include "tweedie/core/runtime.h"
+#include "tweedie/diffusion/gmm_posterior.h"
+#include "tweedie/problem.h"
+#include "tweedie/solve/solver.h"
+
+namespace tweedie::diffusion {
+namespace {
+
+const auto kF64 = torch::TensorOptions().dtype(torch::kFloat64);
+
+// Component k of `g` alone (weight 1).
+GaussianMixture component(const GaussianMixture& g, int64_t k) {
+  GaussianMixture c = g;
+  c.log_weights = torch::zeros({1}, kF64);
+  c.means = g.means.slice(0, k, k + 1).clone();
+  c.eigvals = g.eigvals.slice(0, k, k + 1).clone();
+  c.eigvecs = g.eigvecs.slice(0, k, k + 1).clone();
+  c.residual = g.residual.slice(0, k, k + 1).clone();
+  return c;
+}
+
+struct Linear {
+  GaussianMixture g;
+  torch::Tensor A, x, y;
+  double sigma;
+};
+
+// y = A x + σ n for two draws x of the mixture.
+Linear linear_case(std::vector<int64_t> item, int64_t K, int64_t d, int64_t M, double sigma, uint64_t seed) {
+  Linear c{test::random_gmm(item, K, d, seed), {}, {}, {}, sigma};
+  torch::Generator gen = make_generator(seed + 1);
+  const int64_t D = c.g.item_numel();
+  c.A = at::randn({M, D}, gen, kF64) / std::sqrt(static_cast<double>(M));
+  c.x = c.g.sample(2, gen).reshape({2, D});
+  c.y = at::matmul(c.x, c.A.t()) + sigma * at::randn({2, M}, gen, kF64);
+  return c;
+}
+
+// Importance sampling: per component k, N draws x ~ N(μ_k, Σ_k) weighted by p(y | x) give
+// p(y | k) ≈ mean w and E[x | y, k] ≈ Σ w x / Σ w; the weights w_k ∝ π_k p(y | k).
+struct Estimate {
+  torch::Tensor weights, mean, second;  // [B, K], [B, D], [B, D] (E[x²])
+};
+Estimate importance(const Linear& c, int64_t N, uint64_t seed) {
+  torch::Generator gen = make_generator(seed);
+  const int64_t K = c.g.components(), B = c.y.size(0), D = c.g.item_numel();
+  auto log_ev = torch::empty({B, K}, kF64);
+  auto mk = torch::empty({B, K, D}, kF64), sk = torch::empty({B, K, D}, kF64);
+  for (int64_t k = 0; k < K; ++k) {
+    const auto xs = component(c.g, k).sample(N, gen).reshape({N, D});
+    const auto r = c.y.unsqueeze(1) - at::matmul(xs, c.A.t()).unsqueeze(0);  // [B, N, M]
+    const auto logw = -r.square().sum(2) / (2 * c.sigma * c.sigma);           // [B, N] (constants cancel)
+    log_ev.select(1, k).copy_(at::logsumexp(logw, 1) - std::log(static_cast<double>(N)));
+    const auto w = at::softmax(logw, 1);
+    mk.select(1, k).copy_(at::matmul(w, xs));
+    sk.select(1, k).copy_(at::matmul(w, xs.square()));
+  }
+  const auto lw = at::softmax(log_ev + c.g.log_weights.unsqueeze(0), 1);
+  return {lw, (lw.unsqueeze(2) * mk).sum(1), (lw.unsqueeze(2) * sk).sum(1)};
+}
+
+TEST(GmmPosterior, MatchesImportanceSamplingFromThePrior) {
+  // with an isotropic residual (d < Da) and without one (d = Da)
+  for (const auto& [item, d] : std::vector<std::pair<std::vector<int64_t>, int64_t>>{{{1, 3, 3}, 3}, {{1, 2, 2}, 3}}) {
+    SCOPED_TRACE(d);
+    const Linear c = linear_case(item, 3, d, 4, 0.3, 17);
+    const GmmPosterior post(c.g, c.A, c.y, c.sigma);
+    const Estimate is = importance(c, 400000, 5);
+    const int64_t D = c.g.item_numel();
+    const auto w = post.log_weights().exp();
+    EXPECT_LT((w - is.weights).abs().max().item<double>(), 0.01) << w << is.weights;
+    const auto mean = post.mean().reshape({2, D});
+    EXPECT_LT((mean - is.mean).abs().max().item<double>(), 0.01) << mean << is.mean;
+    const auto var = post.variance().reshape({2, D});
+    EXPECT_LT((var - (is.second - is.mean.square())).abs().max().item<double>(), 0.01);
+    // and the posterior is informative: far from the prior's mean and tighter than the prior
+    const auto prior_mean = (c.g.log_weights.exp().unsqueeze(1) * c.g.means).sum(0);
+    EXPECT_GT((mean.index_select(1, c.g.active) - prior_mean).abs().max().item<double>(), 0.2);
+    // inactive pixels are their fixed value with no variance
+    EXPECT_TRUE(torch::allclose(mean.select(1, 0), torch::full({2}, 0.25, kF64)));
+    EXPECT_EQ(var.select(1, 0).abs().max().item<double>(), 0.0);
+  }
+}
+
+TEST(GmmPosterior, ExactDrawsHaveItsMomentsAndComponentWeights) {
+  const Linear c = linear_case({1, 3, 3}, 3, 3, 4, 0.3, 23);
+  const GmmPosterior post(c.g, c.A, c.y, c.sigma);
+  torch::Generator gen = make_generator(9);
+  torch::Tensor comp;
+  const int64_t n = 20000, D = c.g.item_numel();
+  const auto xs = post.sample(n, gen, &comp).reshape({2, n, D});
+  EXPECT_EQ(comp.sizes(), (std::vector<int64_t>{2, n}));
+  EXPECT_LT((xs.mean(1) - post.mean().reshape({2, D})).abs().max().item<double>(), 0.02);
+  EXPECT_LT((xs.var(1) - post.variance().reshape({2, D})).abs().max().item<double>(), 0.02);
+  const auto freq = torch::stack({(comp == 0).to(kF64).mean(1), (comp == 1).to(kF64).mean(1),
+                                  (comp == 2).to(kF64).mean(1)}, 1);
+  EXPECT_LT((freq - post.log_weights().exp()).abs().max().item<double>(), 0.015);
+  // the same generator seed gives the same draws
+  torch::Generator again = make_generator(9);
+  EXPECT_TRUE(torch::equal(post.sample(n, again).reshape({2, n, D}), xs));
+}
+
+TEST(GmmPosterior, BadInputsAreOneLineErrors) {
+  const Linear c = linear_case({1, 3, 3}, 2, 3, 4, 0.3, 3);
+  EXPECT_THROW(GmmPosterior(c.g, c.A, c.y, 0.0), InputError);
+  EXPECT_THROW(GmmPosterior(c.g, c.A.slice(1, 0, 5), c.y, 0.3), InputError);
+  EXPECT_THROW(GmmPosterior(c.g, c.A, c.y.slice(1, 0, 2), 0.3), InputError);
+}
+
+// ---- the `exact` solver ------------------------------------------------------------------------------
+
+solve::Result run_exact(const Problem& problem, const torch::Tensor& y, const EpsDenoiser& prior,
+                        const std::vector<std::string>& set, uint64_t seed = 0) {
+  torch::Generator gen = make_generator(seed);
+  solve::SolveContext ctx{problem, y, prior, gen, {}};
+  return solve::solver_registry().find("exact").make.run(solve::resolve_solver("exact", set), ctx);
+}
+
+TEST(ExactSolver, GivesThePosteriorMeanAndSeededDrawsOnAMixturePriorAndRefusesElsewhere) {
+  const auto base = make_schedule("linear", 1000);
+  auto gmm = std::make_shared<const GaussianMixture>(test::random_gmm({1, 4, 4}, 3, 4, 31, 2));
+  EpsDenoiserOptions options;
+  options.mixture = gmm;
+  const EpsDenoiser prior(gmm_eps_model(base, gmm), base, options);
+  const Problem problem = make_problem("gaussian:m=8", "gaussian:sigma=0.2", {1, 4, 4}, 4);
+  torch::Generator g = make_generator(2);
+  const auto x = gmm->sample(3, g).to(torch::kFloat32);
+  const auto y = simulate(problem, x);
+
+  // A of the problem as a matrix, for the reference
+  const auto A = problem.op->apply(torch::eye(16).reshape({16, 1, 4, 4})).reshape({16, -1}).t().to(torch::kFloat64);
+  const GmmPosterior post(*gmm, A, y.to(torch::kFloat64), 0.2);
+  const auto mean = run_exact(problem, y, prior, {"output=mean"});
+  EXPECT_EQ(mean.cost.nfe, 0);
+  EXPECT_TRUE(torch::allclose(mean.estimate, post.mean().to(torch::kFloat32), 1e-5, 1e-5));
+  const auto a = run_exact(problem, y, prior, {}, 7), b = run_exact(problem, y, prior, {}, 7),
+             other = run_exact(problem, y, prior, {}, 8);
+  EXPECT_TRUE(torch::equal(a.estimate, b.estimate));
+  EXPECT_FALSE(torch::equal(a.estimate, other.estimate));
+  EXPECT_EQ(a.estimate.sizes(), x.sizes());
+
+  // where the posterior is not exact: one-line InputErrors naming the cause
+  auto message = [&](const std::string& channel, const EpsDenoiser& pr) -> std::string {
+    try {
+      const Problem p = make_problem("gaussian:m=8", channel, {1, 4, 4}, 4);
+      run_exact(p, simulate(p, x), pr, {});
+    } catch (const InputError& e) {
+      return e.what();
+    }
+    return "accepted";
+  };
+  const EpsDenoiser no_mixture(gmm_eps_model(base, gmm), base);
+  EXPECT_NE(message("gaussian:sigma=0.2", no_mixture).find("needs a Gaussian-mixture prior"), std::string::npos);
+  EXPECT_NE(message("sign:sigma=0.2", prior).find("needs the gaussian channel"), std::string::npos);
+  EXPECT_NE(message("gaussian:sigma=0", prior).find("sigma > 0"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace tweedie::diffusion

@@ -1,0 +1,52 @@
+#pragma once
+// The exact posterior of the Gaussian-mixture prior (gmm_prior.h) under a linear Gaussian
+// channel: the reference every posterior sampler is scored against (issue 28).
+//
+// Prior on the active pixels x_a (the inactive ones are fixed at F): x_a ~ Σ_k π_k N(μ_k, Σ_k),
+//   Σ_k = U C_k Uᵀ + s_k² (I − U Uᵀ),  C_k = V_k diag(λ_k) V_kᵀ,  W_k = U V_k,
+//   Σ_k⁻¹ = W_k diag(1/λ_k − 1/s_k²) W_kᵀ + I/s_k²       (d < Da; W_k diag(1/λ_k) W_kᵀ when d = Da)
+// Measurements y = A x + σ n, A dense [M, D]; with A_a = A[:, active] and y' = y − A F:
+//   component k's posterior   N(m_k, Λ_k⁻¹),  Λ_k = Σ_k⁻¹ + A_aᵀA_a/σ²,  b_k = Σ_k⁻¹μ_k + A_aᵀy'/σ²,  m_k = Λ_k⁻¹ b_k
+//   its evidence   log p(y | k) = −(M/2) log 2πσ² − ½ log|Σ_k| − ½ log|Λ_k| − ½ (‖y'‖²/σ² + μ_kᵀΣ_k⁻¹μ_k − b_kᵀ m_k)
+//   the posterior weights  w_k(y) ∝ π_k p(y | k)
+// (Bishop, PRML §2.3.3, per component; a mixture prior gives a mixture posterior.) Λ_k does not
+// depend on y: one Cholesky factor per component serves every item. Everything is float64 on the
+// CPU, dense in Da (≤ 1024 for Fashion-MNIST: 20 factors of 8 MB).
+#include <torch/torch.h>
+
+#include "tweedie/diffusion/gmm_prior.h"
+
+namespace tweedie::diffusion {
+
+class GmmPosterior {
+ public:
+  // `A` [M, D] (D = the item's pixels, flattened), `y` [B, M], σ > 0. InputError (naming `where`)
+  // on a shape mismatch or σ ≤ 0; a precision that is not positive definite is an InternalError.
+  GmmPosterior(const GaussianMixture& prior, const torch::Tensor& A, const torch::Tensor& y, double sigma,
+               const std::string& where = "exact posterior");
+
+  int64_t batch() const { return log_weights_.size(0); }
+  int64_t components() const { return log_weights_.size(1); }
+  // log w_k(y) [B, K], normalised over k.
+  const torch::Tensor& log_weights() const { return log_weights_; }
+  // m_k(y) [B, K, D] over the whole item (inactive pixels at their fixed value).
+  torch::Tensor component_means() const;
+  // E[x | y] [B, item...].
+  torch::Tensor mean() const;
+  // Var[x_i | y] per pixel [B, item...] (0 on inactive pixels).
+  torch::Tensor variance() const;
+  // n exact draws per item [B, n, item...]; `components` (if not null) receives each draw's
+  // mixture component [B, n] (int64). All randomness from `gen`.
+  torch::Tensor sample(int64_t n, torch::Generator& gen, torch::Tensor* components = nullptr) const;
+
+ private:
+  torch::Tensor full(const torch::Tensor& xa) const;  // [..., Da] → [..., D] with the fixed pixels
+
+  std::vector<int64_t> item_shape_;
+  torch::Tensor fixed_, active_;  // [D], [Da]
+  torch::Tensor log_weights_;     // [B, K]
+  torch::Tensor means_;           // [B, K, Da]
+  torch::Tensor chol_;            // [K, Da, Da]: Λ_k = L_k L_kᵀ
+};
+
+}  // namespace tweedie::diffusion

@@ -1,0 +1,27 @@
+#pragma once
+// exact: the closed-form posterior of a Gaussian-mixture prior under a linear operator and a
+// Gaussian channel, y = A x + σ n (diffusion/gmm_posterior.h has the maths). Not a method of any
+// paper: the reference that posterior samplers are scored against (issue 28). It runs only where
+// the posterior is exact — a "gmm:" prior, a linear real operator, the `gaussian` channel with
+// σ > 0 — and refuses anything else with one line. A is made dense by applying the operator to
+// the identity (D columns), so it suits items of up to a few thousand pixels.
+//
+//   output=sample   one exact draw x ~ p(x | y) per item (seeded; `--samples K` gives K)
+//   output=mean     E[x | y], the MMSE estimate
+// No network evaluations: NFE 0.
+#include <string>
+
+#include "tweedie/core/options.h"
+#include "tweedie/solve/solver.h"
+
+namespace tweedie::solve {
+
+struct ExactOptions {
+  std::string output = "sample";  // sample | mean
+
+  static const OptionTable<ExactOptions>& table();
+};
+
+Result exact(const SolveContext& ctx, const ExactOptions& options);
+
+}  // namespace tweedie::solve
