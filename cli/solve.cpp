@@ -59,7 +59,12 @@ class SolveCommand : public Command {
                    "(steps that report the whole chunk; self-diffusion and DIP report one item at a time, so use --batch 1 "
                    "with one item)")
         ->check(CLI::NonNegativeNumber);
-    app.add_option("--batch", batch_, "Items solved together (0 = all)")->check(CLI::NonNegativeNumber);
+    app.add_option("--batch", batch_, "Items solved together (0 = all; with --samples, rows: items x draws)")
+        ->check(CLI::NonNegativeNumber);
+    app.add_option("--samples", samples_,
+                   "K posterior draws per measurement (0 = one estimate): writes samples.npy [N, K, ...], mean.npy, "
+                   "std.npy and samples.png/.svg (truth | A^T y | mean | std | draws); estimate.npy is the mean")
+        ->check(CLI::NonNegativeNumber);
     app.add_option("-o,--output", out_, "Output directory");
     app.add_flag("--list", list_, "List solvers with their options and defaults, then exit");
   }
@@ -118,11 +123,23 @@ class SolveCommand : public Command {
     bo.chunk_done = [&](int64_t, int64_t, const solve::Result& r) {
       if (bar) bar->finish("nfe " + std::to_string(r.cost.nfe) + ", " + Progress::format_duration(r.cost.seconds));
     };
-    solve::BatchedResult solved =
-        solve::solve_batched(method_, params, problem, y, entry.make.uses_prior ? prior.denoiser.get() : nullptr, gen, bo);
-    torch::Tensor estimate = solved.estimate;
-    const solve::Cost& total = solved.cost;
-    const int64_t chunks = solved.calls;
+    const diffusion::EpsDenoiser* denoiser = entry.make.uses_prior ? prior.denoiser.get() : nullptr;
+    torch::Tensor estimate;
+    solve::Cost total;
+    int64_t chunks = 0;
+    if (samples_ > 0) {
+      require(bands_ == 0, "--bands follows one estimate per item; leave it out with --samples");
+      solve::Draws draws = solve::solve_draws(method_, params, problem, y, denoiser, gen, samples_, bo);
+      estimate = draws.mean;
+      total = draws.cost;
+      chunks = draws.calls;
+      write_draws(problem, y, truth, draws);
+    } else {
+      solve::BatchedResult solved = solve::solve_batched(method_, params, problem, y, denoiser, gen, bo);
+      estimate = solved.estimate;
+      total = solved.cost;
+      chunks = solved.calls;
+    }
     if (!band_rows.empty()) write_bands(band_rows);
     write_outputs(problem, y, truth, estimate, options,
                   entry.make.uses_prior ? prior.describe() : nlohmann::json(nullptr), problem_json, total, chunks,
@@ -219,6 +236,7 @@ class SolveCommand : public Command {
     auto path = [&](const char* name) { return (fs::path(out_) / name).string(); };
     io::write_npy(path("estimate.npy"), estimate);
     nlohmann::json report = {{"command", "tweedie solve"},
+                             {"samples", samples_},
                              {"version", TWEEDIE_VERSION " " TWEEDIE_GIT_HASH},
                              {"method", method_},
                              {"options", options},
@@ -241,11 +259,23 @@ class SolveCommand : public Command {
       line << ", error " << std::setprecision(4) << err.mean().item<double>() << " (relative "
            << rel.mean().item<double>() << ")";
     } else if (truth.defined()) {
+      std::ostringstream draws_line;
       auto m = metric::compute_image_metrics(estimate, truth, classifier ? &classifier : nullptr);
       report["metrics"] = metric::to_json(m);
+      if (samples_ > 0) {
+        // each draw against the truth: the metrics of every draw (item-major, N·K), then per item
+        // the mean over its draws
+        const int64_t K = samples_;
+        auto d = metric::compute_image_metrics(draws_.flatten(0, 1), truth.repeat_interleave(K, 0), nullptr);
+        report["metrics_draws"] = metric::to_json(d);
+        report["metrics_draws"]["psnr_per_item"] = tensor_list(d.psnr.view({-1, K}).mean(1));
+        report["metrics_draws"]["ssim_per_item"] = tensor_list(d.ssim.view({-1, K}).mean(1));
+        draws_line << " (the mean of " << K << " draws; one draw " << std::fixed << std::setprecision(2)
+                   << d.psnr.mean().item<double>() << " dB)";
+      }
       if (!classifier) report["metrics"]["classifier_skipped"] = classifier_note;
       line << ", PSNR " << std::setprecision(2) << m.psnr.mean().item<double>() << " dB, SSIM "
-           << std::setprecision(3) << m.ssim.mean().item<double>();
+           << std::setprecision(3) << m.ssim.mean().item<double>() << draws_line.str();
     }
     // The PNGs' provenance leaves out what varies between identical runs (seconds, memory), so the
     // same command and seed write the same bytes; report.json keeps the whole cost.
@@ -271,10 +301,53 @@ class SolveCommand : public Command {
     say(line.str() + " -> " + out_);
   }
 
+  static std::vector<double> tensor_list(const torch::Tensor& t) {
+    auto c = t.detach().to(torch::kCPU, torch::kFloat64).contiguous();
+    return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
+  }
+
+  // samples.npy, mean.npy, std.npy, and the picture: one row per item, truth | Aᵀy | mean | std |
+  // up to four draws, as samples.png and samples.svg (the PNG with its columns labelled). The std
+  // column is shown on one scale for the whole picture: black 0, white the largest std.
+  void write_draws(const Problem& problem, const torch::Tensor& y, const torch::Tensor& truth,
+                   const solve::Draws& draws) {
+    auto path = [&](const char* name) { return (fs::path(out_) / name).string(); };
+    draws_ = draws.samples;
+    io::write_npy(path("samples.npy"), draws.samples);
+    io::write_npy(path("mean.npy"), draws.mean);
+    io::write_npy(path("std.npy"), draws.std);
+    if (!is_image_batch(draws.mean)) return;
+    std::vector<torch::Tensor> cols;
+    std::vector<std::string> labels;
+    if (truth.defined()) cols.push_back(truth), labels.push_back("truth");
+    if (problem.op->linear() && !y.is_complex()) {
+      torch::NoGradGuard no_grad;
+      cols.push_back(viewable(problem.op->adjoint(y).cpu())), labels.push_back("A^T y");
+    }
+    cols.push_back(draws.mean.clamp(-1, 1)), labels.push_back("mean");
+    const double top = std::max(draws.std.max().item<double>(), 1e-12);
+    cols.push_back(draws.std / top * 2 - 1), labels.push_back("std (white " + format_number(top) + ")");
+    for (int64_t k = 0; k < std::min<int64_t>(4, samples_); ++k)
+      cols.push_back(draws.samples.select(1, k).clamp(-1, 1)), labels.push_back("draw " + std::to_string(k + 1));
+    const int64_t ncols = static_cast<int64_t>(cols.size()), rows = draws.mean.size(0);
+    write_image_png(path("samples.png"), torch::stack(cols, 1).flatten(0, 1), ncols, {}, io::kDisplayTile);
+    // the same picture with its columns named (an SVG over the PNG beside it)
+    const int64_t tile = std::max<int64_t>(io::kDisplayTile, draws.mean.size(-1)) + 2, head = 24;
+    std::ostringstream svg;
+    svg << "<svg xmlns=\"http://www.w3.org/2000/svg\" xmlns:xlink=\"http://www.w3.org/1999/xlink\" width=\""
+        << ncols * tile + 2 << "\" height=\"" << head + rows * tile + 2 << "\" font-family=\"sans-serif\" font-size=\"12\">\n";
+    for (int64_t c = 0; c < ncols; ++c)
+      svg << "<text x=\"" << c * tile + tile / 2 + 1 << "\" y=\"16\" text-anchor=\"middle\">" << labels[c] << "</text>\n";
+    svg << "<image x=\"0\" y=\"" << head << "\" width=\"" << ncols * tile + 2 << "\" height=\"" << rows * tile + 2
+        << "\" xlink:href=\"samples.png\" href=\"samples.png\"/>\n</svg>\n";
+    atomic_write_file(path("samples.svg"), svg.str());
+  }
+
   std::string problem_, op_, channel_, method_, arch_, truth_, out_, classifier_ = "auto";
   std::vector<std::string> inputs_, settings_;
   std::string model_ = kDefaultPrior;
-  int64_t batch_ = 0, preview_every_ = 0, bands_ = 0;
+  torch::Tensor draws_;  // the draws of a --samples run [N, K, ...], for the report's metrics
+  int64_t batch_ = 0, preview_every_ = 0, bands_ = 0, samples_ = 0;
   bool list_ = false;
 };
 

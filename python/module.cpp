@@ -29,6 +29,7 @@
 #include "tweedie/metric/suite.h"
 #include "tweedie/op/registry.h"
 #include "tweedie/problem.h"
+#include "tweedie/solve/batched.h"
 #include "tweedie/solve/solver.h"
 
 namespace py = pybind11;
@@ -188,6 +189,7 @@ std::string option_text(const std::string& key, const py::handle& v) {
 
 struct SolveOutput {
   torch::Tensor estimate;
+  py::object samples = py::none(), mean = py::none(), std = py::none();  // with samples=K
   py::dict cost;
   py::dict options;
   int64_t steps = 0;
@@ -195,7 +197,8 @@ struct SolveOutput {
 };
 
 SolveOutput run_solver(const std::string& method, const PyProblem& problem, const torch::Tensor& y, const py::object& prior,
-                  uint64_t seed, const py::object& callback, const py::kwargs& options) {
+                  uint64_t seed, const py::object& callback, int64_t samples, const py::kwargs& options) {
+  require(samples >= 0, "samples must be >= 0 (0 = one estimate), got " + std::to_string(samples));
   std::vector<std::string> settings;
   for (const auto& [k, v] : options) {
     const std::string key = py::str(k);
@@ -244,6 +247,28 @@ SolveOutput run_solver(const std::string& method, const PyProblem& problem, cons
       py::object go = callback(info, x0);
       return go.is_none() || go.cast<bool>();
     };
+  }
+  if (samples > 0) {
+    // K draws per item through the library's draw loop, as `tweedie solve --samples K`
+    solve::Draws d;
+    {
+      py::gil_scoped_release nogil;
+      problem.p.op->to(y.device());
+      torch::Generator gen = make_generator(seed);
+      solve::BatchedOptions bo;
+      bo.device = y.device();
+      bo.chunk_monitor = [&monitor](int64_t, int64_t) { return monitor; };
+      d = solve::solve_draws(method, params, problem.p, y.detach(), entry.make.uses_prior ? &denoiser : nullptr, gen,
+                             samples, bo);
+    }
+    out.estimate = d.mean.to(y.device());
+    out.samples = py::cast(d.samples.to(y.device()));
+    out.mean = py::cast(d.mean.to(y.device()));
+    out.std = py::cast(d.std.to(y.device()));
+    out.cost = to_python(d.cost.to_json());
+    out.steps = d.steps;
+    out.stopped_early = d.stopped_early;
+    return out;
   }
   solve::Result r;
   {
@@ -382,7 +407,12 @@ same specs, shape and seed give the same problem as the CLI.)")
       py::arg("path"), "Reads a problem directory written by `tweedie simulate` (or its problem.json): (Problem, y).");
 
   py::class_<SolveOutput>(m, "SolveResult", "What solve() returns; unpacks as (estimate, cost).")
-      .def_readonly("estimate", &SolveOutput::estimate, "The estimate [B, *shape].")
+      .def_readonly("estimate", &SolveOutput::estimate, "The estimate [B, *shape] (with samples=K: the draws' mean).")
+      .def_readonly("samples", &SolveOutput::samples, "With samples=K: the K draws per item [B, K, *shape]; else None.")
+      .def_readonly("mean", &SolveOutput::mean, "With samples=K: the draws' mean [B, *shape]; else None.")
+      .def_readonly("std", &SolveOutput::std,
+                    "With samples=K: the draws' per-pixel standard deviation [B, *shape] (K - 1 in the denominator; "
+                    "zeros for K = 1); else None.")
       .def_readonly("cost", &SolveOutput::cost,
                     "dict: nfe, network_grads, likelihood_grads, seconds, peak_rss_bytes.")
       .def_readonly("options", &SolveOutput::options, "The solver's options with every default resolved.")
@@ -395,7 +425,7 @@ same specs, shape and seed give the same problem as the CLI.)")
       });
 
   m.def("solve", &run_solver, py::arg("method"), py::arg("problem"), py::arg("y"), py::kw_only(),
-        py::arg("prior") = py::none(), py::arg("seed") = 0, py::arg("callback") = py::none(),
+        py::arg("prior") = py::none(), py::arg("seed") = 0, py::arg("callback") = py::none(), py::arg("samples") = 0,
         R"(Recovers x from y = channel(A x) with a solver: solve(method, problem, y, prior=..., seed=0, **options).
 
 method: a solver name (see solvers()); options: its settings as keywords (steps=20, zeta=0.5),
@@ -407,17 +437,23 @@ callback(info, x0): called after each step with {step, num_steps, nfe, phase, mi
 current estimate (or None); info also holds "state", the sampler's state after the step (the
 x_t' the next step starts from), where the solver has one (diff-onebit, diffpir); return False
 to stop.
+samples: K > 0 gives K independent posterior draws per item (y repeated item-major and solved as
+one batch, as `tweedie solve --samples K`): result.samples [B, K, ...], result.mean, result.std;
+result.estimate is the mean; the cost covers every draw.
 Returns a SolveResult (estimate, cost, options, steps); `x, cost = solve(...)` unpacks it.)");
 
   m.def(
       "solvers",
       [] {
         py::dict table = registry_table(solve::solver_registry());
-        for (const auto* e : solve::solver_registry().entries())
+        for (const auto* e : solve::solver_registry().entries()) {
           table[py::str(e->name)]["uses_prior"] = e->make.uses_prior;
+          table[py::str(e->name)]["reference"] = e->make.reference;
+        }
         return table;
       },
-      "Every solver: {name: {help, uses_prior, options: {key: {default, help}}, examples}} (defaults as text; None when unset).");
+      "Every solver: {name: {help, uses_prior, reference, options: {key: {default, help}}, examples}} (defaults as "
+      "text; None when unset). reference: a closed form (exact) that runs only on a Gaussian-mixture prior.");
   m.def(
       "operators", [] { return registry_table(op::operator_registry()); },
       "Every operator spec name with its parameters, as solvers().");

@@ -62,6 +62,9 @@ class SolveResult:
     options: Dict[str, Any]
     steps: int
     stopped_early: bool
+    samples: Optional[torch.Tensor]  # [B, K, ...] with samples=K
+    mean: Optional[torch.Tensor]
+    std: Optional[torch.Tensor]
     def __iter__(self) -> Iterator[Any]: ...  # (estimate, cost)
 
 def solve(
@@ -72,6 +75,7 @@ def solve(
     prior: Union[None, str, Prior, Denoiser] = None,
     seed: int = 0,
     callback: Optional[Callable[[Dict[str, Any], Optional[torch.Tensor]], Optional[bool]]] = None,
+    samples: int = 0,
     **options: Union[int, float, bool, str],
 ) -> SolveResult: ...
 

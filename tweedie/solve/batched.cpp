@@ -33,9 +33,30 @@ BatchedResult solve_batched(const std::string& method, const Params& params, con
     Result r = entry.make.run(params, ctx);
     parts.push_back(r.estimate.detach().to(torch::kCPU, torch::kFloat32));
     add_cost(out.cost, r.cost);
+    out.steps = r.steps;
+    out.stopped_early = out.stopped_early || r.stopped_early;
     if (o.chunk_done) o.chunk_done(i, j, r);
   }
   out.estimate = parts.empty() ? torch::Tensor() : torch::cat(parts);
+  return out;
+}
+
+Draws solve_draws(const std::string& method, const Params& params, const Problem& problem, const torch::Tensor& y,
+                  const diffusion::EpsDenoiser* prior, torch::Generator& gen, int64_t draws,
+                  const BatchedOptions& options) {
+  require(draws >= 1, "samples must be at least 1, got " + std::to_string(draws));
+  const int64_t n = y.size(0);
+  BatchedResult r = solve_batched(method, params, problem, y.repeat_interleave(draws, 0), prior, gen, options);
+  Draws out;
+  std::vector<int64_t> shape{n, draws};
+  shape.insert(shape.end(), r.estimate.sizes().begin() + 1, r.estimate.sizes().end());
+  out.samples = r.estimate.view(shape);
+  out.mean = out.samples.mean(1);
+  out.std = draws > 1 ? out.samples.std(1, /*unbiased=*/true) : torch::zeros_like(out.mean);
+  out.cost = r.cost;
+  out.calls = r.calls;
+  out.steps = r.steps;
+  out.stopped_early = r.stopped_early;
   return out;
 }
 

@@ -27,6 +27,8 @@ struct BatchedResult {
   torch::Tensor estimate;  // [N, in_shape...], CPU float32
   Cost cost;               // summed over chunks; peak_rss_bytes the largest
   int64_t calls = 0;       // solver calls made (⌈N / batch⌉)
+  int64_t steps = 0;       // outer steps of the last call
+  bool stopped_early = false;  // whether a monitor stopped any call
 };
 
 // Adds `c` to `total` (counts and seconds summed, peak memory the maximum).
@@ -39,5 +41,22 @@ void add_cost(Cost& total, const Cost& c);
 BatchedResult solve_batched(const std::string& method, const Params& params, const Problem& problem,
                             const torch::Tensor& y, const diffusion::EpsDenoiser* prior, torch::Generator& gen,
                             const BatchedOptions& options = {});
+
+// K posterior draws per measurement (issue 28): y is repeated item-major (rows i·K … i·K + K − 1
+// are item i's), the rows solved as one batch of N·K independent problems by solve_batched
+// (`options.batch` counts rows), so a solver that batches draws all K at once. Each row has its
+// own noise from the one generator: the draws are independent runs of the solver.
+struct Draws {
+  torch::Tensor samples;  // [N, K, in_shape...], CPU float32
+  torch::Tensor mean;     // [N, in_shape...]: the draws' mean
+  torch::Tensor std;      // [N, in_shape...]: their per-pixel standard deviation (K − 1 in the
+                          // denominator; zeros when K = 1)
+  Cost cost;              // of all N·K rows
+  int64_t calls = 0, steps = 0;
+  bool stopped_early = false;
+};
+Draws solve_draws(const std::string& method, const Params& params, const Problem& problem, const torch::Tensor& y,
+                  const diffusion::EpsDenoiser* prior, torch::Generator& gen, int64_t draws,
+                  const BatchedOptions& options = {});
 
 }  // namespace tweedie::solve
