@@ -19,6 +19,10 @@ class ExperimentCommand : public Command {
   ExperimentCommand() : Command("experiment", "Run an experiment grid (methods x problems x settings), resumable") {}
 
  protected:
+  ExperimentCommand(const std::string& name, const std::string& help, bool posterior)
+      : Command(name, help), posterior_(posterior) {}
+
+ protected:
   void add_options(CLI::App& app) override {
     app.add_option("experiment", config_,
                    "Experiment JSON; a relative path missing here is looked up in the data directory, so "
@@ -58,6 +62,7 @@ class ExperimentCommand : public Command {
     o.device = common().device;
     o.quiet = common().quiet;
     o.dry_run = dry_run_;
+    o.require_exact_posterior = posterior_;
     o.log = [this](const std::string& line) { say(line); };
     experiment::run_experiment(cfg, o, &dist);
     return 0;
@@ -65,10 +70,22 @@ class ExperimentCommand : public Command {
 
  private:
   std::string config_, out_, prior_;
-  bool dry_run_ = false;
+  bool dry_run_ = false, posterior_ = false;
   DistOptions dist_opt_;
+};
+
+// tweedie posterior-eval: the same runner on a config with "samples" and a gmm: prior; every cell's
+// K draws are scored against the exact posterior (posterior.md, calibration_<problem>.svg).
+class PosteriorEvalCommand : public ExperimentCommand {
+ public:
+  PosteriorEvalCommand()
+      : ExperimentCommand("posterior-eval",
+                          "Score solvers' posterior draws against the exact posterior of a Gaussian-mixture prior "
+                          "(an experiment config with 'samples'): MMSE gap, calibration, energy distance, mode coverage",
+                          true) {}
 };
 
 }  // namespace
 TWEEDIE_REGISTER_COMMAND(ExperimentCommand);
+TWEEDIE_REGISTER_COMMAND(PosteriorEvalCommand);
 }  // namespace tweedie::cli

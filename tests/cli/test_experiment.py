@@ -94,3 +94,42 @@ class Experiment(CliTestCase):
         # kept as failed on a re-run: not recomputed
         r = run("experiment", path, "-o", out, "--threads", 2, check=0)
         self.assertIn("0 cells computed, 2 kept", r.stdout)
+
+    def test_posterior_eval_scores_draws_against_the_exact_posterior(self):
+        # issue 28: K draws per measurement on the mixture prior; exact draws sit at the floor, the
+        # posterior mean repeated K times has no coverage, DDRM's draws are scored too
+        source = os.environ.get("TWEEDIE_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
+        gmm = "gmm:" + os.path.join(source, "models", "fmnist-gmm", "gmm.safetensors")
+        cfg = {"name": "post", "images": ["fashion-mnist:test:0-5"], "seed": 1, "samples": 8, "reference_draws": 64,
+               "prior": gmm,
+               "problems": [{"name": "inp", "op": "random-mask:ratio=0.7", "channel": "gaussian:sigma=0.05"}],
+               "methods": [{"method": "exact"}, {"label": "mean", "method": "exact", "set": {"output": "mean"}},
+                           {"method": "ddrm", "set": {"steps": 5}}]}
+        path = self.write_config("post.json", cfg)
+        out = self.path("out")
+        r = run("posterior-eval", path, "-o", out, "--threads", 2, check=0)
+        self.assertIn("3 cells computed", r.stdout)
+        for name in ("posterior.md", "calibration_inp.svg", "table.md"):
+            self.assertTrue(os.path.exists(os.path.join(out, name)), name)
+        cells = {}
+        for label in ("exact", "mean", "ddrm"):
+            d = os.path.join(out, "cells", "inp", label)
+            with open(os.path.join(d, os.listdir(d)[0], "cell.json")) as f:
+                cells[label] = json.load(f)
+        mean = lambda v: sum(v) / len(v)
+        ex, rep = cells["exact"]["posterior"], cells["mean"]["posterior"]
+        self.assertAlmostEqual(mean(ex["coverage90"]), mean(ex["floor_coverage90"]), delta=0.03)
+        self.assertLess(mean(rep["coverage90"]), 0.01)
+        self.assertGreater(mean(rep["energy"]), 0.5)
+        self.assertEqual(len(cells["ddrm"]["posterior"]["coverage50"]), 6)
+        self.assertEqual(len(cells["ddrm"]["metrics"]["draw_psnr"]), 6)
+        with open(os.path.join(out, "posterior.md")) as f:
+            self.assertIn("| exact | defaults |", f.read())
+        # where the posterior is not in closed form: one line, before any work
+        cfg["problems"][0]["channel"] = "sign:sigma=0.1"
+        self.assertUsageError(run("posterior-eval", self.write_config("bad.json", cfg), "-o", self.path("o2")),
+                              "no closed-form posterior")
+        cfg["problems"][0]["channel"] = "gaussian:sigma=0.05"
+        del cfg["samples"]
+        self.assertUsageError(run("posterior-eval", self.write_config("bad2.json", cfg), "-o", self.path("o3")),
+                              "'samples'")

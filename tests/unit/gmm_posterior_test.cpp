@@ -9,6 +9,7 @@
 #include "tweedie/core/error.h"
 #include "tweedie/core/runtime.h"
 #include "tweedie/diffusion/gmm_posterior.h"
+#include "tweedie/experiment/posterior_scores.h"
 #include "tweedie/problem.h"
 #include "tweedie/solve/solver.h"
 
@@ -114,6 +115,43 @@ TEST(GmmPosterior, BadInputsAreOneLineErrors) {
   EXPECT_THROW(GmmPosterior(c.g, c.A, c.y, 0.0), InputError);
   EXPECT_THROW(GmmPosterior(c.g, c.A.slice(1, 0, 5), c.y, 0.3), InputError);
   EXPECT_THROW(GmmPosterior(c.g, c.A, c.y.slice(1, 0, 2), 0.3), InputError);
+}
+
+// ---- scoring draws against the exact posterior (experiment/posterior_scores.h) ----------------------
+
+TEST(PosteriorScores, ExactDrawsAreCalibratedAndTheMeanRepeatedIsNot) {
+  const Linear c = linear_case({1, 4, 4}, 3, 4, 6, 0.3, 41);
+  // more measurements: 40 items, so the scores' means are tight
+  torch::Generator g = make_generator(3);
+  const int64_t B = 40, K = 16, D = c.g.item_numel();
+  const auto x = c.g.sample(B, g).reshape({B, D});
+  const auto y = at::matmul(x, c.A.t()) + c.sigma * at::randn({B, c.A.size(0)}, g, kF64);
+  const GmmPosterior post(c.g, c.A, y, c.sigma);
+  auto mean_of = [](const torch::Tensor& t) { return t.mean().item<double>(); };
+  // a perfect sampler: K exact draws score like the floor (K other exact draws)
+  torch::Generator gen = make_generator(5), ref = make_generator(6);
+  const auto exact_scores = experiment::score_draws(post, post.sample(K, gen), 200, ref);
+  EXPECT_NEAR(mean_of(exact_scores.coverage90), mean_of(exact_scores.floor_coverage90), 0.03);
+  EXPECT_NEAR(mean_of(exact_scores.coverage50), mean_of(exact_scores.floor_coverage50), 0.03);
+  EXPECT_NEAR(mean_of(exact_scores.mmse_gap), 1.0 / K, 0.03);  // E‖mean_K − E[x|y]‖² = tr Cov / K
+  EXPECT_LT(std::abs(mean_of(exact_scores.energy)), 0.1);
+  EXPECT_LT(mean_of(exact_scores.mode_tv), mean_of(exact_scores.floor_mode_tv) + 0.05);
+  // K draws' 90 % central interval covers a little less than 90 % (their 5–95 % quantiles)
+  EXPECT_GT(mean_of(exact_scores.floor_coverage90), 0.75);
+  EXPECT_LT(mean_of(exact_scores.floor_coverage90), 0.9);
+  // the posterior mean repeated K times: no spread, so no coverage, a large energy distance
+  const auto repeated = post.mean().reshape({B, 1, 1, 4, 4}).expand({B, K, 1, 4, 4});
+  torch::Generator ref2 = make_generator(6);
+  const auto bad = experiment::score_draws(post, repeated, 200, ref2);
+  EXPECT_LT(mean_of(bad.coverage90), 0.05);
+  EXPECT_GT(mean_of(bad.energy), 10 * std::abs(mean_of(exact_scores.energy)) + 0.1);
+  EXPECT_LT(mean_of(bad.mmse_gap), 1e-12);  // its mean is exact: the gap alone cannot tell
+  // an over-dispersed sampler (exact draws spread 2x around the mean) covers too much
+  const auto mean_b = post.mean().reshape({B, 1, D});
+  torch::Generator gen2 = make_generator(5), ref3 = make_generator(6);
+  const auto wide = mean_b + 2 * (post.sample(K, gen2).reshape({B, K, D}) - mean_b);
+  const auto over = experiment::score_draws(post, wide.reshape({B, K, 1, 4, 4}), 200, ref3);
+  EXPECT_GT(mean_of(over.coverage50), mean_of(over.floor_coverage50) + 0.15);
 }
 
 // ---- the `exact` solver ------------------------------------------------------------------------------

@@ -91,11 +91,16 @@ Tensor GmmPosterior::mean() const {
   return full((w * means_).sum(1)).view(shape);
 }
 
-Tensor GmmPosterior::variance() const {
-  // Var = Σ_k w_k (diag Λ_k⁻¹ + m_k²) − (Σ_k w_k m_k)²
+Tensor GmmPosterior::component_variances() const {
   const int64_t K = components();
   Tensor diag = torch::empty({K, active_.size(0)}, kF64);
   for (int64_t k = 0; k < K; ++k) diag[k] = at::cholesky_inverse(chol_[k]).diagonal();
+  return torch::zeros({K, fixed_.size(0)}, kF64).index_copy(1, active_, diag);
+}
+
+Tensor GmmPosterior::variance() const {
+  // Var = Σ_k w_k (diag Λ_k⁻¹ + m_k²) − (Σ_k w_k m_k)²
+  const Tensor diag = component_variances().index_select(1, active_);
   const Tensor w = log_weights_.exp();                                // [B, K]
   const Tensor mu = (w.unsqueeze(2) * means_).sum(1);
   const Tensor second = at::matmul(w, diag) + (w.unsqueeze(2) * means_.square()).sum(1);
@@ -103,6 +108,25 @@ Tensor GmmPosterior::variance() const {
   std::vector<int64_t> shape{batch()};
   shape.insert(shape.end(), item_shape_.begin(), item_shape_.end());
   return torch::zeros({batch(), fixed_.size(0)}, kF64).index_copy(1, active_, var).view(shape);
+}
+
+Tensor GmmPosterior::component_log_joint(const Tensor& x) const {
+  const int64_t B = batch(), K = components();
+  require(x.dim() >= 2 && x.size(0) == B, "exact posterior: draws must be [B, n, ...] with B = " + std::to_string(B));
+  const int64_t n = x.size(1);
+  const Tensor xa = x.to(torch::kCPU, torch::kFloat64).reshape({B, n, -1}).index_select(2, active_);  // [B, n, Da]
+  Tensor out = torch::empty({B, n, K}, kF64);
+  const double da = static_cast<double>(active_.size(0));
+  for (int64_t k = 0; k < K; ++k) {
+    const Tensor L = chol_[k];
+    // ‖Lᵀ(x − m_k)‖² is the Mahalanobis distance under Λ_k = L Lᵀ; log|Λ_k|^½ = Σ log diag L
+    const Tensor r = xa - means_.select(1, k).unsqueeze(1);                 // [B, n, Da]
+    const Tensor q = at::matmul(r, L).square().sum(2);                      // [B, n]
+    const double half_logdet = L.diagonal().log().sum().item<double>();
+    out.select(2, k).copy_(-0.5 * q + half_logdet - 0.5 * da * std::log(2 * M_PI) +
+                           log_weights_.select(1, k).unsqueeze(1));
+  }
+  return out;
 }
 
 Tensor GmmPosterior::sample(int64_t n, torch::Generator& gen, Tensor* components) const {

@@ -35,6 +35,12 @@ class GmmPosterior {
   torch::Tensor mean() const;
   // Var[x_i | y] per pixel [B, item...] (0 on inactive pixels).
   torch::Tensor variance() const;
+  // diag Λ_k⁻¹, each component's posterior marginal variances [K, D] (0 on inactive pixels); the
+  // same for every item (Λ_k does not depend on y).
+  torch::Tensor component_variances() const;
+  // log N(x; m_k, Λ_k⁻¹) + log w_k for draws x [B, n, item...] (or [B, n, D]): [B, n, K]; the
+  // argmax over k is the component a draw most likely came from.
+  torch::Tensor component_log_joint(const torch::Tensor& x) const;
   // n exact draws per item [B, n, item...]; `components` (if not null) receives each draw's
   // mixture component [B, n] (int64). All randomness from `gen`.
   torch::Tensor sample(int64_t n, torch::Generator& gen, torch::Tensor* components = nullptr) const;

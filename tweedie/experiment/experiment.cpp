@@ -13,6 +13,8 @@
 #include "tweedie/core/fs.h"
 #include "tweedie/core/runtime.h"
 #include "tweedie/core/version.h"
+#include "tweedie/diffusion/gmm_posterior.h"
+#include "tweedie/experiment/posterior_scores.h"
 #include "tweedie/experiment/report.h"
 #include "tweedie/data/reference.h"
 #include "tweedie/diffusion/prior.h"
@@ -53,7 +55,8 @@ void only_keys(const json& j, const std::set<std::string>& known, const std::str
 }  // namespace
 
 ExperimentConfig ExperimentConfig::from_json(const json& j, const std::string& where) {
-  only_keys(j, {"name", "description", "images", "seed", "batch", "prior", "classifier", "problems", "methods", "output"},
+  only_keys(j, {"name", "description", "images", "seed", "batch", "prior", "classifier", "samples", "reference_draws",
+                "problems", "methods", "output"},
             where);
   ExperimentConfig c;
   try {
@@ -66,6 +69,8 @@ ExperimentConfig ExperimentConfig::from_json(const json& j, const std::string& w
     c.batch = j.value("batch", int64_t{0});
     c.prior = j.value("prior", "");
     c.classifier = j.value("classifier", "auto");
+    c.samples = j.value("samples", int64_t{0});
+    c.reference_draws = j.value("reference_draws", int64_t{256});
     c.output = j.value("output", "");
   } catch (const json::exception& e) {
     throw json_input_error(where, e);
@@ -73,6 +78,8 @@ ExperimentConfig ExperimentConfig::from_json(const json& j, const std::string& w
   require(!c.name.empty() && safe(c.name) == c.name, where + ": 'name' must be non-empty [A-Za-z0-9.-=]");
   require(!c.images.empty(), where + ": 'images' is empty");
   require(c.batch >= 0, where + ": 'batch' must be >= 0");
+  require(c.samples >= 0, where + ": 'samples' must be >= 0 (0 = one estimate per image)");
+  require(c.reference_draws >= 2, where + ": 'reference_draws' must be >= 2");
   require(j.contains("problems") && j["problems"].is_array() && !j["problems"].empty(),
           where + ": 'problems' must be a non-empty list");
   require(j.contains("methods") && j["methods"].is_array() && !j["methods"].empty(),
@@ -191,6 +198,21 @@ std::vector<double> to_vector(const torch::Tensor& t) {
   return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
 }
 
+// Whether the posterior of `problem` under `prior` is the closed form of gmm_posterior.h.
+bool exact_posterior_problem(const Problem& problem, const diffusion::Prior& prior) {
+  return prior.gmm && problem.op->linear() && problem.channel && problem.channel->name() == "gaussian" &&
+         problem.channel->noise_std() > 0;
+}
+
+// The operator as a dense matrix [M, D] (its columns A e_j), float64 on the CPU.
+torch::Tensor dense_matrix(const op::Operator& A, torch::Device device) {
+  torch::NoGradGuard no_grad;
+  const int64_t D = op::numel(A.in_shape());
+  const torch::Tensor cols =
+      A.apply(torch::eye(D, torch::TensorOptions().device(device)).reshape(op::with_batch(D, A.in_shape())));
+  return cols.reshape({D, -1}).t().to(torch::kCPU, torch::kFloat64);
+}
+
 }  // namespace
 
 struct Runner::State {
@@ -244,6 +266,16 @@ Runner::Runner(ExperimentConfig config, const RunOptions& o) : s_(std::make_uniq
                               " but the images are " + op::shape_text(item));
   }
   for (auto& [name, pr] : s.problems) pr.op->to(s.device);
+  if (o.require_exact_posterior) {
+    require(cfg.samples >= 2, "posterior-eval " + cfg.name + ": set 'samples' to K >= 2 draws per measurement");
+    require(st.needs_prior && s.prior.gmm != nullptr,
+            "posterior-eval " + cfg.name + ": needs a Gaussian-mixture prior ('prior': \"gmm:FILE\"), whose posterior is exact");
+    for (const auto& [name, pr] : s.problems)
+      require(exact_posterior_problem(pr, s.prior),
+              "posterior-eval " + cfg.name + ": problem " + name + " (" + pr.op->spec() + " + " + pr.channel->spec() +
+                  ") has no closed-form posterior: it needs a linear operator and the gaussian channel with sigma > 0 "
+                  "(the sampler for other channels is not built yet)");
+  }
 
   for (size_t i = 0; i < st.cells.size(); ++i) {
     const Cell& c = st.cells[i];
@@ -258,6 +290,10 @@ Runner::Runner(ExperimentConfig config, const RunOptions& o) : s_(std::make_uniq
          {"batch", cfg.batch},
          {"prior_sha256", s.prior.sha256},
          {"classifier", cfg.classifier}});
+    if (cfg.samples > 0) {  // only then: cells stored before the key existed stay valid
+      st.descriptions.back()["samples"] = cfg.samples;
+      if (exact_posterior_problem(pr, s.prior)) st.descriptions.back()["reference_draws"] = cfg.reference_draws;
+    }
   }
 }
 
@@ -301,8 +337,16 @@ json Runner::run_cell(size_t i) {
   bo.device = s.device;
   json r;
   try {
-    solve::BatchedResult solved = solve::solve_batched(c.method->method, params, problem, y,
-                                                       s.prior.denoiser.get(), gen, bo);
+    solve::BatchedResult solved;
+    solve::Draws draws;
+    if (cfg.samples > 0) {
+      draws = solve::solve_draws(c.method->method, params, problem, y, s.prior.denoiser.get(), gen, cfg.samples, bo);
+      solved.estimate = draws.mean;
+      solved.cost = draws.cost;
+      solved.calls = draws.calls;
+    } else {
+      solved = solve::solve_batched(c.method->method, params, problem, y, s.prior.denoiser.get(), gen, bo);
+    }
     const ActivityTimes scoring0 = activity_times();
     metric::ImageMetrics m;
     {
@@ -315,10 +359,25 @@ json Runner::run_cell(size_t i) {
                     {"rel_norm_error", to_vector(m.rel_norm_error)},
                     {"classifier_feature_distance", to_vector(m.classifier_feature_distance)}};
     if (m.classifier_frechet_distance) metrics["classifier_frechet_distance"] = *m.classifier_frechet_distance;
+    json posterior;
+    if (cfg.samples > 0) {
+      ActivityScope metrics_scope(Activity::kMetrics);
+      const int64_t N = s.x.size(0), K = cfg.samples;
+      const auto d = metric::compute_image_metrics(draws.samples.flatten(0, 1), s.x.repeat_interleave(K, 0), nullptr);
+      metrics["draw_psnr"] = to_vector(d.psnr.view({N, K}).mean(1));
+      metrics["draw_ssim"] = to_vector(d.ssim.view({N, K}).mean(1));
+      if (exact_posterior_problem(problem, s.prior) && K >= 2) {
+        const diffusion::GmmPosterior post(*s.prior.gmm, dense_matrix(*problem.op, s.device), y.reshape({N, -1}),
+                                           problem.channel->noise_std(), "experiment " + cfg.name);
+        torch::Generator ref_gen = make_generator(cfg.seed + 1);  // the same reference draws in every cell
+        posterior = score_draws(post, draws.samples, cfg.reference_draws, ref_gen).to_json();
+      }
+    }
     {
       ActivityScope output(Activity::kOutput);
       fs::create_directories(dir);
       io::write_npy((dir / "estimate.npy").string(), solved.estimate);
+      if (cfg.samples > 0) io::write_npy((dir / "samples.npy").string(), draws.samples);
     }
     // Scoring and output after the solve (cost.seconds is the solve's alone).
     const ActivityTimes scoring = activity_times() - scoring0;
@@ -326,6 +385,7 @@ json Runner::run_cell(size_t i) {
          {"metrics", metrics},
          {"solve_calls", solved.calls},
          {"scoring_seconds", scoring.to_json()}};
+    if (!posterior.is_null()) r["posterior"] = posterior;
   } catch (const InputError& e) {
     // Options were validated before any cell ran, so what fails here depends on the data: a step
     // size that diverges, typically. A sweep over step sizes must go on and show it, so the cell

@@ -69,6 +69,12 @@ struct ExperimentConfig {
   int64_t batch = 0;  // items per solve call (0 = all)
   std::string prior;  // empty = the shipped Fashion-MNIST prior
   std::string classifier = "auto";  // auto | none | path
+  // "samples": K > 0 solves every image K times (solve::solve_draws): the cell's estimate is the
+  // draws' mean, samples.npy holds the draws, and where the posterior is exact (a gmm: prior, a
+  // linear operator, the gaussian channel) the cell carries posterior scores against it
+  // (posterior_scores.h), with "reference_draws" exact draws per image for the energy distance.
+  int64_t samples = 0;
+  int64_t reference_draws = 256;
   std::vector<ProblemSpec> problems;
   std::vector<MethodSpec> methods;
   std::string output;
@@ -93,6 +99,9 @@ struct RunOptions {
   std::string device = "cpu";
   bool quiet = false;
   bool dry_run = false;  // list the cells and which are done, run nothing
+  // `tweedie posterior-eval`: every cell must be scored against the exact posterior (samples ≥ 2,
+  // a gmm: prior, linear Gaussian problems); InputError before any work otherwise.
+  bool require_exact_posterior = false;
   // A line per event ("cell 3/12 ... done in 12 s"); stderr progress bars are the caller's.
   std::function<void(const std::string&)> log;
 };
