@@ -126,9 +126,9 @@ class Experiment(CliTestCase):
         with open(os.path.join(out, "posterior.md")) as f:
             self.assertIn("| exact | defaults |", f.read())
         # where the posterior is not in closed form: one line, before any work
-        cfg["problems"][0]["channel"] = "sign:sigma=0.1"
+        cfg["problems"][0]["channel"] = "logistic:temperature=0.5"
         self.assertUsageError(run("posterior-eval", self.write_config("bad.json", cfg), "-o", self.path("o2")),
-                              "no closed-form posterior")
+                              "has no reference posterior")
         cfg["problems"][0]["channel"] = "gaussian:sigma=0.05"
         del cfg["samples"]
         self.assertUsageError(run("posterior-eval", self.write_config("bad2.json", cfg), "-o", self.path("o3")),

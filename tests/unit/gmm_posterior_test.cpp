@@ -8,6 +8,7 @@
 #include "support/random_gmm.h"
 #include "tweedie/core/error.h"
 #include "tweedie/core/runtime.h"
+#include "tweedie/diffusion/gmm_gibbs.h"
 #include "tweedie/diffusion/gmm_posterior.h"
 #include "tweedie/experiment/posterior_scores.h"
 #include "tweedie/problem.h"
@@ -117,6 +118,67 @@ TEST(GmmPosterior, BadInputsAreOneLineErrors) {
   EXPECT_THROW(GmmPosterior(c.g, c.A, c.y.slice(1, 0, 2), 0.3), InputError);
 }
 
+// ---- the gold standard for 1-bit measurements (diffusion/gmm_gibbs.h) -------------------------------
+
+TEST(ProbitGibbs, TruncatedNormalHasTheClosedFormMeanIncludingFarTails) {
+  torch::Generator gen = make_generator(1);
+  const double sigma = 0.5;
+  for (double m : {1.0, -1.0, -2.5, -20.0}) {  // a = −m/σ = −2, 2, 5, 40 (the last past Φ's underflow)
+    SCOPED_TRACE(m);
+    const auto mm = torch::full({200000}, m, kF64), y = torch::ones({200000}, kF64);
+    const auto w = truncated_normal(mm, y, sigma, gen);
+    EXPECT_GT(w.min().item<double>(), 0.0);
+    const double a = -m / sigma;
+    // E[w] = m + σ φ(a)/Q(a) (the inverse Mills ratio; its tail form a + 1/a past a = 30)
+    const double mills = a > 30 ? a + 1 / a : std::exp(-a * a / 2) / std::sqrt(2 * M_PI) / (0.5 * std::erfc(a / std::sqrt(2.0)));
+    EXPECT_NEAR(w.mean().item<double>(), m + sigma * mills, 0.01 * sigma * std::max(1.0, mills));
+    // and the sign folds: y = −1 mirrors it
+    const auto wn = truncated_normal(-mm, -y, sigma, gen);
+    EXPECT_NEAR(wn.mean().item<double>(), -(m + sigma * mills), 0.01 * sigma * std::max(1.0, mills));
+  }
+}
+
+TEST(ProbitGibbs, MatchesImportanceSamplingOnOneBitMeasurementsAndConverges) {
+  const Linear c = linear_case({1, 3, 3}, 3, 3, 12, 0.3, 53);
+  const auto y = c.y.sign();  // 1-bit: y = sign(A x + σ e)
+  // importance sampling from the prior: weights Π_i Φ(y_i (A x)_i / σ)
+  torch::Generator g = make_generator(7);
+  const int64_t N = 400000, D = c.g.item_numel();
+  const auto xs = c.g.sample(N, g).reshape({N, D});
+  const auto logw = at::special_log_ndtr(y.unsqueeze(1) * at::matmul(xs, c.A.t()).unsqueeze(0) / c.sigma).sum(2);
+  const auto w = at::softmax(logw, 1);  // [2, N]
+  const auto is_mean = at::matmul(w, xs), is_second = at::matmul(w, xs.square());
+  ProbitGibbsOptions o;
+  o.chains = 8;
+  o.iterations = 2000;
+  o.warmup = 200;
+  torch::Generator gen = make_generator(8);
+  const auto run = probit_gibbs(c.g, c.A, y, c.sigma, o, gen);
+  EXPECT_EQ(run.draws.sizes(), (std::vector<int64_t>{2, 8, 2000, 1, 3, 3}));
+  const auto d = run.draws.reshape({2, -1, D});
+  EXPECT_LT((d.mean(1) - is_mean).abs().max().item<double>(), 0.03) << d.mean(1) << is_mean;
+  EXPECT_LT((d.var(1) - (is_second - is_mean.square())).abs().max().item<double>(), 0.03);
+  EXPECT_LT(run.rhat.max().item<double>(), 1.02);
+  EXPECT_GT(run.ess.min().item<double>(), 500);
+  // the posterior is informative: away from the prior mean
+  const auto prior_mean = (c.g.log_weights.exp().unsqueeze(1) * c.g.means).sum(0);
+  EXPECT_GT((is_mean.index_select(1, c.g.active) - prior_mean).abs().max().item<double>(), 0.2);
+}
+
+TEST(ProbitGibbs, DiagnosticsFlagChainsThatDisagree) {
+  // four chains stuck at different levels: R̂ far above 1; four independent white-noise chains: R̂ ≈ 1,
+  // ESS ≈ all the draws
+  torch::Generator g = make_generator(2);
+  const auto noise = at::randn({1, 4, 1000, 3}, g, kF64);
+  auto [rhat_ok, ess_ok] = chain_diagnostics(noise);
+  EXPECT_LT(rhat_ok.max().item<double>(), 1.01);
+  EXPECT_GT(ess_ok.min().item<double>(), 3000);
+  const auto stuck = noise * 0.1 + torch::arange(4, kF64).view({1, 4, 1, 1});
+  auto [rhat_bad, ess_bad] = chain_diagnostics(stuck);
+  EXPECT_GT(rhat_bad.min().item<double>(), 2.0);
+  EXPECT_LT(ess_bad.max().item<double>(), 100);
+}
+
 // ---- scoring draws against the exact posterior (experiment/posterior_scores.h) ----------------------
 
 TEST(PosteriorScores, ExactDrawsAreCalibratedAndTheMeanRepeatedIsNot) {
@@ -129,8 +191,9 @@ TEST(PosteriorScores, ExactDrawsAreCalibratedAndTheMeanRepeatedIsNot) {
   const GmmPosterior post(c.g, c.A, y, c.sigma);
   auto mean_of = [](const torch::Tensor& t) { return t.mean().item<double>(); };
   // a perfect sampler: K exact draws score like the floor (K other exact draws)
-  torch::Generator gen = make_generator(5), ref = make_generator(6);
-  const auto exact_scores = experiment::score_draws(post, post.sample(K, gen), 200, ref);
+  torch::Generator gen = make_generator(5), ref_gen = make_generator(6);
+  const auto ref = experiment::exact_reference(post, 200, K, ref_gen);
+  const auto exact_scores = experiment::score_draws(c.g, ref, post.sample(K, gen));
   EXPECT_NEAR(mean_of(exact_scores.coverage90), mean_of(exact_scores.floor_coverage90), 0.03);
   EXPECT_NEAR(mean_of(exact_scores.coverage50), mean_of(exact_scores.floor_coverage50), 0.03);
   EXPECT_NEAR(mean_of(exact_scores.mmse_gap), 1.0 / K, 0.03);  // E‖mean_K − E[x|y]‖² = tr Cov / K
@@ -141,16 +204,15 @@ TEST(PosteriorScores, ExactDrawsAreCalibratedAndTheMeanRepeatedIsNot) {
   EXPECT_LT(mean_of(exact_scores.floor_coverage90), 0.9);
   // the posterior mean repeated K times: no spread, so no coverage, a large energy distance
   const auto repeated = post.mean().reshape({B, 1, 1, 4, 4}).expand({B, K, 1, 4, 4});
-  torch::Generator ref2 = make_generator(6);
-  const auto bad = experiment::score_draws(post, repeated, 200, ref2);
+  const auto bad = experiment::score_draws(c.g, ref, repeated);
   EXPECT_LT(mean_of(bad.coverage90), 0.05);
   EXPECT_GT(mean_of(bad.energy), 10 * std::abs(mean_of(exact_scores.energy)) + 0.1);
   EXPECT_LT(mean_of(bad.mmse_gap), 1e-12);  // its mean is exact: the gap alone cannot tell
   // an over-dispersed sampler (exact draws spread 2x around the mean) covers too much
   const auto mean_b = post.mean().reshape({B, 1, D});
-  torch::Generator gen2 = make_generator(5), ref3 = make_generator(6);
+  torch::Generator gen2 = make_generator(5);
   const auto wide = mean_b + 2 * (post.sample(K, gen2).reshape({B, K, D}) - mean_b);
-  const auto over = experiment::score_draws(post, wide.reshape({B, K, 1, 4, 4}), 200, ref3);
+  const auto over = experiment::score_draws(c.g, ref, wide.reshape({B, K, 1, 4, 4}));
   EXPECT_GT(mean_of(over.coverage50), mean_of(over.floor_coverage50) + 0.15);
 }
 
@@ -198,7 +260,15 @@ TEST(ExactSolver, GivesThePosteriorMeanAndSeededDrawsOnAMixturePriorAndRefusesEl
   };
   const EpsDenoiser no_mixture(gmm_eps_model(base, gmm), base);
   EXPECT_NE(message("gaussian:sigma=0.2", no_mixture).find("needs a Gaussian-mixture prior"), std::string::npos);
-  EXPECT_NE(message("sign:sigma=0.2", prior).find("needs the gaussian channel"), std::string::npos);
+  EXPECT_NE(message("logistic:temperature=0.5", prior).find("needs the gaussian channel"), std::string::npos);
+  EXPECT_NE(message("sign:sigma=0.2,dither=0.3,seed=1", prior).find("without dither"), std::string::npos);
+  // 1-bit: the Gibbs chain, seeded, its states consistent with y more often than not
+  const Problem one_bit = make_problem("gaussian:m=24", "sign:sigma=0.2", {1, 4, 4}, 4);
+  const auto y1 = simulate(one_bit, x);
+  const auto s1 = run_exact(one_bit, y1, prior, {"gibbs_steps=50"}, 3), s2 = run_exact(one_bit, y1, prior, {"gibbs_steps=50"}, 3);
+  EXPECT_TRUE(torch::equal(s1.estimate, s2.estimate));
+  const auto agree = (one_bit.op->apply(s1.estimate).sign() == y1).to(torch::kFloat64).mean().item<double>();
+  EXPECT_GT(agree, 0.8);
   EXPECT_NE(message("gaussian:sigma=0", prior).find("sigma > 0"), std::string::npos);
 }
 

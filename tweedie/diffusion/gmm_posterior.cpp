@@ -9,7 +9,7 @@ namespace tweedie::diffusion {
 namespace {
 
 using torch::Tensor;
-const auto kF64 = torch::TensorOptions().dtype(torch::kFloat64);
+const auto kPosteriorF64 = torch::TensorOptions().dtype(torch::kFloat64);
 
 std::string sizes_text(const Tensor& t) {
   std::ostringstream s;
@@ -31,18 +31,18 @@ GmmPosterior::GmmPosterior(const GaussianMixture& g, const Tensor& A_in, const T
           where + ": needs a noise level sigma > 0 (the posterior of noiseless measurements is singular)");
   const Tensor A = A_in.detach().to(torch::kCPU, torch::kFloat64);
   const Tensor y = y_in.detach().to(torch::kCPU, torch::kFloat64);
-  const int64_t M = A.size(0), B = y.size(0);
+  const int64_t M = A.size(0);
   const double s2 = sigma * sigma;
   const Tensor Aa = A.index_select(1, active_);                     // A_a [M, Da]
-  const Tensor yp = y - at::matmul(A, fixed_).unsqueeze(0);         // y' = y − A F [B, M]
   const Tensor AtA = at::matmul(Aa.t(), Aa) / s2;                   // A_aᵀA_a/σ²
-  const Tensor Aty = at::matmul(yp, Aa) / s2;                       // (A_aᵀy'/σ²)ᵀ [B, Da]
-  const Tensor yy = yp.square().sum(1) / s2;                        // ‖y'‖²/σ² [B]
-  const Tensor eye = torch::eye(da, kF64);
+  const Tensor eye = torch::eye(da, kPosteriorF64);
 
-  chol_ = torch::empty({K, da, da}, kF64);
-  means_ = torch::empty({B, K, da}, kF64);
-  Tensor log_ev = torch::empty({B, K}, kF64);
+  chol_ = torch::empty({K, da, da}, kPosteriorF64);
+  h_ = torch::empty({K, da}, kPosteriorF64);
+  const_ = torch::empty({K}, kPosteriorF64);
+  Aa_ = Aa;
+  AF_ = at::matmul(A, fixed_);
+  s2_ = s2;
   for (int64_t k = 0; k < K; ++k) {
     const Tensor W = at::matmul(g.basis, g.eigvecs[k]);             // U V_k [Da, d]
     const Tensor lam = g.eigvals[k];
@@ -62,16 +62,60 @@ GmmPosterior::GmmPosterior(const GaussianMixture& g, const Tensor& A_in, const T
       throw InternalError(where + ": the posterior precision of component " + std::to_string(k) +
                           " is not positive definite");
     chol_[k] = L;
-    const Tensor h = at::matmul(Sinv, g.means[k]);                   // Σ_k⁻¹ μ_k [Da]
-    const Tensor b = Aty + h.unsqueeze(0);                           // b_k [B, Da]
-    const Tensor m = at::cholesky_solve(b.t(), L).t();               // m_k = Λ_k⁻¹ b_k
-    means_.select(1, k).copy_(m);
+    h_[k] = at::matmul(Sinv, g.means[k]);                            // Σ_k⁻¹ μ_k
     const double logdet_lambda = 2 * L.diagonal().log().sum().item<double>();
-    const Tensor quad = yy + at::dot(g.means[k], h) - (b * m).sum(1);
-    log_ev.select(1, k).copy_(-0.5 * (M * std::log(2 * M_PI * s2) + logdet_sigma + logdet_lambda + quad));
+    // log π_k − ½ (M log 2πσ² + log|Σ_k| + log|Λ_k| + μ_kᵀΣ_k⁻¹μ_k); the y-terms come in condition()
+    const_[k] = g.log_weights[k].item<double>() -
+                0.5 * (M * std::log(2 * M_PI * s2) + logdet_sigma + logdet_lambda + at::dot(g.means[k], h_[k]).item<double>());
   }
-  const Tensor logits = log_ev + g.log_weights.unsqueeze(0);
-  log_weights_ = logits - at::logsumexp(logits, 1, true);
+  condition(y);
+}
+
+GmmPosterior::Conditioned GmmPosterior::solve_components(const Tensor& y) const {
+  // y' = y − A F;  b_k = h_k + A_aᵀy'/σ²;  v_k = L_k⁻¹ b_k, so b_kᵀm_k = ‖v_k‖² and m_k = L_k⁻ᵀ v_k
+  const Tensor yp = y.to(torch::kCPU, torch::kFloat64) - AF_.unsqueeze(0);
+  const Tensor Aty = at::matmul(yp, Aa_) / s2_;                       // [R, Da]
+  const Tensor yy = yp.square().sum(1) / s2_;                          // [R]
+  const int64_t K = chol_.size(0), R = y.size(0), da = Aa_.size(1);
+  Conditioned c;
+  c.v = torch::empty({K, da, R}, kPosteriorF64);
+  Tensor logits = torch::empty({R, K}, kPosteriorF64);
+  for (int64_t k = 0; k < K; ++k) {
+    const Tensor b = (Aty + h_[k].unsqueeze(0)).t();                  // [Da, R]
+    const Tensor v = at::linalg_solve_triangular(chol_[k], b, /*upper=*/false);
+    c.v[k] = v;
+    logits.select(1, k).copy_(const_[k] - 0.5 * (yy - v.square().sum(0)));
+  }
+  c.log_weights = logits - at::logsumexp(logits, 1, true);
+  return c;
+}
+
+void GmmPosterior::condition(const Tensor& y) {
+  require(y.dim() == 2 && y.size(1) == Aa_.size(0),
+          "exact posterior: y must be [B, " + std::to_string(Aa_.size(0)) + "]");
+  const Conditioned c = solve_components(y);
+  const int64_t K = chol_.size(0);
+  means_ = torch::empty({y.size(0), K, Aa_.size(1)}, kPosteriorF64);
+  for (int64_t k = 0; k < K; ++k)
+    means_.select(1, k).copy_(at::linalg_solve_triangular(chol_[k].t(), c.v[k], /*upper=*/true).t());
+  log_weights_ = c.log_weights;
+}
+
+Tensor GmmPosterior::draw_given(const Tensor& z, torch::Generator& gen, Tensor* components) const {
+  const Conditioned c = solve_components(z);
+  const int64_t R = z.size(0), da = Aa_.size(1);
+  const Tensor k = at::multinomial(c.log_weights.exp(), 1, /*replacement=*/true, gen).squeeze(1);  // [R]
+  const Tensor e = at::randn({da, R}, gen, kPosteriorF64);
+  Tensor xa = torch::empty({R, da}, kPosteriorF64);
+  // x = m_k + L_k⁻ᵀ e = L_k⁻ᵀ (v_k + e), one solve per component over the rows that chose it
+  for (int64_t j = 0; j < chol_.size(0); ++j) {
+    const Tensor rows = (k == j).nonzero().squeeze(1);
+    if (rows.numel() == 0) continue;
+    const Tensor rhs = c.v[j].index_select(1, rows) + e.index_select(1, rows);
+    xa.index_copy_(0, rows, at::linalg_solve_triangular(chol_[j].t(), rhs, /*upper=*/true).t());
+  }
+  if (components) *components = k;
+  return full(xa);
 }
 
 Tensor GmmPosterior::full(const Tensor& xa) const {
@@ -93,9 +137,9 @@ Tensor GmmPosterior::mean() const {
 
 Tensor GmmPosterior::component_variances() const {
   const int64_t K = components();
-  Tensor diag = torch::empty({K, active_.size(0)}, kF64);
+  Tensor diag = torch::empty({K, active_.size(0)}, kPosteriorF64);
   for (int64_t k = 0; k < K; ++k) diag[k] = at::cholesky_inverse(chol_[k]).diagonal();
-  return torch::zeros({K, fixed_.size(0)}, kF64).index_copy(1, active_, diag);
+  return torch::zeros({K, fixed_.size(0)}, kPosteriorF64).index_copy(1, active_, diag);
 }
 
 Tensor GmmPosterior::variance() const {
@@ -107,34 +151,15 @@ Tensor GmmPosterior::variance() const {
   const Tensor var = (second - mu.square()).clamp_min(0);
   std::vector<int64_t> shape{batch()};
   shape.insert(shape.end(), item_shape_.begin(), item_shape_.end());
-  return torch::zeros({batch(), fixed_.size(0)}, kF64).index_copy(1, active_, var).view(shape);
-}
-
-Tensor GmmPosterior::component_log_joint(const Tensor& x) const {
-  const int64_t B = batch(), K = components();
-  require(x.dim() >= 2 && x.size(0) == B, "exact posterior: draws must be [B, n, ...] with B = " + std::to_string(B));
-  const int64_t n = x.size(1);
-  const Tensor xa = x.to(torch::kCPU, torch::kFloat64).reshape({B, n, -1}).index_select(2, active_);  // [B, n, Da]
-  Tensor out = torch::empty({B, n, K}, kF64);
-  const double da = static_cast<double>(active_.size(0));
-  for (int64_t k = 0; k < K; ++k) {
-    const Tensor L = chol_[k];
-    // ‖Lᵀ(x − m_k)‖² is the Mahalanobis distance under Λ_k = L Lᵀ; log|Λ_k|^½ = Σ log diag L
-    const Tensor r = xa - means_.select(1, k).unsqueeze(1);                 // [B, n, Da]
-    const Tensor q = at::matmul(r, L).square().sum(2);                      // [B, n]
-    const double half_logdet = L.diagonal().log().sum().item<double>();
-    out.select(2, k).copy_(-0.5 * q + half_logdet - 0.5 * da * std::log(2 * M_PI) +
-                           log_weights_.select(1, k).unsqueeze(1));
-  }
-  return out;
+  return torch::zeros({batch(), fixed_.size(0)}, kPosteriorF64).index_copy(1, active_, var).view(shape);
 }
 
 Tensor GmmPosterior::sample(int64_t n, torch::Generator& gen, Tensor* components) const {
   require(n >= 1, "exact posterior: the number of draws must be at least 1");
   const int64_t B = batch(), da = active_.size(0);
   const Tensor k = at::multinomial(log_weights_.exp(), n, /*replacement=*/true, gen);  // [B, n]
-  const Tensor z = at::randn({B, n, da}, gen, kF64);
-  Tensor xa = torch::empty({B, n, da}, kF64);
+  const Tensor z = at::randn({B, n, da}, gen, kPosteriorF64);
+  Tensor xa = torch::empty({B, n, da}, kPosteriorF64);
   // x = m_k + L_k⁻ᵀ z (cov Λ_k⁻¹ = L_k⁻ᵀ L_k⁻¹): one triangular solve per (item, draw)
   for (int64_t b = 0; b < B; ++b)
     for (int64_t j = 0; j < n; ++j) {

@@ -25,6 +25,14 @@ class GmmPosterior {
   GmmPosterior(const GaussianMixture& prior, const torch::Tensor& A, const torch::Tensor& y, double sigma,
                const std::string& where = "exact posterior");
 
+  // Conditions on other measurements y [B', M] of the same operator and σ (the factors are
+  // reused: Λ_k does not depend on y).
+  void condition(const torch::Tensor& y);
+  // One exact draw of p(x | z) for each row of z [R, M] (any R; the conditioning of this object is
+  // unchanged): [R, D]; `components` (if not null) the components drawn [R]. The x-step of the
+  // Gibbs sampler for 1-bit measurements (gmm_gibbs.h).
+  torch::Tensor draw_given(const torch::Tensor& z, torch::Generator& gen, torch::Tensor* components = nullptr) const;
+
   int64_t batch() const { return log_weights_.size(0); }
   int64_t components() const { return log_weights_.size(1); }
   // log w_k(y) [B, K], normalised over k.
@@ -38,9 +46,6 @@ class GmmPosterior {
   // diag Λ_k⁻¹, each component's posterior marginal variances [K, D] (0 on inactive pixels); the
   // same for every item (Λ_k does not depend on y).
   torch::Tensor component_variances() const;
-  // log N(x; m_k, Λ_k⁻¹) + log w_k for draws x [B, n, item...] (or [B, n, D]): [B, n, K]; the
-  // argmax over k is the component a draw most likely came from.
-  torch::Tensor component_log_joint(const torch::Tensor& x) const;
   // n exact draws per item [B, n, item...]; `components` (if not null) receives each draw's
   // mixture component [B, n] (int64). All randomness from `gen`.
   torch::Tensor sample(int64_t n, torch::Generator& gen, torch::Tensor* components = nullptr) const;
@@ -48,8 +53,17 @@ class GmmPosterior {
  private:
   torch::Tensor full(const torch::Tensor& xa) const;  // [..., Da] → [..., D] with the fixed pixels
 
+  struct Conditioned {
+    torch::Tensor v;            // [K, Da, R]: L_k⁻¹ b_k(y) per row
+    torch::Tensor log_weights;  // [R, K]
+  };
+  Conditioned solve_components(const torch::Tensor& y) const;
+
   std::vector<int64_t> item_shape_;
   torch::Tensor fixed_, active_;  // [D], [Da]
+  torch::Tensor Aa_, AF_;         // A_a [M, Da], A F [M]
+  double s2_ = 1;                 // σ²
+  torch::Tensor h_, const_;       // Σ_k⁻¹ μ_k [K, Da]; the y-free part of log π_k p(y | k) [K]
   torch::Tensor log_weights_;     // [B, K]
   torch::Tensor means_;           // [B, K, Da]
   torch::Tensor chol_;            // [K, Da, Da]: Λ_k = L_k L_kᵀ

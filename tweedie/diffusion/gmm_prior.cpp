@@ -144,6 +144,11 @@ Tensor GaussianMixture::log_density(const Tensor& x_tilde, const Tensor& sigma) 
   return evaluate(*this, xa, sigma2_of(sigma, xa.size(0), "gmm prior"), false).log_density;
 }
 
+Tensor GaussianMixture::component_logits(const Tensor& x) const {
+  const Tensor xa = active_of(*this, x, "gmm prior");
+  return evaluate(*this, xa, torch::zeros({xa.size(0)}, kF64), false).logits;
+}
+
 Tensor GaussianMixture::posterior_noise(const Tensor& x_tilde, const Tensor& sigma) const {
   const Tensor xa = active_of(*this, x_tilde, "gmm prior");
   const int64_t b = xa.size(0);

@@ -61,6 +61,9 @@ struct GaussianMixture {
   torch::Tensor posterior_noise(const torch::Tensor& x_tilde, const torch::Tensor& sigma) const;
   // log p_σ(x̃) of the active pixels [B] (the inactive ones are a constant factor).
   torch::Tensor log_density(const torch::Tensor& x_tilde, const torch::Tensor& sigma) const;
+  // log π_k + log N(x; μ_k, Σ_k) at the active pixels, [B, K]: its softmax over k is p(k | x), which
+  // is also p(k | x, y) under any channel (y depends on x alone).
+  torch::Tensor component_logits(const torch::Tensor& x) const;
   // n draws x0 ~ p [n, item...], float64.
   torch::Tensor sample(int64_t n, torch::Generator& gen) const;
 };

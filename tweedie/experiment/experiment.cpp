@@ -204,6 +204,17 @@ bool exact_posterior_problem(const Problem& problem, const diffusion::Prior& pri
          problem.channel->noise_std() > 0;
 }
 
+// Whether it is 1-bit (sign, no dither) under the mixture, where the Gibbs sampler of gmm_gibbs.h
+// is the gold standard.
+bool gibbs_posterior_problem(const Problem& problem, const diffusion::Prior& prior) {
+  return prior.gmm && problem.op->linear() && problem.channel && problem.channel->name() == "sign" &&
+         problem.channel->spec().find("dither=") == std::string::npos;
+}
+
+bool scoreable_problem(const Problem& problem, const diffusion::Prior& prior) {
+  return exact_posterior_problem(problem, prior) || gibbs_posterior_problem(problem, prior);
+}
+
 // The operator as a dense matrix [M, D] (its columns A e_j), float64 on the CPU.
 torch::Tensor dense_matrix(const op::Operator& A, torch::Device device) {
   torch::NoGradGuard no_grad;
@@ -222,6 +233,8 @@ struct Runner::State {
   std::vector<Cell> cells;
   std::vector<json> cell_options;  // each cell's resolved solver options
   std::vector<json> descriptions;  // what a stored cell must match to be kept
+  // each problem's reference posterior (samples > 0), made at its first scored cell
+  std::map<std::string, experiment::PosteriorReference> references;
   bool needs_prior = false;        // self-diffusion and DIP bring their own network
   Workspace ws;
 };
@@ -271,10 +284,10 @@ Runner::Runner(ExperimentConfig config, const RunOptions& o) : s_(std::make_uniq
     require(st.needs_prior && s.prior.gmm != nullptr,
             "posterior-eval " + cfg.name + ": needs a Gaussian-mixture prior ('prior': \"gmm:FILE\"), whose posterior is exact");
     for (const auto& [name, pr] : s.problems)
-      require(exact_posterior_problem(pr, s.prior),
+      require(scoreable_problem(pr, s.prior),
               "posterior-eval " + cfg.name + ": problem " + name + " (" + pr.op->spec() + " + " + pr.channel->spec() +
-                  ") has no closed-form posterior: it needs a linear operator and the gaussian channel with sigma > 0 "
-                  "(the sampler for other channels is not built yet)");
+                  ") has no reference posterior: it needs a linear operator and the gaussian channel with sigma > 0 "
+                  "(closed form) or sign without dither (Gibbs); other channels have none yet");
   }
 
   for (size_t i = 0; i < st.cells.size(); ++i) {
@@ -292,7 +305,7 @@ Runner::Runner(ExperimentConfig config, const RunOptions& o) : s_(std::make_uniq
          {"classifier", cfg.classifier}});
     if (cfg.samples > 0) {  // only then: cells stored before the key existed stay valid
       st.descriptions.back()["samples"] = cfg.samples;
-      if (exact_posterior_problem(pr, s.prior)) st.descriptions.back()["reference_draws"] = cfg.reference_draws;
+      if (scoreable_problem(pr, s.prior)) st.descriptions.back()["reference_draws"] = cfg.reference_draws;
     }
   }
 }
@@ -366,11 +379,24 @@ json Runner::run_cell(size_t i) {
       const auto d = metric::compute_image_metrics(draws.samples.flatten(0, 1), s.x.repeat_interleave(K, 0), nullptr);
       metrics["draw_psnr"] = to_vector(d.psnr.view({N, K}).mean(1));
       metrics["draw_ssim"] = to_vector(d.ssim.view({N, K}).mean(1));
-      if (exact_posterior_problem(problem, s.prior) && K >= 2) {
-        const diffusion::GmmPosterior post(*s.prior.gmm, dense_matrix(*problem.op, s.device), y.reshape({N, -1}),
-                                           problem.channel->noise_std(), "experiment " + cfg.name);
-        torch::Generator ref_gen = make_generator(cfg.seed + 1);  // the same reference draws in every cell
-        posterior = score_draws(post, draws.samples, cfg.reference_draws, ref_gen).to_json();
+      if (scoreable_problem(problem, s.prior) && K >= 2) {
+        auto found = st.references.find(c.problem->name);
+        if (found == st.references.end()) {
+          // from its own seed: the same reference in every cell, whichever rank makes it
+          torch::Generator ref_gen = make_generator(cfg.seed + 1);
+          const torch::Tensor A = dense_matrix(*problem.op, s.device), yy = y.reshape({N, -1});
+          const double sigma = problem.channel->noise_std();
+          PosteriorReference ref;
+          if (exact_posterior_problem(problem, s.prior)) {
+            const diffusion::GmmPosterior post(*s.prior.gmm, A, yy, sigma, "experiment " + cfg.name);
+            ref = exact_reference(post, cfg.reference_draws, K, ref_gen);
+          } else {
+            ref = gibbs_reference(*s.prior.gmm, A, yy, sigma, cfg.reference_draws, K, {}, ref_gen);
+          }
+          found = st.references.emplace(c.problem->name, std::move(ref)).first;
+        }
+        posterior = score_draws(*s.prior.gmm, found->second, draws.samples).to_json();
+        posterior["reference"] = found->second.describe();
       }
     }
     {

@@ -8,7 +8,7 @@ namespace tweedie::experiment {
 namespace {
 
 using torch::Tensor;
-const auto kF64 = torch::TensorOptions().dtype(torch::kFloat64);
+const auto kScoresF64 = torch::TensorOptions().dtype(torch::kFloat64);
 
 std::vector<double> as_list(const Tensor& t) {
   const Tensor c = t.to(torch::kCPU, torch::kFloat64).contiguous();
@@ -22,42 +22,88 @@ struct Scores {
   Tensor mmse_gap, coverage50, coverage90, energy, mode_tv;
 };
 
-// The scores of `x` [B, K, D] (float64) given the posterior's pieces.
-Scores score(const diffusion::GmmPosterior& post, const Tensor& x, const Tensor& yref, const Tensor& comp_means,
-             const Tensor& comp_sd, const Tensor& varying, const Tensor& mean, double tr_cov_floor) {
-  const int64_t B = x.size(0), K = x.size(1), D = x.size(2);
+// The scores of `x` [B, K, D] (float64) against `ref`; `varying` [D] marks the scored pixels.
+Scores score(const diffusion::GaussianMixture& prior, const PosteriorReference& ref, const Tensor& x,
+             const Tensor& varying) {
+  const int64_t B = x.size(0), K = x.size(1);
   Scores s;
-  const Tensor var_total = post.variance().reshape({B, D}).sum(1).clamp_min(tr_cov_floor);
-  s.mmse_gap = (x.mean(1) - mean).square().sum(1) / var_total;
-  const Tensor w = post.log_weights().exp();  // [B, Kc]
+  s.mmse_gap = (x.mean(1) - ref.mean).square().sum(1) / ref.total_var.clamp_min(1e-300);
   auto coverage = [&](double p) {
-    const Tensor q = torch::tensor({(1 - p) / 2, (1 + p) / 2}, kF64);
+    const Tensor q = torch::tensor({(1 - p) / 2, (1 + p) / 2}, kScoresF64);
     const Tensor lohi = torch::quantile(x, q, 1);  // [2, B, D]
-    // P(lo ≤ x_i ≤ hi) = Σ_k w_k [Φ((hi − m_ki)/s_ki) − Φ((lo − m_ki)/s_ki)]
-    const Tensor sd = comp_sd.unsqueeze(0).clamp_min(1e-12);                    // [1, Kc, D]
-    const Tensor hi = normal_cdf((lohi[1].unsqueeze(1) - comp_means) / sd);      // [B, Kc, D]
-    const Tensor lo = normal_cdf((lohi[0].unsqueeze(1) - comp_means) / sd);
-    const Tensor p_in = (w.unsqueeze(2) * (hi - lo)).sum(1);                     // [B, D]
+    Tensor p_in;
+    if (ref.comp_means.defined()) {
+      // P(lo ≤ x_i ≤ hi) = Σ_k w_k [Φ((hi − m_ki)/s_ki) − Φ((lo − m_ki)/s_ki)]
+      const Tensor sd = ref.comp_sd.unsqueeze(0).clamp_min(1e-12);
+      const Tensor hi = normal_cdf((lohi[1].unsqueeze(1) - ref.comp_means) / sd);
+      const Tensor lo = normal_cdf((lohi[0].unsqueeze(1) - ref.comp_means) / sd);
+      p_in = (ref.weights.unsqueeze(2) * (hi - lo)).sum(1);  // [B, D]
+    } else {
+      p_in = ((ref.draws >= lohi[0].unsqueeze(1)) & (ref.draws <= lohi[1].unsqueeze(1))).to(torch::kFloat64).mean(1);
+    }
     return (p_in * varying).sum(1) / varying.sum();
   };
   s.coverage50 = coverage(0.5);
   s.coverage90 = coverage(0.9);
   // energy distance, U-statistics within each set
-  const Tensor dxy = torch::cdist(x, yref).mean({1, 2});
   auto within = [](const Tensor& a) {
     const int64_t n = a.size(1);
     return torch::cdist(a, a).sum({1, 2}) / static_cast<double>(n * (n - 1));
   };
-  s.energy = 2 * dxy - within(x) - within(yref);
-  // mode coverage
-  const Tensor comp = post.component_log_joint(x).argmax(2);  // [B, K]
-  const int64_t Kc = w.size(1);
-  const Tensor freq = torch::zeros({B, Kc}, kF64).scatter_add_(1, comp, torch::ones({B, K}, kF64)) / K;
-  s.mode_tv = 0.5 * (freq - w).abs().sum(1);
+  s.energy = 2 * torch::cdist(x, ref.draws).mean({1, 2}) - within(x) - within(ref.draws);
+  // mode coverage: each draw's most likely component p(k | x)
+  const int64_t Kc = ref.weights.size(1);
+  const Tensor comp = prior.component_logits(x.reshape({B * K, -1})).argmax(1).view({B, K});
+  const Tensor freq =
+      torch::zeros({B, Kc}, kScoresF64).scatter_add_(1, comp, torch::ones({B, K}, kScoresF64)) / static_cast<double>(K);
+  s.mode_tv = 0.5 * (freq - ref.weights).abs().sum(1);
   return s;
 }
 
 }  // namespace
+
+nlohmann::json PosteriorReference::describe() const {
+  return {{"kind", comp_means.defined() ? "exact" : "gibbs"}, {"draws", draws.size(1)}, {"rhat_max", rhat_max},
+          {"ess_min", ess_min}};
+}
+
+PosteriorReference exact_reference(const diffusion::GmmPosterior& post, int64_t R, int64_t K, torch::Generator& gen) {
+  const int64_t B = post.batch();
+  PosteriorReference ref;
+  ref.draws = post.sample(R, gen).reshape({B, R, -1});
+  ref.floor = post.sample(K, gen).reshape({B, K, -1});
+  ref.mean = post.mean().reshape({B, -1});
+  ref.total_var = post.variance().reshape({B, -1}).sum(1);
+  ref.weights = post.log_weights().exp();
+  ref.comp_means = post.component_means();
+  ref.comp_sd = post.component_variances().sqrt();
+  return ref;
+}
+
+PosteriorReference gibbs_reference(const diffusion::GaussianMixture& prior, const Tensor& A, const Tensor& y,
+                                   double sigma, int64_t R, int64_t K, const diffusion::ProbitGibbsOptions& o,
+                                   torch::Generator& gen) {
+  const int64_t B = y.size(0), D = prior.item_numel();
+  const auto run = diffusion::probit_gibbs(prior, A, y, sigma, o, gen);
+  const Tensor pooled = run.draws.reshape({B, -1, D});  // [B, chains·iterations, D]
+  const int64_t n = pooled.size(1);
+  require(R <= n, "posterior reference: " + std::to_string(R) + " draws asked of a Gibbs run that keeps " +
+                      std::to_string(n));
+  PosteriorReference ref;
+  ref.draws = pooled.index_select(1, torch::linspace(0, static_cast<double>(n - 1), R, kScoresF64).round().to(torch::kLong));
+  ref.mean = pooled.mean(1);
+  ref.total_var = pooled.var(1, true).sum(1);
+  ref.weights = at::softmax(prior.component_logits(pooled.reshape({B * n, D})), 1).view({B, n, -1}).mean(1);
+  ref.rhat_max = run.rhat.max().item<double>();
+  ref.ess_min = run.ess.min().item<double>();
+  // the floor: K independent chains, their last states
+  diffusion::ProbitGibbsOptions fo = o;
+  fo.chains = K;
+  fo.iterations = 4;
+  fo.warmup = o.warmup + o.iterations - 4;
+  ref.floor = diffusion::probit_gibbs(prior, A, y, sigma, fo, gen).draws.select(2, 3).reshape({B, K, D});
+  return ref;
+}
 
 nlohmann::json PosteriorScores::to_json() const {
   return {{"mmse_gap", as_list(mmse_gap)},           {"coverage50", as_list(coverage50)},
@@ -67,23 +113,18 @@ nlohmann::json PosteriorScores::to_json() const {
           {"floor_energy", as_list(floor_energy)},   {"floor_mode_tv", as_list(floor_mode_tv)}};
 }
 
-PosteriorScores score_draws(const diffusion::GmmPosterior& post, const Tensor& draws, int64_t reference,
-                            torch::Generator& gen) {
-  const int64_t B = post.batch();
+PosteriorScores score_draws(const diffusion::GaussianMixture& prior, const PosteriorReference& ref,
+                            const Tensor& draws) {
+  const int64_t B = ref.mean.size(0);
   require(draws.dim() >= 3 && draws.size(0) == B && draws.size(1) >= 2,
           "posterior scores: need draws [B, K >= 2, ...] for B = " + std::to_string(B));
-  require(reference >= 2, "posterior scores: need at least 2 reference draws");
-  const int64_t K = draws.size(1);
-  const Tensor x = draws.to(torch::kCPU, torch::kFloat64).reshape({B, K, -1});
-  const int64_t D = x.size(2);
-  const Tensor yref = post.sample(reference, gen).reshape({B, reference, D});
-  const Tensor exact_k = post.sample(K, gen).reshape({B, K, D});
-  const Tensor comp_means = post.component_means();                        // [B, Kc, D]
-  const Tensor comp_sd = post.component_variances().sqrt();                // [Kc, D]
-  const Tensor varying = (comp_sd.amax(0) > 0).to(torch::kFloat64);        // pixels the prior lets vary
-  const Tensor mean = post.mean().reshape({B, D});
-  const Scores a = score(post, x, yref, comp_means, comp_sd, varying, mean, 1e-30);
-  const Scores f = score(post, exact_k, yref, comp_means, comp_sd, varying, mean, 1e-30);
+  require(draws.size(1) == ref.floor.size(1), "posterior scores: the reference's floor has " +
+                                                  std::to_string(ref.floor.size(1)) + " draws, the draws " +
+                                                  std::to_string(draws.size(1)));
+  const Tensor x = draws.to(torch::kCPU, torch::kFloat64).reshape({B, draws.size(1), -1});
+  const Tensor varying = torch::zeros({x.size(2)}, kScoresF64).index_fill_(0, prior.active, 1.0);
+  const Scores a = score(prior, ref, x, varying);
+  const Scores f = score(prior, ref, ref.floor, varying);
   return {a.mmse_gap, a.coverage50, a.coverage90, a.energy, a.mode_tv,
           f.mmse_gap, f.coverage50, f.coverage90, f.energy, f.mode_tv};
 }

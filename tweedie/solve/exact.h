@@ -8,6 +8,11 @@
 //
 //   output=sample   one exact draw x ~ p(x | y) per item (seeded; `--samples K` gives K)
 //   output=mean     E[x | y], the MMSE estimate
+// With the `sign` channel (1-bit, no dither) the posterior has no closed form; `exact` then runs
+// the exact Gibbs sampler of diffusion/gmm_gibbs.h, one chain per item from a prior draw, for
+// `gibbs_steps` sweeps: output=sample is the chain's last state, output=mean the average of its
+// second half (a Monte Carlo estimate). Its convergence is checked by R̂ over many chains in
+// tests/unit/gmm_posterior_test.cpp and in `tweedie posterior-eval`'s reference.
 // No network evaluations: NFE 0.
 #include <string>
 
@@ -18,6 +23,7 @@ namespace tweedie::solve {
 
 struct ExactOptions {
   std::string output = "sample";  // sample | mean
+  int64_t gibbs_steps = 300;      // sign channel: Gibbs sweeps per chain
 
   static const OptionTable<ExactOptions>& table();
 };
