@@ -5,7 +5,7 @@ choice under one label. Reads OUT/cells/*/*/*/cell.json, so it works on a run st
 (problems whose grid is incomplete are reported and skipped).
 
     /usr/bin/python3 experiments/scripts/pick_tuned.py results/seed002/tune-baselines \
-        [--set-for experiments/seed002-full.json]
+        [--set-for experiments/seed002-full.json --also dps-100=dps --also red-diff-100=red-diff]
 """
 import argparse
 import glob
@@ -19,6 +19,9 @@ ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
 ap.add_argument("run", help="the tuning run's output directory (holds cells/)")
 ap.add_argument("--set-for", help="an experiment config whose methods (by label) receive set_for")
 ap.add_argument("--expect", type=int, default=0, help="grid points per (problem, label); 0: take what is there")
+ap.add_argument("--also", action="append", default=[], metavar="LABEL=SOURCE",
+                help="give LABEL (a method of --set-for's config) the picks of the tuned label SOURCE "
+                     "(e.g. dps-100=dps: the 100-NFE arm takes the 1000-NFE arm's tuned setting)")
 args = ap.parse_args()
 
 grid = defaultdict(list)  # (problem, label) -> [(mean, se, swept settings, n)]
@@ -49,6 +52,11 @@ for (problem, label), points in sorted(grid.items()):
     if complete:
         picks[label][problem] = {k: (float(v) if v.replace('.', '', 1).replace('-', '', 1).isdigit() else v)
                                  for k, v in best[2].items()}
+
+for pair in args.also:
+    label, _, source = pair.partition("=")
+    if source in picks:
+        picks[label] = dict(picks[source])
 
 if args.set_for:
     cfg = json.load(open(args.set_for))
