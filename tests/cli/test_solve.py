@@ -9,7 +9,7 @@ import numpy as np
 from tweedie_cli import CliTestCase, run
 
 SOURCE = os.environ.get("TWEEDIE_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
-PRIOR = os.path.join(SOURCE, "models", "fmnist32", "model.safetensors")
+PRIOR = os.path.join(SOURCE, "models", "fmnist32-long", "model.safetensors")  # the default
 
 
 def psnr(a, b):

@@ -762,9 +762,9 @@ TEST(GroupNormSilu, TrainingGradientsMatchLibTorchAutograd) {
       }
       (y * w.to(dtype)).sum().backward();
       std::vector<torch::Tensor> out;
-      for (auto& t : in) {
-        EXPECT_TRUE(t.grad().defined());
-        out.push_back(t.grad().defined() ? t.grad().to(torch::kFloat64) : torch::zeros_like(t, torch::kFloat64));
+      for (auto& v : in) {
+        EXPECT_TRUE(v.grad().defined());
+        out.push_back(v.grad().defined() ? v.grad().to(torch::kFloat64) : torch::zeros_like(v, torch::kFloat64));
       }
       return out;
     };

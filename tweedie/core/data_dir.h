@@ -23,7 +23,7 @@ std::string data_path(const std::string& path);
 
 // The shipped priors and classifier, as paths relative to the data directory: what command
 // defaults name and data_path() resolves.
-inline constexpr const char* kDefaultPrior = "models/fmnist32/model.safetensors";
+inline constexpr const char* kDefaultPrior = "models/fmnist32-long/model.safetensors";
 inline constexpr const char* kDefaultClassifier = "models/fmnist-classifier/model.safetensors";
 
 }  // namespace tweedie

@@ -49,7 +49,8 @@ inline constexpr const char* kGmmPrefix = "gmm:";
 // "gmm:FILE" loads a Gaussian-mixture prior (linear β, 1000 steps; it evaluates on the CPU in
 // float64 and returns tensors on the caller's device). A relative path that does not exist from
 // the working directory is looked up in the data directory (core/data_dir.h), so
-// kDefaultPrior ("models/fmnist32/model.safetensors") names the shipped prior from anywhere;
+// kDefaultPrior ("models/fmnist32-long/model.safetensors", the converged prior) names the shipped
+// prior from anywhere;
 // Prior::path is the path that was read.
 Prior load_prior(const std::string& path, torch::Device device = torch::kCPU,
                  const std::string& config_path = "");

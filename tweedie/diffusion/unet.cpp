@@ -61,7 +61,7 @@ class ConvWeightCache {
   struct Entry {
     c10::Storage storage;
     const void* data = nullptr;
-    uint32_t version = 0;
+    int64_t version = 0;  // TensorBase::_version()
     Tensor copy;
   };
   std::mutex mu_;

@@ -345,8 +345,9 @@ void write_posterior(const ExperimentConfig& cfg, const std::vector<Cell>& cells
     for (size_t i = 0; i < cells.size(); ++i) {
       if (cells[i].problem != &p || !results[i].contains("posterior")) continue;
       const json& q = results[i]["posterior"];
-      if (reference.empty() && q.contains("reference")) {
-        const json& r = q["reference"];
+      if (reference.empty()) {
+        // cells stored before the reference was recorded were all scored against the exact posterior
+        const json r = q.value("reference", json{{"kind", "exact"}, {"draws", cfg.reference_draws}});
         reference = r["kind"] == "exact"
                         ? "Reference: the exact posterior (closed form; " + std::to_string(r["draws"].get<int64_t>()) +
                               " exact draws for the energy distance)."
