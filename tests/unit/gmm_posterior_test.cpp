@@ -216,6 +216,34 @@ TEST(PosteriorScores, ExactDrawsAreCalibratedAndTheMeanRepeatedIsNot) {
   EXPECT_GT(mean_of(over.coverage50), mean_of(over.floor_coverage50) + 0.15);
 }
 
+TEST(PosteriorScores, OneBitDrawsAreScoredAgainstTheGibbsReference) {
+  // 1-bit: another Gibbs run's draws score like the reference's own floor; the mean repeated does not
+  const Linear c = linear_case({1, 3, 3}, 3, 3, 12, 0.3, 61);
+  torch::Generator gy = make_generator(4);
+  const int64_t B = 24;  // enough items for the coverages' means to settle
+  const auto xb = c.g.sample(B, gy).reshape({B, -1});
+  const auto y = (at::matmul(xb, c.A.t()) + c.sigma * at::randn({B, c.A.size(0)}, gy, kF64)).sign();
+  ProbitGibbsOptions o;
+  o.chains = 4;
+  o.iterations = 4000;
+  torch::Generator g = make_generator(1);
+  const int64_t K = 8;
+  const auto ref = experiment::gibbs_reference(c.g, c.A, y, c.sigma, 200, K, o, g);
+  EXPECT_EQ(ref.draws.size(1), 200);
+  EXPECT_EQ(ref.floor.size(1), K);
+  EXPECT_LT(ref.rhat_max, 1.05);
+  o.chains = K;
+  o.iterations = 4;
+  const auto other = probit_gibbs(c.g, c.A, y, c.sigma, o, g).draws.select(2, 3);  // K chains' last states
+  const auto good = experiment::score_draws(c.g, ref, other);
+  auto mean_of = [](const torch::Tensor& t) { return t.mean().item<double>(); };
+  EXPECT_NEAR(mean_of(good.coverage90), mean_of(good.floor_coverage90), 0.05);
+  const auto repeated = ref.mean.view({B, 1, 1, 3, 3}).expand({B, K, 1, 3, 3});
+  const auto bad = experiment::score_draws(c.g, ref, repeated);
+  EXPECT_LT(mean_of(bad.coverage90), 0.1);
+  EXPECT_GT(mean_of(bad.energy), mean_of(good.energy) + 0.1);
+}
+
 // ---- the `exact` solver ------------------------------------------------------------------------------
 
 solve::Result run_exact(const Problem& problem, const torch::Tensor& y, const EpsDenoiser& prior,

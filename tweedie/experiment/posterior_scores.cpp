@@ -87,21 +87,21 @@ PosteriorReference gibbs_reference(const diffusion::GaussianMixture& prior, cons
   const auto run = diffusion::probit_gibbs(prior, A, y, sigma, o, gen);
   const Tensor pooled = run.draws.reshape({B, -1, D});  // [B, chains·iterations, D]
   const int64_t n = pooled.size(1);
-  require(R <= n, "posterior reference: " + std::to_string(R) + " draws asked of a Gibbs run that keeps " +
-                      std::to_string(n));
+  require(R + K <= n, "posterior reference: " + std::to_string(R + K) + " draws asked of a Gibbs run that keeps " +
+                          std::to_string(n));
+  // R + K states evenly spaced over the pooled chains: every (R + K)/K-th is the floor's, the rest
+  // the reference's (spaced by about n/(R + K) sweeps, farther than the chains' correlation when
+  // the ESS is above R + K)
+  const Tensor idx = torch::linspace(0, static_cast<double>(n - 1), R + K, kScoresF64).round().to(torch::kLong);
+  const Tensor is_floor = (torch::arange(R + K) % ((R + K) / K) == 0) & (torch::arange(R + K) < ((R + K) / K) * K);
   PosteriorReference ref;
-  ref.draws = pooled.index_select(1, torch::linspace(0, static_cast<double>(n - 1), R, kScoresF64).round().to(torch::kLong));
+  ref.draws = pooled.index_select(1, idx.masked_select(~is_floor));
+  ref.floor = pooled.index_select(1, idx.masked_select(is_floor));
   ref.mean = pooled.mean(1);
   ref.total_var = pooled.var(1, true).sum(1);
   ref.weights = at::softmax(prior.component_logits(pooled.reshape({B * n, D})), 1).view({B, n, -1}).mean(1);
   ref.rhat_max = run.rhat.max().item<double>();
   ref.ess_min = run.ess.min().item<double>();
-  // the floor: K independent chains, their last states
-  diffusion::ProbitGibbsOptions fo = o;
-  fo.chains = K;
-  fo.iterations = 4;
-  fo.warmup = o.warmup + o.iterations - 4;
-  ref.floor = diffusion::probit_gibbs(prior, A, y, sigma, fo, gen).draws.select(2, 3).reshape({B, K, D});
   return ref;
 }
 

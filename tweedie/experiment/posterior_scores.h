@@ -41,8 +41,9 @@ struct PosteriorReference {
 
 // The exact posterior's reference: R and K exact draws, its moments and marginals.
 PosteriorReference exact_reference(const diffusion::GmmPosterior& post, int64_t R, int64_t K, torch::Generator& gen);
-// The Gibbs sampler's for 1-bit y [B, M] (±1): `chains` chains of which the kept states, thinned
-// to R per item, are the reference; K more chains' last states are the floor.
+// The Gibbs sampler's for 1-bit y [B, M] (±1): of its pooled kept states, R + K evenly spaced ones
+// per item, K of them (every (R + K)/K-th) the floor and the other R the reference; the moments and
+// weights from all kept states.
 PosteriorReference gibbs_reference(const diffusion::GaussianMixture& prior, const torch::Tensor& A,
                                    const torch::Tensor& y, double sigma, int64_t R, int64_t K,
                                    const diffusion::ProbitGibbsOptions& options, torch::Generator& gen);
