@@ -198,6 +198,14 @@ TEST(OperatorRegistry, BadSpecsAreOneLineInputErrors) {
   EXPECT_NE(msg("gaussian:m").find("KEY=VALUE"), std::string::npos);
   EXPECT_NE(msg("sr-avg:factor=3").find("divisible"), std::string::npos);    // mismatched shape
   EXPECT_NE(msg("box-mask:size=9").find("does not fit"), std::string::npos);
+  // Sizes no machine holds are refused before anything is allocated (the problem fuzzer's findings).
+  EXPECT_NE(msg("box-mask:size=2", {1, 5555555, 5555555}).find("input shape [1, 5555555, 5555555] needs"),
+            std::string::npos);
+  EXPECT_NE(msg("identity", {1, -8, 8}).find("dimension below 1"), std::string::npos);
+  EXPECT_NE(msg("phase:oversample=2e20").find("oversample must be in [0, 64]"), std::string::npos);
+  EXPECT_NE(msg("phase:masks=4611686018427387904").find("coded masks"), std::string::npos);
+  EXPECT_NE(msg("ula:elements=4000000", {1000000}).find("steering matrix"), std::string::npos);
+  EXPECT_NE(msg("sr-avg:factor=1", {1, 1, 40000000}).find("resize matrices"), std::string::npos);
   EXPECT_NE(msg("blur").find("unknown operator"), std::string::npos);
   EXPECT_NE(msg("sr-avg", {64}).find("needs images"), std::string::npos);
   EXPECT_NE(msg("mri|gaussian:m=3").find("complex"), std::string::npos);

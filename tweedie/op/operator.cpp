@@ -1,6 +1,7 @@
 #include "tweedie/op/operator.h"
 
 #include "tweedie/core/error.h"
+#include "tweedie/core/memory.h"
 
 namespace tweedie::op {
 
@@ -14,6 +15,38 @@ int64_t numel(const Shape& s) {
   int64_t n = 1;
   for (auto d : s) n *= d;
   return n;
+}
+
+double element_count(const Shape& s) {
+  double n = 1;
+  for (auto d : s) n *= static_cast<double>(d);
+  return n;
+}
+
+void require_elements(double elements, double bytes_each, const std::string& what) {
+  require_memory(elements * bytes_each, what);
+}
+
+torch::Tensor dense_matrix(const Operator& A, const torch::Device& device) {
+  if (!A.linear()) throw InputError(A.name() + " is nonlinear: it has no matrix (use jacobian)");
+  if (A.complex_output()) throw InputError(A.name() + " gives complex output: no real matrix");
+  torch::NoGradGuard no_grad;
+  const int64_t D = numel(A.in_shape());
+  const torch::Tensor cols =
+      A.apply(torch::eye(D, torch::TensorOptions().device(device)).reshape(with_batch(D, A.in_shape())));
+  return cols.reshape({D, -1}).t().to(torch::kCPU, torch::kFloat64);
+}
+
+torch::Tensor jacobian(const Operator& A, const torch::Tensor& x0, double eps) {
+  if (A.complex_output()) throw InputError(A.name() + " gives complex output: no real Jacobian");
+  torch::NoGradGuard no_grad;
+  const int64_t D = numel(A.in_shape());
+  const auto opts = x0.options();
+  const torch::Tensor base = x0.to(opts).reshape({1, D});
+  const torch::Tensor step = eps * torch::eye(D, opts);
+  auto at = [&](const torch::Tensor& x) { return A.apply(x.reshape(with_batch(D, A.in_shape()))).reshape({D, -1}); };
+  // (A(x0 + ε e_j) − A(x0 − ε e_j)) / 2ε, column j
+  return ((at(base + step) - at(base - step)) / (2 * eps)).t().to(torch::kCPU, torch::kFloat64);
 }
 
 Shape with_batch(int64_t B, const Shape& s) {

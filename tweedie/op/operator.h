@@ -19,6 +19,13 @@ namespace tweedie::op {
 using Shape = std::vector<int64_t>;
 std::string shape_text(const Shape& s);       // "[3, 64, 64]"
 int64_t numel(const Shape& s);
+// The product of s in double: it cannot overflow, so a shape such as [1, 2^40, 2^40] is measured
+// (and refused by require_elements) instead of wrapping round to a small or negative int64.
+double element_count(const Shape& s);
+// Refuses, with an InputError naming `what`, an allocation of `elements` × `bytes_each` bytes that
+// the machine cannot hold (core/memory.h's require_memory, which honours TWEEDIE_MEMORY_LIMIT).
+// Operator factories call it before building anything sized by the spec or the shape.
+void require_elements(double elements, double bytes_each, const std::string& what);
 // {B, s...}
 Shape with_batch(int64_t B, const Shape& s);
 
@@ -76,6 +83,16 @@ class Operator {
   Operator(Shape in, Shape out) : in_(std::move(in)), out_(std::move(out)) {}
   Shape in_, out_;
 };
+
+// A linear real operator as a dense matrix [M, D] (M = prod(out_shape), D = prod(in_shape)): its
+// columns A e_j, from one batched apply to the identity, float64 on the CPU. D items of D pixels:
+// for the mixture prior's small images (D ≤ a few thousand), where the closed-form posterior and
+// its samplers need A itself. InputError if A is nonlinear or complex.
+torch::Tensor dense_matrix(const Operator& A, const torch::Device& device = torch::kCPU);
+// The Jacobian of A at x0 [in_shape...], [M, D] float64 on the CPU, by central differences of step
+// `eps` in x0's dtype (exact for a linear operator up to rounding): the linearisation a sampler's
+// preconditioner is built from. Real output only.
+torch::Tensor jacobian(const Operator& A, const torch::Tensor& x0, double eps = 1e-3);
 
 // ⟨u, v⟩ per batch item: Re Σ conj(u) v over all but the first dimension, as float64 [B].
 torch::Tensor batch_inner(const torch::Tensor& u, const torch::Tensor& v);

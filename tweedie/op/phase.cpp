@@ -7,6 +7,10 @@
 namespace tweedie::op {
 namespace {
 
+// Beyond 64 (a pad of 8 sides each side) oversampling buys nothing; the bound also keeps the
+// pad's cast to int64 defined.
+constexpr double kMaxPhaseOversample = 64.0;
+
 int64_t pad_of(double oversample, int64_t side) { return static_cast<int64_t>(oversample / 8.0 * static_cast<double>(side)); }
 
 class Phase : public Operator {
@@ -53,8 +57,16 @@ class Phase : public Operator {
 }  // namespace
 
 std::shared_ptr<Operator> make_phase(Shape in, const PhaseOptions& o) {
-  if (!(o.oversample >= 0)) throw InputError("phase: oversample must be non-negative");
+  if (!(o.oversample >= 0 && o.oversample <= kMaxPhaseOversample))
+    throw InputError("phase: oversample must be in [0, " + format_number(kMaxPhaseOversample) + "]");
   if (o.masks < 0) throw InputError("phase: masks must be non-negative");
+  // The masks (int64 draws, then floats) and the padded output, before either is built.
+  const double H = static_cast<double>(in.at(1)), W = static_cast<double>(in.at(2));
+  const double K = static_cast<double>(std::max<int64_t>(1, o.masks));
+  const double Hp = H + 2.0 * static_cast<double>(pad_of(o.oversample, in[1]));
+  const double Wp = W + 2.0 * static_cast<double>(pad_of(o.oversample, in[2]));
+  require_elements(K * H * W, 12.0, "phase:masks=" + std::to_string(o.masks) + " (coded masks)");
+  require_elements(K * static_cast<double>(in[0]) * Hp * Wp, 16.0, "phase (padded complex output)");
   return std::make_shared<Phase>(std::move(in), o);
 }
 

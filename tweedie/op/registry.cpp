@@ -60,8 +60,14 @@ std::shared_ptr<Operator> make_chain(const std::string& text, const Shape& in, u
 
 std::shared_ptr<Operator> make_operator(const std::string& spec, const Shape& in_shape, uint64_t seed,
                                         const std::string& what) {
-  if (in_shape.empty() || numel(in_shape) <= 0)
+  if (in_shape.empty())
     throw InputError(what + ": input shape " + shape_text(in_shape) + " is empty");
+  for (auto d : in_shape)
+    if (d < 1) throw InputError(what + ": input shape " + shape_text(in_shape) + " has a dimension below 1");
+  // Any use of an operator holds items of this shape several times over (x, A x, gradients):
+  // 16 bytes per element is a floor, and it refuses shapes no machine holds before a factory
+  // sizes a mask or a matrix by them (the problem fuzzer's finding: x_shape [1, 5.6e6, 5.6e6]).
+  require_elements(element_count(in_shape), 16.0, what + ": input shape " + shape_text(in_shape));
   std::vector<std::shared_ptr<Operator>> parts;
   for (auto& piece : split_spec(spec, '&')) parts.push_back(make_chain(piece, in_shape, seed, what));
   return parts.size() == 1 ? parts[0] : stack(parts);

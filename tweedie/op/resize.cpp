@@ -95,6 +95,10 @@ std::shared_ptr<Operator> make_resize(Shape in, const ResizeOptions& o) {
   if (in.at(1) % o.factor || in.at(2) % o.factor)
     throw InputError("resize: image " + std::to_string(in[1]) + "x" + std::to_string(in[2]) +
                      " is not divisible by factor " + std::to_string(o.factor));
+  // The two dense 1-D resize matrices, (L/k) x L doubles each.
+  const double h = static_cast<double>(in[1]), w = static_cast<double>(in[2]), k = static_cast<double>(o.factor);
+  require_elements(h * h / k + w * w / k, 8.0, "resize (the " + std::to_string(in[1] / o.factor) + " x " +
+                                                   std::to_string(in[1]) + " resize matrices)");
   return std::make_shared<Resize>(std::move(in), o);
 }
 

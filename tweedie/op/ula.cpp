@@ -58,6 +58,9 @@ class Ula : public Operator {
 std::shared_ptr<Operator> make_ula(Shape in, const UlaOptions& o) {
   require(o.elements >= 2, "ula: need at least 2 elements");
   require(o.span > 0 && o.span <= 90, "ula: span must be in (0, 90] degrees");
+  // The steering matrix: (M − 1) lags x G grid angles, complex double.
+  require_elements(static_cast<double>(o.elements - 1) * element_count(in), 16.0,
+                   "ula:elements=" + std::to_string(o.elements) + " (the steering matrix)");
   return std::make_shared<Ula>(std::move(in), o);
 }
 
