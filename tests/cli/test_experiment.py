@@ -125,8 +125,8 @@ class Experiment(CliTestCase):
         self.assertEqual(len(cells["ddrm"]["metrics"]["draw_psnr"]), 6)
         with open(os.path.join(out, "posterior.md")) as f:
             self.assertIn("| exact | defaults |", f.read())
-        # where the posterior is not in closed form: one line, before any work
-        cfg["problems"][0]["channel"] = "logistic:temperature=0.5"
+        # where there is no reference posterior (a noiseless channel: no density): one line, before any work
+        cfg["problems"][0]["channel"] = "gaussian:sigma=0"
         self.assertUsageError(run("posterior-eval", self.write_config("bad.json", cfg), "-o", self.path("o2")),
                               "has no reference posterior")
         cfg["problems"][0]["channel"] = "gaussian:sigma=0.05"

@@ -154,6 +154,26 @@ Tensor GmmPosterior::variance() const {
   return torch::zeros({batch(), fixed_.size(0)}, kPosteriorF64).index_copy(1, active_, var).view(shape);
 }
 
+Tensor GmmPosterior::log_density(const Tensor& x) const {
+  const int64_t B = batch(), K = components(), da = active_.size(0);
+  require(x.dim() >= 2 && x.size(0) == B && x[0][0].numel() == fixed_.size(0),
+          "exact posterior: log_density needs x [" + std::to_string(B) + ", n, item...]");
+  const Tensor xa = x.to(torch::kCPU, torch::kFloat64).reshape({B, x.size(1), -1}).index_select(2, active_);
+  // Components whose weight is below e^-40 of the heaviest for every item are left out (usually all
+  // but a few): sample() draws them with probability under K e^-40, so this is the density of
+  // what sample() draws, to that accuracy, and an independence proposal stays consistent.
+  Tensor log_n = torch::full({B, x.size(1), K}, -INFINITY, kPosteriorF64);
+  const Tensor heavy = log_weights_.amax(0) > log_weights_.amax() - 40.0;
+  for (int64_t k = 0; k < K; ++k) {
+    if (!heavy[k].item<bool>()) continue;
+    // log N(x; m_k, (L_k L_kᵀ)⁻¹) = −½ ‖L_kᵀ (x − m_k)‖² + Σ log diag L_k − (Da/2) log 2π
+    const Tensor r = at::matmul(xa - means_.select(1, k).unsqueeze(1), chol_[k]);  // rows of (L_kᵀ rᵀ)ᵀ
+    const double log_det = chol_[k].diagonal().log().sum().item<double>();
+    log_n.select(2, k).copy_(-0.5 * r.square().sum(2) + log_det - 0.5 * static_cast<double>(da) * std::log(2 * M_PI));
+  }
+  return at::logsumexp(log_n + log_weights_.unsqueeze(1), 2);
+}
+
 Tensor GmmPosterior::sample(int64_t n, torch::Generator& gen, Tensor* components) const {
   require(n >= 1, "exact posterior: the number of draws must be at least 1");
   const int64_t B = batch(), da = active_.size(0);

@@ -46,6 +46,12 @@ class GmmPosterior {
   // diag Λ_k⁻¹, each component's posterior marginal variances [K, D] (0 on inactive pixels); the
   // same for every item (Λ_k does not depend on y).
   torch::Tensor component_variances() const;
+  // log p(x | y) of x [B, n, item...] under this posterior, at the active pixels (the inactive ones
+  // are fixed): [B, n]. Σ_k w_k(y) N(x_a; m_k, Λ_k⁻¹) by log-sum-exp over the components with
+  // weight above e^-40 of the heaviest for some item (the others are drawn with probability under
+  // K e^-40); the density an independence proposal built from this posterior needs (gmm_mala.h's
+  // mode jumps).
+  torch::Tensor log_density(const torch::Tensor& x) const;
   // n exact draws per item [B, n, item...]; `components` (if not null) receives each draw's
   // mixture component [B, n] (int64). All randomness from `gen`.
   torch::Tensor sample(int64_t n, torch::Generator& gen, torch::Tensor* components = nullptr) const;

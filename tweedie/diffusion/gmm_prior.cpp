@@ -139,6 +139,13 @@ void GaussianMixture::validate(const std::string& where) const {
   }
 }
 
+std::pair<Tensor, Tensor> GaussianMixture::active_log_density_and_score(const Tensor& xa) const {
+  require(xa.dim() == 2 && xa.size(1) == active_pixels() && xa.scalar_type() == torch::kFloat64,
+          "gmm prior: expected active pixels [B, " + std::to_string(active_pixels()) + "] float64, got " + shape_str(xa));
+  const Noisy n = evaluate(*this, xa, torch::zeros({xa.size(0)}, xa.options()), true);
+  return {n.log_density, -n.h};
+}
+
 Tensor GaussianMixture::log_density(const Tensor& x_tilde, const Tensor& sigma) const {
   const Tensor xa = active_of(*this, x_tilde, "gmm prior");
   return evaluate(*this, xa, sigma2_of(sigma, xa.size(0), "gmm prior"), false).log_density;

@@ -24,6 +24,7 @@
 #include <torch/torch.h>
 
 #include <map>
+#include <utility>
 #include <memory>
 #include <string>
 #include <vector>
@@ -61,6 +62,10 @@ struct GaussianMixture {
   torch::Tensor posterior_noise(const torch::Tensor& x_tilde, const torch::Tensor& sigma) const;
   // log p_σ(x̃) of the active pixels [B] (the inactive ones are a constant factor).
   torch::Tensor log_density(const torch::Tensor& x_tilde, const torch::Tensor& sigma) const;
+  // log p(x) [B] and its gradient ∇ log p(x) = −h(x) at σ = 0 [B, Da], in closed form (the
+  // header's h), for the active pixels xa [B, Da] (float64, CPU): the prior's half of a Langevin
+  // or MALA step on the exact posterior (gmm_mala.h).
+  std::pair<torch::Tensor, torch::Tensor> active_log_density_and_score(const torch::Tensor& xa) const;
   // log π_k + log N(x; μ_k, Σ_k) at the active pixels, [B, K]: its softmax over k is p(k | x), which
   // is also p(k | x, y) under any channel (y depends on x alone).
   torch::Tensor component_logits(const torch::Tensor& x) const;

@@ -22,6 +22,7 @@
 #include "tweedie/metric/suite.h"
 #include "tweedie/problem.h"
 #include "tweedie/solve/batched.h"
+#include "tweedie/solve/exact.h"
 #include "tweedie/solve/solver.h"
 
 namespace tweedie::experiment {
@@ -198,30 +199,10 @@ std::vector<double> to_vector(const torch::Tensor& t) {
   return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
 }
 
-// Whether the posterior of `problem` under `prior` is the closed form of gmm_posterior.h.
-bool exact_posterior_problem(const Problem& problem, const diffusion::Prior& prior) {
-  return prior.gmm && problem.op->linear() && problem.channel && problem.channel->name() == "gaussian" &&
-         problem.channel->noise_std() > 0;
-}
-
-// Whether it is 1-bit (sign, no dither) under the mixture, where the Gibbs sampler of gmm_gibbs.h
-// is the gold standard.
-bool gibbs_posterior_problem(const Problem& problem, const diffusion::Prior& prior) {
-  return prior.gmm && problem.op->linear() && problem.channel && problem.channel->name() == "sign" &&
-         problem.channel->spec().find("dither=") == std::string::npos;
-}
-
+// Whether draws for `problem` can be scored: a mixture prior, and a reference posterior for the
+// problem (solve/exact.h's one rule: closed form, probit Gibbs or MALA).
 bool scoreable_problem(const Problem& problem, const diffusion::Prior& prior) {
-  return exact_posterior_problem(problem, prior) || gibbs_posterior_problem(problem, prior);
-}
-
-// The operator as a dense matrix [M, D] (its columns A e_j), float64 on the CPU.
-torch::Tensor dense_matrix(const op::Operator& A, torch::Device device) {
-  torch::NoGradGuard no_grad;
-  const int64_t D = op::numel(A.in_shape());
-  const torch::Tensor cols =
-      A.apply(torch::eye(D, torch::TensorOptions().device(device)).reshape(op::with_batch(D, A.in_shape())));
-  return cols.reshape({D, -1}).t().to(torch::kCPU, torch::kFloat64);
+  return prior.gmm && solve::reference_posterior(problem) != solve::ReferencePosterior::kNone;
 }
 
 }  // namespace
@@ -286,8 +267,7 @@ Runner::Runner(ExperimentConfig config, const RunOptions& o) : s_(std::make_uniq
     for (const auto& [name, pr] : s.problems)
       require(scoreable_problem(pr, s.prior),
               "posterior-eval " + cfg.name + ": problem " + name + " (" + pr.op->spec() + " + " + pr.channel->spec() +
-                  ") has no reference posterior: it needs a linear operator and the gaussian channel with sigma > 0 "
-                  "(closed form) or sign without dither (Gibbs); other channels have none yet");
+                  ") has no reference posterior: it needs real measurements and a noisy channel (noise_std > 0)");
   }
 
   for (size_t i = 0; i < st.cells.size(); ++i) {
@@ -384,20 +364,35 @@ json Runner::run_cell(size_t i) {
         if (found == st.references.end()) {
           // from its own seed: the same reference in every cell, whichever rank makes it
           torch::Generator ref_gen = make_generator(cfg.seed + 1);
-          const torch::Tensor A = dense_matrix(*problem.op, s.device), yy = y.reshape({N, -1});
-          const double sigma = problem.channel->noise_std();
           PosteriorReference ref;
-          if (exact_posterior_problem(problem, s.prior)) {
-            const diffusion::GmmPosterior post(*s.prior.gmm, A, yy, sigma, "experiment " + cfg.name);
-            ref = exact_reference(post, cfg.reference_draws, K, ref_gen);
-          } else {
-            // 4 chains, 500 sweeps of warm-up, 2000 kept: the mixture's modes make some items mix
-            // slowly (tests/unit/gmm_posterior_test.cpp); posterior.md reports the R̂ reached
-            diffusion::ProbitGibbsOptions go;
-            go.chains = 4;
-            go.warmup = 500;
-            go.iterations = 2000;
-            ref = gibbs_reference(*s.prior.gmm, A, yy, sigma, cfg.reference_draws, K, go, ref_gen);
+          switch (solve::reference_posterior(problem)) {
+            case solve::ReferencePosterior::kClosedForm: {
+              const diffusion::GmmPosterior post(*s.prior.gmm, op::dense_matrix(*problem.op, s.device), y.reshape({N, -1}),
+                                                 problem.channel->noise_std(), "experiment " + cfg.name);
+              ref = exact_reference(post, cfg.reference_draws, K, ref_gen);
+              break;
+            }
+            case solve::ReferencePosterior::kProbitGibbs: {
+              // 4 chains, 500 sweeps of warm-up, 2000 kept: the mixture's modes make some items mix
+              // slowly (tests/unit/gmm_posterior_test.cpp); posterior.md reports the R̂ reached
+              diffusion::ProbitGibbsOptions go;
+              go.chains = 4;
+              go.warmup = 500;
+              go.iterations = 2000;
+              ref = gibbs_reference(*s.prior.gmm, op::dense_matrix(*problem.op, s.device), y.reshape({N, -1}),
+                                    problem.channel->noise_std(), cfg.reference_draws, K, go, ref_gen);
+              break;
+            }
+            default: {
+              // 4 chains, 2000 steps of warm-up, 4000 kept (every 8th stored: 2000 states per item);
+              // posterior.md reports R̂, ESS and the acceptance rate
+              diffusion::MalaOptions mo;
+              mo.chains = 4;
+              mo.warmup = 2000;
+              mo.iterations = 4000;
+              mo.thin = 8;
+              ref = mala_reference(*s.prior.gmm, problem, y, cfg.reference_draws, K, mo, ref_gen);
+            }
           }
           found = st.references.emplace(c.problem->name, std::move(ref)).first;
         }

@@ -63,8 +63,12 @@ Scores score(const diffusion::GaussianMixture& prior, const PosteriorReference& 
 }  // namespace
 
 nlohmann::json PosteriorReference::describe() const {
-  return {{"kind", comp_means.defined() ? "exact" : "gibbs"}, {"draws", draws.size(1)}, {"rhat_max", rhat_max},
-          {"ess_min", ess_min}};
+  nlohmann::json j = {{"kind", kind}, {"draws", draws.size(1)}, {"rhat_max", rhat_max}, {"ess_min", ess_min}};
+  if (kind == "mala") {
+    j["accept"] = accept;
+    j["jump_accept"] = jump_accept;
+  }
+  return j;
 }
 
 PosteriorReference exact_reference(const diffusion::GmmPosterior& post, int64_t R, int64_t K, torch::Generator& gen) {
@@ -80,18 +84,18 @@ PosteriorReference exact_reference(const diffusion::GmmPosterior& post, int64_t 
   return ref;
 }
 
-PosteriorReference gibbs_reference(const diffusion::GaussianMixture& prior, const Tensor& A, const Tensor& y,
-                                   double sigma, int64_t R, int64_t K, const diffusion::ProbitGibbsOptions& o,
-                                   torch::Generator& gen) {
-  const int64_t B = y.size(0), D = prior.item_numel();
-  const auto run = diffusion::probit_gibbs(prior, A, y, sigma, o, gen);
-  const Tensor pooled = run.draws.reshape({B, -1, D});  // [B, chains·iterations, D]
+namespace {
+
+// The reference from chains [B, C, N, D]: R + K states evenly spaced over the pooled chains, every
+// (R + K)/K-th the floor's, the rest the reference's (spaced by about C·N/(R + K) steps, farther
+// than the chains' correlation when the ESS is above R + K); moments and weights from all states.
+PosteriorReference pooled_reference(const diffusion::GaussianMixture& prior, const Tensor& chains, int64_t R, int64_t K,
+                                    const char* sampler) {
+  const int64_t B = chains.size(0), D = prior.item_numel();
+  const Tensor pooled = chains.reshape({B, -1, D});  // [B, chains·iterations, D]
   const int64_t n = pooled.size(1);
-  require(R + K <= n, "posterior reference: " + std::to_string(R + K) + " draws asked of a Gibbs run that keeps " +
-                          std::to_string(n));
-  // R + K states evenly spaced over the pooled chains: every (R + K)/K-th is the floor's, the rest
-  // the reference's (spaced by about n/(R + K) sweeps, farther than the chains' correlation when
-  // the ESS is above R + K)
+  require(R + K <= n, "posterior reference: " + std::to_string(R + K) + " draws asked of a " + sampler +
+                          " run that keeps " + std::to_string(n));
   const Tensor idx = torch::linspace(0, static_cast<double>(n - 1), R + K, kScoresF64).round().to(torch::kLong);
   const Tensor is_floor = (torch::arange(R + K) % ((R + K) / K) == 0) & (torch::arange(R + K) < ((R + K) / K) * K);
   PosteriorReference ref;
@@ -100,8 +104,91 @@ PosteriorReference gibbs_reference(const diffusion::GaussianMixture& prior, cons
   ref.mean = pooled.mean(1);
   ref.total_var = pooled.var(1, true).sum(1);
   ref.weights = at::softmax(prior.component_logits(pooled.reshape({B * n, D})), 1).view({B, n, -1}).mean(1);
+  return ref;
+}
+
+}  // namespace
+
+PosteriorReference gibbs_reference(const diffusion::GaussianMixture& prior, const Tensor& A, const Tensor& y,
+                                   double sigma, int64_t R, int64_t K, const diffusion::ProbitGibbsOptions& o,
+                                   torch::Generator& gen) {
+  const auto run = diffusion::probit_gibbs(prior, A, y, sigma, o, gen);
+  PosteriorReference ref = pooled_reference(prior, run.draws, R, K, "Gibbs");
+  ref.kind = "gibbs";
   ref.rhat_max = run.rhat.max().item<double>();
   ref.ess_min = run.ess.min().item<double>();
+  return ref;
+}
+
+PosteriorReference mala_reference(const diffusion::GaussianMixture& prior, const Problem& problem, const Tensor& y,
+                                  int64_t R, int64_t K, const diffusion::MalaOptions& o, torch::Generator& gen) {
+  const op::Operator& op = *problem.op;
+  const channel::Channel& channel = *problem.channel;
+  const int64_t B = y.size(0), D = prior.item_numel(), C = o.chains;
+  require(D == op::numel(op.in_shape()), "posterior reference: the operator takes items of " +
+                                             std::to_string(op::numel(op.in_shape())) + " pixels, the prior's have " +
+                                             std::to_string(D));
+  const Tensor y64 = y.to(torch::kCPU, torch::kFloat64);
+  const Tensor y_rows = y64.repeat_interleave(C, 0);  // [B·C, out...], item-major as gmm_mala's rows
+  const op::Shape out_shape = op.out_shape();
+  // the prior's mean over the whole item, where the curvature is taken
+  const Tensor prior_mean = prior.fixed.clone().index_copy_(0, prior.active, at::matmul(prior.log_weights.exp(), prior.means));
+  // A nonlinear operator runs in float64 where its own tensors allow (phase, hdr), else in float32
+  auto work = torch::kFloat64;
+  if (!op.linear()) {
+    try {
+      torch::NoGradGuard no_grad;
+      (void)op.apply(prior_mean.view(op::with_batch(1, op.in_shape())));
+    } catch (const c10::Error&) {
+      work = torch::kFloat32;
+    }
+  }
+  const Tensor J = op.linear() ? op::dense_matrix(op) : op::jacobian(op, prior_mean.view(op.in_shape()).to(work));
+  auto forward = [&](const Tensor& x) -> Tensor {  // x [R', D] float64 → z [R', out...] float64
+    if (op.linear()) return at::matmul(x, J.t()).view(op::with_batch(x.size(0), out_shape));
+    return op.apply(x.to(work).view(op::with_batch(x.size(0), op.in_shape()))).to(torch::kFloat64);
+  };
+  // ∂nll/∂z_i and ∂²nll/∂z_i² at z [B, out...] (the NLL is a sum of elementwise terms, so its
+  // Hessian in z is diagonal: the gradient of the summed gradient is it)
+  auto nll_derivatives = [&](const Tensor& z_in) -> std::pair<Tensor, Tensor> {
+    torch::AutoGradMode grad_on(true);
+    const Tensor z = z_in.detach().clone().requires_grad_(true);
+    const Tensor g = torch::autograd::grad({channel.nll_elements(z, y64).sum()}, {z}, {}, true, true)[0];
+    const Tensor h = torch::autograd::grad({g.sum()}, {z}, {}, false, false, true)[0];
+    return {g.detach(), h.defined() ? h.detach() : torch::zeros_like(g)};
+  };
+  // the metric's curvature: c_i at z0 = A(prior mean), averaged over the items
+  const Tensor z_mean = forward(prior_mean.view({1, D}));
+  const Tensor c = nll_derivatives(z_mean.expand(y64.sizes())).second.reshape({B, -1}).mean(0).clamp_min(0);
+  const Tensor H = at::matmul(J.t() * c.unsqueeze(0), J);
+  const diffusion::LogLikelihood loglik = [&](const Tensor& x) { return -channel.nll(forward(x), y_rows); };
+  // A pilot run (MALA alone, half the warm-up, 200 steps) centres the mode jumps' surrogate on each
+  // item's pilot mean x̂: there −log p(y | z) ≈ c̄ (z − z̃)²/2 + const with z̃ = ẑ − ∂nll/∂z / c̄
+  // (a Newton step from ẑ = A(x̂) with the mean curvature c̄), and A(x) ≈ A(μ̄) + J (x − μ̄), so the
+  // surrogate measures J x as z̃ − (A(μ̄) − J μ̄) with noise 1/√c̄. Its exact mixture posterior
+  // (gmm_posterior.h) is the jumps' proposal: exact for a linear Gaussian problem, an
+  // approximation elsewhere that the Metropolis–Hastings ratio corrects.
+  diffusion::MalaOptions pilot = o;
+  pilot.warmup = o.warmup / 2;
+  pilot.iterations = 200;
+  pilot.thin = 1;
+  const Tensor centre = diffusion::gmm_mala(prior, loglik, B, H, pilot, gen).draws.reshape({B, -1, D}).mean(1);
+  const Tensor z_hat = forward(centre);
+  auto [dz, d2z] = nll_derivatives(z_hat);
+  const double c_bar = std::max(d2z.mean().item<double>(), 1e-12);
+  const Tensor offset = (z_mean.reshape({1, -1}) - at::matmul(prior_mean.view({1, D}), J.t()));  // A(μ̄) − J μ̄
+  const Tensor z_tilde = (z_hat - dz / c_bar).reshape({B, -1}) - offset;
+  const diffusion::GmmPosterior surrogate(prior, J, z_tilde, 1.0 / std::sqrt(c_bar), "MALA's surrogate posterior");
+  const diffusion::JumpProposal jumps{
+      [&](int64_t n, torch::Generator& g) { return surrogate.sample(n, g).reshape({B, n, D}); },
+      [&](const Tensor& x) { return surrogate.log_density(x); }};
+  const auto run = diffusion::gmm_mala(prior, loglik, B, H, o, gen, &jumps);
+  PosteriorReference ref = pooled_reference(prior, run.draws, R, K, "MALA");
+  ref.kind = "mala";
+  ref.rhat_max = run.rhat.max().item<double>();
+  ref.ess_min = run.ess.min().item<double>();
+  ref.accept = run.accept.mean().item<double>();
+  ref.jump_accept = run.jump_accept.mean().item<double>();
   return ref;
 }
 

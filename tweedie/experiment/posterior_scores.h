@@ -1,7 +1,8 @@
 #pragma once
 // Does a solver sample the posterior? K draws per measurement scored against the posterior of the
 // mixture prior (issue 28): the exact one (diffusion/gmm_posterior.h) under a linear Gaussian
-// channel, the gold-standard Gibbs sampler's (diffusion/gmm_gibbs.h) under 1-bit measurements.
+// channel, the gold-standard Gibbs sampler's (diffusion/gmm_gibbs.h) under 1-bit measurements,
+// MALA's (diffusion/gmm_mala.h) under any other noisy channel.
 // Per item:
 //   mmse_gap    ‖mean of the draws − E[x | y]‖² / tr Cov[x | y]: 0 for the exact mean; K exact
 //               draws give 1/K in expectation
@@ -21,8 +22,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include <string>
+
 #include "tweedie/diffusion/gmm_gibbs.h"
+#include "tweedie/diffusion/gmm_mala.h"
 #include "tweedie/diffusion/gmm_posterior.h"
+#include "tweedie/problem.h"
 
 namespace tweedie::experiment {
 
@@ -35,7 +40,9 @@ struct PosteriorReference {
   torch::Tensor weights;     // [B, Kc] the posterior's component weights
   torch::Tensor comp_means;  // [B, Kc, D] and comp_sd [Kc, D]: the exact marginals (undefined for
   torch::Tensor comp_sd;     // a sampled reference: coverage then counts reference draws)
-  double rhat_max = 1, ess_min = 0;  // the Gibbs reference's diagnostics (1, 0 when exact)
+  std::string kind = "exact";        // exact | gibbs | mala
+  double rhat_max = 1, ess_min = 0;  // a sampled reference's diagnostics (1, 0 when exact)
+  double accept = 1, jump_accept = 0;  // MALA's acceptance rates after warm-up (means over items)
   nlohmann::json describe() const;
 };
 
@@ -47,6 +54,15 @@ PosteriorReference exact_reference(const diffusion::GmmPosterior& post, int64_t 
 PosteriorReference gibbs_reference(const diffusion::GaussianMixture& prior, const torch::Tensor& A,
                                    const torch::Tensor& y, double sigma, int64_t R, int64_t K,
                                    const diffusion::ProbitGibbsOptions& options, torch::Generator& gen);
+
+// MALA's (diffusion/gmm_mala.h) for any other real problem with a noisy channel (solve/exact.h's
+// kMala: logistic, phase, quantized, dithered sign, nonlinear operators): y [B, ...] as the problem
+// measures it. log p(y | x) = −nll(A x, y); the metric's curvature is Jᵀ diag(c) J with J the
+// operator's Jacobian (its matrix when linear) and c_i = ∂²nll/∂z_i² (clamped at 0, averaged
+// over the items), both at the prior's mean; mode jumps from the exact mixture posterior of a
+// Gaussian surrogate of the likelihood (see the .cpp). Draws are pooled as for the Gibbs reference.
+PosteriorReference mala_reference(const diffusion::GaussianMixture& prior, const Problem& problem, const torch::Tensor& y,
+                                  int64_t R, int64_t K, const diffusion::MalaOptions& options, torch::Generator& gen);
 
 struct PosteriorScores {
   torch::Tensor mmse_gap, coverage50, coverage90, energy, mode_tv;  // [B] float64

@@ -348,13 +348,23 @@ void write_posterior(const ExperimentConfig& cfg, const std::vector<Cell>& cells
       if (reference.empty()) {
         // cells stored before the reference was recorded were all scored against the exact posterior
         const json r = q.value("reference", json{{"kind", "exact"}, {"draws", cfg.reference_draws}});
-        reference = r["kind"] == "exact"
-                        ? "Reference: the exact posterior (closed form; " + std::to_string(r["draws"].get<int64_t>()) +
-                              " exact draws for the energy distance)."
-                        : "Reference: the Gibbs sampler (gmm_gibbs.h; " + std::to_string(r["draws"].get<int64_t>()) +
-                              " of its draws per measurement, coverage counted over them), largest split-R̂ " +
-                              fmt(r["rhat_max"].get<double>(), 3) + ", smallest ESS " + fmt(r["ess_min"].get<double>(), 0) +
-                              ".";
+        const std::string draws = std::to_string(r["draws"].get<int64_t>());
+        const std::string diagnostics = ", largest split-R̂ " + fmt(r.value("rhat_max", 1.0), 3) + ", smallest ESS " +
+                                        fmt(r.value("ess_min", 0.0), 0);
+        if (r["kind"] == "exact") {
+          reference = "Reference: the exact posterior (closed form; " + draws + " exact draws for the energy distance).";
+        } else if (r["kind"] == "gibbs") {
+          reference = "Reference: the Gibbs sampler (gmm_gibbs.h; " + draws +
+                      " of its draws per measurement, coverage counted over them)" + diagnostics + ".";
+        } else {
+          const double rhat = r.value("rhat_max", 1.0);
+          reference = "Reference: MALA on the exact log-posterior (gmm_mala.h; " + draws +
+                      " of its draws per measurement, coverage counted over them)" + diagnostics + ", acceptance " +
+                      fmt(r.value("accept", 0.0), 2) + ", mode jumps accepted " + fmt(r.value("jump_accept", 0.0), 3) + "." +
+                      (rhat > 1.1 ? " **R̂ above 1.1: the chains did not meet on every measurement, so this reference "
+                                    "is not trusted and the scores below are not a verdict.**"
+                                  : "");
+        }
       }
       auto cell = [&](const std::string& key, int d) {
         auto [mu, se] = mean_se(q[key].get<std::vector<double>>());

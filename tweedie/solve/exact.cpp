@@ -15,6 +15,27 @@ const OptionTable<ExactOptions>& ExactOptions::table() {
   return t;
 }
 
+ReferencePosterior reference_posterior(const Problem& problem) {
+  const op::Operator& A = *problem.op;
+  const auto* channel = problem.channel.get();
+  // complex measurements, or a channel without noise (a hard constraint: no density to sample)
+  if (A.complex_output() || channel == nullptr || !(channel->noise_std() > 0)) return ReferencePosterior::kNone;
+  if (A.linear() && channel->name() == "gaussian" && channel->noise_std() > 0) return ReferencePosterior::kClosedForm;
+  if (A.linear() && channel->name() == "sign" && channel->spec().find("dither=") == std::string::npos)
+    return ReferencePosterior::kProbitGibbs;
+  return ReferencePosterior::kMala;
+}
+
+const char* reference_posterior_name(ReferencePosterior kind) {
+  switch (kind) {
+    case ReferencePosterior::kClosedForm: return "closed form";
+    case ReferencePosterior::kProbitGibbs: return "probit Gibbs";
+    case ReferencePosterior::kMala: return "MALA";
+    case ReferencePosterior::kNone: break;
+  }
+  return "none";
+}
+
 Result exact(const SolveContext& ctx, const ExactOptions& o) {
   torch::NoGradGuard no_grad;
   const CostMeter meter(ctx.prior);
@@ -22,22 +43,17 @@ Result exact(const SolveContext& ctx, const ExactOptions& o) {
   require(mixture != nullptr,
           "exact: needs a Gaussian-mixture prior (--prior gmm:FILE); a network prior's posterior has no closed form");
   const op::Operator& A = *ctx.problem.op;
-  require(A.linear(), "exact: needs a linear operator, got " + A.name());
   const auto* channel = ctx.problem.channel.get();
-  const bool one_bit = channel != nullptr && channel->name() == "sign";
-  require(channel != nullptr && (channel->name() == "gaussian" || one_bit),
-          "exact: needs the gaussian channel (y = A x + sigma n, closed form) or sign (1-bit, Gibbs), got " +
-              std::string(channel ? channel->spec() : "none"));
-  require(!one_bit || channel->spec().find("dither=") == std::string::npos,
-          "exact: the Gibbs sampler takes the sign channel without dither, got " + channel->spec());
+  const ReferencePosterior kind = reference_posterior(ctx.problem);
+  require(kind == ReferencePosterior::kClosedForm || kind == ReferencePosterior::kProbitGibbs,
+          "exact: needs a linear real operator and the gaussian channel with sigma > 0 (closed form) or sign "
+          "without dither (1-bit, Gibbs); got " + A.name() + " with " +
+              std::string(channel ? channel->spec() : "no channel"));
+  const bool one_bit = kind == ReferencePosterior::kProbitGibbs;
   const int64_t D = op::numel(A.in_shape()), B = ctx.y.size(0);
   require(D == mixture->item_numel(), "exact: the operator takes items of " + std::to_string(D) +
                                           " pixels, the prior's have " + std::to_string(mixture->item_numel()));
-  require(!ctx.y.is_complex(), "exact: needs real measurements");
-  // A as a matrix [M, D]: its columns are A e_j
-  torch::Tensor cols = A.apply(torch::eye(D, torch::TensorOptions().device(ctx.y.device()))
-                                   .reshape(op::with_batch(D, A.in_shape())));
-  const torch::Tensor dense = cols.reshape({D, -1}).t().to(torch::kCPU, torch::kFloat64);
+  const torch::Tensor dense = op::dense_matrix(A, ctx.y.device());
   Result result;
   torch::Tensor x;
   if (one_bit) {

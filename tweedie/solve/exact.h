@@ -21,6 +21,17 @@
 
 namespace tweedie::solve {
 
+// Which reference posterior a problem has under the mixture prior (one rule, used by `exact` and by
+// `tweedie posterior-eval`):
+//   kClosedForm   a linear real operator and the gaussian channel with σ > 0 (gmm_posterior.h)
+//   kProbitGibbs  a linear real operator and the sign channel without dither (gmm_gibbs.h)
+//   kMala         any other real operator and channel: MALA on the exact log-posterior (gmm_mala.h),
+//                 trusted only as far as its R̂ says
+//   kNone         complex measurements, or a noiseless channel (noise_std 0: a hard constraint)
+enum class ReferencePosterior { kNone, kClosedForm, kProbitGibbs, kMala };
+ReferencePosterior reference_posterior(const Problem& problem);
+const char* reference_posterior_name(ReferencePosterior kind);  // "closed form", "probit Gibbs", "MALA", "none"
+
 struct ExactOptions {
   std::string output = "sample";  // sample | mean
   int64_t gibbs_steps = 300;      // sign channel: Gibbs sweeps per chain
