@@ -174,6 +174,26 @@ Tensor GmmPosterior::log_density(const Tensor& x) const {
   return at::logsumexp(log_n + log_weights_.unsqueeze(1), 2);
 }
 
+Tensor GmmPosterior::component_log_density(const Tensor& x, const Tensor& k) const {
+  const int64_t B = batch(), da = active_.size(0);
+  require(x.dim() >= 2 && x.size(0) == B && x[0][0].numel() == fixed_.size(0) && k.sizes() == x.sizes().slice(0, 2),
+          "exact posterior: component_log_density needs x [" + std::to_string(B) + ", n, item...] and k [B, n]");
+  const int64_t n = x.size(1);
+  const Tensor xa = x.to(torch::kCPU, torch::kFloat64).reshape({B * n, -1}).index_select(1, active_);
+  const Tensor kc = k.to(torch::kCPU, torch::kLong).reshape({B * n});
+  const Tensor item = torch::arange(B).repeat_interleave(n);
+  Tensor out = torch::empty({B * n}, kPosteriorF64);
+  for (const int64_t j : distinct_components(kc)) {
+    const Tensor rows = (kc == j).nonzero().squeeze(1);
+    const Tensor it = item.index_select(0, rows);
+    const Tensor r = at::matmul(xa.index_select(0, rows) - means_.select(1, j).index_select(0, it), chol_[j]);
+    const double log_det = chol_[j].diagonal().log().sum().item<double>();
+    out.index_copy_(0, rows, log_weights_.select(1, j).index_select(0, it) - 0.5 * r.square().sum(1) + log_det -
+                                 0.5 * static_cast<double>(da) * std::log(2 * M_PI));
+  }
+  return out.view({B, n});
+}
+
 Tensor GmmPosterior::sample(int64_t n, torch::Generator& gen, Tensor* components) const {
   require(n >= 1, "exact posterior: the number of draws must be at least 1");
   const int64_t B = batch(), da = active_.size(0);

@@ -52,6 +52,12 @@ class GmmPosterior {
   // K e^-40); the density an independence proposal built from this posterior needs (gmm_mala.h's
   // mode jumps).
   torch::Tensor log_density(const torch::Tensor& x) const;
+  // log w_k(y) + log N(x_a; m_k, Λ_k⁻¹) for x [B, n, item...] and one component per draw k [B, n]:
+  // [B, n] (the joint density of a draw and its component, as sample() draws them).
+  torch::Tensor component_log_density(const torch::Tensor& x, const torch::Tensor& k) const;
+  // L_k with Λ_k = L_k L_kᵀ (lower) [Da, Da]: component k's posterior precision Σ_k⁻¹ + A_aᵀA_a/σ²,
+  // the same for every item.
+  const torch::Tensor precision_factor(int64_t k) const { return chol_[k]; }
   // n exact draws per item [B, n, item...]; `components` (if not null) receives each draw's
   // mixture component [B, n] (int64). All randomness from `gen`.
   torch::Tensor sample(int64_t n, torch::Generator& gen, torch::Tensor* components = nullptr) const;

@@ -146,6 +146,44 @@ std::pair<Tensor, Tensor> GaussianMixture::active_log_density_and_score(const Te
   return {n.log_density, -n.h};
 }
 
+std::vector<int64_t> distinct_components(const Tensor& k) {
+  const Tensor u = std::get<0>(at::_unique(k.to(torch::kCPU, torch::kLong).reshape({-1}))).contiguous();
+  return std::vector<int64_t>(u.data_ptr<int64_t>(), u.data_ptr<int64_t>() + u.numel());
+}
+
+std::pair<Tensor, Tensor> GaussianMixture::component_log_density_and_score(const Tensor& xa, const Tensor& k) const {
+  require(xa.dim() == 2 && xa.size(1) == active_pixels() && xa.scalar_type() == torch::kFloat64 && k.dim() == 1 &&
+              k.size(0) == xa.size(0),
+          "gmm prior: expected active pixels [B, " + std::to_string(active_pixels()) + "] float64 and k [B], got " +
+              shape_str(xa) + " and " + shape_str(k));
+  const int64_t da = active_pixels(), d = dims();
+  const Tensor& U = basis;
+  Tensor log_p = torch::empty({xa.size(0)}, kF64), score = torch::empty_like(xa);
+  const Tensor kc = k.to(torch::kCPU, torch::kLong);
+  for (const int64_t j : distinct_components(kc)) {  // the rows of each component
+    require(j >= 0 && j < components(), "gmm prior: component index out of range");
+    const Tensor rows = (kc == j).nonzero().squeeze(1);
+    const Tensor r = xa.index_select(0, rows) - means[j];   // x − μ_j
+    const Tensor a = at::matmul(r, U);                      // Uᵀ r
+    const Tensor q = at::matmul(a, eigvecs[j]);             // V_jᵀ Uᵀ r
+    const Tensor lam = eigvals[j];
+    // Σ_j⁻¹ r = U V_j diag(1/λ_j) V_jᵀ Uᵀ r + (r − U Uᵀ r)/s_j²  (the second term only when d < Da)
+    Tensor quad = (q.square() / lam).sum(1);
+    Tensor log_det = lam.log().sum().expand({rows.size(0)});
+    Tensor grad = at::matmul(at::matmul(q / lam, eigvecs[j].t()), U.t());
+    if (d < da) {
+      const double s2 = residual[j].item<double>();
+      const Tensor outside = r - at::matmul(a, U.t());
+      quad = quad + outside.square().sum(1) / s2;
+      log_det = log_det + static_cast<double>(da - d) * std::log(s2);
+      grad = grad + outside / s2;
+    }
+    log_p.index_copy_(0, rows, log_weights[j] - 0.5 * (quad + log_det + da * kLog2Pi));
+    score.index_copy_(0, rows, -grad);
+  }
+  return {log_p, score};
+}
+
 Tensor GaussianMixture::log_density(const Tensor& x_tilde, const Tensor& sigma) const {
   const Tensor xa = active_of(*this, x_tilde, "gmm prior");
   return evaluate(*this, xa, sigma2_of(sigma, xa.size(0), "gmm prior"), false).log_density;

@@ -66,6 +66,10 @@ struct GaussianMixture {
   // header's h), for the active pixels xa [B, Da] (float64, CPU): the prior's half of a Langevin
   // or MALA step on the exact posterior (gmm_mala.h).
   std::pair<torch::Tensor, torch::Tensor> active_log_density_and_score(const torch::Tensor& xa) const;
+  // The same for one component per row: log π_k + log N(x_a; μ_k, Σ_k) [B] and its gradient
+  // −Σ_k⁻¹ (x_a − μ_k) [B, Da], k [B] int64 (the x-step of a sampler on the pair (x, k)).
+  std::pair<torch::Tensor, torch::Tensor> component_log_density_and_score(const torch::Tensor& xa,
+                                                                          const torch::Tensor& k) const;
   // log π_k + log N(x; μ_k, Σ_k) at the active pixels, [B, K]: its softmax over k is p(k | x), which
   // is also p(k | x, y) under any channel (y depends on x alone).
   torch::Tensor component_logits(const torch::Tensor& x) const;
@@ -85,6 +89,10 @@ struct GmmFit {
   GaussianMixture model;
   std::vector<double> log_likelihood;  // mean log p(x) per image after each EM iteration
 };
+
+// The distinct values of the component indices k (any shape, int64), ascending: a sampler that
+// holds one component per row works on the rows of each in turn.
+std::vector<int64_t> distinct_components(const torch::Tensor& k);
 
 // Fits the mixture to x [N, item...] (float, any range); labels [N] int64 in [0, classes) seed
 // the components per class (undefined: one k-means over all). All randomness from `gen`.

@@ -131,7 +131,7 @@ PosteriorReference mala_reference(const diffusion::GaussianMixture& prior, const
   const Tensor y64 = y.to(torch::kCPU, torch::kFloat64);
   const Tensor y_rows = y64.repeat_interleave(C, 0);  // [B·C, out...], item-major as gmm_mala's rows
   const op::Shape out_shape = op.out_shape();
-  // the prior's mean over the whole item, where the curvature is taken
+  // the prior's mean over the whole item, where a nonlinear operator is linearised
   const Tensor prior_mean = prior.fixed.clone().index_copy_(0, prior.active, at::matmul(prior.log_weights.exp(), prior.means));
   // A nonlinear operator runs in float64 where its own tensors allow (phase, hdr), else in float32
   auto work = torch::kFloat64;
@@ -157,32 +157,30 @@ PosteriorReference mala_reference(const diffusion::GaussianMixture& prior, const
     const Tensor h = torch::autograd::grad({g.sum()}, {z}, {}, false, false, true)[0];
     return {g.detach(), h.defined() ? h.detach() : torch::zeros_like(g)};
   };
-  // the metric's curvature: c_i at z0 = A(prior mean), averaged over the items
-  const Tensor z_mean = forward(prior_mean.view({1, D}));
-  const Tensor c = nll_derivatives(z_mean.expand(y64.sizes())).second.reshape({B, -1}).mean(0).clamp_min(0);
-  const Tensor H = at::matmul(J.t() * c.unsqueeze(0), J);
   const diffusion::LogLikelihood loglik = [&](const Tensor& x) { return -channel.nll(forward(x), y_rows); };
-  // A pilot run (MALA alone, half the warm-up, 200 steps) centres the mode jumps' surrogate on each
-  // item's pilot mean x̂: there −log p(y | z) ≈ c̄ (z − z̃)²/2 + const with z̃ = ẑ − ∂nll/∂z / c̄
-  // (a Newton step from ẑ = A(x̂) with the mean curvature c̄), and A(x) ≈ A(μ̄) + J (x − μ̄), so the
-  // surrogate measures J x as z̃ − (A(μ̄) − J μ̄) with noise 1/√c̄. Its exact mixture posterior
-  // (gmm_posterior.h) is the jumps' proposal: exact for a linear Gaussian problem, an
-  // approximation elsewhere that the Metropolis–Hastings ratio corrects.
+  // The surrogate centred on x̂ [B, D]: there −log p(y | z) ≈ c̄ (z − z̃)²/2 + const with
+  // z̃ = ẑ − ∂nll/∂z / c̄ (a Newton step from ẑ = A(x̂) with the mean curvature c̄), and
+  // A(x) ≈ A(μ̄) + J (x − μ̄), so the surrogate measures J x as z̃ − (A(μ̄) − J μ̄) with noise 1/√c̄.
+  // Its exact mixture posterior gives the sampler's metrics and mode jumps (gmm_mala.h): exact for
+  // a linear Gaussian problem, an approximation elsewhere that the Metropolis–Hastings ratios correct.
+  const Tensor offset = forward(prior_mean.view({1, D})).reshape({1, -1}) - at::matmul(prior_mean.view({1, D}), J.t());
+  auto surrogate_at = [&](const Tensor& centre) {
+    const Tensor z_hat = forward(centre);
+    const auto [dz, d2z] = nll_derivatives(z_hat);
+    const double c_bar = std::max(d2z.mean().item<double>(), 1e-12);
+    const Tensor z_tilde = (z_hat - dz / c_bar).reshape({B, -1}) - offset;
+    return diffusion::GmmPosterior(prior, J, z_tilde, 1.0 / std::sqrt(c_bar), "MALA's surrogate posterior");
+  };
+  // a pilot run (half the warm-up, 200 sweeps) from the surrogate at the prior mean finds each
+  // item's centre
   diffusion::MalaOptions pilot = o;
   pilot.warmup = o.warmup / 2;
   pilot.iterations = 200;
   pilot.thin = 1;
-  const Tensor centre = diffusion::gmm_mala(prior, loglik, B, H, pilot, gen).draws.reshape({B, -1, D}).mean(1);
-  const Tensor z_hat = forward(centre);
-  auto [dz, d2z] = nll_derivatives(z_hat);
-  const double c_bar = std::max(d2z.mean().item<double>(), 1e-12);
-  const Tensor offset = (z_mean.reshape({1, -1}) - at::matmul(prior_mean.view({1, D}), J.t()));  // A(μ̄) − J μ̄
-  const Tensor z_tilde = (z_hat - dz / c_bar).reshape({B, -1}) - offset;
-  const diffusion::GmmPosterior surrogate(prior, J, z_tilde, 1.0 / std::sqrt(c_bar), "MALA's surrogate posterior");
-  const diffusion::JumpProposal jumps{
-      [&](int64_t n, torch::Generator& g) { return surrogate.sample(n, g).reshape({B, n, D}); },
-      [&](const Tensor& x) { return surrogate.log_density(x); }};
-  const auto run = diffusion::gmm_mala(prior, loglik, B, H, o, gen, &jumps);
+  const Tensor centre = diffusion::gmm_mala(prior, loglik, surrogate_at(prior_mean.view({1, D}).expand({B, D}).contiguous()), pilot, gen)
+                            .draws.reshape({B, -1, D})
+                            .mean(1);
+  const auto run = diffusion::gmm_mala(prior, loglik, surrogate_at(centre), o, gen);
   PosteriorReference ref = pooled_reference(prior, run.draws, R, K, "MALA");
   ref.kind = "mala";
   ref.rhat_max = run.rhat.max().item<double>();

@@ -57,10 +57,9 @@ PosteriorReference gibbs_reference(const diffusion::GaussianMixture& prior, cons
 
 // MALA's (diffusion/gmm_mala.h) for any other real problem with a noisy channel (solve/exact.h's
 // kMala: logistic, phase, quantized, dithered sign, nonlinear operators): y [B, ...] as the problem
-// measures it. log p(y | x) = −nll(A x, y); the metric's curvature is Jᵀ diag(c) J with J the
-// operator's Jacobian (its matrix when linear) and c_i = ∂²nll/∂z_i² (clamped at 0, averaged
-// over the items), both at the prior's mean; mode jumps from the exact mixture posterior of a
-// Gaussian surrogate of the likelihood (see the .cpp). Draws are pooled as for the Gibbs reference.
+// measures it, log p(y | x) = −nll(A x, y). The sampler's surrogate: a Gaussian stand-in for the
+// likelihood around each item's centre (from a pilot run), the operator linearised at the prior
+// mean (its matrix when linear); see the .cpp. Draws are pooled as for the Gibbs reference.
 PosteriorReference mala_reference(const diffusion::GaussianMixture& prior, const Problem& problem, const torch::Tensor& y,
                                   int64_t R, int64_t K, const diffusion::MalaOptions& options, torch::Generator& gen);
 
