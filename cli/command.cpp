@@ -10,6 +10,7 @@
 #include "cli/config_file.h"
 #include "tweedie/core/distributed.h"
 #include "tweedie/core/error.h"
+#include "tweedie/core/interrupt.h"
 #include "tweedie/core/fs.h"
 #include "tweedie/core/runtime.h"
 
@@ -58,6 +59,7 @@ int Command::execute() {
       if (end != begin && *end == '\0') require_finite(v, opt->get_name());  // "--snr = nan: expected ..."
     }
   }
+  install_signal_handlers();  // SIGINT/SIGTERM stop the run at its next check point (core/interrupt.h)
   keep_freed_memory();  // activations are reused, not re-mapped, between network calls
   set_threads(common_.threads);
   device_ = parse_device(common_.device);

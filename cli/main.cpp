@@ -12,6 +12,7 @@
 #include "cli/command.h"
 #include "cli/config_file.h"
 #include "tweedie/core/error.h"
+#include "tweedie/core/interrupt.h"
 #include "tweedie/core/memory.h"
 #include "tweedie/core/version.h"
 
@@ -43,6 +44,10 @@ template <class F>
 int guarded(F&& body) {
   try {
     return body();
+  } catch (const tweedie::Interrupted& e) {
+    // not an error: the user asked; 128 + the signal, as a shell reports a process it killed
+    std::cerr << "tweedie: " << e.what() << '\n';
+    return 128 + e.signal();
   } catch (const tweedie::InputError& e) {
     return fail(2, e.what());
   } catch (const std::filesystem::filesystem_error& e) {

@@ -6,6 +6,7 @@
 
 #include "cli/command.h"
 #include "tweedie/core/error.h"
+#include "tweedie/core/interrupt.h"
 #include "tweedie/core/fs.h"
 #include "tweedie/core/json_input.h"
 #include "tweedie/core/memory.h"
@@ -134,7 +135,19 @@ class TrainCommand : public Command {
       save_outputs(trainer);
       (void)step;
     };
-    trainer.run(on_step, on_checkpoint);
+    try {
+      trainer.run(on_step, on_checkpoint);
+    } catch (const Interrupted&) {
+      // One process: keep the steps done since the last checkpoint (a rerun resumes from here).
+      // Several: each rank stops where it is and a rerun resumes from the last common checkpoint.
+      if (writer && !dist.active()) {
+        trainer.save_checkpoint(ckpt);
+        save_outputs(trainer);
+        progress.finish();
+        say("stopped at step " + std::to_string(trainer.step()) + "; wrote " + ckpt);
+      }
+      throw;
+    }
     progress.finish();
     if (writer) {
       save_outputs(trainer);

@@ -19,6 +19,7 @@
 
 #include "tweedie/core/data_dir.h"
 #include "tweedie/core/error.h"
+#include "tweedie/core/interrupt.h"
 #include "tweedie/core/runtime.h"
 #include "tweedie/core/version.h"
 #include "tweedie/data/reference.h"
@@ -320,6 +321,17 @@ PYBIND11_MODULE(_core, m) {
         "The directory of tweedie's shipped models and experiment specs ($TWEEDIE_DATA_DIR, else share/tweedie "
         "beside the installed library); '' when none is found.");
   register_errors(m);
+  // Ctrl-C during a solve: while the GIL is released Python's handler only records the signal; the
+  // library polls at every network evaluation, training step and experiment cell (core/interrupt.h),
+  // and this poll runs Python's handlers, so KeyboardInterrupt propagates out of the call.
+  set_interrupt_poll([] {
+    auto check = [] {
+      if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+    };
+    if (PyGILState_Check()) return check();
+    py::gil_scoped_acquire gil;
+    check();
+  });
 
   py::class_<PyPrior>(m, "Prior", R"(A diffusion prior: the denoiser D(x, sigma) ~ E[x0 | x] in the variance-exploding
 scaling x = x0 + sigma n, and the eps-network on its discrete schedule.

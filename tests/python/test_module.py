@@ -5,12 +5,13 @@ numpy and the closed forms are the oracles."""
 import inspect
 import os
 import subprocess
+import sys
 
 import numpy as np
 import pytest
 import torch
 
-from conftest import GaussianDenoiser
+from conftest import PYTHON_DIR, GaussianDenoiser
 
 
 def linear_ve_sigmas():
@@ -325,3 +326,35 @@ def test_type_stubs_cover_every_public_name(tweedie):
         members |= {n.target.id for n in body if isinstance(n, ast.AnnAssign)}
         real = {n for n in vars(getattr(tweedie, cls)) if not n.startswith("_")}
         assert real <= members, (cls, real - members)
+
+
+def test_ctrl_c_stops_a_solve_with_the_shipped_prior_within_a_second(tweedie, tmp_path):
+    # issue 29 item 3: while the GIL is released the library polls Python's signal handlers at
+    # every network evaluation (core/interrupt.h), so SIGINT raises KeyboardInterrupt out of solve()
+    import signal
+    import time
+    script = tmp_path / "long_solve.py"
+    script.write_text(
+        "import sys, time, torch\n"
+        f"sys.path.insert(0, {str(PYTHON_DIR)!r})\n"
+        "import tweedie\n"
+        "torch.set_num_threads(1)\n"
+        "prior = tweedie.load_prior()\n"
+        "problem = tweedie.Problem('sr-avg:factor=2', 'gaussian:sigma=0.05', shape=(1, 32, 32))\n"
+        "y = problem.simulate(torch.zeros(2, 1, 32, 32))\n"
+        "print('solving', flush=True)\n"
+        "try:\n"
+        "    tweedie.solve('dps', problem, y, prior=prior, steps=1000)\n"
+        "    print('finished')\n"
+        "except KeyboardInterrupt:\n"
+        "    print('KeyboardInterrupt')\n")
+    p = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == "solving", p.stderr.read()
+    time.sleep(1.0)  # well inside the solve (1000 network evaluations with gradients)
+    t0 = time.monotonic()
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=60)
+    elapsed = time.monotonic() - t0
+    assert out.strip() == "KeyboardInterrupt", (out, err)
+    assert p.returncode == 0, err
+    assert elapsed < 1.0

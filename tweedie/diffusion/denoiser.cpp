@@ -6,6 +6,7 @@
 
 #include "tweedie/core/activity.h"
 #include "tweedie/core/error.h"
+#include "tweedie/core/interrupt.h"
 
 namespace tweedie::diffusion {
 namespace {
@@ -62,6 +63,7 @@ void Denoiser::reset_counters() const {
 }
 
 void Denoiser::count_evaluation(int64_t batch) const {
+  check_interrupt();  // every network evaluation is a point where a run may stop (core/interrupt.h)
   nfe_.fetch_add(1);
   images_.fetch_add(batch);
 }

@@ -1,5 +1,7 @@
 #include "tweedie/diffusion/train.h"
 
+#include "tweedie/core/interrupt.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -196,6 +198,7 @@ void Trainer::run(const std::function<void(int64_t, double)>& on_step,
   double base_elapsed = elapsed_s_;
   auto window_start = run_start;
   while (step_ < options_.steps) {
+    check_interrupt();  // between steps: the last checkpoint is where a rerun resumes
     double loss = train_step();
     window_loss_ += loss;
     ++window_steps_;

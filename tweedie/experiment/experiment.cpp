@@ -11,6 +11,7 @@
 #include "tweedie/core/data_dir.h"
 #include "tweedie/core/error.h"
 #include "tweedie/core/fs.h"
+#include "tweedie/core/interrupt.h"
 #include "tweedie/core/runtime.h"
 #include "tweedie/core/version.h"
 #include "tweedie/diffusion/gmm_posterior.h"
@@ -316,6 +317,7 @@ std::vector<size_t> Runner::pending() const {
 // ---- stage 2: run a cell --------------------------------------------------------------------------
 
 json Runner::run_cell(size_t i) {
+  check_interrupt();  // between cells (and at every network evaluation inside one): stored cells stay
   State& st = *s_;
   const ExperimentConfig& cfg = st.cfg;
   Workspace& s = st.ws;
