@@ -358,3 +358,34 @@ def test_ctrl_c_stops_a_solve_with_the_shipped_prior_within_a_second(tweedie, tm
     assert out.strip() == "KeyboardInterrupt", (out, err)
     assert p.returncode == 0, err
     assert elapsed < 1.0
+
+
+def test_solve_keeps_a_prior_loaded_by_path_and_reloads_it_when_the_file_changes(tweedie, tmp_path):
+    # issue 29 item 4: prior=None (or a path) no longer reloads the prior on every call
+    import shutil
+    tweedie.clear_prior_cache()
+    assert tweedie.cached_priors() == []
+    problem = tweedie.Problem("sr-avg:factor=2", "gaussian:sigma=0.05", shape=(1, 32, 32))
+    y = problem.simulate(images(1))
+    a, _ = tweedie.solve("ddrm", problem, y, steps=3)
+    assert tweedie.cached_priors() == [tweedie.DEFAULT_PRIOR + " on cpu"]
+    b, _ = tweedie.solve("ddrm", problem, y, steps=3)
+    assert tweedie.cached_priors() == [tweedie.DEFAULT_PRIOR + " on cpu"]
+    assert torch.equal(a, b)
+    # a copy by path: its own entry; replaced on disk by other weights, it is loaded again
+    models = os.path.join(tweedie.data_dir(), "models")
+    mine = tmp_path / "prior"
+    mine.mkdir()
+    for name in ("model.safetensors", "model.json"):
+        shutil.copy(os.path.join(models, "fmnist32-long", name), mine / name)
+    path = str(mine / "model.safetensors")
+    c, _ = tweedie.solve("ddrm", problem, y, steps=3, prior=path)
+    assert torch.equal(c, a)
+    assert len(tweedie.cached_priors()) == 2
+    for name in ("model.safetensors", "model.json"):
+        shutil.copy(os.path.join(models, "fmnist32", name), mine / name)
+    d, _ = tweedie.solve("ddrm", problem, y, steps=3, prior=path)
+    assert not torch.equal(d, c)
+    assert len(tweedie.cached_priors()) == 2
+    tweedie.clear_prior_cache()
+    assert tweedie.cached_priors() == []
