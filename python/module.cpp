@@ -155,6 +155,47 @@ struct PyPrior {
   }
 };
 
+// ---- arguments ---------------------------------------------------------------------------------
+// pybind's own conversion errors are a 60-line TypeError listing signatures; arguments whose value
+// a user may get wrong are taken as Python objects and checked here, one line naming the argument.
+
+std::string type_name(const py::handle& v) { return py::str(py::type::of(v).attr("__name__")); }
+
+// A seed: a Python int in [0, 2^64 − 1].
+uint64_t seed_arg(const py::handle& v, const std::string& name) {
+  if (!py::isinstance<py::int_>(v) || py::isinstance<py::bool_>(v))
+    throw InputError(name + ": expected an integer seed, got " + type_name(v));
+  const py::int_ zero(0), top(py::reinterpret_steal<py::object>(PyLong_FromUnsignedLongLong(~0ULL)));
+  if (v < zero || v > top)
+    throw InputError(name + "=" + std::string(py::str(v)) + ": expected an integer in [0, 2^64 - 1]");
+  return v.cast<uint64_t>();
+}
+
+// A tensor: a torch.Tensor, or what torch.as_tensor takes (a NumPy array, nested lists). Images
+// (`image`) must be floating point and finite: integer images are refused, not rescaled, since
+// their range (0-255? 0-1?) cannot be known; measurements of integer type (±1 bits) become float.
+torch::Tensor tensor_arg(const py::handle& v, const std::string& name, bool image) {
+  torch::Tensor t;
+  if (THPVariable_Check(v.ptr())) {
+    t = v.cast<torch::Tensor>();
+  } else {
+    try {
+      t = py::module_::import("torch").attr("as_tensor")(v).cast<torch::Tensor>();
+    } catch (const py::error_already_set&) {
+      throw InputError(name + ": expected a torch.Tensor (or a NumPy array), got " + type_name(v));
+    }
+  }
+  if (t.is_complex()) return t;
+  if (!t.is_floating_point()) {
+    if (image)
+      throw InputError(name + ": integer images (" + std::string(c10::toString(t.scalar_type())) +
+                       ") are not rescaled; give floats in [-1, 1], e.g. x.float() / 127.5 - 1");
+    t = t.to(torch::kFloat32);
+  }
+  if (image && !torch::isfinite(t).all().item<bool>()) throw InputError(name + ": contains NaN or Inf");
+  return t;
+}
+
 // ---- problems ----------------------------------------------------------------------------------
 
 struct PyProblem {
@@ -224,9 +265,17 @@ struct SolveOutput {
   bool stopped_early = false;
 };
 
-SolveOutput run_solver(const std::string& method, const PyProblem& problem, const torch::Tensor& y, const py::object& prior,
-                  uint64_t seed, const py::object& callback, int64_t samples, const py::kwargs& options) {
+SolveOutput run_solver(const std::string& method, const py::object& problem_arg, const py::object& y_arg,
+                       const py::object& prior, const py::object& seed_value, const py::object& callback, int64_t samples,
+                       const py::kwargs& options) {
   require(samples >= 0, "samples must be >= 0 (0 = one estimate), got " + std::to_string(samples));
+  if (!py::isinstance<PyProblem>(problem_arg))
+    throw InputError("problem: expected a tweedie.Problem, got " + type_name(problem_arg));
+  const PyProblem& problem = problem_arg.cast<const PyProblem&>();
+  const torch::Tensor y = tensor_arg(y_arg, "y", /*image=*/false);
+  const uint64_t seed = seed_arg(seed_value, "seed");
+  if (!callback.is_none() && !PyCallable_Check(callback.ptr()))
+    throw InputError("callback: expected a callable (step info) -> bool or None, got " + type_name(callback));
   std::vector<std::string> settings;
   for (const auto& [k, v] : options) {
     const std::string key = py::str(k);
@@ -425,10 +474,13 @@ Problem(op, channel="gaussian:sigma=0.05", *, shape, seed=0): specs as for `twee
 (1, 32, 32); seed pins every random part (the matrix of 'gaussian:m=512', masks, dither). The
 same specs, shape and seed give the same problem as the CLI.)")
       .def(py::init([](const std::string& op, const std::string& channel, const std::vector<int64_t>& shape,
-                       uint64_t seed) { return PyProblem{make_problem(op, channel, to_shape(shape), seed)}; }),
+                       const py::object& seed) {
+             return PyProblem{make_problem(op, channel, to_shape(shape), seed_arg(seed, "seed"), "op", "channel")};
+           }),
            py::arg("op"), py::arg("channel") = "gaussian:sigma=0.05", py::kw_only(), py::arg("shape"),
            py::arg("seed") = 0)
-      .def("simulate", [](const PyProblem& p, const torch::Tensor& x) { return simulate(p.p, x); }, py::arg("x"),
+      .def("simulate", [](const PyProblem& p, const py::object& x) { return simulate(p.p, tensor_arg(x, "x", true)); },
+           py::arg("x"),
            "y = channel(A x) for x [B, *shape], noise drawn from the problem's noise seed (as `tweedie simulate`).")
       .def("apply", &PyProblem::apply, py::arg("x"), "A x for x [B, *shape]; differentiable.")
       .def("adjoint", &PyProblem::adjoint, py::arg("y"), "A^T y (linear operators only).")
@@ -474,7 +526,8 @@ same specs, shape and seed give the same problem as the CLI.)")
       });
 
   m.def("solve", &run_solver, py::arg("method"), py::arg("problem"), py::arg("y"), py::kw_only(),
-        py::arg("prior") = py::none(), py::arg("seed") = 0, py::arg("callback") = py::none(), py::arg("samples") = 0,
+        py::arg("prior") = py::none(), py::arg("seed") = py::int_(0), py::arg("callback") = py::none(),
+        py::arg("samples") = 0,
         R"(Recovers x from y = channel(A x) with a solver: solve(method, problem, y, prior=..., seed=0, **options).
 
 method: a solver name (see solvers()); options: its settings as keywords (steps=20, zeta=0.5),

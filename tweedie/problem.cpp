@@ -15,12 +15,12 @@
 namespace tweedie {
 
 Problem make_problem(const std::string& op_spec, const std::string& channel_spec, const op::Shape& x_shape,
-                     uint64_t seed) {
+                     uint64_t seed, const std::string& op_what, const std::string& channel_what) {
   Problem p;
   p.seed = seed;
   p.noise_seed = derive_seed(seed, 1);
-  p.op = op::make_operator(op_spec, x_shape, seed, "--op");
-  p.channel = channel::make_channel(channel_spec, derive_seed(seed, 2), "--channel");
+  p.op = op::make_operator(op_spec, x_shape, seed, op_what);
+  p.channel = channel::make_channel(channel_spec, derive_seed(seed, 2), channel_what);
   return p;
 }
 

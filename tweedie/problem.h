@@ -33,9 +33,10 @@ struct Problem {
 };
 
 // Builds both parts for items of shape x_shape (no batch dimension). The noise seed is derived
-// from `seed` (stream 1), so operator and noise never share random numbers.
+// from `seed` (stream 1), so operator and noise never share random numbers. Errors name the specs
+// as `op_what` and `channel_what` ("--op" in the CLI, "op" in Python).
 Problem make_problem(const std::string& op_spec, const std::string& channel_spec, const op::Shape& x_shape,
-                     uint64_t seed);
+                     uint64_t seed, const std::string& op_what = "--op", const std::string& channel_what = "--channel");
 
 // y = channel(A x) with a generator seeded by problem.noise_seed.
 torch::Tensor simulate(const Problem& problem, const torch::Tensor& x);

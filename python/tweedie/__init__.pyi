@@ -1,5 +1,5 @@
 # Type stubs of the tweedie module (python/module.cpp; docstrings there, usage in docs/python.md).
-from typing import Any, Callable, Dict, Iterator, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
 
@@ -31,6 +31,8 @@ class Prior:
     def nfe(self) -> int: ...
 
 def load_prior(path: str = ..., device: str = "cpu", config: str = "") -> Prior: ...
+def cached_priors() -> List[str]: ...
+def clear_prior_cache() -> None: ...
 def data_dir() -> str: ...
 def load_images(ref: str) -> torch.Tensor: ...
 
@@ -70,7 +72,7 @@ class SolveResult:
 def solve(
     method: str,
     problem: Problem,
-    y: torch.Tensor,
+    y: Union[torch.Tensor, Any],  # or a NumPy array
     *,
     prior: Union[None, str, Prior, Denoiser] = None,
     seed: int = 0,
