@@ -57,7 +57,7 @@ class ExperimentCommand : public Command {
       cfg.prior = prior_;
     }
     if (!out_.empty()) cfg.output = out_;
-    if (!cfg.output.empty()) check_output_dir(cfg.output, out_.empty() ? config_ + ": 'output'" : "--output");
+    if (!cfg.output.empty()) check_output_dir(cfg.output, out_.empty() ? config_ + ": 'output'" : "--output", dist.rank());
     experiment::RunOptions o;
     o.device = common().device;
     o.quiet = common().quiet;

@@ -86,7 +86,7 @@ class TrainCommand : public Command {
   int run() override {
     // The environment first: a bad RANK fails before anything slow happens.
     Distributed dist = join_group(dist_opt_);
-    check_output_dir(out_, "--out");
+    check_output_dir(out_, "--out", dist.rank());
     UNetConfig arch = arch_;
     torch::Tensor x = load_data();
     if (!arch_file_.empty()) {

@@ -16,7 +16,9 @@ SOLVE = ["solve", "-i", "fashion-mnist:test:0-3", "--op", "sr-avg:factor=2", "--
          "--method", "dps", "--set", "steps=1000", "--threads", "1"]
 
 
-class Interrupt(CliTestCase):
+class Processes(CliTestCase):
+    """Starts tweedie in the background and signals it."""
+
     def start(self, args, marker, stream="stderr"):
         """Starts tweedie and returns it once `marker` has appeared on `stream` (the run is under way)."""
         p = subprocess.Popen([BIN, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -41,6 +43,9 @@ class Interrupt(CliTestCase):
         p.stderr.close()
         self.stdout = stdout
         return elapsed, p.returncode, rest.decode()
+
+
+class Interrupt(Processes):
 
     def test_solve_stops_within_a_second_and_writes_nothing(self):
         for sig, code, name in ((signal.SIGINT, 130, "SIGINT"), (signal.SIGTERM, 143, "SIGTERM")):
@@ -103,3 +108,36 @@ class Interrupt(CliTestCase):
         args[6] = str(step + 2)
         r = run(*args, check=0)
         self.assertIn(f"resuming {os.path.join(out, 'checkpoint.safetensors')} at step {step}", r.stdout)
+
+
+class ExclusiveOutput(Processes):
+    """Issue 32 item 3: two tweedie processes never write one output (core/fs.h claim_output)."""
+
+    def test_a_second_run_on_the_same_output_is_refused_with_the_holders_pid(self):
+        out = self.path("out")
+        first = self.start(SOLVE + ["-o", out], "nfe ")
+        second = run(*SOLVE, "-o", out)
+        self.assertUsageError(second, "--output " + out, f"in use by another tweedie (pid {first.pid})")
+        # the same directory named another way is the same output
+        third = run(*SOLVE, "-o", os.path.join(self.tmp, ".", "out"))
+        self.assertUsageError(third, f"(pid {first.pid})")
+        # another output is not held
+        other = self.path("other")
+        r = run(*SOLVE[:-4], "--set", "steps=3", "--threads", "1", "-o", other, check=0)
+        self.assertTrue(os.path.exists(os.path.join(other, "estimate.npy")), r.stderr)
+        self.assertEqual(self.stop(first, signal.SIGINT)[1], 130)
+        # the claim died with its process
+        run(*SOLVE[:-4], "--set", "steps=3", "--threads", "1", "-o", out, check=0)
+        self.assertTrue(os.path.exists(os.path.join(out, "estimate.npy")))
+
+    def test_two_experiments_on_one_output_are_refused(self):
+        cfg = {"name": "excl", "images": ["fashion-mnist:test:0-1"], "seed": 0,
+               "problems": [{"name": "sr", "op": "sr-avg:factor=2", "channel": "gaussian:sigma=0.05"}],
+               "methods": [{"method": "dps", "set": {"steps": 1000}}]}
+        path = self.path("excl.json")
+        with open(path, "w") as f:
+            json.dump(cfg, f)
+        out = self.path("exp")
+        first = self.start(["experiment", path, "-o", out, "--threads", "1"], "running", stream="stdout")
+        self.assertUsageError(run("experiment", path, "-o", out, "--threads", 1), f"(pid {first.pid})")
+        self.assertEqual(self.stop(first, signal.SIGTERM)[1], 143)

@@ -10,8 +10,10 @@
 #include <fstream>
 #include <memory>
 #include <random>
+#include <set>
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -89,9 +91,36 @@ void check_writable_dir(const fs::path& dir, const std::string& what) {
 
 }  // namespace
 
-void check_output_dir(const std::string& path, const std::string& flag) {
+void check_output_dir(const std::string& path, const std::string& flag, int rank) {
   require(!path.empty(), flag + ": expected a directory, got an empty path");
   check_writable_dir(fs::path(path), flag + " " + path);
+  claim_output(path, flag, rank);
+}
+
+void claim_output(const std::string& path, const std::string& flag, int rank) {
+  static std::set<std::string> held;  // this process's claims (their descriptors stay open)
+  std::error_code ec;
+  const fs::path canonical = fs::weakly_canonical(fs::absolute(path, ec), ec);
+  const std::string key = sha256_hex(canonical.string()) + ".r" + std::to_string(rank);
+  if (held.count(key)) return;
+  const fs::path dir = fs::temp_directory_path(ec) / ("tweedie-locks-" + std::to_string(getuid()));
+  fs::create_directories(dir, ec);
+  const std::string lock = (dir / (key + ".lock")).string();
+  const int fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return;  // no lock directory (a read-only /tmp): run unguarded rather than refuse
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    char buf[32] = {0};
+    const ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+    ::close(fd);
+    const std::string pid = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "unknown";
+    throw InputError(flag + " " + path + ": in use by another tweedie (pid " + pid +
+                     "); wait for it to finish or choose another output");
+  }
+  const std::string me = std::to_string(::getpid());
+  if (::ftruncate(fd, 0) == 0 && ::pwrite(fd, me.data(), me.size(), 0) < 0) {
+    // the PID is only for the message of whoever comes second
+  }
+  held.insert(key);  // fd stays open: the lock lasts until the process exits
 }
 
 void check_output_file(const std::string& path, const std::string& flag, const std::vector<std::string>& extensions) {
@@ -111,6 +140,7 @@ void check_output_file(const std::string& path, const std::string& flag, const s
   }
   fs::path target(path);
   check_writable_dir(target.has_parent_path() ? target.parent_path() : fs::path("."), what);
+  claim_output(path, flag);
 }
 
 OutputTransaction::OutputTransaction() {

@@ -19,11 +19,21 @@ nlohmann::json read_json_file(const std::string& path);
 
 // Checks, before any work, that `path` can be an output directory: absent (its nearest existing
 // ancestor a writable directory) or an existing writable directory. InputError naming `flag`.
-void check_output_dir(const std::string& path, const std::string& flag);
+// Then claims it for this process (claim_output), as slot `rank`.
+void check_output_dir(const std::string& path, const std::string& flag, int rank = 0);
 // The same for an output file: not a directory, its directory usable as above, and (when
-// `extensions` is not empty) one of those extensions, e.g. {"png", "npy"}.
+// `extensions` is not empty) one of those extensions, e.g. {"png", "npy"}; then claimed.
 void check_output_file(const std::string& path, const std::string& flag,
                        const std::vector<std::string>& extensions = {});
+
+// Claims the output `path` for this process until it exits, so that two runs never write one
+// output: an advisory lock (flock) on a file named after the path's canonical form, under
+// <temp dir>/tweedie-locks-<uid>/ (the output itself is untouched, and the claim dies with the
+// process, however it ends). A second tweedie claiming the same path gets an InputError naming
+// `flag`, the path and the holder's PID. The ranks of one sharded run share their output by
+// design: each claims its own slot `rank` (a single process is slot 0), so a second run's rank 0
+// or a plain run is refused. Claiming again a path this process holds is a no-op.
+void claim_output(const std::string& path, const std::string& flag, int rank = 0);
 
 // Makes a command's outputs all-or-nothing. While a transaction is open on this thread,
 // atomic_write_file() writes each file in full to a temp file beside its target but does not
