@@ -138,6 +138,11 @@ class InstalledPackage(unittest.TestCase):
         self.assertGreater(psnr, 10.0, r.stdout)  # Aᵀy alone scores about 8 dB
         self.assertEqual(nfe, 20)
         type(self).cpp_summary = (psnr, nfe)
+        # docs/extending.md: an operator of one's own, enrolled by name, equal to the built-in one
+        r = sh([os.path.join(out, "own_operator")], cwd=self.elsewhere, env=self.env)
+        self.assertIn("measurements equal to sr-avg's: yes", r.stdout)
+        self.assertRegex(r.stdout, r"dps with box2: mean PSNR \d+\.\d\d dB, NFE 50; estimates equal to sr-avg's: yes")
+        self.assertIn("ddrm with box2: refused: ddrm: operator box2", r.stdout)
 
     def cli_solve(self, prefix, extra_env=None):
         env = dict(self.env, **(extra_env or {}))

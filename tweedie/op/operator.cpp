@@ -71,7 +71,9 @@ void Operator::check_input(const torch::Tensor& x) const { check_shape(x, in_, n
 void Operator::check_output(const torch::Tensor& y) const { check_shape(y, out_, name(), "measurement"); }
 
 torch::Tensor Operator::adjoint(const torch::Tensor&) const {
-  throw InputError(name() + " is nonlinear: it has no adjoint (use vjp)");
+  throw InputError(linear() ? name() + " defines no adjoint (its class gives apply() only), which a linear operator "
+                                      "needs for its likelihood gradient"
+                             : name() + " is nonlinear: it has no adjoint (use vjp)");
 }
 
 torch::Tensor Operator::vjp(const torch::Tensor& x, const torch::Tensor& v) const {
