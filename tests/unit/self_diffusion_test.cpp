@@ -211,11 +211,11 @@ TEST(UntrainedSolvers, BadInputsAreOneLineInputErrors) {
     // complex measurements for a real-only operator
     Case c = phantom_case("random-mask:ratio=0.5", "gaussian:sigma=0.01", 8);
     Case complex_y{c.problem, c.x, torch::complex(c.y, torch::zeros_like(c.y))};
-    EXPECT_NE(error_of(name, kSmallNet, complex_y).find("measurements are complex"), std::string::npos);
+    EXPECT_NE(error_of(name, kSmallNet, complex_y).find("y: complex measurements, but random-mask gives real ones"), std::string::npos);
     // real measurements for a complex operator
     Case m = phantom_case("mri:accel=2", "gaussian:sigma=0", 8);
     Case real_y{m.problem, m.x, torch::view_as_real(m.y).select(-1, 0).contiguous()};
-    EXPECT_NE(error_of(name, kSmallNet, real_y).find("gives complex values"), std::string::npos);
+    EXPECT_NE(error_of(name, kSmallNet, real_y).find("y: real measurements, but mri gives complex ones"), std::string::npos);
     // sizes the U-Net cannot take
     Case odd = phantom_case("random-mask:ratio=0.5", "gaussian:sigma=0.01", 10);
     auto msg = error_of(name, kSmallNet, odd);
@@ -225,7 +225,7 @@ TEST(UntrainedSolvers, BadInputsAreOneLineInputErrors) {
     // NaN in y
     Case nan_y{c.problem, c.x, c.y.clone()};
     nan_y.y.view(-1)[0] = NAN;
-    EXPECT_NE(error_of(name, kSmallNet, nan_y).find("not finite"), std::string::npos);
+    EXPECT_NE(error_of(name, kSmallNet, nan_y).find("NaN or Inf"), std::string::npos);  // the registry's check
     // options
     EXPECT_THROW(solver_registry().find(name).make.describe(resolve_solver(name, {"loss=l1"})), InputError);
     EXPECT_THROW(solver_registry().find(name).make.describe(resolve_solver(name, {"depth=-1"})), InputError);

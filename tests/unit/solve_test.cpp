@@ -149,6 +149,31 @@ TEST(SolverRegistry, BadOptionsAreInputErrors) {
   EXPECT_THROW(bad("sim-dms", "inversion_steps=3"), InputError);  // SIM-DMS does not invert
 }
 
+TEST(SolverRegistry, EveryRunChecksItsMeasurementsFirst) {
+  // a C++ caller's wrong y: one line from the registry's run, never a LibTorch backtrace
+  Case c = one_bit_case();
+  auto base = diffusion::make_schedule("linear", 1000);
+  EpsDenoiser prior([](const torch::Tensor& x, const torch::Tensor&) { return torch::zeros_like(x); }, base);
+  auto message = [&](const torch::Tensor& y) {
+    Case bad = c;
+    bad.y = y;
+    try {
+      run("dps", {"steps=2"}, bad, prior);
+    } catch (const InputError& e) {
+      const std::string m = e.what();
+      EXPECT_EQ(m.find('\n'), std::string::npos) << m;
+      return m;
+    }
+    return std::string("accepted");
+  };
+  EXPECT_NE(message(torch::zeros({2, 5})).find("measurement has shape [2, 5], expected [B, 48]"), std::string::npos);
+  EXPECT_NE(message(torch::Tensor()).find("no measurements"), std::string::npos);
+  EXPECT_NE(message(c.y.to(torch::kLong)).find("integer type"), std::string::npos);
+  EXPECT_NE(message(torch::full_like(c.y, NAN)).find("NaN or Inf"), std::string::npos);
+  EXPECT_NE(message(torch::full_like(c.y, 0.5)).find("-1 or +1"), std::string::npos);
+  EXPECT_NE(message(torch::complex(c.y, c.y)).find("complex measurements"), std::string::npos);
+}
+
 TEST(SolverRegistry, NonFiniteNetworkStopsWithAMessage) {
   Case c = one_bit_case();
   auto base = diffusion::make_schedule("linear", 1000);
