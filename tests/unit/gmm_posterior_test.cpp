@@ -323,6 +323,12 @@ TEST(PosteriorScores, OneBitDrawsAreScoredAgainstTheGibbsReference) {
   EXPECT_EQ(ref.draws.size(1), 200);
   EXPECT_EQ(ref.floor.size(1), K);
   EXPECT_LT(ref.rhat_max, 1.05);
+  // the per-measurement diagnostics are recorded, their worst is the one reported
+  const auto described = ref.describe();
+  ASSERT_EQ(described["rhat"].size(), static_cast<size_t>(B));
+  double worst = 0;
+  for (const auto& v : described["rhat"]) worst = std::max(worst, v.get<double>());
+  EXPECT_DOUBLE_EQ(worst, ref.rhat_max);
   o.chains = K;
   o.iterations = 4;
   const auto other = probit_gibbs(c.g, c.A, y, c.sigma, o, g).draws.select(2, 3);  // K chains' last states

@@ -64,6 +64,10 @@ Scores score(const diffusion::GaussianMixture& prior, const PosteriorReference& 
 
 nlohmann::json PosteriorReference::describe() const {
   nlohmann::json j = {{"kind", kind}, {"draws", draws.size(1)}, {"rhat_max", rhat_max}, {"ess_min", ess_min}};
+  if (rhat.defined()) {  // per measurement: which ones the chains did not meet on
+    j["rhat"] = as_list(rhat);
+    j["ess"] = as_list(ess);
+  }
   if (kind == "mala") {
     j["accept"] = accept;
     j["jump_accept"] = jump_accept;
@@ -117,6 +121,8 @@ PosteriorReference gibbs_reference(const diffusion::GaussianMixture& prior, cons
   ref.kind = "gibbs";
   ref.rhat_max = run.rhat.max().item<double>();
   ref.ess_min = run.ess.min().item<double>();
+  ref.rhat = run.rhat;
+  ref.ess = run.ess;
   return ref;
 }
 
@@ -185,6 +191,8 @@ PosteriorReference mala_reference(const diffusion::GaussianMixture& prior, const
   ref.kind = "mala";
   ref.rhat_max = run.rhat.max().item<double>();
   ref.ess_min = run.ess.min().item<double>();
+  ref.rhat = run.rhat;
+  ref.ess = run.ess;
   ref.accept = run.accept.mean().item<double>();
   ref.jump_accept = run.jump_accept.mean().item<double>();
   return ref;

@@ -43,6 +43,7 @@ struct PosteriorReference {
   std::string kind = "exact";        // exact | gibbs | mala
   double rhat_max = 1, ess_min = 0;  // a sampled reference's diagnostics (1, 0 when exact)
   double accept = 1, jump_accept = 0;  // MALA's acceptance rates after warm-up (means over items)
+  torch::Tensor rhat, ess;             // a sampled reference's per-item diagnostics [B] (undefined when exact)
   nlohmann::json describe() const;
 };
 

@@ -349,8 +349,14 @@ void write_posterior(const ExperimentConfig& cfg, const std::vector<Cell>& cells
         // cells stored before the reference was recorded were all scored against the exact posterior
         const json r = q.value("reference", json{{"kind", "exact"}, {"draws", cfg.reference_draws}});
         const std::string draws = std::to_string(r["draws"].get<int64_t>());
+        std::string met;  // how many measurements the chains met on (R̂ ≤ 1.1), where recorded
+        if (r.contains("rhat")) {
+          const auto rh = r["rhat"].get<std::vector<double>>();
+          const auto ok = std::count_if(rh.begin(), rh.end(), [](double v) { return v <= 1.1; });
+          met = "; R̂ ≤ 1.1 on " + std::to_string(ok) + " of " + std::to_string(rh.size()) + " measurements";
+        }
         const std::string diagnostics = ", largest split-R̂ " + fmt(r.value("rhat_max", 1.0), 3) + ", smallest ESS " +
-                                        fmt(r.value("ess_min", 0.0), 0);
+                                        fmt(r.value("ess_min", 0.0), 0) + met;
         if (r["kind"] == "exact") {
           reference = "Reference: the exact posterior (closed form; " + draws + " exact draws for the energy distance).";
         } else if (r["kind"] == "gibbs") {
