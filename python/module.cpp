@@ -96,17 +96,18 @@ struct PyPrior {
   }
 
   // load(), with the result kept for the next call of the same path and device: solve(prior=None)
-  // or solve(prior="path") would otherwise reload the prior on every call (2.3x slower in a loop
-  // of short solves). The key holds the file's size and modification time, so a changed file is
+  // or solve(prior="path") would otherwise reload the prior on every call (issue 29 measured a loop
+  // of short solves 2.3x slower). The key holds the file's size and modification time, so a changed file is
   // loaded again; one entry per path and device.
   static PyPrior cached(const std::string& path, const std::string& device) {
     namespace fs = std::filesystem;
-    const std::string file = data_path(path.rfind("gmm:", 0) == 0 ? path.substr(4) : path);
+    const bool mixture = path.rfind("gmm:", 0) == 0;
+    const std::string file = data_path(mixture ? path.substr(4) : path);
     std::error_code ec;
     const auto size = fs::file_size(file, ec);
     const auto time = fs::last_write_time(file, ec);
     if (ec) return load(path, device, "");  // load() names what is wrong with it
-    const std::string slot = (path.rfind("gmm:", 0) == 0 ? "gmm:" : "") + file + " on " + device;
+    const std::string slot = (mixture ? "gmm:" : "") + file + " on " + device;
     const std::string stamp = std::to_string(size) + "@" + std::to_string(time.time_since_epoch().count());
     auto& cache = prior_cache();
     auto found = cache.find(slot);
@@ -286,8 +287,7 @@ SolveOutput run_solver(const std::string& method, const py::object& problem_arg,
   const auto& entry = solve::solver_registry().find(method);
   SolveOutput out;
   out.options = to_python(entry.make.describe(params));
-  problem.p.op->check_output(y);
-  if (problem.p.channel) problem.p.channel->validate(y);
+  solve::check_measurements(problem.p, y);
 
   PyPrior chosen;
   if (entry.make.uses_prior) {

@@ -2,6 +2,8 @@
 
 #include <cmath>
 #include <tuple>
+#include <utility>
+#include <vector>
 
 #include "tweedie/core/error.h"
 #include "tweedie/diffusion/gmm_gibbs.h"
@@ -54,10 +56,16 @@ MalaChains gmm_mala(const GaussianMixture& prior, const LogLikelihood& log_likel
   };
   // Row-wise with each row's component j: M_j v = L_j⁻ᵀ L_j⁻¹ v, M_j^{1/2} v = L_j⁻ᵀ v, L_jᵀ v
   enum class Apply { kMetric, kHalf, kFactorT };
-  auto per_component = [&](const Tensor& v, const Tensor& k, Apply what) {
+  // The rows of each component in k (a sweep's four metric products share one grouping)
+  using Groups = std::vector<std::pair<int64_t, Tensor>>;
+  auto groups_of = [](const Tensor& k) {
+    Groups groups;
+    for (const int64_t j : distinct_components(k)) groups.emplace_back(j, (k == j).nonzero().squeeze(1));
+    return groups;
+  };
+  auto per_component = [&](const Tensor& v, const Groups& groups, Apply what) {
     Tensor out = torch::empty_like(v);
-    for (const int64_t j : distinct_components(k)) {
-      const Tensor rows = (k == j).nonzero().squeeze(1);
+    for (const auto& [j, rows] : groups) {
       const Tensor L = surrogate.precision_factor(j), vr = v.index_select(0, rows);
       const Tensor r = what == Apply::kMetric ? at::cholesky_solve(vr.t(), L).t()
                        : what == Apply::kHalf ? at::linalg_solve_triangular(L.t(), vr.t(), /*upper=*/true).t()
@@ -114,15 +122,16 @@ MalaChains gmm_mala(const GaussianMixture& prior, const LogLikelihood& log_likel
     // 2. a MALA step in x | k
     const Tensor h = log_h.exp().repeat_interleave(C).unsqueeze(1);  // [R, 1]
     const Tensor xi = at::randn({R, Da}, gen, kMalaF64);
+    const Groups groups = groups_of(cur.k);
     State prop;
     prop.k = cur.k;
-    prop.x = cur.x + 0.5 * h * per_component(cur.g, cur.k, Apply::kMetric) +
-             h.sqrt() * per_component(xi, cur.k, Apply::kHalf);
+    prop.x = cur.x + 0.5 * h * per_component(cur.g, groups, Apply::kMetric) +
+             h.sqrt() * per_component(xi, groups, Apply::kHalf);
     evaluate(prop);
-    const Tensor back = cur.x - prop.x - 0.5 * h * per_component(prop.g, cur.k, Apply::kMetric);
+    const Tensor back = cur.x - prop.x - 0.5 * h * per_component(prop.g, groups, Apply::kMetric);
     // log q(x' | x) = −‖L_kᵀ(x' − x − (h/2) M_k g)‖² / 2h = −‖ξ‖² / 2;  log q(x | x') likewise from x'
     const Tensor log_q_fwd = -0.5 * xi.square().sum(1);
-    const Tensor log_q_bwd = -per_component(back, cur.k, Apply::kFactorT).square().sum(1) / (2 * h.squeeze(1));
+    const Tensor log_q_bwd = -per_component(back, groups, Apply::kFactorT).square().sum(1) / (2 * h.squeeze(1));
     const auto [accept, log_alpha] = metropolis(prop.lp - cur.lp + log_q_bwd - log_q_fwd, prop);
     // 3. a mode jump
     if (o.jump_every > 0 && (it + 1) % o.jump_every == 0) {

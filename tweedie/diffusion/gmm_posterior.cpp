@@ -154,28 +154,31 @@ Tensor GmmPosterior::variance() const {
   return torch::zeros({batch(), fixed_.size(0)}, kPosteriorF64).index_copy(1, active_, var).view(shape);
 }
 
+Tensor GmmPosterior::log_normal(const Tensor& xa, const Tensor& m, int64_t j, const Tensor& offset) const {
+  // offset − ½ ‖L_jᵀ (x − m)‖² + Σ log diag L_j − (Da/2) log 2π, with Λ_j = L_j L_jᵀ
+  const Tensor r = at::matmul(xa - m, chol_[j]);  // rows of (L_jᵀ rᵀ)ᵀ
+  const double log_det = chol_[j].diagonal().log().sum().item<double>();
+  return offset - 0.5 * r.square().sum(-1) + log_det - 0.5 * static_cast<double>(xa.size(-1)) * std::log(2 * M_PI);
+}
+
 Tensor GmmPosterior::log_density(const Tensor& x) const {
-  const int64_t B = batch(), K = components(), da = active_.size(0);
+  const int64_t B = batch(), K = components(), n = x.size(1);
   require(x.dim() >= 2 && x.size(0) == B && x[0][0].numel() == fixed_.size(0),
           "exact posterior: log_density needs x [" + std::to_string(B) + ", n, item...]");
-  const Tensor xa = x.to(torch::kCPU, torch::kFloat64).reshape({B, x.size(1), -1}).index_select(2, active_);
+  const Tensor xa = x.to(torch::kCPU, torch::kFloat64).reshape({B, n, -1}).index_select(2, active_);
   // Components whose weight is below e^-40 of the heaviest for every item are left out (usually all
   // but a few): sample() draws them with probability under K e^-40, so this is the density of
   // what sample() draws, to that accuracy, and an independence proposal stays consistent.
-  Tensor log_n = torch::full({B, x.size(1), K}, -INFINITY, kPosteriorF64);
+  Tensor log_n = torch::full({B, n, K}, -INFINITY, kPosteriorF64);
   const Tensor heavy = log_weights_.amax(0) > log_weights_.amax() - 40.0;
-  for (int64_t k = 0; k < K; ++k) {
-    if (!heavy[k].item<bool>()) continue;
-    // log N(x; m_k, (L_k L_kᵀ)⁻¹) = −½ ‖L_kᵀ (x − m_k)‖² + Σ log diag L_k − (Da/2) log 2π
-    const Tensor r = at::matmul(xa - means_.select(1, k).unsqueeze(1), chol_[k]);  // rows of (L_kᵀ rᵀ)ᵀ
-    const double log_det = chol_[k].diagonal().log().sum().item<double>();
-    log_n.select(2, k).copy_(-0.5 * r.square().sum(2) + log_det - 0.5 * static_cast<double>(da) * std::log(2 * M_PI));
-  }
+  for (int64_t k = 0; k < K; ++k)
+    if (heavy[k].item<bool>())
+      log_n.select(2, k).copy_(log_normal(xa, means_.select(1, k).unsqueeze(1), k, torch::zeros({}, kPosteriorF64)));
   return at::logsumexp(log_n + log_weights_.unsqueeze(1), 2);
 }
 
 Tensor GmmPosterior::component_log_density(const Tensor& x, const Tensor& k) const {
-  const int64_t B = batch(), da = active_.size(0);
+  const int64_t B = batch();
   require(x.dim() >= 2 && x.size(0) == B && x[0][0].numel() == fixed_.size(0) && k.sizes() == x.sizes().slice(0, 2),
           "exact posterior: component_log_density needs x [" + std::to_string(B) + ", n, item...] and k [B, n]");
   const int64_t n = x.size(1);
@@ -186,10 +189,8 @@ Tensor GmmPosterior::component_log_density(const Tensor& x, const Tensor& k) con
   for (const int64_t j : distinct_components(kc)) {
     const Tensor rows = (kc == j).nonzero().squeeze(1);
     const Tensor it = item.index_select(0, rows);
-    const Tensor r = at::matmul(xa.index_select(0, rows) - means_.select(1, j).index_select(0, it), chol_[j]);
-    const double log_det = chol_[j].diagonal().log().sum().item<double>();
-    out.index_copy_(0, rows, log_weights_.select(1, j).index_select(0, it) - 0.5 * r.square().sum(1) + log_det -
-                                 0.5 * static_cast<double>(da) * std::log(2 * M_PI));
+    out.index_copy_(0, rows, log_normal(xa.index_select(0, rows), means_.select(1, j).index_select(0, it), j,
+                                        log_weights_.select(1, j).index_select(0, it)));
   }
   return out.view({B, n});
 }

@@ -64,6 +64,8 @@ class GmmPosterior {
 
  private:
   torch::Tensor full(const torch::Tensor& xa) const;  // [..., Da] → [..., D] with the fixed pixels
+  // offset + log N(xa; m, Λ_j⁻¹) for rows xa [..., Da] and their means m (component j's precision)
+  torch::Tensor log_normal(const torch::Tensor& xa, const torch::Tensor& m, int64_t j, const torch::Tensor& offset) const;
 
   struct Conditioned {
     torch::Tensor v;            // [K, Da, R]: L_k⁻¹ b_k(y) per row

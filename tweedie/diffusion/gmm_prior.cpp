@@ -139,13 +139,6 @@ void GaussianMixture::validate(const std::string& where) const {
   }
 }
 
-std::pair<Tensor, Tensor> GaussianMixture::active_log_density_and_score(const Tensor& xa) const {
-  require(xa.dim() == 2 && xa.size(1) == active_pixels() && xa.scalar_type() == torch::kFloat64,
-          "gmm prior: expected active pixels [B, " + std::to_string(active_pixels()) + "] float64, got " + shape_str(xa));
-  const Noisy n = evaluate(*this, xa, torch::zeros({xa.size(0)}, xa.options()), true);
-  return {n.log_density, -n.h};
-}
-
 std::vector<int64_t> distinct_components(const Tensor& k) {
   const Tensor u = std::get<0>(at::_unique(k.to(torch::kCPU, torch::kLong).reshape({-1}))).contiguous();
   return std::vector<int64_t>(u.data_ptr<int64_t>(), u.data_ptr<int64_t>() + u.numel());

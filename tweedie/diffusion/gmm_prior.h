@@ -62,12 +62,9 @@ struct GaussianMixture {
   torch::Tensor posterior_noise(const torch::Tensor& x_tilde, const torch::Tensor& sigma) const;
   // log p_σ(x̃) of the active pixels [B] (the inactive ones are a constant factor).
   torch::Tensor log_density(const torch::Tensor& x_tilde, const torch::Tensor& sigma) const;
-  // log p(x) [B] and its gradient ∇ log p(x) = −h(x) at σ = 0 [B, Da], in closed form (the
-  // header's h), for the active pixels xa [B, Da] (float64, CPU): the prior's half of a Langevin
-  // or MALA step on the exact posterior (gmm_mala.h).
-  std::pair<torch::Tensor, torch::Tensor> active_log_density_and_score(const torch::Tensor& xa) const;
-  // The same for one component per row: log π_k + log N(x_a; μ_k, Σ_k) [B] and its gradient
-  // −Σ_k⁻¹ (x_a − μ_k) [B, Da], k [B] int64 (the x-step of a sampler on the pair (x, k)).
+  // log π_k + log N(x_a; μ_k, Σ_k) [B] and its gradient −Σ_k⁻¹ (x_a − μ_k) [B, Da] for active
+  // pixels xa [B, Da] (float64, CPU) and one component per row, k [B] int64: the prior's half of a
+  // Langevin or MALA step on the pair (x, k) of an image and its component (gmm_mala.h).
   std::pair<torch::Tensor, torch::Tensor> component_log_density_and_score(const torch::Tensor& xa,
                                                                           const torch::Tensor& k) const;
   // log π_k + log N(x; μ_k, Σ_k) at the active pixels, [B, K]: its softmax over k is p(k | x), which

@@ -90,15 +90,16 @@ PosteriorReference exact_reference(const diffusion::GmmPosterior& post, int64_t 
 
 namespace {
 
-// The reference from chains [B, C, N, D]: R + K states evenly spaced over the pooled chains, every
+// The reference of a sampler (`kind`: "gibbs" or "mala") from its chains [B, C, N, D] and their
+// per-item split-R̂ and ESS [B]: R + K states evenly spaced over the pooled chains, every
 // (R + K)/K-th the floor's, the rest the reference's (spaced by about C·N/(R + K) steps, farther
 // than the chains' correlation when the ESS is above R + K); moments and weights from all states.
-PosteriorReference pooled_reference(const diffusion::GaussianMixture& prior, const Tensor& chains, int64_t R, int64_t K,
-                                    const char* sampler) {
+PosteriorReference pooled_reference(const diffusion::GaussianMixture& prior, const Tensor& chains, const Tensor& rhat,
+                                    const Tensor& ess, int64_t R, int64_t K, const std::string& kind) {
   const int64_t B = chains.size(0), D = prior.item_numel();
   const Tensor pooled = chains.reshape({B, -1, D});  // [B, chains·iterations, D]
   const int64_t n = pooled.size(1);
-  require(R + K <= n, "posterior reference: " + std::to_string(R + K) + " draws asked of a " + sampler +
+  require(R + K <= n, "posterior reference: " + std::to_string(R + K) + " draws asked of a " + kind +
                           " run that keeps " + std::to_string(n));
   const Tensor idx = torch::linspace(0, static_cast<double>(n - 1), R + K, kScoresF64).round().to(torch::kLong);
   const Tensor is_floor = (torch::arange(R + K) % ((R + K) / K) == 0) & (torch::arange(R + K) < ((R + K) / K) * K);
@@ -108,6 +109,11 @@ PosteriorReference pooled_reference(const diffusion::GaussianMixture& prior, con
   ref.mean = pooled.mean(1);
   ref.total_var = pooled.var(1, true).sum(1);
   ref.weights = at::softmax(prior.component_logits(pooled.reshape({B * n, D})), 1).view({B, n, -1}).mean(1);
+  ref.kind = kind;
+  ref.rhat = rhat;
+  ref.ess = ess;
+  ref.rhat_max = rhat.max().item<double>();
+  ref.ess_min = ess.min().item<double>();
   return ref;
 }
 
@@ -117,13 +123,7 @@ PosteriorReference gibbs_reference(const diffusion::GaussianMixture& prior, cons
                                    double sigma, int64_t R, int64_t K, const diffusion::ProbitGibbsOptions& o,
                                    torch::Generator& gen) {
   const auto run = diffusion::probit_gibbs(prior, A, y, sigma, o, gen);
-  PosteriorReference ref = pooled_reference(prior, run.draws, R, K, "Gibbs");
-  ref.kind = "gibbs";
-  ref.rhat_max = run.rhat.max().item<double>();
-  ref.ess_min = run.ess.min().item<double>();
-  ref.rhat = run.rhat;
-  ref.ess = run.ess;
-  return ref;
+  return pooled_reference(prior, run.draws, run.rhat, run.ess, R, K, "gibbs");
 }
 
 PosteriorReference mala_reference(const diffusion::GaussianMixture& prior, const Problem& problem, const Tensor& y,
@@ -187,12 +187,7 @@ PosteriorReference mala_reference(const diffusion::GaussianMixture& prior, const
                             .draws.reshape({B, -1, D})
                             .mean(1);
   const auto run = diffusion::gmm_mala(prior, loglik, surrogate_at(centre), o, gen);
-  PosteriorReference ref = pooled_reference(prior, run.draws, R, K, "MALA");
-  ref.kind = "mala";
-  ref.rhat_max = run.rhat.max().item<double>();
-  ref.ess_min = run.ess.min().item<double>();
-  ref.rhat = run.rhat;
-  ref.ess = run.ess;
+  PosteriorReference ref = pooled_reference(prior, run.draws, run.rhat, run.ess, R, K, "mala");
   ref.accept = run.accept.mean().item<double>();
   ref.jump_accept = run.jump_accept.mean().item<double>();
   return ref;

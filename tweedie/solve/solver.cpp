@@ -59,17 +59,17 @@ double relative_misfit(const op::Operator& A, const torch::Tensor& x, const torc
   return (num / den).mean().item<double>();
 }
 
-void check_measurements(const SolveContext& ctx) {
-  require(ctx.y.defined(), "y: no measurements given");
-  const op::Operator& A = *ctx.problem.op;
-  A.check_output(ctx.y);  // "<op>: measurement has shape [...], expected [B, ...]"
-  require(ctx.y.is_complex() == A.complex_output(),
-          std::string("y: ") + (ctx.y.is_complex() ? "complex" : "real") + " measurements, but " + A.name() + " gives " +
+void check_measurements(const Problem& problem, const torch::Tensor& y) {
+  require(y.defined(), "y: no measurements given");
+  const op::Operator& A = *problem.op;
+  A.check_output(y);  // "<op>: measurement has shape [...], expected [B, ...]"
+  require(y.is_complex() == A.complex_output(),
+          std::string("y: ") + (y.is_complex() ? "complex" : "real") + " measurements, but " + A.name() + " gives " +
               (A.complex_output() ? "complex" : "real") + " ones");
-  require(ctx.y.is_floating_point() || ctx.y.is_complex(),
-          "y: measurements of integer type " + std::string(c10::toString(ctx.y.scalar_type())) + "; give floats");
-  if (ctx.problem.channel) ctx.problem.channel->validate(ctx.y);  // finite, and possible (±1 for 1-bit)
-  else require(torch::isfinite(ctx.y.is_complex() ? torch::view_as_real(ctx.y) : ctx.y).all().item<bool>(),
+  require(y.is_floating_point() || y.is_complex(),
+          "y: measurements of integer type " + std::string(c10::toString(y.scalar_type())) + "; give floats");
+  if (problem.channel) problem.channel->validate(y);  // finite, and possible (±1 for 1-bit)
+  else require(torch::isfinite(y.is_complex() ? torch::view_as_real(y) : y).all().item<bool>(),
                "y: measurements contain NaN or Inf");
 }
 

@@ -112,17 +112,18 @@ void require_finite(const torch::Tensor& x, const std::string& solver, int64_t s
 
 // A solver entry turns validated parameters into a run. `describe` gives the resolved options
 // (every default filled in) for reports.
-// InputError (one line) unless ctx.y is a measurement of ctx.problem: [B, out_shape...], real or
+// InputError (one line) unless y is a measurement of `problem`: [B, out_shape...], real or
 // complex as the operator gives, finite, and possible under the channel (e.g. ±1 for 1-bit).
-// Every run through the registry checks it first, so a C++ caller's wrong y never reaches LibTorch.
-void check_measurements(const SolveContext& ctx);
+// Every run through the registry checks it first, so a C++ caller's wrong y never reaches LibTorch;
+// the Python module checks it before loading a prior.
+void check_measurements(const Problem& problem, const torch::Tensor& y);
 
 struct SolverEntryFns {
   using RunFn = std::function<Result(const Params&, const SolveContext&)>;
   using DescribeFn = std::function<nlohmann::json(const Params&)>;
   SolverEntryFns(RunFn run_fn, DescribeFn describe_fn, bool prior = true)
       : run([f = std::move(run_fn)](const Params& p, const SolveContext& ctx) {
-          check_measurements(ctx);
+          check_measurements(ctx.problem, ctx.y);
           return f(p, ctx);
         }),
         describe(std::move(describe_fn)),
