@@ -38,6 +38,16 @@ for path in sorted(glob.glob(os.path.join(args.run, "cells", "*", "*", "*", "cel
         swept = dict(re.findall(r"([A-Za-z][A-Za-z0-9_]*?)=([^_]*)(?:_|$)", key))
     grid[(d["problem"]["name"], d["label"])].append((mean, se, swept, n))
 
+def number_or_word(v):
+    """'20' -> 20 (integer options refuse 20.0), '0.05' -> 0.05, 'zeros' -> 'zeros'."""
+    if re.fullmatch(r"-?\d+", v):
+        return int(v)
+    try:
+        return float(v)
+    except ValueError:
+        return v
+
+
 picks = defaultdict(dict)
 print("| problem | label | points | best setting | PSNR (dB) | runner-up |")
 print("|---|---|---|---|---|---|")
@@ -50,8 +60,7 @@ for (problem, label), points in sorted(grid.items()):
     print(f"| {problem} | {label} | {len(points)}{note} | {', '.join(f'{k}={v}' for k, v in best[2].items())} | "
           f"{best[0]:.2f} ± {best[1]:.2f} (n = {best[3]}) | {second} |")
     if complete:
-        picks[label][problem] = {k: (float(v) if v.replace('.', '', 1).replace('-', '', 1).isdigit() else v)
-                                 for k, v in best[2].items()}
+        picks[label][problem] = {k: number_or_word(v) for k, v in best[2].items()}
 
 for pair in args.also:
     label, _, source = pair.partition("=")
@@ -60,10 +69,11 @@ for pair in args.also:
 
 if args.set_for:
     cfg = json.load(open(args.set_for))
+    problems = {p["name"] for p in cfg["problems"]}  # a config may run a subset of the tuned tasks
     for m in cfg["methods"]:
         label = m.get("label", m["method"])
         if label in picks:
-            m["set_for"] = picks[label]
+            m["set_for"] = {p: v for p, v in picks[label].items() if p in problems}
     tmp = args.set_for + ".tmp"
     with open(tmp, "w") as f:
         json.dump(cfg, f, indent=2)
