@@ -23,7 +23,7 @@ class FitGmmCommand : public Command {
 
  protected:
   void add_options(CLI::App& app) override {
-    app.add_option("-o,--out", out_, "Output directory: gmm.safetensors, fit.json")->required();
+    app.add_option("-o,--output,--out", out_, "Output directory: gmm.safetensors, fit.json")->required();
     app.add_option("--components-per-class", opt_.components_per_class,
                    "Mixture components per class (K = 10 x this)")
         ->check(CLI::Range(1, 1000));

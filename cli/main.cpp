@@ -14,6 +14,7 @@
 #include "tweedie/core/error.h"
 #include "tweedie/core/interrupt.h"
 #include "tweedie/core/memory.h"
+#include "tweedie/core/plugin.h"
 #include "tweedie/core/version.h"
 
 namespace {
@@ -79,6 +80,14 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("tweedie " TWEEDIE_VERSION " (git " TWEEDIE_GIT_HASH ")"));
   app.require_subcommand(1);
   app.footer("Run 'tweedie <command> --help' for a command's options and their defaults.");
+
+  // Plugins first ($TWEEDIE_PLUGINS, core/plugin.h): their parts appear in every command's help
+  // and are found by name in specs and configs.
+  if (int code = guarded([] {
+        tweedie::load_plugins_from_environment();
+        return 0;
+      }))
+    return code;
 
   std::vector<std::unique_ptr<tweedie::cli::Command>> commands;
   for (auto& make : tweedie::cli::command_registry()) {

@@ -39,7 +39,7 @@ class SampleEvalCommand : public Command {
   void add_options(CLI::App& app) override {
     app.add_option("-m,--model,--prior", model_, "Prior weights, or gmm:FILE for a Gaussian-mixture prior");
     app.add_option("--arch", arch_, "Architecture JSON (default: beside the weights, or embedded)");
-    app.add_option("-o,--out", out_,
+    app.add_option("-o,--output,--out", out_,
                    "Output prefix: PREFIX.json, PREFIX.md, PREFIX_<sampler>.png (default: sample_eval beside the prior)");
     app.add_option("--count", count_, "Samples per sampler, and test / training images for the reference and the floor")
         ->check(CLI::Range(int64_t{2}, int64_t{10000}));

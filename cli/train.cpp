@@ -31,7 +31,7 @@ class TrainCommand : public Command {
 
  protected:
   void add_options(CLI::App& app) override {
-    app.add_option("-o,--out", out_, "Run directory: checkpoint, loss.csv/svg, model.safetensors")->required();
+    app.add_option("-o,--output,--out", out_, "Run directory: checkpoint, loss.csv/svg, model.safetensors")->required();
     app.add_option("--data", data_, "fashion-mnist (train split) or an .npy of images [N,C,H,W] in [-1,1]");
     app.add_option("--arch", arch_file_, "Architecture JSON (guided-diffusion UNetModel kwargs); overrides the flags below");
     app.add_option("--model-channels", arch_.model_channels, "U-Net base channels");

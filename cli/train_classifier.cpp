@@ -26,7 +26,7 @@ class TrainClassifierCommand : public Command {
 
  protected:
   void add_options(CLI::App& app) override {
-    app.add_option("-o,--out", out_, "Output directory: model.safetensors, model.json, train.json, loss.csv");
+    app.add_option("-o,--output,--out", out_, "Output directory: model.safetensors, model.json, train.json, loss.csv");
     app.add_option("--evaluate", evaluate_, "Only report the test accuracy of this classifier (no training)");
     app.add_option("--steps", opt_.steps, "Optimizer steps")->check(CLI::NonNegativeNumber);
     app.add_option("--batch-size", opt_.batch_size, "Images per step")->check(CLI::PositiveNumber);

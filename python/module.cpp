@@ -9,10 +9,13 @@
 //
 // The GIL is released while a solver or a prior runs, and taken again whenever the library
 // calls back into Python (a Python denoiser, a progress callback).
+#include <torch/csrc/Generator.h>
 #include <torch/extension.h>
 
 #include <pybind11/stl.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -23,7 +26,9 @@
 #include "tweedie/core/data_dir.h"
 #include "tweedie/core/error.h"
 #include "tweedie/core/interrupt.h"
+#include "tweedie/core/plugin.h"
 #include "tweedie/core/runtime.h"
+#include "tweedie/core/seed.h"
 #include "tweedie/core/version.h"
 #include "tweedie/data/reference.h"
 #include "tweedie/diffusion/prior.h"
@@ -31,6 +36,7 @@
 #include "tweedie/metric/psnr.h"
 #include "tweedie/metric/ssim.h"
 #include "tweedie/metric/suite.h"
+#include "tweedie/op/compose.h"
 #include "tweedie/op/registry.h"
 #include "tweedie/problem.h"
 #include "tweedie/solve/batched.h"
@@ -76,6 +82,11 @@ diffusion::EpsModel python_eps_model(py::function fn, const diffusion::Schedule&
     }
     require(x0.sizes() == x_tilde.sizes(), "denoiser: returned x0 of shape " + op::shape_text(x0.sizes().vec()) +
                                                " for x of shape " + op::shape_text(x_tilde.sizes().vec()));
+    // A solver that differentiates through the prior (DPS, the MO methods) would otherwise get
+    // exactly zero guidance from a detached x0 (Tweedie's formula cancels x̃'s own term), silently.
+    require(!(at::GradMode::is_enabled() && x_tilde.requires_grad() && !x0.requires_grad()),
+            "denoiser: returned x0 without autograd history (detached, or computed under torch.no_grad()), but this "
+            "solver differentiates through the denoiser; return a differentiable x0");
     return (x_tilde - x0.to(x_tilde.scalar_type())) / sigma_x;  // ε = (x̃ − D(x̃, σ))/σ
   };
 }
@@ -195,6 +206,324 @@ torch::Tensor tensor_arg(const py::handle& v, const std::string& name, bool imag
   }
   if (image && !torch::isfinite(t).all().item<bool>()) throw InputError(name + ": contains NaN or Inf");
   return t;
+}
+
+// ---- operators and channels written in Python ----------------------------------------------------
+// A Python object with apply(x) (tweedie.Operator documents the protocol) becomes an op::Operator,
+// one with nll(z, y) and simulate(z, generator) a channel::Channel, so that every solver uses them
+// as it uses the built-in parts. The solvers run without the GIL; each call into Python takes it,
+// and a Python exception raised there propagates out of solve() as itself. Autograd flows through
+// the Python code (same LibTorch), which gives the vector-Jacobian products of a nonlinear operator
+// and the adjoint of a linear one that defines none.
+
+std::string class_name(const py::handle& obj) { return py::str(py::type::of(obj).attr("__name__")); }
+
+bool has_method(const py::handle& obj, const char* name) {
+  return py::hasattr(obj, name) && PyCallable_Check(obj.attr(name).ptr());
+}
+
+// Calls obj.name(args...) under the GIL; the result must be a tensor.
+template <class... Args>
+torch::Tensor call_tensor(const py::object& obj, const char* method, const std::string& who, Args&&... args) {
+  py::gil_scoped_acquire gil;
+  py::object out = obj.attr(method)(std::forward<Args>(args)...);
+  if (!THPVariable_Check(out.ptr()))
+    throw InputError(who + "." + method + ": must return a torch.Tensor, returned " + class_name(out));
+  return out.cast<torch::Tensor>();
+}
+
+// Relative distance ‖a − b‖ / max(‖a‖, ‖b‖, tiny), for the construction-time consistency checks.
+double rel_gap(const torch::Tensor& a, const torch::Tensor& b) {
+  const double d = (a - b).abs().pow(2).sum().sqrt().item<double>();
+  const double n = std::max({a.abs().pow(2).sum().sqrt().item<double>(), b.abs().pow(2).sum().sqrt().item<double>(), 1e-30});
+  return d / n;
+}
+// A float32 operator agrees with itself to ~1e-6; a wrong adjoint, SVD or linearity claim is off by O(1).
+constexpr double kConsistencyTolerance = 1e-4;
+
+class PySvd;
+
+class PyOperator : public op::Operator {
+ public:
+  PyOperator(py::object obj, op::Shape in, op::Shape out, bool linear, bool complex_out, std::string who)
+      : Operator(std::move(in), std::move(out)), obj_(std::move(obj)), linear_(linear), complex_(complex_out),
+        who_(std::move(who)), adjoint_(has_method(obj_, "adjoint")) {}
+  ~PyOperator() override {
+    py::gil_scoped_acquire gil;
+    obj_ = py::object();
+  }
+  // Not rebuildable from text: problem.json records the class, and make_operator refuses it.
+  std::string name() const override { return "python:" + who_; }
+  std::string spec() const override { return name(); }
+  bool linear() const override { return linear_; }
+  bool complex_output() const override { return complex_; }
+
+  torch::Tensor apply(const torch::Tensor& x) const override {
+    check_input(x);
+    auto z = call_tensor(obj_, "apply", who_, x);
+    require(z.dim() >= 1 && z.size(0) == x.size(0) && op::Shape(z.sizes().begin() + 1, z.sizes().end()) == out_,
+            who_ + ".apply: returned " + op::shape_text(z.sizes().vec()) + " for x of shape " +
+                op::shape_text(x.sizes().vec()) + "; expected " + op::shape_text(op::with_batch(x.size(0), out_)));
+    return z;
+  }
+  // Aᵀy: the class's adjoint(y), else (a linear A) the gradient of ⟨A x, y⟩ in x, which is Aᵀy
+  // at every x (autograd through apply).
+  torch::Tensor adjoint(const torch::Tensor& y) const override {
+    if (!linear_) return Operator::adjoint(y);  // the one-line "nonlinear" error
+    check_output(y);
+    if (adjoint_) {
+      auto x = call_tensor(obj_, "adjoint", who_, y);
+      require(x.sizes().vec() == op::with_batch(y.size(0), in_),
+              who_ + ".adjoint: returned " + op::shape_text(x.sizes().vec()) + "; expected " +
+                  op::shape_text(op::with_batch(y.size(0), in_)));
+      return x;
+    }
+    torch::AutoGradMode on(true);
+    const auto real = complex_ ? c10::toRealValueType(y.scalar_type()) : y.scalar_type();
+    auto x = torch::zeros(op::with_batch(y.size(0), in_), y.options().dtype(real)).requires_grad_(true);
+    auto inner = torch::real(apply(x) * y.detach().conj()).sum();  // ⟨A x, y⟩ = Re Σ conj(y) A x
+    return torch::autograd::grad({inner}, {x})[0].detach();
+  }
+  std::shared_ptr<const op::SvdView> svd() const override { return svd_; }
+
+  py::object obj_;
+  bool linear_, complex_;
+  std::string who_;
+  bool adjoint_;
+  std::shared_ptr<const op::SvdView> svd_;
+};
+
+// The class's SVD view, A = U diag(s) Vᵀ in op::SvdView's convention (DDRM's): singular_values()
+// [M], Vt(x) [B, N], V(c) [B, in...], Ut(y) [B, M], U(c) [B, out...].
+class PySvd : public op::SvdView {
+ public:
+  PySvd(const PyOperator& A) : A_(A) {
+    s_ = call_tensor(A_.obj_, "singular_values", A_.who_).detach();
+  }
+  torch::Tensor singular_values() const override { return s_; }
+  torch::Tensor Vt(const torch::Tensor& x) const override { return call_tensor(A_.obj_, "Vt", A_.who_, x); }
+  torch::Tensor V(const torch::Tensor& c) const override { return call_tensor(A_.obj_, "V", A_.who_, c); }
+  torch::Tensor Ut(const torch::Tensor& y) const override { return call_tensor(A_.obj_, "Ut", A_.who_, y); }
+  torch::Tensor U(const torch::Tensor& c) const override { return call_tensor(A_.obj_, "U", A_.who_, c); }
+
+ private:
+  const PyOperator& A_;
+  torch::Tensor s_;
+};
+
+// Builds the operator of a Python object for items of shape `in` (GIL held), and checks what it
+// claims before any solver trusts it: apply gives [2, out...] on two items; a linear one is additive;
+// its adjoint passes ⟨A x, y⟩ = ⟨x, Aᵀy⟩; its SVD view reproduces apply. Each failure is one line
+// naming `what` and the class. Methods a user may expect to matter but that tweedie would not call
+// are refused, so nothing defined is silently ignored.
+std::shared_ptr<op::Operator> python_operator(const py::object& obj, const op::Shape& in, const std::string& what) {
+  const std::string who = class_name(obj);
+  const std::string at = what + ": " + who;
+  if (!has_method(obj, "apply")) throw InputError(at + " defines no apply(x); subclass tweedie.Operator and define it");
+  for (const char* unused : {"A", "A_adjoint", "A_dagger", "forward", "pinv", "normal", "vjp"})
+    if (has_method(obj, unused))
+      throw InputError(at + " defines " + unused + "(), which tweedie does not call: it uses apply(x), adjoint(y) and "
+                       "the SVD view singular_values(), U, Ut, V, Vt (the pseudo-inverse and Jacobians derive from them)");
+  const char* svd_names[] = {"singular_values", "U", "Ut", "V", "Vt"};
+  std::vector<std::string> have, missing;
+  for (const char* n : svd_names) (has_method(obj, n) ? have : missing).push_back(n);
+  auto joined = [](const std::vector<std::string>& v) {
+    std::string s;
+    for (const auto& n : v) s += (s.empty() ? "" : ", ") + n;
+    return s;
+  };
+  if (!have.empty() && !missing.empty())
+    throw InputError(at + " gives part of an SVD view (" + joined(have) + ") but not " + joined(missing));
+  bool linear = true;
+  if (py::hasattr(obj, "linear")) {
+    py::object l = obj.attr("linear");
+    if (!py::isinstance<py::bool_>(l)) throw InputError(at + ".linear must be True or False, got " + class_name(l));
+    linear = l.cast<bool>();
+  }
+  if (!linear && (has_method(obj, "adjoint") || missing.empty()))
+    throw InputError(at + " is declared linear = False but defines " + (missing.empty() ? "an SVD view" : "adjoint(y)") +
+                     ", which only a linear operator has");
+
+  torch::NoGradGuard no_grad;
+  torch::Generator gen = make_generator(0x70796f70);  // the checks' own draws, not the user's
+  // Two items, so an apply that drops or mixes the batch dimension is caught here.
+  auto x1 = torch::randn(op::with_batch(2, in), gen, torch::kFloat64).to(torch::kFloat32);
+  py::object z_obj = obj.attr("apply")(x1);
+  if (!THPVariable_Check(z_obj.ptr()))
+    throw InputError(at + ".apply: must return a torch.Tensor, returned " + class_name(z_obj));
+  auto z1 = z_obj.cast<torch::Tensor>();
+  if (z1.dim() < 1 || z1.size(0) != 2)
+    throw InputError(at + ".apply: returned " + op::shape_text(z1.sizes().vec()) + " for x of shape " +
+                     op::shape_text(x1.sizes().vec()) + "; the first dimension must stay the batch");
+  const op::Shape out(z1.sizes().begin() + 1, z1.sizes().end());
+  if (out.empty()) throw InputError(at + ".apply: returned a batch of scalars; give each item at least one dimension");
+  auto A = std::make_shared<PyOperator>(obj, in, out, linear, z1.is_complex(), who);
+  if (!linear) return A;
+  {
+    py::gil_scoped_release nogil;  // the checks call back through the operator, which takes the GIL
+    auto x2 = torch::randn(x1.sizes().vec(), gen, torch::kFloat64).to(torch::kFloat32);
+    const double additive = rel_gap(A->apply(x1 + 2 * x2), A->apply(x1) + 2 * A->apply(x2));
+    if (!(additive <= kConsistencyTolerance))
+      throw InputError(at + " is declared linear but A(x1 + 2 x2) differs from A(x1) + 2 A(x2) (relative " +
+                       format_number(additive) + "); set linear = False");
+    auto y = torch::randn(z1.sizes().vec(), gen, torch::kFloat64).to(z1.scalar_type());
+    if (A->adjoint_) {
+      const auto ax = A->apply(x1);
+      const auto lhs = op::batch_inner(ax, y), rhs = op::batch_inner(x1, A->adjoint(y));
+      const auto scale = op::batch_inner(ax, ax).mul(op::batch_inner(y, y)).sqrt().clamp_min(1e-30);
+      const double gap = ((lhs - rhs).abs() / scale).max().item<double>();
+      if (!(gap <= kConsistencyTolerance))
+        throw InputError(at + ".adjoint is not the adjoint of apply: <A x, y> - <x, A^T y> is " + format_number(gap) +
+                         " of |A x| |y|");
+    }
+    if (missing.empty()) {
+      A->svd_ = std::make_shared<PySvd>(*A);
+      const auto& V = *A->svd_;
+      const int64_t M = op::numel(out), N = op::numel(in);
+      auto s = V.singular_values();
+      if (s.dim() != 1 || s.size(0) != M)
+        throw InputError(at + ".singular_values: returned " + op::shape_text(s.sizes().vec()) + "; expected [" +
+                         std::to_string(M) + "] (one per measurement)");
+      auto c = V.Vt(x1);
+      if (c.sizes().vec() != op::Shape{2, N})
+        throw InputError(at + ".Vt: returned " + op::shape_text(c.sizes().vec()) + " for 2 items; expected [2, " +
+                         std::to_string(N) + "]");
+      auto via_svd = V.U(s.to(c.scalar_type()) * c.slice(1, 0, M));
+      if (via_svd.sizes() != z1.sizes())
+        throw InputError(at + ".U: returned " + op::shape_text(via_svd.sizes().vec()) + "; expected " +
+                         op::shape_text(z1.sizes().vec()));
+      const double gap = rel_gap(via_svd, z1);
+      if (!(gap <= kConsistencyTolerance))
+        throw InputError(at + "'s SVD view does not reproduce apply: U(s * Vt(x)[:, :M]) is off by " +
+                         format_number(gap) + " (relative)");
+      const double back = rel_gap(V.V(c), x1);
+      if (!(back <= kConsistencyTolerance))
+        throw InputError(at + ".V is not the inverse of Vt: V(Vt(x)) is off by " + format_number(back) + " (relative)");
+    }
+  }
+  return A;
+}
+
+// An operator argument: a spec string, a Python operator, or a list of them applied in order (a
+// chain, as "A|B" in a spec). Specs take the problem's seed as make_problem gives it.
+std::shared_ptr<op::Operator> operator_arg(const py::handle& v, const op::Shape& in, uint64_t seed, const std::string& what) {
+  if (py::isinstance<py::str>(v)) {
+    try {
+      return op::make_operator(v.cast<std::string>(), in, seed, what);
+    } catch (const InputError& e) {  // name the list item ("op[1]") where the message does not
+      const std::string msg = e.what();
+      if (msg.rfind(what, 0) == 0) throw;
+      throw InputError(what + ": " + msg);
+    }
+  }
+  if (py::isinstance<py::list>(v) || py::isinstance<py::tuple>(v)) {
+    std::vector<std::shared_ptr<op::Operator>> parts;
+    op::Shape shape = in;
+    size_t i = 0;
+    for (const auto& part : v) {
+      if (py::isinstance<py::list>(part) || py::isinstance<py::tuple>(part))
+        throw InputError(what + "[" + std::to_string(i) + "]: expected a spec or an operator, not a nested list");
+      parts.push_back(operator_arg(part, shape, seed, what + "[" + std::to_string(i) + "]"));
+      shape = parts.back()->out_shape();
+      ++i;
+    }
+    if (parts.empty()) throw InputError(what + ": an empty list of operators");
+    return parts.size() == 1 ? parts[0] : op::chain(std::move(parts));
+  }
+  if (has_method(v, "apply") || py::isinstance(v, py::module_::import("tweedie").attr("Operator")))
+    return python_operator(py::reinterpret_borrow<py::object>(v), in, what);
+  throw InputError(what + ": expected a spec string, a tweedie.Operator (an object with apply(x)) or a list of them, got " +
+                   class_name(v));
+}
+
+class PyChannel : public channel::Channel {
+ public:
+  PyChannel(py::object obj, std::string who, double noise_std, double scale, bool discrete)
+      : obj_(std::move(obj)), who_(std::move(who)), noise_std_(noise_std), scale_(scale), discrete_(discrete) {}
+  ~PyChannel() override {
+    py::gil_scoped_acquire gil;
+    obj_ = py::object();
+  }
+  std::string name() const override { return "python:" + who_; }
+  std::string spec() const override { return name(); }
+  torch::Tensor simulate(const torch::Tensor& z, torch::Generator& gen) const override {
+    torch::Tensor y;
+    {
+      py::gil_scoped_acquire gil;
+      py::object g = py::reinterpret_steal<py::object>(THPGenerator_Wrap(gen));
+      py::object out = obj_.attr("simulate")(z, g);
+      if (!THPVariable_Check(out.ptr()))
+        throw InputError(who_ + ".simulate: must return a torch.Tensor, returned " + class_name(out));
+      y = out.cast<torch::Tensor>();
+    }
+    require(y.sizes() == z.sizes(), who_ + ".simulate: returned " + op::shape_text(y.sizes().vec()) + " for z of shape " +
+                                        op::shape_text(z.sizes().vec()));
+    return y;
+  }
+  torch::Tensor nll_elements(const torch::Tensor& z, const torch::Tensor& y) const override {
+    auto e = call_tensor(obj_, "nll", who_, z, y);
+    require(e.sizes() == y.sizes() && !e.is_complex(),
+            who_ + ".nll: returned " + op::shape_text(e.sizes().vec()) + (e.is_complex() ? " complex" : "") +
+                "; expected a real tensor shaped like y, " + op::shape_text(y.sizes().vec()) + " (-log p(y_i | z_i) per entry)");
+    return e;
+  }
+  torch::Tensor nll_floor(const torch::Tensor& y) const override {
+    bool defined = false;
+    {
+      py::gil_scoped_acquire gil;
+      defined = has_method(obj_, "nll_floor");
+    }
+    if (!defined)
+      throw InputError(who_ + " defines no nll_floor(y) (the NLL of a perfect fit per entry), which this solver needs");
+    auto f = call_tensor(obj_, "nll_floor", who_, y);
+    require(f.sizes() == y.sizes(), who_ + ".nll_floor: returned " + op::shape_text(f.sizes().vec()) +
+                                        "; expected y's shape " + op::shape_text(y.sizes().vec()));
+    return f;
+  }
+  double scale() const override { return scale_; }
+  double noise_std() const override { return noise_std_; }
+  bool discrete() const override { return discrete_; }
+  void validate(const torch::Tensor& y) const override {
+    Channel::validate(y);  // finite
+    py::gil_scoped_acquire gil;
+    if (has_method(obj_, "validate")) obj_.attr("validate")(y);  // raises to refuse
+  }
+
+ private:
+  py::object obj_;
+  std::string who_;
+  double noise_std_, scale_;
+  bool discrete_;
+};
+
+// A channel argument: a spec string or a Python channel (nll(z, y), simulate(z, generator), and the
+// numbers noise_std, scale, discrete, each optional).
+std::shared_ptr<channel::Channel> channel_arg(const py::handle& v, uint64_t seed, const std::string& what) {
+  if (py::isinstance<py::str>(v)) return channel::make_channel(v.cast<std::string>(), seed, what);
+  const std::string who = class_name(v);
+  if (!has_method(v, "nll") || !has_method(v, "simulate"))
+    throw InputError(what + ": expected a spec string or a tweedie.Channel (an object with nll(z, y) and "
+                     "simulate(z, generator)), got " + who);
+  auto number = [&](const char* name, double fallback, bool positive) {
+    if (!py::hasattr(v, name)) return fallback;
+    py::object o = v.attr(name);
+    if (!(py::isinstance<py::float_>(o) || py::isinstance<py::int_>(o)) || py::isinstance<py::bool_>(o))
+      throw InputError(what + ": " + who + "." + name + " must be a number, got " + class_name(o));
+    const double d = o.cast<double>();
+    if (!std::isfinite(d) || d < 0 || (positive && d == 0))
+      throw InputError(what + ": " + who + "." + name + "=" + format_number(d) + ": expected a finite number " +
+                       (positive ? "> 0" : ">= 0"));
+    return d;
+  };
+  const double noise_std = number("noise_std", 0.0, false);
+  const double scale = number("scale", noise_std > 0 ? noise_std : 1.0, true);
+  bool discrete = false;
+  if (py::hasattr(v, "discrete")) {
+    py::object d = v.attr("discrete");
+    if (!py::isinstance<py::bool_>(d)) throw InputError(what + ": " + who + ".discrete must be True or False");
+    discrete = d.cast<bool>();
+  }
+  return std::make_shared<PyChannel>(py::reinterpret_borrow<py::object>(v), who, noise_std, scale, discrete);
 }
 
 // ---- problems ----------------------------------------------------------------------------------
@@ -397,6 +726,12 @@ PYBIND11_MODULE(_core, m) {
         "The directory of tweedie's shipped models and experiment specs ($TWEEDIE_DATA_DIR, else share/tweedie "
         "beside the installed library); '' when none is found.");
   register_errors(m);
+  m.def(
+      "load_plugin", [](const std::string& path) { load_plugin(path, "load_plugin"); }, py::arg("path"),
+      "Loads a C++ plugin (a shared library defining extern \"C\" void tweedie_plugin_register(), docs/extending.md): "
+      "its operators, channels and solvers are then named in specs and solve() as the built-in ones. Once per file.");
+  m.def("plugins", &loaded_plugins, "The plugins loaded so far ($TWEEDIE_PLUGINS at import, then load_plugin), as paths.");
+  load_plugins_from_environment();  // an InputError here fails the import with its one line
   // Ctrl-C during a solve: while the GIL is released Python's handler only records the signal; the
   // library polls at every network evaluation, training step and experiment cell (core/interrupt.h),
   // and this poll runs Python's handlers, so KeyboardInterrupt propagates out of the call.
@@ -467,24 +802,45 @@ the named beta schedule. load_prior() loads a trained one.)")
         "the weights, or the safetensors metadata), or 'gmm:FILE' for the exact-score Gaussian mixture. "
         "Default: the shipped Fashion-MNIST prior.");
 
-  py::class_<PyProblem>(m, "Problem", R"(A measurement problem: an operator A and a channel p(y | A x).
+  py::class_<PyProblem>(m, "Problem", py::is_final(), R"(A measurement problem: an operator A and a channel p(y | A x).
 
-Problem(op, channel="gaussian:sigma=0.05", *, shape, seed=0): specs as for `tweedie simulate`
-(see operators() and channels()), shape the shape of one item without the batch dimension, e.g.
-(1, 32, 32); seed pins every random part (the matrix of 'gaussian:m=512', masks, dither). The
-same specs, shape and seed give the same problem as the CLI.)")
-      .def(py::init([](const std::string& op, const std::string& channel, const std::vector<int64_t>& shape,
-                       const py::object& seed) {
-             return PyProblem{make_problem(op, channel, to_shape(shape), seed_arg(seed, "seed"), "op", "channel")};
+Problem(op, channel="gaussian:sigma=0.05", *, shape, seed=0): op a spec as for `tweedie simulate`
+(see operators()), a tweedie.Operator of your own, or a list of them applied in order; channel
+a spec (see channels()) or a tweedie.Channel of your own; shape the shape of one item without
+the batch dimension, e.g. (1, 32, 32); seed pins every random part (the matrix of
+'gaussian:m=512', masks, dither). The same specs, shape and seed give the same problem as the
+CLI. Problem cannot be subclassed: give your forward model as a tweedie.Operator.)")
+      .def(py::init([](const py::object& op, const py::object& channel, const std::vector<int64_t>& shape,
+                       const py::object& seed_value) {
+             const uint64_t seed = seed_arg(seed_value, "seed");
+             if (py::isinstance<py::str>(op) && py::isinstance<py::str>(channel))
+               return PyProblem{make_problem(op.cast<std::string>(), channel.cast<std::string>(), to_shape(shape), seed,
+                                             "op", "channel")};
+             // As make_problem: the operator takes the seed, the channel and the noise derived streams.
+             const op::Shape in = to_shape(shape);
+             for (int64_t d : in)
+               if (d < 1) throw InputError("shape=" + op::shape_text(in) + ": every dimension must be at least 1");
+             op::require_elements(op::element_count(in), 4.0, "shape=" + op::shape_text(in));
+             Problem p;
+             p.seed = seed;
+             p.noise_seed = derive_seed(seed, 1);
+             p.op = operator_arg(op, in, seed, "op");
+             p.channel = channel_arg(channel, derive_seed(seed, 2), "channel");
+             return PyProblem{p};
            }),
-           py::arg("op"), py::arg("channel") = "gaussian:sigma=0.05", py::kw_only(), py::arg("shape"),
+           py::arg("op"), py::arg("channel") = py::str("gaussian:sigma=0.05"), py::kw_only(), py::arg("shape"),
            py::arg("seed") = 0)
-      .def("simulate", [](const PyProblem& p, const py::object& x) { return simulate(p.p, tensor_arg(x, "x", true)); },
+      .def("simulate",
+           [](const PyProblem& p, const py::object& x) {
+             const torch::Tensor image = tensor_arg(x, "x", true);
+             py::gil_scoped_release nogil;  // a Python operator or channel takes it back
+             return simulate(p.p, image);
+           },
            py::arg("x"),
            "y = channel(A x) for x [B, *shape], noise drawn from the problem's noise seed (as `tweedie simulate`).")
-      .def("apply", &PyProblem::apply, py::arg("x"), "A x for x [B, *shape]; differentiable.")
-      .def("adjoint", &PyProblem::adjoint, py::arg("y"), "A^T y (linear operators only).")
-      .def("nll", &PyProblem::nll, py::arg("x"), py::arg("y"),
+      .def("apply", &PyProblem::apply, py::call_guard<py::gil_scoped_release>(), py::arg("x"), "A x for x [B, *shape]; differentiable.")
+      .def("adjoint", &PyProblem::adjoint, py::call_guard<py::gil_scoped_release>(), py::arg("y"), "A^T y (linear operators only).")
+      .def("nll", &PyProblem::nll, py::call_guard<py::gil_scoped_release>(), py::arg("x"), py::arg("y"),
            "-log p(y | A x) per item, [B]; differentiable in x.")
       .def("to_json", [](const PyProblem& p) { return to_python(problem_to_json(p.p)); },
            "The problem.json description (specs with every random part pinned, shapes, seeds).")

@@ -6,6 +6,7 @@
 
 #include "tweedie/core/error.h"
 #include "tweedie/core/fs.h"
+#include "tweedie/core/plugin.h"
 #include "tweedie/core/runtime.h"
 #include "tweedie/core/seed.h"
 #include "tweedie/core/version.h"
@@ -37,6 +38,8 @@ nlohmann::json problem_to_json(const Problem& p, const nlohmann::json& extra) {
   j["format_version"] = kProblemFormatVersion;
   j["tweedie_version"] = TWEEDIE_VERSION;
   j["tweedie_git"] = TWEEDIE_GIT_HASH;
+  // A plugin's parts are rebuilt only where the plugin is loaded again: say which were.
+  if (const auto plugins = loaded_plugins(); !plugins.empty()) j["plugins"] = plugins;
   j["operator"] = {{"spec", p.op->spec()},
                    {"linear", p.op->linear()},
                    {"describe", p.op->describe()}};

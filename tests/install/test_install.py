@@ -12,6 +12,10 @@ Checks, in order (one class: installing once is the slow part):
   bad TWEEDIE_DATA_DIR    one line naming the variable, exit 2
   Python                  the installed module finds the installed data directory; the Python
                           example prints the C++ example's PSNR and NFE
+  plugin                  examples/cpp/own_parts.cpp, built against the prefix, enrols an operator
+                          with an SVD view, a nonlinear operator, a channel and a solver that the
+                          installed CLI, an experiment config and Python then name; bad plugins
+                          are one line, exit 2
 """
 import json
 import os
@@ -138,6 +142,7 @@ class InstalledPackage(unittest.TestCase):
         self.assertGreater(psnr, 10.0, r.stdout)  # Aᵀy alone scores about 8 dB
         self.assertEqual(nfe, 20)
         type(self).cpp_summary = (psnr, nfe)
+        type(self).plugin = os.path.join(out, "libtweedie_own_parts.so")
         # docs/extending.md: an operator of one's own, enrolled by name, equal to the built-in one
         r = sh([os.path.join(out, "own_operator")], cwd=self.elsewhere, env=self.env)
         self.assertIn("measurements equal to sr-avg's: yes", r.stdout)
@@ -186,6 +191,75 @@ class InstalledPackage(unittest.TestCase):
         cpp = getattr(type(self), "cpp_summary", None)
         self.assertIsNotNone(cpp, "the C++ example did not run (test_4)")
         self.assertEqual((round(psnr, 2), nfe), (round(cpp[0], 2), cpp[1]), r.stdout)
+
+    def test_8_plugin_parts_are_named_by_the_cli_configs_and_python(self):
+        plugin = getattr(type(self), "plugin", None)
+        self.assertTrue(plugin and os.path.isfile(plugin), "the plugin was not built (test_4)")
+        tweedie = self.p("bin", "tweedie")
+        env = dict(self.env, TWEEDIE_PLUGINS=plugin)
+
+        def solve(name, op, channel, method, *sets):
+            out = os.path.join(self.tmp, "plugin-" + name)
+            args = [tweedie, "solve", "--input", "fashion-mnist:test:0-1", "--op", op, "--channel", channel,
+                    "--method", method, "--threads", "2", "--quiet", "-o", out]
+            for kv in sets:
+                args += ["--set", kv]
+            sh(args, cwd=self.elsewhere, env=env)
+            with open(os.path.join(out, "report.json")) as f:
+                report = json.load(f)
+            with open(os.path.join(out, "estimate.npy"), "rb") as f:
+                return report, f.read()
+
+        # box2s (with its SVD view) is sr-avg:factor=2: DDRM gives the same estimate, bit for bit,
+        # under the plugin's Laplace channel; problem.json records the plugin
+        mine, est_mine = solve("ddrm-box2s", "box2s", "laplace:b=0.05", "ddrm", "steps=10")
+        theirs, est_theirs = solve("ddrm-sr", "sr-avg:factor=2", "laplace:b=0.05", "ddrm", "steps=10")
+        self.assertEqual(est_mine, est_theirs)
+        self.assertEqual(mine["problem"]["plugins"], [os.path.realpath(plugin)])
+        # the nonlinear operator through DPS (autograd Jacobians), the prior-free solver
+        report, _ = solve("dps-abs", "absgauss:m=512", "gaussian:sigma=0.05", "dps", "steps=5")
+        self.assertEqual(report["cost"]["nfe"], 5)
+        report, _ = solve("landweber", "box2s", "gaussian:sigma=0.05", "landweber", "steps=30")
+        self.assertGreater(report["metrics"]["mean"]["psnr"], 15.0)  # a 2x2 average is mostly invertible
+        # an experiment config names them as built-in parts
+        config = os.path.join(self.tmp, "plugin-experiment.json")
+        with open(config, "w") as f:
+            json.dump({"name": "plugin", "images": ["fashion-mnist:test:0-1"], "seed": 0,
+                       "problems": [{"name": "box2s", "op": "box2s", "channel": "laplace:b=0.05"}],
+                       "methods": [{"method": "landweber", "set": {"steps": [5, 10]}}],
+                       "output": os.path.join(self.tmp, "plugin-experiment")}, f)
+        sh([tweedie, "experiment", config, "--threads", "2", "--quiet"], cwd=self.elsewhere, env=env)
+        cells = [d for d, _, files in os.walk(os.path.join(self.tmp, "plugin-experiment", "cells")) if "cell.json" in files]
+        self.assertEqual(len(cells), 2, cells)
+        # Python: TWEEDIE_PLUGINS at import, or load_plugin()
+        pyenv = dict(env, PYTHONPATH=self.p("lib", "python3", "dist-packages"), PYTHONDONTWRITEBYTECODE="1")
+        code = ("import tweedie; p = tweedie.Problem('absgauss:m=64', 'laplace:b=0.1', shape=(1, 32, 32)); "
+                "x = tweedie.load_images('fashion-mnist:test:0-1'); "
+                "r = tweedie.solve('landweber', tweedie.Problem('box2s', shape=(1, 32, 32)), "
+                "tweedie.Problem('box2s', shape=(1, 32, 32)).simulate(x), steps=3); "
+                "print(p.y_shape, r.steps, 'landweber' in tweedie.solvers(), len(tweedie.plugins()))")
+        r = sh([PY, "-c", code], cwd=self.elsewhere, env=pyenv)
+        self.assertEqual(r.stdout.strip(), "(64,) 3 True 1")
+        del pyenv["TWEEDIE_PLUGINS"]
+        r = sh([PY, "-c", f"import tweedie; tweedie.load_plugin({plugin!r}); tweedie.load_plugin({plugin!r}); "
+                          "print(tweedie.Problem('box2s', shape=(1, 32, 32)).y_shape)"], cwd=self.elsewhere, env=pyenv)
+        self.assertEqual(r.stdout.strip(), "(1, 16, 16)")
+        # bad plugins: one line naming the variable and the file, exit 2
+        for bad, words in [(os.path.join(self.tmp, "none.so"), "no such file"),
+                           (config, "cannot be loaded"),
+                           (self.p("lib", "libtweedie.so"), "defines no extern")]:
+            r = sh([tweedie, "solve", "--help"], check=False, cwd=self.elsewhere, env=dict(self.env, TWEEDIE_PLUGINS=bad))
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+            self.assertIn("TWEEDIE_PLUGINS: plugin " + bad, r.stderr)
+            self.assertIn(words, r.stderr)
+        # a plugin loaded twice under two names enrols twice: refused in one line
+        twin = os.path.join(self.tmp, "twin.so")
+        shutil.copy(plugin, twin)
+        r = sh([tweedie, "solve", "--help"], check=False, cwd=self.elsewhere,
+               env=dict(self.env, TWEEDIE_PLUGINS=plugin + ":" + twin))
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("enrolled twice", r.stderr)
 
 
 if __name__ == "__main__":

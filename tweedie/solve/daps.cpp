@@ -98,16 +98,13 @@ Result daps(const SolveContext& ctx, const DapsOptions& o) {
 }
 
 void enroll_daps(SolverRegistry& r) {
-  const auto& t = DapsOptions::table();
-  r.add({"daps",
-         "DAPS (Zhang et al. 2024): annealed PF-ODE estimates + Langevin in x0 space; "
-         "likelihood=linear is seed 001's link-ignoring baseline",
-         t.params(),
-         {[&t](const Params& p, const SolveContext& ctx) { return daps(ctx, t.parse(p)); },
-          [&t](const Params& p) { return t.to_json(t.parse(p)); }},
-         {"daps:annealing_steps=3,ode_steps=2,langevin_steps=3",
-          "daps:annealing_steps=3,ode_steps=2,langevin_steps=3,likelihood=linear",
-          "daps:annealing_steps=3,ode_steps=2,langevin_steps=3,clip_denoised=false,sigma_map=vp"}});
+  enroll<DapsOptions>(r, "daps",
+                      "DAPS (Zhang et al. 2024): annealed PF-ODE estimates + Langevin in x0 space; "
+                      "likelihood=linear is seed 001's link-ignoring baseline",
+                      daps,
+                      {"daps:annealing_steps=3,ode_steps=2,langevin_steps=3",
+                       "daps:annealing_steps=3,ode_steps=2,langevin_steps=3,likelihood=linear",
+                       "daps:annealing_steps=3,ode_steps=2,langevin_steps=3,clip_denoised=false,sigma_map=vp"});
 }
 
 }  // namespace tweedie::solve

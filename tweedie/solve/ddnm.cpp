@@ -88,14 +88,10 @@ Result ddnm(const SolveContext& ctx, const DdnmOptions& o) {
 }
 
 void enroll_ddnm(SolverRegistry& r) {
-  const auto& t = DdnmOptions::table();
-  r.add({"ddnm",
-         "DDNM+ (Wang et al. 2023): range-space correction x̂0 − λA⁺(A x̂0 − y) + DDIM(η) re-noising for "
-         "y = A x + noise (DDNM when σ = 0); needs an operator with an SVD view; the link, if any, is ignored",
-         t.params(),
-         {[&t](const Params& p, const SolveContext& ctx) { return ddnm(ctx, t.parse(p)); },
-          [&t](const Params& p) { return t.to_json(t.parse(p)); }},
-         {"ddnm:steps=5", "ddnm:steps=4,eta=0.5,sigma=0.1,path=svd"}});
+  enroll<DdnmOptions>(r, "ddnm",
+                      "DDNM+ (Wang et al. 2023): range-space correction x̂0 − λA⁺(A x̂0 − y) + DDIM(η) re-noising for "
+                      "y = A x + noise (DDNM when σ = 0); needs an operator with an SVD view; the link, if any, is ignored",
+                      ddnm, {"ddnm:steps=5", "ddnm:steps=4,eta=0.5,sigma=0.1,path=svd"});
 }
 
 }  // namespace tweedie::solve

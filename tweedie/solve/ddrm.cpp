@@ -69,14 +69,10 @@ Result ddrm(const SolveContext& ctx, const DdrmOptions& o) {
 }
 
 void enroll_ddrm(SolverRegistry& r) {
-  const auto& t = DdrmOptions::table();
-  r.add({"ddrm",
-         "DDRM (Kawar et al. 2022): spectral-domain posterior sampling for y = A x + noise; needs an "
-         "operator with an SVD view; the link, if any, is ignored",
-         t.params(),
-         {[&t](const Params& p, const SolveContext& ctx) { return ddrm(ctx, t.parse(p)); },
-          [&t](const Params& p) { return t.to_json(t.parse(p)); }},
-         {"ddrm:steps=5", "ddrm:steps=4,eta=0,eta_b=0.5,sigma=0.1"}});
+  enroll<DdrmOptions>(r, "ddrm",
+                      "DDRM (Kawar et al. 2022): spectral-domain posterior sampling for y = A x + noise; needs an "
+                      "operator with an SVD view; the link, if any, is ignored",
+                      ddrm, {"ddrm:steps=5", "ddrm:steps=4,eta=0,eta_b=0.5,sigma=0.1"});
 }
 
 }  // namespace tweedie::solve

@@ -51,13 +51,10 @@ Result diff_onebit(const SolveContext& ctx, const DiffOneBitOptions& o) {
 }
 
 void enroll_diff_onebit(SolverRegistry& r) {
-  const auto& t = DiffOneBitOptions::table();
-  r.add({"diff-onebit",
-         "Diff-OneBit (seed 001, Alg. 1/2): HQS with Tweedie denoising and an Adam likelihood prox; needs the channel",
-         t.params(),
-         {[&t](const Params& p, const SolveContext& ctx) { return diff_onebit(ctx, t.parse(p)); },
-          [&t](const Params& p) { return t.to_json(t.parse(p)); }},
-         {"diff-onebit:steps=2,inner_steps=3"}});
+  enroll<DiffOneBitOptions>(
+      r, "diff-onebit",
+      "Diff-OneBit (seed 001, Alg. 1/2): HQS with Tweedie denoising and an Adam likelihood prox; needs the channel",
+      diff_onebit, {"diff-onebit:steps=2,inner_steps=3"});
 }
 
 }  // namespace tweedie::solve

@@ -125,14 +125,11 @@ Result diffpir(const SolveContext& ctx, const DiffPirOptions& o) {
 }
 
 void enroll_diffpir(SolverRegistry& r) {
-  const auto& t = DiffPirOptions::table();
-  r.add({"diffpir",
-         "DiffPIR (Zhu et al. 2023): Tweedie denoising + data proximal step + re-noising; "
-         "likelihood=linear is seed 001's link-ignoring baseline",
-         t.params(),
-         {[&t](const Params& p, const SolveContext& ctx) { return diffpir(ctx, t.parse(p)); },
-          [&t](const Params& p) { return t.to_json(t.parse(p)); }},
-         {"diffpir:steps=3,inner_steps=3", "diffpir:steps=3,inner_steps=3,likelihood=linear,prox=cg"}});
+  enroll<DiffPirOptions>(r, "diffpir",
+                         "DiffPIR (Zhu et al. 2023): Tweedie denoising + data proximal step + re-noising; "
+                         "likelihood=linear is seed 001's link-ignoring baseline",
+                         diffpir,
+                         {"diffpir:steps=3,inner_steps=3", "diffpir:steps=3,inner_steps=3,likelihood=linear,prox=cg"});
 }
 
 }  // namespace tweedie::solve

@@ -27,7 +27,7 @@
 #include <vector>
 
 #include "tweedie/core/options.h"
-#include "tweedie/solve/dps.h"
+#include "tweedie/solve/likelihood.h"
 #include "tweedie/solve/solver.h"
 
 namespace tweedie::solve {

@@ -54,12 +54,9 @@ Result dip(const SolveContext& ctx, const DipOptions& o) {
 }
 
 void enroll_dip(SolverRegistry& r) {
-  const auto& t = DipOptions::table();
-  SolverEntryFns fns{[&t](const Params& p, const SolveContext& ctx) { return dip(ctx, t.parse(p)); },
-                     [&t](const Params& p) { return t.to_json(t.parse(p)); },
-                     /*uses_prior=*/false};
-  r.add({"dip", "Deep Image Prior (Ulyanov et al. 2018): an untrained U-Net from a fixed random input fitted to y; no prior",
-         t.params(), fns, {"dip:iters=4,report_every=2,width=4,depth=2,input_channels=2"}});
+  enroll<DipOptions>(
+      r, "dip", "Deep Image Prior (Ulyanov et al. 2018): an untrained U-Net from a fixed random input fitted to y; no prior",
+      dip, {"dip:iters=4,report_every=2,width=4,depth=2,input_channels=2"}, /*uses_prior=*/false);
 }
 
 }  // namespace tweedie::solve

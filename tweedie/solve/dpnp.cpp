@@ -307,14 +307,10 @@ Result dpnp(const SolveContext& ctx, const DpnpOptions& o) {
 }
 
 void enroll_dpnp(SolverRegistry& r) {
-  const auto& t = DpnpOptions::table();
-  r.add({"dpnp",
-         "DPnP (Xu & Chi 2024): split Gibbs, a proximal consistency sampler on the likelihood then a denoising "
-         "diffusion sampler at an annealed coupling η",
-         t.params(),
-         {[&t](const Params& p, const SolveContext& ctx) { return dpnp(ctx, t.parse(p)); },
-          [&t](const Params& p) { return t.to_json(t.parse(p)); }},
-         {"dpnp:k_start=1,k=1,pcs_steps=3", "dpnp:k_start=1,k=1,pcs_steps=3,dds=ddpm"}});
+  enroll<DpnpOptions>(r, "dpnp",
+                      "DPnP (Xu & Chi 2024): split Gibbs, a proximal consistency sampler on the likelihood then a "
+                      "denoising diffusion sampler at an annealed coupling η",
+                      dpnp, {"dpnp:k_start=1,k=1,pcs_steps=3", "dpnp:k_start=1,k=1,pcs_steps=3,dds=ddpm"});
 }
 
 }  // namespace tweedie::solve

@@ -10,15 +10,6 @@ namespace tweedie::solve {
 
 using diffusion::Schedule;
 
-bool step_done(const SolveContext& ctx, const CostMeter& meter, Result& result, int64_t step, int64_t num_steps,
-               const char* phase, const torch::Tensor& x0, const op::Operator& A, const torch::Tensor* state) {
-  ++result.steps;
-  const double misfit = ctx.monitor ? relative_misfit(A, x0, ctx.y) : std::nan("");
-  if (ctx.report({step, num_steps, meter.nfe(), phase, x0, misfit, state})) return true;
-  result.stopped_early = step < num_steps;
-  return false;
-}
-
 // ---- DPS ---------------------------------------------------------------------------------------
 
 const OptionTable<DpsOptions>& DpsOptions::table() {
@@ -98,14 +89,10 @@ Result dps(const SolveContext& ctx, const DpsOptions& o) {
 }
 
 void enroll_dps(SolverRegistry& r) {
-  const auto& t = DpsOptions::table();
-  r.add({"dps",
-         "DPS (Chung et al. 2023): DDPM steps with the gradient of the data misfit through the network; "
-         "likelihood=linear is seed 001's link-ignoring baseline",
-         t.params(),
-         {[&t](const Params& p, const SolveContext& ctx) { return dps(ctx, t.parse(p)); },
-          [&t](const Params& p) { return t.to_json(t.parse(p)); }},
-         {"dps:steps=3", "dps:steps=3,likelihood=linear"}});
+  enroll<DpsOptions>(r, "dps",
+                     "DPS (Chung et al. 2023): DDPM steps with the gradient of the data misfit through the network; "
+                     "likelihood=linear is seed 001's link-ignoring baseline",
+                     dps, {"dps:steps=3", "dps:steps=3,likelihood=linear"});
 }
 
 }  // namespace tweedie::solve

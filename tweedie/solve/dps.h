@@ -34,16 +34,6 @@
 
 namespace tweedie::solve {
 
-// One outer step is done: counts it in `result` and reports it to the monitor with x0 and its
-// misfit ‖y − A x0‖/‖y‖ (computed only when a monitor listens), and the sampler's `state` where
-// given. False when the monitor stops the run; `result.stopped_early` is then set unless this was
-// the last step.
-bool step_done(const SolveContext& ctx, const CostMeter& meter, Result& result, int64_t step, int64_t num_steps,
-               const char* phase, const torch::Tensor& x0, const op::Operator& A,
-               const torch::Tensor* state = nullptr);
-
-// ---- DPS ---------------------------------------------------------------------------------------
-
 // likelihood: channel (general form) | linear (seed 001's baseline)
 struct DpsOptions : LikelihoodOptions {
   int64_t steps = 1000;         // DDPM steps = NFE; DPS configs: timestep_respacing 1000

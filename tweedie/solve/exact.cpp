@@ -77,14 +77,10 @@ Result exact(const SolveContext& ctx, const ExactOptions& o) {
 }
 
 void enroll_exact(SolverRegistry& r) {
-  const auto& t = ExactOptions::table();
-  SolverEntryFns fns{[&t](const Params& p, const SolveContext& ctx) { return exact(ctx, t.parse(p)); },
-                     [&t](const Params& p) { return t.to_json(t.parse(p)); }};
-  fns.reference = true;
-  r.add({"exact",
-         "the exact posterior of a Gaussian-mixture prior (--prior gmm:FILE) under a linear operator and the "
-         "gaussian channel: exact draws or the posterior mean, the reference for posterior samplers (no NFE)",
-         t.params(), fns, {"exact", "exact:output=mean"}});
+  enroll<ExactOptions>(r, "exact",
+                       "the exact posterior of a Gaussian-mixture prior (--prior gmm:FILE) under a linear operator and the "
+                       "gaussian channel: exact draws or the posterior mean, the reference for posterior samplers (no NFE)",
+                       exact, {"exact", "exact:output=mean"}, /*uses_prior=*/true, /*reference=*/true);
 }
 
 }  // namespace tweedie::solve

@@ -3,7 +3,6 @@
 #include <cmath>
 
 #include "tweedie/core/runtime.h"
-#include "tweedie/solve/dps.h"
 
 namespace tweedie::solve {
 

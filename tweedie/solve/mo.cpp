@@ -4,7 +4,6 @@
 #include <cmath>
 
 #include "tweedie/core/runtime.h"
-#include "tweedie/solve/dps.h"
 #include "tweedie/solve/optim.h"
 
 namespace tweedie::solve {
@@ -111,14 +110,10 @@ Result dps_mo(const SolveContext& ctx, const DpsMoOptions& o) {
 }
 
 void enroll_mo(SolverRegistry& r) {
-  const auto& t = DpsMoOptions::table();
-  r.add({"dps-mo",
-         "DPS-MO (seed 002): EDM Euler sampling with Measurements Optimization (SGLD on the data term, then a "
-         "denoiser projection) at every step; mo=false is the plain EDM sampler",
-         t.params(),
-         {[&t](const Params& p, const SolveContext& ctx) { return dps_mo(ctx, t.parse(p)); },
-          [&t](const Params& p) { return t.to_json(t.parse(p)); }},
-         {"dps-mo:steps=3,mo_steps=2", "dps-mo:steps=3,mo=false"}});
+  enroll<DpsMoOptions>(r, "dps-mo",
+                       "DPS-MO (seed 002): EDM Euler sampling with Measurements Optimization (SGLD on the data term, "
+                       "then a denoiser projection) at every step; mo=false is the plain EDM sampler",
+                       dps_mo, {"dps-mo:steps=3,mo_steps=2", "dps-mo:steps=3,mo=false"});
 }
 
 }  // namespace tweedie::solve

@@ -7,7 +7,6 @@
 
 #include "tweedie/channel/logprob.h"
 #include "tweedie/core/runtime.h"
-#include "tweedie/solve/dps.h"
 
 namespace tweedie::solve {
 
@@ -177,14 +176,10 @@ Result qcs_sgm(const SolveContext& ctx, const QcsSgmOptions& o) {
 }
 
 void enroll_qcs_sgm(SolverRegistry& r) {
-  const auto& t = QcsSgmOptions::table();
-  r.add({"qcs-sgm",
-         "QCS-SGM (Meng & Kabashima 2023): annealed Langevin with the quantized pseudo-likelihood score; "
-         "sign, quantize or gaussian channels",
-         t.params(),
-         {[&t](const Params& p, const SolveContext& ctx) { return qcs_sgm(ctx, t.parse(p)); },
-          [&t](const Params& p) { return t.to_json(t.parse(p)); }},
-         {"qcs-sgm:levels=3,steps_each=2"}});
+  enroll<QcsSgmOptions>(r, "qcs-sgm",
+                        "QCS-SGM (Meng & Kabashima 2023): annealed Langevin with the quantized pseudo-likelihood score; "
+                        "sign, quantize or gaussian channels",
+                        qcs_sgm, {"qcs-sgm:levels=3,steps_each=2"});
 }
 
 }  // namespace tweedie::solve

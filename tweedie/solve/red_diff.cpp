@@ -5,7 +5,6 @@
 
 #include "tweedie/core/runtime.h"
 #include "tweedie/diffusion/schedule.h"
-#include "tweedie/solve/dps.h"
 #include "tweedie/solve/optim.h"
 #include "tweedie/solve/spectral.h"
 
@@ -132,22 +131,15 @@ Result red_diff_mo(const SolveContext& ctx, const RedDiffMoOptions& o) {
 }
 
 void enroll_red_diff(SolverRegistry& r) {
-  const auto& t = RedDiffOptions::table();
-  r.add({"red-diff",
-         "RED-diff (Mardani et al. 2024): Adam on μ of a variational posterior, denoising regulariser "
-         "w_t (ε̂ − ε) with SNR weighting, t descending a uniform grid",
-         t.params(),
-         {[&t](const Params& p, const SolveContext& ctx) { return red_diff(ctx, t.parse(p)); },
-          [&t](const Params& p) { return t.to_json(t.parse(p)); }},
-         {"red-diff:steps=3,init=zeros", "red-diff:steps=3,init=zeros,likelihood=channel,output=x0_pred"}});
-  const auto& tm = RedDiffMoOptions::table();
-  r.add({"red-diff-mo",
-         "RED-diff-MO (seed 002): RED-diff with Measurements Optimization (SGLD on the data term, then a "
-         "denoiser projection) after each Adam step; mo=false is RED-diff",
-         tm.params(),
-         {[&tm](const Params& p, const SolveContext& ctx) { return red_diff_mo(ctx, tm.parse(p)); },
-          [&tm](const Params& p) { return tm.to_json(tm.parse(p)); }},
-         {"red-diff-mo:steps=3,init=zeros,mo_steps=2"}});
+  enroll<RedDiffOptions>(r, "red-diff",
+                         "RED-diff (Mardani et al. 2024): Adam on μ of a variational posterior, denoising regulariser "
+                         "w_t (ε̂ − ε) with SNR weighting, t descending a uniform grid",
+                         red_diff,
+                         {"red-diff:steps=3,init=zeros", "red-diff:steps=3,init=zeros,likelihood=channel,output=x0_pred"});
+  enroll<RedDiffMoOptions>(r, "red-diff-mo",
+                           "RED-diff-MO (seed 002): RED-diff with Measurements Optimization (SGLD on the data term, "
+                           "then a denoiser projection) after each Adam step; mo=false is RED-diff",
+                           red_diff_mo, {"red-diff-mo:steps=3,init=zeros,mo_steps=2"});
 }
 
 }  // namespace tweedie::solve

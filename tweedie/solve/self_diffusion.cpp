@@ -66,14 +66,10 @@ Result self_diffusion(const SolveContext& ctx, const SelfDiffusionOptions& o) {
 }
 
 void enroll_self_diffusion(SolverRegistry& r) {
-  const auto& t = SelfDiffusionOptions::table();
-  SolverEntryFns fns{[&t](const Params& p, const SolveContext& ctx) { return self_diffusion(ctx, t.parse(p)); },
-                     [&t](const Params& p) { return t.to_json(t.parse(p)); },
-                     /*uses_prior=*/false};
-  r.add({"self-diffusion",
-         "self-diffusion (seed 004): an untrained U-Net fitted to y while its input is re-noised on a decreasing "
-         "schedule; no prior",
-         t.params(), fns, {"self-diffusion:steps=3,iters=2,width=4,depth=2"}});
+  enroll<SelfDiffusionOptions>(r, "self-diffusion",
+                               "self-diffusion (seed 004): an untrained U-Net fitted to y while its input is re-noised "
+                               "on a decreasing schedule; no prior",
+                               self_diffusion, {"self-diffusion:steps=3,iters=2,width=4,depth=2"}, /*uses_prior=*/false);
 }
 
 }  // namespace tweedie::solve

@@ -51,6 +51,15 @@ torch::Tensor per_item(const torch::Tensor& v, const torch::Tensor& like) {
   return v.view(col);
 }
 
+bool step_done(const SolveContext& ctx, const CostMeter& meter, Result& result, int64_t step, int64_t num_steps,
+               const char* phase, const torch::Tensor& x0, const op::Operator& A, const torch::Tensor* state) {
+  ++result.steps;
+  const double misfit = ctx.monitor ? relative_misfit(A, x0, ctx.y) : std::nan("");
+  if (ctx.report({step, num_steps, meter.nfe(), phase, x0, misfit, state})) return true;
+  result.stopped_early = step < num_steps;
+  return false;
+}
+
 double relative_misfit(const op::Operator& A, const torch::Tensor& x, const torch::Tensor& y) {
   torch::NoGradGuard no_grad;
   auto r = (A.apply(x) - y).flatten(1), yf = y.flatten(1);

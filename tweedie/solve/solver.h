@@ -21,6 +21,7 @@
 #include <utility>
 
 #include "tweedie/core/activity.h"
+#include "tweedie/core/options.h"
 #include "tweedie/core/registry.h"
 #include "tweedie/diffusion/denoiser.h"
 #include "tweedie/problem.h"
@@ -108,6 +109,14 @@ torch::Tensor per_item(const torch::Tensor& v, const torch::Tensor& like);
 // InputError naming the solver unless the estimate is finite (divergence, NaN in the network).
 void require_finite(const torch::Tensor& x, const std::string& solver, int64_t step);
 
+// One outer step is done: counts it in `result` and reports it to the monitor with x0 and its
+// misfit ‖y − A x0‖/‖y‖ (computed only when a monitor listens), and the sampler's `state` where
+// given. False when the monitor stops the run; `result.stopped_early` is then set unless this was
+// the last step.
+bool step_done(const SolveContext& ctx, const CostMeter& meter, Result& result, int64_t step, int64_t num_steps,
+               const char* phase, const torch::Tensor& x0, const op::Operator& A,
+               const torch::Tensor* state = nullptr);
+
 // ---- registry ----------------------------------------------------------------------------------
 
 // A solver entry turns validated parameters into a run. `describe` gives the resolved options
@@ -144,5 +153,21 @@ SolverRegistry& solver_registry();
 
 // Parses "name" plus key=value settings (from --set) into validated Params of that solver.
 Params resolve_solver(const std::string& name, const std::vector<std::string>& settings);
+
+// Enrols `run` under `name`: its options struct O declares every field once (O::table(),
+// core/options.h), which yields the registry's parameters, the parsing of settings and the
+// resolved options of reports. `examples` are specs the shared solver tests run.
+//
+//   enroll<DpsOptions>(r, "dps", "DPS (Chung et al. 2023): ...", dps, {"dps:steps=3"});
+// uses_prior and reference as in SolverEntryFns.
+template <class O>
+void enroll(SolverRegistry& r, std::string name, std::string help, Result (*run)(const SolveContext&, const O&),
+            std::vector<std::string> examples, bool uses_prior = true, bool reference = false) {
+  const auto& t = O::table();
+  SolverEntryFns fns([&t, run](const Params& p, const SolveContext& ctx) { return run(ctx, t.parse(p)); },
+                     [&t](const Params& p) { return t.to_json(t.parse(p)); }, uses_prior);
+  fns.reference = reference;
+  r.add({std::move(name), std::move(help), t.params(), std::move(fns), std::move(examples)});
+}
 
 }  // namespace tweedie::solve

@@ -2,7 +2,6 @@
 
 #include "tweedie/core/runtime.h"
 #include "tweedie/diffusion/schedule.h"
-#include "tweedie/solve/dps.h"
 
 namespace tweedie::solve {
 
