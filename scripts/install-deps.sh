@@ -19,6 +19,7 @@ if [ "${1:-}" != "demo" ]; then
     libgtest-dev libgmock-dev libbenchmark-dev
     python3 python3-numpy python3-torch                   # test oracles only
     python3-dev pybind11-dev python3-pytest                # the Python module (python/) and its tests
+    python3-venv python3-pip python3-setuptools python3-wheel   # the venv install (install.pip test)
   )
 fi
 
