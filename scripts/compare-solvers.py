@@ -19,7 +19,7 @@ PROBLEMS = {
     "linear": ["--op", "sr-avg:factor=2", "--channel", "gaussian:sigma=0.05"],
     "quantized": ["--op", "gaussian:m=256", "--channel", "sign:sigma=0.3"],
 }
-VOLATILE = {"seconds", "peak_rss_bytes", "seconds_by_activity", "tweedie_git", "output", "started", "finished"}
+VOLATILE = {"seconds", "peak_rss_bytes", "seconds_by_activity", "tweedie_git", "version", "output", "started", "finished"}
 
 
 def examples():
@@ -42,6 +42,18 @@ def scrub(j):
     if isinstance(j, list):
         return [scrub(v) for v in j]
     return j
+
+
+def drift(a, b, path=""):
+    """Where two JSON values differ: the leaf paths, with the relative difference of numbers."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return ", ".join(d for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)
+                         for d in [drift(a.get(k), b.get(k), f"{path}.{k}" if path else k)])
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return ", ".join(drift(x, y, f"{path}[{i}]") for i, (x, y) in enumerate(zip(a, b)) if x != y)
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return f"{path or 'value'} by {abs(a - b) / max(abs(a), abs(b), 1e-300):.1e} (relative)"
+    return f"{path or 'value'} {a!r} -> {b!r}"
 
 
 def run(binary, problem, method, sets, out):
@@ -83,7 +95,8 @@ def main():
                 bad.append(f"{tag}: estimates differ")
             elif r0[1] != r1[1]:
                 keys = sorted(k for k in set(r0[1]) | set(r1[1]) if r0[1].get(k) != r1[1].get(k))
-                bad.append(f"{tag}: reports differ in {keys}")
+                where = "; ".join(f"{k}: {drift(r0[1].get(k), r1[1].get(k))}" for k in keys)
+                bad.append(f"{tag}: equal estimates, reports differ in {where}")
             else:
                 print(f"bitwise equal {tag}")
     print(f"\n{n - len(bad)} of {n} runs identical")

@@ -44,6 +44,10 @@ void install_signal_handlers() {
   sigemptyset(&action.sa_mask);
   sigaction(SIGINT, &action, nullptr);
   sigaction(SIGTERM, &action, nullptr);
+  // A write past the file-size limit (ulimit -f) would kill the process by SIGXFSZ and leave its
+  // staged temp files; ignored, the write fails with EFBIG and the error boundary reports the
+  // path in one line, removing what the run staged (docs/reliability.md).
+  std::signal(SIGXFSZ, SIG_IGN);
 }
 
 void request_interrupt(int signal) { pending_signal.store(signal, std::memory_order_relaxed); }

@@ -23,6 +23,7 @@ class Interrupted : public std::runtime_error {
 };
 
 // SIGINT and SIGTERM request an interrupt; the second of them ends the process (the default action).
+// SIGXFSZ is ignored, so a write past the file-size limit fails as a write (EFBIG) instead.
 void install_signal_handlers();
 // Records a request, as the handlers do (async-signal-safe).
 void request_interrupt(int signal);

@@ -2,6 +2,8 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <dlfcn.h>
+
 #include <thread>
 
 #if defined(__GLIBC__)
@@ -12,10 +14,27 @@
 
 namespace tweedie {
 
+namespace {
+
+// OpenBLAS's thread control, found at run time: the BLAS is whichever libblas.so.3 Debian's
+// alternatives select, so it is not linked by name (no symbol: another BLAS, left alone).
+template <class F>
+F openblas_symbol(const char* name) {
+  return reinterpret_cast<F>(dlsym(RTLD_DEFAULT, name));
+}
+
+}  // namespace
+
 int set_threads(int n) {
   if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   at::set_num_threads(n);
+  if (auto set = openblas_symbol<void (*)(int)>("openblas_set_num_threads")) set(n);
   return at::get_num_threads();
+}
+
+int blas_threads() {
+  auto get = openblas_symbol<int (*)()>("openblas_get_num_threads");
+  return get ? get() : -1;
 }
 
 bool keep_freed_memory() {

@@ -11,7 +11,12 @@ namespace tweedie {
 
 // Sets LibTorch's intra-op thread count; n <= 0 means every core. Debian's LibTorch starts
 // with one thread, so every entry point calls this. Returns the count in effect.
+// OpenBLAS's own pthread pool (which LibTorch calls for BLAS and LAPACK work) is bounded to the
+// same count, when OpenBLAS is the BLAS loaded: otherwise a "one-thread" rank used 1.3 cores
+// (docs/distributed.md). OPENBLAS_NUM_THREADS then only sets the pool's size before this call.
 int set_threads(int n);
+// OpenBLAS's thread count, or -1 when the BLAS loaded is not OpenBLAS.
+int blas_threads();
 
 // Keeps freed tensor memory in the process for reuse; the CLI and the benchmarks call it once at
 // start, a library user may. glibc's malloc maps every block above a threshold (128 KB, then
