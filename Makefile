@@ -36,8 +36,8 @@ demo:
 	bash scripts/demo.sh $(BUILD)/tweedie $(DEMO_OUT)
 
 # Every test of the release build (unit, slow, cli labels): the README's test command and CI's.
-# The sanitizer pass (test-sanitize) compiles the library a second time, which no longer fits
-# CI's 40 minutes on 2 cores; run it with `make test-all` before merging risky memory work.
+# The sanitizer pass (test-sanitize: the unit tests built with ASan + UBSan) compiles the library a
+# second time; CI (.ci/run) runs it after `make test`, and `make test-all` runs both.
 test: test-release
 
 test-all: test-release test-sanitize

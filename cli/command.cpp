@@ -29,7 +29,7 @@ void Command::attach(CLI::App& root) {
   app_->option_defaults()->always_capture_default();
   add_options(*app_);
   auto* g = app_->add_option_group("Common options");
-  g->add_option("--threads", common_.threads, "Intra-op CPU threads (0 = all cores)")
+  g->add_option("--threads", common_.threads, "CPU threads of LibTorch and OpenBLAS (0 = the CPUs this process may use: affinity mask, cgroup quota)")
       ->check(CLI::Range(0, max_threads()).description("0.." + std::to_string(max_threads())));
   g->add_option("--seed", common_.seed, "Seed of the random generator (0 to 2^64-1)")
       ->check(CLI::Validator(

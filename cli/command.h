@@ -16,7 +16,7 @@
 namespace tweedie::cli {
 
 struct CommonOptions {
-  int threads = 0;            // 0 = all cores, at most max_threads()
+  int threads = 0;            // 0 = usable_cpus(), at most max_threads()
   uint64_t seed = 0;          // 0 … 2^64−1
   std::string device = "cpu";
   bool quiet = false;

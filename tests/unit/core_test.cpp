@@ -1,9 +1,11 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <thread>
 
+#include <sched.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -43,6 +45,20 @@ TEST(Runtime, ThreadsAndDevices) {
     EXPECT_EQ(set_threads(1), 1);
     EXPECT_EQ(blas_threads(), 1);
   }
+  // the default counts the CPUs the process may use: here, one after narrowing the affinity mask
+  cpu_set_t saved, one;
+  ASSERT_EQ(sched_getaffinity(0, sizeof saved, &saved), 0);
+  int first = 0;
+  while (!CPU_ISSET(first, &saved)) ++first;
+  CPU_ZERO(&one);
+  CPU_SET(first, &one);
+  ASSERT_EQ(sched_setaffinity(0, sizeof one, &one), 0);
+  EXPECT_EQ(usable_cpus(), 1);
+  EXPECT_EQ(set_threads(0), 1);
+  ASSERT_EQ(sched_setaffinity(0, sizeof saved, &saved), 0);
+  // at most the mask (a cgroup CPU quota may lower it further)
+  EXPECT_LE(usable_cpus(), std::min(CPU_COUNT(&saved), static_cast<int>(std::thread::hardware_concurrency())));
+  EXPECT_GE(usable_cpus(), 1);
   EXPECT_EQ(parse_device("cpu"), torch::Device(torch::kCPU));
   EXPECT_THROW(parse_device("tpu"), InputError);
   if (!torch::cuda::is_available()) {

@@ -3,6 +3,13 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <dlfcn.h>
+#include <sched.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <string>
 
 #include <thread>
 
@@ -10,6 +17,7 @@
 #include <malloc.h>
 #endif
 
+#include "tweedie/core/blas_threads.h"
 #include "tweedie/core/error.h"
 
 namespace tweedie {
@@ -25,8 +33,26 @@ F openblas_symbol(const char* name) {
 
 }  // namespace
 
+int usable_cpus() {
+  int n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0) n = std::min(n, std::max(1, CPU_COUNT(&set)));
+  // cgroup v2's CPU quota ("max 100000" or "<quota> <period>" in µs): a container given 1.5 CPUs
+  // of a 64-core host should not start 64 threads.
+  std::ifstream quota_file("/sys/fs/cgroup/cpu.max");
+  std::string quota;
+  double period = 0;
+  if (quota_file >> quota >> period && quota != "max" && period > 0) {
+    char* end = nullptr;
+    const double q = std::strtod(quota.c_str(), &end);
+    if (end != quota.c_str() && q > 0) n = std::min(n, std::max(1, static_cast<int>(std::ceil(q / period))));
+  }
+  return n;
+}
+
 int set_threads(int n) {
-  if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (n <= 0) n = usable_cpus();
   at::set_num_threads(n);
   if (auto set = openblas_symbol<void (*)(int)>("openblas_set_num_threads")) set(n);
   return at::get_num_threads();
@@ -35,6 +61,14 @@ int set_threads(int n) {
 int blas_threads() {
   auto get = openblas_symbol<int (*)()>("openblas_get_num_threads");
   return get ? get() : -1;
+}
+
+BlasThreads::BlasThreads(int n) : saved_(blas_threads()) {
+  if (auto set = openblas_symbol<void (*)(int)>("openblas_set_num_threads"); set && saved_ > 0) set(n);
+}
+
+BlasThreads::~BlasThreads() {
+  if (auto set = openblas_symbol<void (*)(int)>("openblas_set_num_threads"); set && saved_ > 0) set(saved_);
 }
 
 bool keep_freed_memory() {

@@ -9,7 +9,10 @@
 
 namespace tweedie {
 
-// Sets LibTorch's intra-op thread count; n <= 0 means every core. Debian's LibTorch starts
+// The CPUs this process may use: the cores in its affinity mask (taskset, Slurm's binding), capped
+// by a cgroup v2 CPU quota (containers); at least 1.
+int usable_cpus();
+// Sets LibTorch's intra-op thread count; n <= 0 means usable_cpus(). Debian's LibTorch starts
 // with one thread, so every entry point calls this. Returns the count in effect.
 // OpenBLAS's own pthread pool (which LibTorch calls for BLAS and LAPACK work) is bounded to the
 // same count, when OpenBLAS is the BLAS loaded: otherwise a "one-thread" rank used 1.3 cores

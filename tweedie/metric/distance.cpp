@@ -4,6 +4,7 @@
 #include <limits>
 #include <string>
 
+#include "tweedie/core/blas_threads.h"
 #include "tweedie/core/error.h"
 
 namespace tweedie::metric {
@@ -60,6 +61,7 @@ GaussianFit fit_gaussian(const torch::Tensor& features) {
 
 double frechet_distance(const GaussianFit& a, const GaussianFit& b) {
   require(a.mean.sizes() == b.mean.sizes(), "Fréchet distance: feature dimensions differ");
+  const BlasThreads one(1);  // the same digits whatever --threads is (core/blas_threads.h)
   torch::Tensor s1 = sqrtm_psd(a.covariance);
   torch::Tensor m = s1.matmul(b.covariance).matmul(s1);
   m = 0.5 * (m + m.transpose(0, 1));  // symmetric up to round-off; make it exactly so for eigh
@@ -72,6 +74,7 @@ double frechet_distance(const GaussianFit& a, const GaussianFit& b) {
 double frechet_distance(const torch::Tensor& features_a, const torch::Tensor& features_b) {
   require(features_a.dim() == 2 && features_b.dim() == 2 && features_a.size(1) == features_b.size(1),
           "Fréchet distance: expected two feature sets [N, D] with the same D");
+  const BlasThreads one(1);  // the covariances' products too
   return frechet_distance(fit_gaussian(features_a), fit_gaussian(features_b));
 }
 
