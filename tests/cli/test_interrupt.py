@@ -68,6 +68,24 @@ class Interrupt(Processes):
         self.assertEqual(self.stop(p, signal.SIGINT)[1], 130)
         self.assertEqual(os.listdir(out), ["keep.txt"])
 
+    def test_posterior_eval_stops_inside_its_sampled_reference(self):
+        # 1-bit CS on the mixture prior: the reference is a Gibbs sampler (512 draws of 4 images,
+        # about 90 s here) that evaluates no network, so it needs its own stop points
+        gmm = os.path.join(os.environ.get("TWEEDIE_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", "..")),
+                           "models", "fmnist-gmm", "gmm.safetensors")
+        cfg = {"name": "pe", "prior": "gmm:" + gmm, "images": ["fashion-mnist:test:0-3"], "seed": 0,
+               "samples": 4, "reference_draws": 512,
+               "problems": [{"name": "cs1bit", "op": "gaussian:ratio=0.5", "channel": "sign:sigma=0.5"}],
+               "methods": [{"method": "dps", "set": {"steps": 3}}]}
+        path = self.path("pe.json")
+        with open(path, "w") as f:
+            json.dump(cfg, f)
+        p = self.start(["posterior-eval", path, "-o", self.path("pe"), "--threads", "1"], "running", stream="stdout")
+        time.sleep(3)  # the 3-step DPS draws are done; the Gibbs reference runs
+        elapsed, rc, rest = self.stop(p, signal.SIGINT)
+        self.assertEqual(rc, 130, rest)
+        self.assertLess(elapsed, 1.0)
+
     def test_experiment_keeps_finished_cells_and_resumes(self):
         cfg = {"name": "intr", "images": ["fashion-mnist:test:0-1"], "seed": 0,
                "problems": [{"name": "sr", "op": "sr-avg:factor=2", "channel": "gaussian:sigma=0.05"}],

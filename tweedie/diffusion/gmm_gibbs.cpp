@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "tweedie/core/error.h"
+#include "tweedie/core/interrupt.h"
 
 namespace tweedie::diffusion {
 
@@ -68,6 +69,7 @@ ProbitGibbs probit_gibbs(const GaussianMixture& prior, const Tensor& A_in, const
   Tensor x = prior.sample(B * C, gen).reshape({B * C, D});
   Tensor kept = torch::empty({o.iterations, B * C, D}, torch::TensorOptions().dtype(torch::kFloat64));
   for (int64_t it = 0; it < o.warmup + o.iterations; ++it) {
+    check_interrupt();  // a reference of many sweeps evaluates no network: stop here (core/interrupt.h)
     const Tensor w = truncated_normal(at::matmul(x, A.t()), yr, sigma, gen);
     x = post.draw_given(w, gen);
     if (it >= o.warmup) kept[it - o.warmup] = x;

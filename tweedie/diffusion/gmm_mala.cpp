@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "tweedie/core/error.h"
+#include "tweedie/core/interrupt.h"
 #include "tweedie/diffusion/gmm_gibbs.h"
 
 namespace tweedie::diffusion {
@@ -116,6 +117,7 @@ MalaChains gmm_mala(const GaussianMixture& prior, const LogLikelihood& log_likel
   const int64_t kept_n = o.iterations / o.thin;
   Tensor kept = torch::empty({kept_n, R, D}, kMalaF64);
   for (int64_t it = 0; it < o.warmup + kept_n * o.thin; ++it) {
+    check_interrupt();  // no network evaluation inside: each sweep is a stop point (core/interrupt.h)
     // 1. k | x, exact (the likelihood does not depend on k)
     cur.k = draw_component(cur.x);
     joint(cur);
