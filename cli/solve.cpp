@@ -91,7 +91,7 @@ class SolveCommand : public Command {
     diffusion::Prior prior;  // none for methods with their own untrained network
     if (entry.make.uses_prior) {
       prior = diffusion::load_prior(model_, device(), arch_);
-      check_prior_fits(prior, problem);
+      prior.require_items(problem.op->in_shape(), "", "the problem's operator takes");
     }
     problem.op->to(device());
 
@@ -108,7 +108,7 @@ class SolveCommand : public Command {
     bo.chunk_monitor = [&](int64_t i, int64_t j) -> solve::Monitor {
       bar.reset();
       const std::string label = method_ + (n > per ? " " + std::to_string(i) + "-" + std::to_string(j - 1) : "");
-      return [&, i, j, label](const solve::Progress& p) {
+      return [&, i, j, label](const solve::StepReport& p) {
         if (!bar) bar = std::make_unique<Progress>(label, p.num_steps, po);
         if (preview_every_ > 0 && p.step % preview_every_ == 0 && p.x0.defined()) write_preview(p.x0, i, p.step);
         if (bands_ > 0 && truth.defined() && p.x0.defined() && p.x0.size(0) == j - i)
@@ -182,13 +182,6 @@ class SolveCommand : public Command {
                   std::to_string(y.size(0)) + " items of shape " + op::shape_text(problem.op->in_shape()));
     }
     return problem;
-  }
-
-  static void check_prior_fits(const diffusion::Prior& prior, const Problem& problem) {
-    op::Shape want = prior.item_shape();
-    if (problem.op->in_shape() != want)
-      throw InputError("the prior " + prior.path + " makes images " + op::shape_text(want) +
-                       " but the problem's operator takes " + op::shape_text(problem.op->in_shape()));
   }
 
   // bands.csv (step, band_0 … band_{n−1}) and bands.svg: one line per band against the step.

@@ -52,6 +52,25 @@ py::object to_python(const nlohmann::json& j) { return py::module_::import("json
 
 op::Shape to_shape(const std::vector<int64_t>& s) { return op::Shape(s.begin(), s.end()); }
 
+// A Python object held by a C++ part (a denoiser, an operator, a channel) that may be destroyed
+// without the GIL (at the end of a solve that released it): it lets go of the object under the GIL.
+class PyRef {
+ public:
+  explicit PyRef(py::object obj) : obj_(std::move(obj)) {}
+  ~PyRef() {
+    py::gil_scoped_acquire gil;
+    obj_ = py::object();
+  }
+  PyRef(const PyRef&) = delete;
+  PyRef& operator=(const PyRef&) = delete;
+  const py::object& get() const { return obj_; }
+  operator const py::object&() const { return obj_; }  // NOLINT: used as the object it holds
+  const py::object* operator->() const { return &obj_; }
+
+ private:
+  py::object obj_;
+};
+
 // ---- priors ------------------------------------------------------------------------------------
 
 // A Python callable D(x̃, σ) ≈ E[x0 | x̃] as an ε-network on `base` (the way gaussian_eps_model
@@ -60,10 +79,7 @@ op::Shape to_shape(const std::vector<int64_t>& s) { return op::Shape(s.begin(), 
 // tensor [B, 1, ..., 1] of the same dtype; it may use autograd (DPS differentiates through it).
 diffusion::EpsModel python_eps_model(py::function fn, const diffusion::Schedule& base) {
   // Copies of the model share the callable; the last one lets go of it under the GIL.
-  std::shared_ptr<py::function> callable(new py::function(std::move(fn)), [](py::function* f) {
-    py::gil_scoped_acquire gil;
-    delete f;
-  });
+  auto callable = std::make_shared<const PyRef>(std::move(fn));
   return [callable, log_sigmas = diffusion::log_ve_sigmas(base)](const torch::Tensor& x_t, const torch::Tensor& t_model) {
     const int64_t B = x_t.size(0);
     std::vector<int64_t> column(x_t.dim(), 1);
@@ -74,7 +90,7 @@ diffusion::EpsModel python_eps_model(py::function fn, const diffusion::Schedule&
     torch::Tensor x0;
     {
       py::gil_scoped_acquire gil;
-      py::object out = (*callable)(x_tilde, sigma_x);
+      py::object out = callable->get()(x_tilde, sigma_x);
       if (!THPVariable_Check(out.ptr()))
         throw InputError("denoiser: must return a torch.Tensor x0, returned " +
                          std::string(py::str(py::type::of(out).attr("__name__"))));
@@ -248,10 +264,6 @@ class PyOperator : public op::Operator {
   PyOperator(py::object obj, op::Shape in, op::Shape out, bool linear, bool complex_out, std::string who)
       : Operator(std::move(in), std::move(out)), obj_(std::move(obj)), linear_(linear), complex_(complex_out),
         who_(std::move(who)), adjoint_(has_method(obj_, "adjoint")) {}
-  ~PyOperator() override {
-    py::gil_scoped_acquire gil;
-    obj_ = py::object();
-  }
   // Not rebuildable from text: problem.json records the class, and make_operator refuses it.
   std::string name() const override { return "python:" + who_; }
   std::string spec() const override { return name(); }
@@ -286,7 +298,7 @@ class PyOperator : public op::Operator {
   }
   std::shared_ptr<const op::SvdView> svd() const override { return svd_; }
 
-  py::object obj_;
+  PyRef obj_;  // released under the GIL
   bool linear_, complex_;
   std::string who_;
   bool adjoint_;
@@ -440,10 +452,6 @@ class PyChannel : public channel::Channel {
  public:
   PyChannel(py::object obj, std::string who, double noise_std, double scale, bool discrete)
       : obj_(std::move(obj)), who_(std::move(who)), noise_std_(noise_std), scale_(scale), discrete_(discrete) {}
-  ~PyChannel() override {
-    py::gil_scoped_acquire gil;
-    obj_ = py::object();
-  }
   std::string name() const override { return "python:" + who_; }
   std::string spec() const override { return name(); }
   torch::Tensor simulate(const torch::Tensor& z, torch::Generator& gen) const override {
@@ -451,7 +459,7 @@ class PyChannel : public channel::Channel {
     {
       py::gil_scoped_acquire gil;
       py::object g = py::reinterpret_steal<py::object>(THPGenerator_Wrap(gen));
-      py::object out = obj_.attr("simulate")(z, g);
+      py::object out = obj_->attr("simulate")(z, g);
       if (!THPVariable_Check(out.ptr()))
         throw InputError(who_ + ".simulate: must return a torch.Tensor, returned " + class_name(out));
       y = out.cast<torch::Tensor>();
@@ -486,11 +494,11 @@ class PyChannel : public channel::Channel {
   void validate(const torch::Tensor& y) const override {
     Channel::validate(y);  // finite
     py::gil_scoped_acquire gil;
-    if (has_method(obj_, "validate")) obj_.attr("validate")(y);  // raises to refuse
+    if (has_method(obj_, "validate")) obj_->attr("validate")(y);  // raises to refuse
   }
 
  private:
-  py::object obj_;
+  PyRef obj_;  // released under the GIL
   std::string who_;
   double noise_std_, scale_;
   bool discrete_;
@@ -632,15 +640,13 @@ SolveOutput run_solver(const std::string& method, const py::object& problem_arg,
     } else {
       throw InputError("prior: expected a tweedie.Prior, a path or a callable (x, sigma) -> x0");
     }
-    if (chosen.loaded && chosen.loaded->item_shape() != problem.p.op->in_shape())
-      throw InputError("prior: " + chosen.loaded->path + " makes items " + op::shape_text(chosen.loaded->item_shape()) +
-                       " but the problem's operator takes " + op::shape_text(problem.p.op->in_shape()));
+    if (chosen.loaded) chosen.loaded->require_items(problem.p.op->in_shape(), "prior", "the problem's operator takes");
   }
   const diffusion::EpsDenoiser& denoiser = entry.make.uses_prior ? *chosen.denoiser : solve::no_prior();
 
   solve::Monitor monitor;
   if (!callback.is_none()) {
-    monitor = [&callback](const solve::Progress& p) {
+    monitor = [&callback](const solve::StepReport& p) {
       py::gil_scoped_acquire gil;
       py::dict info;
       info["step"] = p.step;

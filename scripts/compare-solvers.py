@@ -61,7 +61,11 @@ def run(binary, problem, method, sets, out):
             "--threads", "1", "--quiet", "--seed", "3", "-o", out]
     for kv in sets:
         args += ["--set", kv]
-    p = subprocess.run(args, capture_output=True, text=True)
+    env = dict(os.environ)
+    here = os.path.dirname(os.path.abspath(binary))
+    if os.path.exists(os.path.join(here, "libtweedie.so")):  # a copy aside: its own library, not the RUNPATH's
+        env["LD_LIBRARY_PATH"] = here
+    p = subprocess.run(args, capture_output=True, text=True, env=env)
     if p.returncode != 0:
         return None, p.stderr.strip()
     with open(os.path.join(out, "estimate.npy"), "rb") as f:

@@ -106,10 +106,14 @@ class Laplace : public channel::Channel {
 struct LandweberOptions {
   int64_t steps = 100;
   double tau = 1.0;
-  static const OptionTable<LandweberOptions>& table() {
+  // the card (name, help, the examples the solver tests run, no prior) and the fields
+  static const solve::SolverTable<LandweberOptions>& table() {
     using O = LandweberOptions;
-    static const OptionTable<O> t({{"steps", &O::steps, "gradient steps", at_least(1)},
-                                   {"tau", &O::tau, "step τ/‖A‖² (stable below 2)", in_range(1e-6, 1.99)}});
+    static const solve::SolverTable<O> t(
+        {"landweber", {"landweber:steps=20"},
+         "Landweber iteration on ½‖A x − y‖², no prior (examples/cpp/own_parts.cpp)", /*uses_prior=*/false},
+        {{"steps", &O::steps, "gradient steps", at_least(1)},
+         {"tau", &O::tau, "step τ/‖A‖² (stable below 2)", in_range(1e-6, 1.99)}});
     return t;
   }
 };
@@ -167,8 +171,6 @@ extern "C" void tweedie_plugin_register() {
                                      return std::make_shared<Laplace>(b);
                                    },
                                    {"laplace:b=0.05"}});
-  // the options table gives the parameters, their parsing and the report; no prior is loaded
-  solve::enroll<LandweberOptions>(solve::solver_registry(), "landweber",
-                                  "Landweber iteration on ½‖A x − y‖², no prior (examples/cpp/own_parts.cpp)", landweber,
-                                  {"landweber:steps=20"}, /*uses_prior=*/false);
+  // the options table gives the registry entry, the parameters, their parsing and the report
+  solve::enroll(solve::solver_registry(), landweber);
 }

@@ -68,7 +68,7 @@ TEST(ParityDpnp, CodeGridIsGenSchedule) {
   int64_t at = 0, nfe_code = 0, nfe_ratio = 0;
   for (size_t e = 0; e < etas.size(); ++e) {
     SCOPED_TRACE("eta " + exact(etas[e]));
-    const auto g = solve::dpnp_ddim_grid(base, etas[e], "code");
+    const auto g = solve::dpnp_ddim_grid(base, etas[e], solve::DpnpOptions::Grid::kCode);
     ASSERT_EQ(static_cast<int64_t>(g.abp.size()), lengths[e]);
     ASSERT_EQ(g.t.size(), g.abp.size());
     const auto ours_abp = torch::tensor(g.abp, torch::kFloat64);
@@ -81,7 +81,7 @@ TEST(ParityDpnp, CodeGridIsGenSchedule) {
     EXPECT_TRUE(torch::equal(ours_t, t.slice(0, at, at + lengths[e])));
     if (e < 16) {  // the default schedule's 16 values of η
       nfe_code += lengths[e];
-      nfe_ratio += static_cast<int64_t>(solve::dpnp_ddim_grid(base, etas[e], "ratio").abp.size());
+      nfe_ratio += static_cast<int64_t>(solve::dpnp_ddim_grid(base, etas[e], solve::DpnpOptions::Grid::kRatio).abp.size());
     }
     at += lengths[e];
   }

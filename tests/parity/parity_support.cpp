@@ -97,7 +97,7 @@ solve::Result run_with_draws(const ParityFixture& f, const std::string& name, co
   torch::Generator gen = make_generator(0);
   solve::Monitor monitor;
   if (x0_steps)
-    monitor = [x0_steps](const solve::Progress& p) {
+    monitor = [x0_steps](const solve::StepReport& p) {
       x0_steps->push_back(p.x0.defined() ? p.x0.detach().clone() : torch::Tensor());
       return true;
     };

@@ -56,7 +56,7 @@ const diffusion::Prior& parity_prior_nchw();
 std::shared_ptr<op::Operator> dense_operator(const torch::Tensor& A, std::vector<int64_t> in_shape);
 
 // Runs registered solver `name` with --set style settings and the fixture's draws replayed;
-// every reported step's x̂0 (Progress::x0) is appended to *x0_steps (when given). Also checks
+// every reported step's x̂0 (StepReport::x0) is appended to *x0_steps (when given). Also checks
 // that every recorded draw was used.
 solve::Result run_with_draws(const ParityFixture& f, const std::string& name, const std::vector<std::string>& set,
                              const Problem& problem, const torch::Tensor& y, const diffusion::EpsDenoiser& prior,

@@ -295,7 +295,7 @@ def test_metrics_match_numpy(tweedie):
 def test_solvers_show_every_option_with_its_default_and_everything_has_a_docstring(tweedie):
     table = tweedie.solvers()
     assert {"diff-onebit", "sim-dmis", "dps", "ddrm", "self-diffusion"} <= set(table)
-    assert table["diff-onebit"]["options"]["steps"] == {"default": "20", "help": "outer steps = NFE"}
+    assert table["diff-onebit"]["options"]["steps"] == {"default": "20", "help": "K outer steps = NFE (Table I: 20)"}
     assert table["ddrm"]["options"]["sigma"]["default"] == "channel"  # the channel's noise σ
     assert table["dip"]["uses_prior"] is False and table["dps"]["uses_prior"] is True
     assert "gaussian" in tweedie.operators() and "sign" in tweedie.channels()

@@ -111,7 +111,7 @@ TEST(SelfDiffusion, SigmaScheduleIsTheCodesDecreasingVeLevels) {
 TEST(SelfDiffusion, InpaintingLowersTheMisfitAndBeatsZeroFilling) {
   Case c = phantom_case("random-mask:ratio=0.5", "gaussian:sigma=0.01");
   std::vector<double> misfit;
-  auto r = run("self-diffusion", with(kSmallNet, {"steps=8", "iters=40", "lr=0.01"}), c, 1, [&](const Progress& p) {
+  auto r = run("self-diffusion", with(kSmallNet, {"steps=8", "iters=40", "lr=0.01"}), c, 1, [&](const StepReport& p) {
     misfit.push_back(p.misfit);
     return true;
   });
@@ -137,7 +137,7 @@ TEST(SelfDiffusion, FitsComplexMriKSpaceWithARealImage) {
   Case c = phantom_case("mri:accel=2,center=0.25", "gaussian:sigma=0", 16);
   ASSERT_TRUE(c.y.is_complex());
   std::vector<double> misfit;
-  auto r = run("self-diffusion", with(kSmallNet, {"steps=5", "iters=30", "lr=0.01"}), c, 0, [&](const Progress& p) {
+  auto r = run("self-diffusion", with(kSmallNet, {"steps=5", "iters=30", "lr=0.01"}), c, 0, [&](const StepReport& p) {
     misfit.push_back(p.misfit);
     return true;
   });
@@ -168,7 +168,7 @@ TEST(SelfDiffusion, OneDimensionalCompressedSensing) {
   c.y = simulate(c.problem, c.x);
   std::vector<double> misfit;
   auto r = run("self-diffusion", {"width=8", "depth=2", "steps=4", "iters=50", "lr=0.01"}, c, 0,
-               [&](const Progress& p) {
+               [&](const StepReport& p) {
                  misfit.push_back(p.misfit);
                  return true;
                });
@@ -181,7 +181,7 @@ TEST(SelfDiffusion, OneDimensionalCompressedSensing) {
 TEST(Dip, FitsInpaintingAndStopsEarlyOnAPlateau) {
   Case c = phantom_case("random-mask:ratio=0.5", "gaussian:sigma=0.01");
   std::vector<double> misfit;
-  auto r = run("dip", with(kSmallNet, {"iters=300", "lr=0.01", "report_every=50"}), c, 1, [&](const Progress& p) {
+  auto r = run("dip", with(kSmallNet, {"iters=300", "lr=0.01", "report_every=50"}), c, 1, [&](const StepReport& p) {
     misfit.push_back(p.misfit);
     return true;
   });

@@ -57,7 +57,7 @@ torch::Tensor dense(const op::Operator& A) {
 // MO's data term in the paper's literal form f = ‖y − A x‖² (mo_likelihood=linear, mo_sigma = 1/√2).
 MoOptions linear_mo() {
   MoOptions o;
-  o.mo_likelihood = "linear";
+  o.mo_likelihood = DataTerm::kLinear;
   return o;
 }
 
@@ -108,7 +108,7 @@ TEST(Mo, StepSizeIsMoLrOverTheLipschitzConstantOfTheGradient) {
   const Likelihood f = mo_likelihood(ctx, linear_mo(), "test");
   MoOptions o;
   o.mo_lr = 0.5;
-  o.mo_likelihood = "linear";
+  o.mo_likelihood = DataTerm::kLinear;
   const double eta = mo_step_size(f, o, s.x, gen);
   const double smax = torch::linalg_matrix_norm(dense(*s.problem.op), 2).item<double>();
   EXPECT_NEAR(eta, 0.5 / (2 * smax * smax), 1e-3 * eta);
@@ -341,6 +341,29 @@ TEST(Edm, AncestralStepHasTheVarianceItsRecursionPredicts) {
   EXPECT_THROW(diffusion::edm_sample(*prior, torch::zeros({1, 1, 8, 8}), o, {}, &g), InputError);
 }
 
+TEST(Edm, RunsOnAnySigmaGrid) {
+  // The grid form is the loop itself: on a grid that stops above 0 (DAPS's PF-ODE to σ_ode) each
+  // Euler step multiplies x by 1 + (σ_{i+1} − σ_i) σ_i/(v + σ_i²) under the exact denoiser of
+  // N(0, v), and the options form is the grid form on edm_sigmas(options), bit for bit.
+  auto prior = exact_prior({1, 8, 8});
+  const std::vector<double> grid = diffusion::karras_sigmas(10.0, 0.01, 6, 7.0);
+  torch::Generator g = make_generator(6);
+  auto x = 10.0 * randn({16, 1, 8, 8}, g);
+  auto r = diffusion::edm_sample(*prior, x, grid, {});
+  EXPECT_EQ(r.steps, 5);
+  double c = 1;
+  for (size_t i = 0; i + 1 < grid.size(); ++i) c *= 1 + (grid[i + 1] - grid[i]) * grid[i] / (kPriorVar + grid[i] * grid[i]);
+  const auto want = c * x.to(torch::kFloat64);
+  EXPECT_LT((r.x.to(torch::kFloat64) - want).abs().max().item<double>(), 1e-4 * want.abs().max().item<double>());
+  diffusion::EdmOptions o;
+  o.steps = 7;
+  EXPECT_TRUE(torch::equal(diffusion::edm_sample(*prior, x, o).x,
+                           diffusion::edm_sample(*prior, x, diffusion::edm_sigmas(o), {o.clip_denoised, o.eta}).x));
+  EXPECT_THROW(diffusion::edm_sample(*prior, x, std::vector<double>{1.0}, {}), InputError);         // one point
+  EXPECT_THROW(diffusion::edm_sample(*prior, x, std::vector<double>{1.0, 1.0, 0.0}, {}), InputError);  // flat
+  EXPECT_THROW(diffusion::edm_sample(*prior, x, std::vector<double>{1.0, -0.5}, {}), InputError);   // below 0
+}
+
 // ---- DPnP: each half, and the whole sampler, against the exact Gaussian laws -------------------
 
 // Mean and variance of draws [B, 16] against a Gaussian law per coordinate (mean [16], variance
@@ -367,9 +390,10 @@ TEST(Dpnp, DenoisingSamplerDrawsTheExactGaussianPosteriorInBothForms) {
   auto x_noisy = (0.5 * randn({1, 1, 4, 4}, g0)).expand({B, 1, 4, 4}).contiguous();
   auto mean = (v / (v + eta * eta)) * x_noisy[0].flatten().to(torch::kFloat64);
   auto var = torch::full({16}, v * eta * eta / (v + eta * eta), torch::kFloat64);
-  for (const char* form : {"ddpm", "ddim"}) {
+  for (const auto form : {DpnpOptions::Dds::kDdpm, DpnpOptions::Dds::kDdim}) {
     DpnpOptions o;
     o.dds = form;
+    const char* name = form == DpnpOptions::Dds::kDdpm ? "ddpm" : "ddim";
     o.clip_denoised = false;
     torch::Generator gen = make_generator(11);
     auto draws = dpnp_dds(*prior, x_noisy, eta, o, gen);
@@ -377,8 +401,8 @@ TEST(Dpnp, DenoisingSamplerDrawsTheExactGaussianPosteriorInBothForms) {
     // 400 draws per coordinate, 16 coordinates: the largest |z| of 16 normals is below 4 but for
     // a 1e-3 chance; the variance ratio's SE is √(2/400)/√16 ≈ 1.8 %, allow 4 SE plus 3 % bias
     // for the discretisation (the stochastic form starts at τ just below η²).
-    EXPECT_LT(m.mean_z, 4.0) << form;
-    EXPECT_NEAR(m.var_ratio, 1.0, 0.10) << form;
+    EXPECT_LT(m.mean_z, 4.0) << name;
+    EXPECT_NEAR(m.var_ratio, 1.0, 0.10) << name;
   }
 }
 
@@ -514,6 +538,39 @@ TEST(SolverOptions, DescribeThenSetThenDescribeIsIdentity) {
     // every parameter appears in the report, and the report has nothing else
     for (auto& p : e->params) EXPECT_TRUE(first.contains(p.name)) << e->name << ": " << p.name << " not reported";
     EXPECT_EQ(first.size(), e->params.size()) << e->name << ": " << first.dump();
+  }
+}
+
+// An enum field (Choice<E>): its words are the registry's choices, it parses each word to its value
+// and reports the word back, refuses other words in one line listing them, and fills a member of a
+// base struct through a derived one.
+struct ChoiceBase {
+  enum class Mode { kFast, kExact };
+  Mode mode = Mode::kExact;
+};
+struct WithChoice : ChoiceBase {
+  int64_t n = 3;
+};
+
+TEST(SolverOptions, AnEnumFieldTakesItsWordsAndRefusesOthers) {
+  using O = WithChoice;
+  const OptionTable<O> t({{"mode", &O::mode, "how", Choice<O::Mode>{{"fast", O::Mode::kFast}, {"exact", O::Mode::kExact}}},
+                          {"n", &O::n, "count", at_least(1)}});
+  const auto params = t.params();
+  ASSERT_EQ(params.size(), 2u);
+  EXPECT_EQ(params[0].name, "mode");
+  EXPECT_EQ(params[0].fallback, "exact");
+  EXPECT_EQ(params[0].help, "how (fast | exact)");
+  for (const auto& [word, value] : {std::pair{"fast", O::Mode::kFast}, std::pair{"exact", O::Mode::kExact}}) {
+    const O o = t.parse(Params("m", {{"mode", word}, {"n", "3"}}, {"mode"}));
+    EXPECT_EQ(o.mode, value) << word;
+    EXPECT_EQ(t.to_json(o).at("mode"), word);
+  }
+  try {
+    t.parse(Params("m", {{"mode", "slow"}, {"n", "3"}}, {"mode"}));
+    ADD_FAILURE() << "mode=slow was accepted";
+  } catch (const InputError& e) {
+    EXPECT_EQ(std::string(e.what()), "m: parameter mode='slow' is not one of fast, exact");
   }
 }
 

@@ -86,7 +86,7 @@ void check_every_example(const EpsDenoiser& prior_ref) {
       std::vector<std::string> set = example_settings(example);
       int64_t reports = 0, last_nfe = -1;
       bool increasing = true;
-      auto r1 = run(spec.name, set, c, *prior, 5, [&](const Progress& p) {
+      auto r1 = run(spec.name, set, c, *prior, 5, [&](const StepReport& p) {
         ++reports;
         increasing = increasing && p.nfe >= last_nfe && p.step >= 1 && p.step <= p.num_steps;
         last_nfe = p.nfe;
@@ -125,7 +125,7 @@ TEST(SolverRegistry, MonitorCanStopEarly) {
     if (e->make.reference) continue;  // one step, no network
     SCOPED_TRACE(e->name);
     int64_t calls = 0;
-    auto r = run(e->name, cheap_settings(*e), c, *prior, 0, [&](const Progress&) { return ++calls < 2; });
+    auto r = run(e->name, cheap_settings(*e), c, *prior, 0, [&](const StepReport&) { return ++calls < 2; });
     EXPECT_EQ(calls, 2);
     EXPECT_TRUE(r.stopped_early);
     EXPECT_EQ(r.estimate.sizes(), c.x.sizes());
@@ -222,7 +222,7 @@ TEST(DiffOneBit, BeatsTheLinearSpectralEstimateOnOneBitMeasurements) {
   Case c = one_bit_case(4, "gaussian:m=256", "sign:sigma=0.1");
   auto prior = gaussian_prior({1, 8, 8});
   std::vector<double> misfit;
-  auto r = run("diff-onebit", {"clip_denoised=false"}, c, *prior, 0, [&](const Progress& p) {
+  auto r = run("diff-onebit", {"clip_denoised=false"}, c, *prior, 0, [&](const StepReport& p) {
     misfit.push_back(p.misfit);
     return true;
   });

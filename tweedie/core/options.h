@@ -20,16 +20,20 @@
 //     return t;
 //   }
 //
-// Field kinds: int64_t, double, bool, std::string, and std::string restricted to choices; also
+// Field kinds: int64_t, double, bool, std::string, std::string restricted to choices, and an
+// enum named by words (Choice<E>: {{"linear", Weight::kLinear}, ...}; an unknown word is one line
+// listing the words, and code compares enums, not strings); also
 //  * an optional string (Unset<O>): no default in the registry (kUnset), "" in the struct when not
 //    given, and reported as given or as what the run resolves it to (a default respacing);
 //  * a number that also takes one word (Keyword) standing for a value its check refuses
 //    (sigma=channel: −1 in the struct, "the channel's noise σ").
 // Cross-field rules (σ_min < σ_max) go in a `Rule` function given to the table.
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <variant>
 #include <vector>
@@ -93,14 +97,23 @@ struct Keyword {
   double value;
 };
 
+// The words an enum field takes, each with its value (the first listed names a value first).
+template <class E>
+using Choice = std::vector<std::pair<std::string, E>>;
+
 template <class O>
 class OptionTable {
  public:
-  // One field: its name, the member it fills, a one-line help, an optional check. A string field
-  // with `choices` only takes one of them.
+  // An enum member, type-erased: set by the index of its word, read as that index.
+  struct EnumMember {
+    std::function<void(O&, size_t)> set;
+    std::function<size_t(const O&)> index;
+  };
+  // One field: its name, the member it fills, a one-line help, an optional check. A string or
+  // enum field with `choices` only takes one of them.
   struct Field {
     std::string name;
-    std::variant<int64_t O::*, double O::*, bool O::*, std::string O::*> member;
+    std::variant<int64_t O::*, double O::*, bool O::*, std::string O::*, EnumMember> member;
     std::string help;
     std::variant<std::monostate, OptionCheck<int64_t>, OptionCheck<double>> check;
     std::vector<std::string> choices;
@@ -125,6 +138,18 @@ class OptionTable {
         : name(std::move(n)), member(m), help(std::move(h)), choices(std::move(one_of)) {}
     Field(std::string n, std::string O::*m, std::string h, Unset<O> u)
         : name(std::move(n)), member(m), help(std::move(h)), optional(true), resolved(std::move(u.resolved)) {}
+    // E comes from the words (the member may be a base struct's: a pointer to it converts).
+    template <class E, class = std::enable_if_t<std::is_enum_v<E>>>
+    Field(std::string n, typename Choice<E>::value_type::second_type O::*m, std::string h, Choice<E> words)
+        : name(std::move(n)), help(std::move(h)) {
+      for (const auto& w : words) choices.push_back(w.first);
+      member = EnumMember{[m, words](O& o, size_t i) { o.*m = words[i].second; },
+                          [m, words](const O& o) {
+                            for (size_t i = 0; i < words.size(); ++i)
+                              if (words[i].second == o.*m) return i;
+                            throw InternalError("an enum option holds a value without a word");
+                          }};
+    }
   };
   // Cross-field rule over the parsed struct: "" when valid, else the message.
   using Rule = std::function<std::string(const O&)>;
@@ -158,8 +183,8 @@ class OptionTable {
     O o{};
     for (const Field& f : fields_) {
       std::visit(
-          [&](auto m) {
-            using T = std::decay_t<decltype(o.*m)>;
+          [&](const auto& m) {
+            using T = member_type<std::decay_t<decltype(m)>>;
             if constexpr (std::is_same_v<T, int64_t>) {
               o.*m = p.integer(f.name);
               if (auto* c = std::get_if<OptionCheck<int64_t>>(&f.check)) fail_if(p, f, (*c)(o.*m));
@@ -172,6 +197,9 @@ class OptionTable {
               }
             } else if constexpr (std::is_same_v<T, bool>) {
               o.*m = p.flag(f.name);
+            } else if constexpr (std::is_same_v<T, EnumMember>) {
+              const std::string& word = p.choice(f.name, f.choices);
+              m.set(o, size_t(std::find(f.choices.begin(), f.choices.end(), word) - f.choices.begin()));
             } else if (f.optional) {
               o.*m = p.has(f.name) ? p.text(f.name) : "";
             } else {
@@ -191,15 +219,19 @@ class OptionTable {
     nlohmann::json j = nlohmann::json::object();
     for (const Field& f : fields_) {
       std::visit(
-          [&](auto m) {
-            using T = std::decay_t<decltype(o.*m)>;
-            nlohmann::json v = o.*m;
-            if constexpr (std::is_same_v<T, double>) {
-              if (f.keyword && o.*m == f.keyword->value) v = f.keyword->word;
-            } else if constexpr (std::is_same_v<T, std::string>) {
-              if (f.optional && (o.*m).empty() && f.resolved) v = f.resolved(o);
+          [&](const auto& m) {
+            using T = member_type<std::decay_t<decltype(m)>>;
+            if constexpr (std::is_same_v<T, EnumMember>) {
+              j[f.name] = f.choices[m.index(o)];
+            } else {
+              nlohmann::json v = o.*m;
+              if constexpr (std::is_same_v<T, double>) {
+                if (f.keyword && o.*m == f.keyword->value) v = f.keyword->word;
+              } else if constexpr (std::is_same_v<T, std::string>) {
+                if (f.optional && (o.*m).empty() && f.resolved) v = f.resolved(o);
+              }
+              j[f.name] = std::move(v);
             }
-            j[f.name] = std::move(v);
           },
           f.member);
     }
@@ -207,14 +239,23 @@ class OptionTable {
   }
 
  private:
+  // The value type of a member pointer T O::*, or EnumMember itself.
+  template <class M>
+  struct member_of { using type = M; };
+  template <class T>
+  struct member_of<T O::*> { using type = T; };
+  template <class M>
+  using member_type = typename member_of<M>::type;
+
   static void fail_if(const Params& p, const Field& f, const std::string& why) {
     if (!why.empty()) p.fail(f.name + " " + why);
   }
   static std::string text_of(const O& o, const Field& f) {
     return std::visit(
-        [&](auto m) -> std::string {
-          using T = std::decay_t<decltype(o.*m)>;
-          if constexpr (std::is_same_v<T, int64_t>) return std::to_string(o.*m);
+        [&](const auto& m) -> std::string {
+          using T = member_type<std::decay_t<decltype(m)>>;
+          if constexpr (std::is_same_v<T, EnumMember>) return f.choices[m.index(o)];
+          else if constexpr (std::is_same_v<T, int64_t>) return std::to_string(o.*m);
           else if constexpr (std::is_same_v<T, double>)
             return f.keyword && o.*m == f.keyword->value ? f.keyword->word : format_number(o.*m);
           else if constexpr (std::is_same_v<T, bool>) return o.*m ? "true" : "false";

@@ -39,22 +39,27 @@ std::vector<double> edm_sigmas(const EdmOptions& o) {
   return s;
 }
 
-EdmResult edm_sample(const Denoiser& denoiser, torch::Tensor x, const EdmOptions& o, const EdmMonitor& monitor,
-                     torch::Generator* gen) {
-  o.validate("edm sampler");
-  if (o.eta > 0 && !gen) throw InternalError("edm_sample: eta > 0 needs a generator");
-  const auto sigma = edm_sigmas(o);
+EdmResult edm_sample(const Denoiser& denoiser, torch::Tensor x, const std::vector<double>& sigma,
+                     const EdmStepRule& rule, const EdmMonitor& monitor, torch::Generator* gen) {
+  require(sigma.size() >= 2, "edm sampler: the σ grid needs two or more points, got " + std::to_string(sigma.size()));
+  for (size_t i = 0; i + 1 < sigma.size(); ++i)
+    require(std::isfinite(sigma[i]) && sigma[i] > sigma[i + 1],
+            "edm sampler: the σ grid must decrease strictly, got " + show_number(sigma[i]) + " then " +
+                show_number(sigma[i + 1]));
+  require(sigma.back() >= 0, "edm sampler: the σ grid must end at 0 or above, got " + show_number(sigma.back()));
+  if (rule.eta > 0 && !gen) throw InternalError("edm_sample: eta > 0 needs a generator");
+  const auto n = static_cast<int64_t>(sigma.size()) - 1;
   EdmResult r;
-  for (int64_t i = 0; i < o.steps; ++i) {
+  for (int64_t i = 0; i < n; ++i) {
     torch::Tensor den = denoiser.denoise(x, sigma[i]);
-    if (o.clip_denoised) den = den.clamp(-1, 1);
+    if (rule.clip_denoised) den = den.clamp(-1, 1);
     // d_i = (x_i − D(x_i; σ_i))/σ_i;  x_{i+1} = x_i + (σ_{i+1} − σ_i) d_i
     const torch::Tensor d = (x - den) / sigma[i];
-    if (o.eta > 0) {
+    if (rule.eta > 0) {
       // σ_up = min(σ_{i+1}, η √(σ_{i+1}²(σ_i² − σ_{i+1}²)/σ_i²)), σ_down = √(σ_{i+1}² − σ_up²);
       // x_{i+1} = x_i + (σ_down − σ_i) d_i + σ_up z
       const double s0 = sigma[i], s1 = sigma[i + 1];
-      const double up = std::min(s1, o.eta * std::sqrt(s1 * s1 * (s0 * s0 - s1 * s1) / (s0 * s0)));
+      const double up = std::min(s1, rule.eta * std::sqrt(s1 * s1 * (s0 * s0 - s1 * s1) / (s0 * s0)));
       const double down = std::sqrt(s1 * s1 - up * up);
       x = x + (down - s0) * d;
       if (up > 0) x = x + up * randn(x.sizes(), *gen, x.device());
@@ -62,13 +67,19 @@ EdmResult edm_sample(const Denoiser& denoiser, torch::Tensor x, const EdmOptions
       x = x + (sigma[i + 1] - sigma[i]) * d;
     }
     ++r.steps;
-    if (monitor && !monitor({i, o.steps, sigma[i], x, den})) {
-      r.stopped_early = i + 1 < o.steps;
+    if (monitor && !monitor({i, n, sigma[i], x, den})) {
+      r.stopped_early = i + 1 < n;
       break;
     }
   }
   r.x = x;
   return r;
+}
+
+EdmResult edm_sample(const Denoiser& denoiser, torch::Tensor x, const EdmOptions& o, const EdmMonitor& monitor,
+                     torch::Generator* gen) {
+  o.validate("edm sampler");
+  return edm_sample(denoiser, std::move(x), edm_sigmas(o), {o.clip_denoised, o.eta}, monitor, gen);
 }
 
 }  // namespace tweedie::diffusion

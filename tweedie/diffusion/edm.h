@@ -59,8 +59,22 @@ struct EdmResult {
   bool stopped_early = false;
 };
 
-// Euler steps from x = x_0 (already at σ_0: the caller scales its noise by σ_0) down to σ_N = 0.
-// `gen` draws the ancestral noise; it is required when options.eta > 0.
+// How each step treats D and noise: clamp D(x; σ) to [-1, 1], and the fresh-noise share η.
+struct EdmStepRule {
+  bool clip_denoised = false;
+  double eta = 0;
+};
+
+// The loop over any σ grid (the k-diffusion shape): from x at σ_0, one step per pair
+// σ_i > σ_{i+1} ≥ 0 (n = sigmas.size() − 1 steps, 1 NFE each); x ends at σ_n (= the last
+// denoised estimate when σ_n = 0). DAPS runs its PF-ODEs on grids that stop at σ_ode > 0. `gen`
+// draws the ancestral noise; it is required when rule.eta > 0. InputError unless the grid has
+// two or more finite points, strictly decreasing, the last ≥ 0.
+EdmResult edm_sample(const Denoiser& denoiser, torch::Tensor x, const std::vector<double>& sigmas,
+                     const EdmStepRule& rule, const EdmMonitor& monitor = {}, torch::Generator* gen = nullptr);
+
+// EDM's sampler: the loop above on edm_sigmas(options), from x = x_0 (already at σ_0: the caller
+// scales its noise by σ_0) down to σ_N = 0.
 EdmResult edm_sample(const Denoiser& denoiser, torch::Tensor x, const EdmOptions& options,
                      const EdmMonitor& monitor = {}, torch::Generator* gen = nullptr);
 

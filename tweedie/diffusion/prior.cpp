@@ -99,6 +99,18 @@ std::vector<int64_t> Prior::item_shape() const {
   return {c.in_channels, c.image_size, c.image_size};
 }
 
+void Prior::require_items(const std::vector<int64_t>& shape, const std::string& owner, const std::string& other) const {
+  const auto want = item_shape();
+  if (shape == want) return;
+  auto text = [](const std::vector<int64_t>& s) {
+    std::string t;
+    for (auto d : s) t += (t.empty() ? "" : ", ") + std::to_string(d);
+    return "[" + t + "]";
+  };
+  throw InputError((owner.empty() ? "" : owner + ": ") + "the prior " + path + " makes items " + text(want) + " but " +
+                   other + " " + text(shape));
+}
+
 std::string Prior::item_text() const {
   std::string s;
   for (auto d : item_shape()) s += (s.empty() ? "" : "x") + std::to_string(d);

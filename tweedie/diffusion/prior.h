@@ -39,6 +39,9 @@ struct Prior {
   nlohmann::json describe() const;       // path, hash, architecture, parameters, FLOPs
   std::vector<int64_t> item_shape() const;  // the [C, H, W] (or other) shape of one sample
   std::string item_text() const;             // "1x32x32"
+  // InputError "<owner>: the prior PATH makes items [1, 32, 32] but <other> [1, 8, 8]" unless the
+  // prior's items have `shape` (the one check of the CLI, the experiment runner and Python).
+  void require_items(const std::vector<int64_t>& shape, const std::string& owner, const std::string& other) const;
 };
 
 // The prefix that names a Gaussian-mixture prior file: "gmm:models/fmnist-gmm/gmm.safetensors".

@@ -255,11 +255,7 @@ Runner::Runner(ExperimentConfig config, const RunOptions& o) : s_(std::make_uniq
     s.ys[p.name] = simulate(pr, s.x);
     s.problems[p.name] = pr;
   }
-  if (st.needs_prior) {
-    op::Shape want = s.prior.item_shape();
-    require(item == want, "experiment " + cfg.name + ": the prior makes images " + op::shape_text(want) +
-                              " but the images are " + op::shape_text(item));
-  }
+  if (st.needs_prior) s.prior.require_items(item, "experiment " + cfg.name, "the images are");
   for (auto& [name, pr] : s.problems) pr.op->to(s.device);
   if (o.require_exact_posterior) {
     require(cfg.samples >= 2, "posterior-eval " + cfg.name + ": set 'samples' to K >= 2 draws per measurement");

@@ -7,37 +7,60 @@
 
 namespace tweedie::solve {
 
-const OptionTable<DapsOptions>& DapsOptions::table() {
-  using O = DapsOptions;
-  static const OptionTable<O> t(
-      OptionTable<O>::join(
-          {{"annealing_steps", &O::annealing_steps, "annealing levels N (NFE = N · ode_steps)", at_least(1)},
-           {"ode_steps", &O::ode_steps, "Euler PF-ODE steps per level", at_least(1)},
-           {"langevin_steps", &O::langevin_steps, "Langevin iterations per level", at_least(0)},
-           {"lr", &O::lr, "Langevin step η0", positive()},
-           {"lr_min_ratio", &O::lr_min_ratio, "δ: the step decays linearly to δ η0", above_up_to(0, 1)},
-           {"sigma_max", &O::sigma_max, "largest annealing σ (VE)", positive()},
-           {"sigma_min", &O::sigma_min, "smallest nonzero annealing σ", positive()},
-           {"ode_sigma_min", &O::ode_sigma_min, "σ where each PF-ODE stops", positive()},
-           {"rho", &O::rho, "Karras grid exponent", positive()},
-           {"clip_denoised", &O::clip_denoised, "clamp D(x; σ) to [-1, 1] in the PF-ODE (DAPS code: false)"},
-           {"sigma_map", &O::sigma_map,
-            "network timestep for σ: schedule (interpolated on the network's discrete schedule) | vp (DAPS code: "
-            "EDM VPPrecond's continuous VP map)",
-            {"schedule", "vp"}}},
-          LikelihoodOptions::fields<O>(true, "; DAPS code: τ/√2 = 0.00707")),
-      [](const O& o) -> std::string {
-        if (!(o.sigma_min < o.sigma_max))
-          return "need sigma_max > sigma_min, got " + show_number(o.sigma_max) + " and " + show_number(o.sigma_min);
-        if (!(o.ode_sigma_min < o.sigma_min))
-          return "ode_sigma_min must be below sigma_min (" + show_number(o.sigma_min) + "), got " +
-                 show_number(o.ode_sigma_min);
-        return "";
-      });
-  return t;
-}
+TWEEDIE_SOLVER_TABLE(DapsOptions,
+    {"daps",
+     {"daps:annealing_steps=3,ode_steps=2,langevin_steps=3",
+      "daps:annealing_steps=3,ode_steps=2,langevin_steps=3,likelihood=linear",
+      "daps:annealing_steps=3,ode_steps=2,langevin_steps=3,clip_denoised=false,sigma_map=vp"},
+     "DAPS (Zhang et al. 2024): annealed PF-ODE estimates + Langevin in x0 space; "
+     "likelihood=linear is seed 001's link-ignoring baseline"},
+    OptionTable<O>::join(
+        {{"annealing_steps", &O::annealing_steps, "annealing levels N (NFE = N · ode_steps; DAPS-1K: 200)",
+          at_least(1)},
+         {"ode_steps", &O::ode_steps, "Euler PF-ODE steps per level (edm_daps.yaml: 5)", at_least(1)},
+         {"langevin_steps", &O::langevin_steps, "Langevin iterations per level (DAPS pixel configs: 100)", at_least(0)},
+         {"lr", &O::lr, "Langevin step η0 (seed 001 App. E; DAPS SR, blur, inpainting configs)", positive()},
+         {"lr_min_ratio", &O::lr_min_ratio, "δ: the step decays linearly to δ η0", above_up_to(0, 1)},
+         {"sigma_max", &O::sigma_max, "largest annealing σ (VE; edm_daps.yaml)", positive()},
+         {"sigma_min", &O::sigma_min, "smallest nonzero annealing σ", positive()},
+         {"ode_sigma_min", &O::ode_sigma_min, "σ where each PF-ODE stops (edm_daps.yaml's scheduler sigma_min)",
+          positive()},
+         {"rho", &O::rho, "Karras grid exponent (\"poly-7\")", positive()},
+         {"clip_denoised", &O::clip_denoised, "clamp D(x; σ) to [-1, 1] in the PF-ODE (DAPS code: false)"},
+         {"sigma_map", &O::sigma_map,
+          "network timestep for σ: schedule (interpolated on the network's discrete schedule) | vp (DAPS code: "
+          "EDM VPPrecond's continuous VP map)",
+          Choice<O::SigmaMap>{{"schedule", O::SigmaMap::kSchedule}, {"vp", O::SigmaMap::kVp}}}},
+        LikelihoodOptions::fields<O>(true, "; DAPS code: τ/√2 = 0.00707")),
+    [](const O& o) -> std::string {
+      if (!(o.sigma_min < o.sigma_max))
+        return "need sigma_max > sigma_min, got " + show_number(o.sigma_max) + " and " + show_number(o.sigma_min);
+      if (!(o.ode_sigma_min < o.sigma_min))
+        return "ode_sigma_min must be below sigma_min (" + show_number(o.sigma_min) + "), got " +
+               show_number(o.ode_sigma_min);
+      return "";
+    })
 
 using diffusion::karras_sigmas;
+
+namespace {
+
+// D(x; σ) with the network's timestep from the DAPS code's map (sigma_map=vp: EDM VPPrecond's
+// continuous t_VP(σ)) instead of the network's own schedule; NFE count on the wrapped prior.
+class VpMapDenoiser final : public diffusion::Denoiser {
+ public:
+  explicit VpMapDenoiser(const diffusion::EpsDenoiser& prior) : prior_(prior) {}
+  torch::Tensor denoise(const torch::Tensor& x, const torch::Tensor& sigma) const override {
+    const double s = sigma.item<double>();
+    return prior_.denoise_at(x, torch::tensor(s, torch::kFloat64),
+                             torch::tensor(diffusion::vp_sigma_to_t(s), torch::kFloat64));
+  }
+
+ private:
+  const diffusion::EpsDenoiser& prior_;
+};
+
+}  // namespace
 
 Result daps(const SolveContext& ctx, const DapsOptions& o) {
   const auto& prior = ctx.prior;
@@ -51,24 +74,19 @@ Result daps(const SolveContext& ctx, const DapsOptions& o) {
   CostMeter meter(prior);
   Result result;
   const Likelihood data(lik, ctx.y);
+  const VpMapDenoiser vp_map(prior);
+  const diffusion::Denoiser& denoiser = o.sigma_map == DapsOptions::SigmaMap::kVp
+                                            ? static_cast<const diffusion::Denoiser&>(vp_map)
+                                            : prior;
 
   torch::Tensor x = o.sigma_max * randn(shape, ctx.gen, device);  // x ~ N(0, σ_max² I)
   for (int64_t k = 0; k < N; ++k) {
     torch::Tensor x0hat;
     {
-      // (1) x̂0: Euler on the PF-ODE dx/ds = (x − D(x; s))/s from σ_k to σ_ode
+      // (1) x̂0: Euler on the PF-ODE dx/ds = (x − D(x; s))/s from σ_k to σ_ode (the EDM loop)
       torch::NoGradGuard no_grad;
       const auto grid = karras_sigmas(sigma[k], o.ode_sigma_min, o.ode_steps + 1, o.rho);
-      x0hat = x;
-      for (int64_t i = 0; i + 1 < static_cast<int64_t>(grid.size()); ++i) {
-        auto den = o.sigma_map == "vp"
-                       ? prior.denoise_at(x0hat, torch::tensor(grid[i], torch::kFloat64),
-                                          torch::tensor(diffusion::vp_sigma_to_t(grid[i]), torch::kFloat64))
-                       : prior.denoise(x0hat, grid[i]);
-        if (o.clip_denoised) den = den.clamp(-1, 1);
-        auto d = (x0hat - den) / grid[i];
-        x0hat = x0hat + (grid[i + 1] - grid[i]) * d;
-      }
+      x0hat = diffusion::edm_sample(denoiser, x, grid, {o.clip_denoised, /*eta=*/0}).x;
     }
     // (2) Langevin on p(x0 | x̂0, y) ∝ exp(−L(x0; y) − ‖x0 − x̂0‖²/(2σ_k²)), step η_k
     const double lr = o.lr * (1 + (static_cast<double>(k) / static_cast<double>(N + 1)) * (o.lr_min_ratio - 1));
@@ -95,16 +113,6 @@ Result daps(const SolveContext& ctx, const DapsOptions& o) {
   result.estimate = x;
   result.cost = meter.finish(0, data.grads());
   return result;
-}
-
-void enroll_daps(SolverRegistry& r) {
-  enroll<DapsOptions>(r, "daps",
-                      "DAPS (Zhang et al. 2024): annealed PF-ODE estimates + Langevin in x0 space; "
-                      "likelihood=linear is seed 001's link-ignoring baseline",
-                      daps,
-                      {"daps:annealing_steps=3,ode_steps=2,langevin_steps=3",
-                       "daps:annealing_steps=3,ode_steps=2,langevin_steps=3,likelihood=linear",
-                       "daps:annealing_steps=3,ode_steps=2,langevin_steps=3,clip_denoised=false,sigma_map=vp"});
 }
 
 }  // namespace tweedie::solve

@@ -28,28 +28,20 @@
 
 namespace tweedie::solve {
 
-// likelihood: channel (general form) | linear (seed 001's baseline), sigma
+// Defaults: seed 001 App. E and the DAPS code's edm_daps.yaml; each field's help (the table in
+// daps.cpp) and docs/solvers.md give its source. Two are ours, each with an option for the
+// authors' form: clip_denoised (an ε-network's D at σ up to 100 carries offsets of σ × its ε
+// bias) and sigma_map=schedule (σ → the fractional timestep on the network's own schedule; "vp"
+// is the code's EDM VPPrecond map, off that schedule by up to 3 steps).
 struct DapsOptions : LikelihoodOptions {
-  int64_t annealing_steps = 200;  // N (DAPS-1K: edm_daps.yaml num_steps; seed 001 App. E)
-  int64_t ode_steps = 5;          // Euler PF-ODE steps per level (edm_daps.yaml; seed 001 App. E)
-  int64_t langevin_steps = 100;   // Langevin iterations per level (DAPS pixel configs; seed 001 App. E)
-  double lr = 1e-4;               // η0 (seed 001 App. E; DAPS SR / blur / random-inpainting configs)
-  double lr_min_ratio = 0.01;     // δ: the step decays linearly to δ η0 (seed 001 App. E; DAPS lr_min_ratio)
-  double sigma_max = 100;         // annealing σ range (edm_daps.yaml)
-  double sigma_min = 0.1;
-  double ode_sigma_min = 0.01;    // where each PF-ODE stops (edm_daps.yaml diffusion_scheduler sigma_min)
-  double rho = 7;                 // Karras grid exponent ("poly-7")
-  // Clamp D(x; σ) to [−1, 1] in the PF-ODE [INFERRED; DAPS does not]: as for QCS-SGM
-  // (qcs_sgm.h), an ε-network's D at σ up to 100 carries offsets of σ × its ε bias.
+  int64_t annealing_steps = 200, ode_steps = 5, langevin_steps = 100;
+  double lr = 1e-4, lr_min_ratio = 0.01;
+  double sigma_max = 100, sigma_min = 0.1, ode_sigma_min = 0.01, rho = 7;
   bool clip_denoised = true;
-  // How D(x; σ) picks the network's timestep: "schedule" = the fractional t whose log σ the
-  // network's own discrete schedule interpolates (EpsDenoiser::denoise, k-diffusion's
-  // sigma_to_t); "vp" = the DAPS code's model wrapper (EDM VPPrecond: (M − 1)·t_VP(σ) of the
-  // continuous VP limit, diffusion::vp_sigma_to_t), which is off the network's schedule by up
-  // to about 3 steps. Ours is the default: it is exact for the schedule the network was trained on.
-  std::string sigma_map = "schedule";
+  enum class SigmaMap { kSchedule, kVp };
+  SigmaMap sigma_map = SigmaMap::kSchedule;
 
-  static const OptionTable<DapsOptions>& table();
+  static const SolverTable<DapsOptions>& table();
 };
 
 Result daps(const SolveContext& ctx, const DapsOptions& options);

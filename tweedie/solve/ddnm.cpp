@@ -7,20 +7,19 @@
 
 namespace tweedie::solve {
 
-const OptionTable<DdnmOptions>& DdnmOptions::table() {
-  using O = DdnmOptions;
-  static const OptionTable<O> t(
-      {{"steps", &O::steps, "sampling steps = NFE (uniform skip T/steps)", at_least(1)},
-       {"eta", &O::eta, "η: fresh-noise weight of the re-noising, 0 = deterministic", in_range(0, 1)},
-       noise_sigma_option(&O::sigma, "σ_y"),
-       {"path", &O::path, "the code's scalar DDNM+ (quirks kept), or per singular value (= DDRM, η_B = 1)",
-        {"simplified", "svd"}},
-       {"draws", &O::draws,
-        "path=svd noise: tweedie (z drawn in spectral coordinates) or authors (z drawn over the image, Vᵀz: "
-        "the same law; replays noise recorded from the official code)",
-        {"tweedie", "authors"}}});
-  return t;
-}
+TWEEDIE_SOLVER_TABLE(DdnmOptions,
+    {"ddnm", {"ddnm:steps=5", "ddnm:steps=4,eta=0.5,sigma=0.1,path=svd", "ddnm:steps=3,path=svd,draws=authors"},
+     "DDNM+ (Wang et al. 2023): range-space correction x̂0 − λA⁺(A x̂0 − y) + DDIM(η) re-noising for "
+     "y = A x + noise (DDNM when σ = 0); needs an operator with an SVD view; the link, if any, is ignored"},
+    {{"steps", &O::steps, "sampling steps = NFE (uniform skip T/steps)", at_least(1)},
+     {"eta", &O::eta, "η: fresh-noise weight of the re-noising, 0 = deterministic", in_range(0, 1)},
+     noise_sigma_option(&O::sigma, "σ_y"),
+     {"path", &O::path, "the code's scalar DDNM+ (quirks kept), or per singular value (= DDRM, η_B = 1)",
+      Choice<O::Path>{{"simplified", O::Path::kSimplified}, {"svd", O::Path::kSvd}}},
+     {"draws", &O::draws,
+      "path=svd noise: tweedie (z drawn in spectral coordinates) or authors (z drawn over the image, Vᵀz: "
+      "the same law; replays noise recorded from the official code)",
+      draws_words()}})
 
 namespace {
 
@@ -66,7 +65,7 @@ struct DdnmStep {
       d1 = torch::where(cleaner, (st * st - y_noise.pow(2)).clamp_min(0).sqrt(), d1);
     }
     auto v = v0 - lambda * correction;                                        // Vᵀx̂0'
-    auto z = o.draws == "authors" ? sp.svd->Vt(randn(x0.sizes(), ctx.gen, v.device()))  // Vᵀz, z over the image
+    auto z = o.draws == NoiseDraws::kAuthors ? sp.svd->Vt(randn(x0.sizes(), ctx.gen, v.device()))  // Vᵀz, z over the image
                                   : randn(v.sizes(), ctx.gen, v.device());
     return sp.svd->V(a * v + d1 * z + d2 * sp.svd->Vt(eps));                  // a x̂0' + V(d1 z + d2 Vᵀε̂)
   }
@@ -83,15 +82,8 @@ Result ddnm(const SolveContext& ctx, const DdnmOptions& o) {
   torch::Tensor x_T = randn(shape, ctx.gen, ctx.y.device());  // x_T ~ N(0, I)
   return uniform_grid_sampling(ctx, meter, o.steps, x_T, "ddnm", [&](const torch::Tensor& x0, const torch::Tensor& eps,
                                                              double ab_next) {
-    return o.path == "svd" ? step.svd(x0, eps, ab_next) : step.simplified(x0, eps, ab_next);
+    return o.path == DdnmOptions::Path::kSvd ? step.svd(x0, eps, ab_next) : step.simplified(x0, eps, ab_next);
   });
-}
-
-void enroll_ddnm(SolverRegistry& r) {
-  enroll<DdnmOptions>(r, "ddnm",
-                      "DDNM+ (Wang et al. 2023): range-space correction x̂0 − λA⁺(A x̂0 − y) + DDIM(η) re-noising for "
-                      "y = A x + noise (DDNM when σ = 0); needs an operator with an SVD view; the link, if any, is ignored",
-                      ddnm, {"ddnm:steps=5", "ddnm:steps=4,eta=0.5,sigma=0.1,path=svd"});
 }
 
 }  // namespace tweedie::solve

@@ -34,6 +34,7 @@
 #include "tweedie/core/options.h"
 #include "tweedie/solve/likelihood.h"
 #include "tweedie/solve/solver.h"
+#include "tweedie/solve/spectral.h"
 
 namespace tweedie::solve {
 
@@ -41,10 +42,11 @@ struct DdnmOptions {
   int64_t steps = 100;   // T_sampling = NFE (DDNM configs: 100; seed 001 Table IV: 20)
   double eta = 0.85;     // η; DDNM README, seed 001 App. E
   double sigma = kChannelSigma;  // σ_y of y = A x + σ_y n (likelihood.h resolve_sigma; 0 = noiseless)
-  std::string path = "simplified";  // simplified (the README's DDNM+) | svd
-  std::string draws = "tweedie";    // path=svd noise: tweedie (z in spectral coordinates) | authors (Vᵀz)
+  enum class Path { kSimplified, kSvd };  // the README's DDNM+ | per singular value
+  Path path = Path::kSimplified;
+  NoiseDraws draws = NoiseDraws::kTweedie;  // path=svd noise: z in spectral coordinates | authors (Vᵀz)
 
-  static const OptionTable<DdnmOptions>& table();
+  static const SolverTable<DdnmOptions>& table();
 };
 
 Result ddnm(const SolveContext& ctx, const DdnmOptions& options);

@@ -7,19 +7,18 @@
 
 namespace tweedie::solve {
 
-const OptionTable<DdrmOptions>& DdrmOptions::table() {
-  using O = DdrmOptions;
-  static const OptionTable<O> t(
-      {{"steps", &O::steps, "sampling steps = NFE (uniform skip T/steps)", at_least(1)},
-       {"eta", &O::eta, "η (η_A = η_C): fresh-noise weight, 0 = deterministic", in_range(0, 1)},
-       {"eta_b", &O::eta_b, "η_B: weight of the measurement where it is cleaner than x_t", in_range(0, 1)},
-       noise_sigma_option(&O::sigma, "σ₀"),
-       {"draws", &O::draws,
-        "random numbers: tweedie (one z per coordinate and step) or authors (the code's three draws per step, "
-        "the same law; replays noise recorded from the official code)",
-        {"tweedie", "authors"}}});
-  return t;
-}
+TWEEDIE_SOLVER_TABLE(DdrmOptions,
+    {"ddrm", {"ddrm:steps=5", "ddrm:steps=4,eta=0,eta_b=0.5,sigma=0.1"},
+     "DDRM (Kawar et al. 2022): spectral-domain posterior sampling for y = A x + noise; needs an "
+     "operator with an SVD view; the link, if any, is ignored"},
+    {{"steps", &O::steps, "sampling steps = NFE (uniform skip T/steps)", at_least(1)},
+     {"eta", &O::eta, "η (η_A = η_C): fresh-noise weight, 0 = deterministic", in_range(0, 1)},
+     {"eta_b", &O::eta_b, "η_B: weight of the measurement where it is cleaner than x_t", in_range(0, 1)},
+     noise_sigma_option(&O::sigma, "σ₀"),
+     {"draws", &O::draws,
+      "random numbers: tweedie (one z per coordinate and step) or authors (the code's three draws per step, "
+      "the same law; replays noise recorded from the official code)",
+      draws_words()}})
 
 Result ddrm(const SolveContext& ctx, const DdrmOptions& o) {
   torch::NoGradGuard no_grad;
@@ -44,7 +43,7 @@ Result ddrm(const SolveContext& ctx, const DdrmOptions& o) {
     const double sn = ve(ab_next);  // σ' (0 at t' = −1)
     auto v0 = sp.svd->Vt(x0);       // v̄ = Vᵀx̂0
     auto zk = noise();
-    if (o.draws == "authors") {
+    if (o.draws == NoiseDraws::kAuthors) {
       // the code's draws: z_missing [B, N] (drawn above), z_after [B, #after] in coordinate order,
       // z_before [B, M] read at the "before" coordinates
       auto after_idx = torch::nonzero((sp.s > 0) & (sp.s * sn < s0)).flatten();
@@ -66,13 +65,6 @@ Result ddrm(const SolveContext& ctx, const DdrmOptions& o) {
     next = torch::where(sp.s * sn > s0, o.eta_b * sp.pinv_y + (1 - o.eta_b) * v0 + before_std * zk, next);
     return std::sqrt(ab_next) * sp.svd->V(next);  // x_{t'} = √ᾱ' V(x̄')
   });
-}
-
-void enroll_ddrm(SolverRegistry& r) {
-  enroll<DdrmOptions>(r, "ddrm",
-                      "DDRM (Kawar et al. 2022): spectral-domain posterior sampling for y = A x + noise; needs an "
-                      "operator with an SVD view; the link, if any, is ignored",
-                      ddrm, {"ddrm:steps=5", "ddrm:steps=4,eta=0,eta_b=0.5,sigma=0.1"});
 }
 
 }  // namespace tweedie::solve

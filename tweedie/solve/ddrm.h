@@ -26,6 +26,7 @@
 #include "tweedie/core/options.h"
 #include "tweedie/solve/likelihood.h"
 #include "tweedie/solve/solver.h"
+#include "tweedie/solve/spectral.h"
 
 namespace tweedie::solve {
 
@@ -34,9 +35,9 @@ struct DdrmOptions {
   double eta = 0.85;     // η (= η_A = η_C); DDRM README, seed 001 App. E
   double eta_b = 1.0;    // η_B; DDRM README, seed 001 App. E
   double sigma = kChannelSigma;  // σ₀ of y = A x + σ₀ n (likelihood.h resolve_sigma; 0 = noiseless)
-  std::string draws = "tweedie";  // tweedie: one z per coordinate | authors: the code's three draws
+  NoiseDraws draws = NoiseDraws::kTweedie;  // tweedie: one z per coordinate | authors: the code's three draws
 
-  static const OptionTable<DdrmOptions>& table();
+  static const SolverTable<DdrmOptions>& table();
 };
 
 Result ddrm(const SolveContext& ctx, const DdrmOptions& options);

@@ -18,24 +18,16 @@
 
 namespace tweedie::solve {
 
+// Defaults are seed 001's (Table I, App. E); each field's meaning and source is its help in the
+// table (diff_onebit.cpp), which `tweedie solve --list` prints.
 struct DiffOneBitOptions {
-  int64_t steps = 20;           // K outer steps = NFE (Table I)
-  std::string timesteps;        // respacing of the base schedule; "" = evenly spaced "ddim<steps>"
-                                // (not stated in the paper; methods.md §4.3)
-  double lambda = 0.02;         // μ_k = λ ᾱ/(1−ᾱ); App. E: 0.02 (CS, logistic), 1 (inpainting)
-  double zeta = 0.0;            // Algorithm 2 line 7; App. B / Table V: ζ = 0 is best
-  int64_t inner_steps = 100;    // Adam iterations per x-subproblem (App. E)
-  double lr = 0.25;             // Adam learning rate (App. E); β = (0.9, 0.999), ε = 1e-8
-  // Clamp z̃ to [−1, 1]. Algorithm 1 line 3 does not, but guided-diffusion samplers (p_sample,
-  // ddim_sample) do by default; measured on 4 Fashion-MNIST 1-bit problems (M/N = 1/2, σ = 0.3):
-  // 13.4 dB clamped vs 9.4 dB without — the unclamped Tweedie estimate at high noise is wild.
+  int64_t steps = 20, inner_steps = 100;
+  double lambda = 0.02, zeta = 0.0, lr = 0.25;
   bool clip_denoised = true;
-  // corrected: ε̃ = (x_t − α x̂_{0|t})/σ from the data-corrected estimate (Alg. 2 line 5);
-  // denoiser: from the denoiser's own z̃; rescaled: the first at unit RMS (hqs.h; ablations)
-  std::string eps = "corrected";
+  std::string timesteps, eps = "corrected";  // timesteps "": respacing() = "ddim<steps>"
 
   std::string respacing() const { return timesteps.empty() ? "ddim" + std::to_string(steps) : timesteps; }
-  static const OptionTable<DiffOneBitOptions>& table();
+  static const SolverTable<DiffOneBitOptions>& table();
 };
 
 Result diff_onebit(const SolveContext& ctx, const DiffOneBitOptions& options);

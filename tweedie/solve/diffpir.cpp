@@ -11,36 +11,38 @@ namespace tweedie::solve {
 
 using diffusion::Schedule;
 
-const OptionTable<DiffPirOptions>& DiffPirOptions::table() {
-  using O = DiffPirOptions;
-  static const OptionTable<O> t(
-      OptionTable<O>::join(
-          {{"steps", &O::steps, "outer steps = NFE", at_least(2)},
-           {"timesteps", &O::timesteps, "respacing of the base schedule (default: DiffPIR's quad spacing)",
-            Unset<O>{&O::spacing}},
-           {"lambda", &O::lambda, "λ: data-step weight μ_t = λ ᾱ/(4(1−ᾱ)) (seed 001: 7)", positive()},
-           {"zeta", &O::zeta, "ζ in [0, 1]: fresh-noise weight of the re-noising (seed 001: 1)", in_range(0, 1)},
-           {"eps", &O::eps, "ε̂ of the re-noising: from the data-corrected x̂0 (DiffPIR), the denoiser's own, or the first at unit RMS (ablations)",
-            hqs_eps_names()},
-           {"prox", &O::prox, "data-step solver: Adam, or CG (likelihood=linear only)", {"adam", "cg"}},
-           {"inner_steps", &O::inner_steps, "Adam / CG iterations per data step", at_least(0)},
-           {"lr", &O::lr, "Adam learning rate", positive()},
-           {"clip_denoised", &O::clip_denoised, "clamp x̂0 to [-1, 1] before the data step"},
-           {"start", &O::start,
-            "x_T: N(0, I) (the paper), or the code's noised measurement c·y + √(1−ᾱ_T−c²(1−ᾱ_{t_y}))·z "
-            "(needs y of the image's shape or a mask operator)",
-            {"noise", "y"}},
-           {"output", &O::output,
-            "returned image: the last Tweedie estimate x̂0 (ours), or the last state x_{t=0} (the code's)",
-            {"denoised", "state"}}},
-          LikelihoodOptions::fields<O>(true)),
-      [](const O& o) -> std::string {
-        if (o.prox == "cg" && o.likelihood != "linear")
-          return "prox=cg solves the Gaussian data step only: use it with likelihood=linear";
-        return "";
-      });
-  return t;
-}
+TWEEDIE_SOLVER_TABLE(DiffPirOptions,
+    {"diffpir",
+     {"diffpir:steps=3,inner_steps=3", "diffpir:steps=3,inner_steps=3,likelihood=linear,prox=cg",
+      "diffpir:steps=3,inner_steps=2,output=state,eps=denoiser"},
+     "DiffPIR (Zhu et al. 2023): Tweedie denoising + data proximal step + re-noising; "
+     "likelihood=linear is seed 001's link-ignoring baseline"},
+    OptionTable<O>::join(
+        {{"steps", &O::steps, "outer steps = NFE", at_least(2)},
+         {"timesteps", &O::timesteps, "respacing of the base schedule (default: DiffPIR's quad spacing)",
+          Unset<O>{&O::spacing}},
+         {"lambda", &O::lambda, "λ: data-step weight μ_t = λ ᾱ/(4(1−ᾱ)) (seed 001: 7)", positive()},
+         {"zeta", &O::zeta, "ζ in [0, 1]: fresh-noise weight of the re-noising (seed 001: 1)", in_range(0, 1)},
+         {"eps", &O::eps, "ε̂ of the re-noising: from the data-corrected x̂0 (DiffPIR), the denoiser's own, or the first at unit RMS (ablations)",
+          hqs_eps_names()},
+         {"prox", &O::prox, "data-step solver: Adam, or CG (likelihood=linear only)",
+          Choice<O::Prox>{{"adam", O::Prox::kAdam}, {"cg", O::Prox::kCg}}},
+         {"inner_steps", &O::inner_steps, "Adam / CG iterations per data step", at_least(0)},
+         {"lr", &O::lr, "Adam learning rate", positive()},
+         {"clip_denoised", &O::clip_denoised, "clamp x̂0 to [-1, 1] before the data step"},
+         {"start", &O::start,
+          "x_T: N(0, I) (the paper), or the code's noised measurement c·y + √(1−ᾱ_T−c²(1−ᾱ_{t_y}))·z "
+          "(needs y of the image's shape or a mask operator)",
+          Choice<O::Start>{{"noise", O::Start::kNoise}, {"y", O::Start::kY}}},
+         {"output", &O::output,
+          "returned image: the last Tweedie estimate x̂0 (ours), or the last state x_{t=0} (the code's)",
+          Choice<O::Output>{{"denoised", O::Output::kDenoised}, {"state", O::Output::kState}}}},
+        LikelihoodOptions::fields<O>(true)),
+    [](const O& o) -> std::string {
+      if (o.prox == O::Prox::kCg && o.likelihood != DataTerm::kLinear)
+        return "prox=cg solves the Gaussian data step only: use it with likelihood=linear";
+      return "";
+    })
 
 std::vector<int64_t> diffpir_quad_timesteps(int64_t T, int64_t K) {
   require(K >= 2 && K <= T, "diffpir: quad spacing needs 2 <= steps <= " + std::to_string(T));
@@ -110,26 +112,18 @@ Result diffpir(const SolveContext& ctx, const DiffPirOptions& o) {
                hqs_eps(o.eps),
                [&](double ab) { return o.lambda * ab / (4 * (1 - ab)); },
                [&](const torch::Tensor& x0, double mu) {
-                 if (o.prox == "adam") return prox_adam(data, x0, torch::tensor(mu, torch::kFloat64), o.inner_steps, o.lr);
+                 if (o.prox == DiffPirOptions::Prox::kAdam) return prox_adam(data, x0, torch::tensor(mu, torch::kFloat64), o.inner_steps, o.lr);
                  ActivityScope likelihood(Activity::kLikelihood);  // AᵀA products: the likelihood's
                  auto cg = gaussian_prox_cg(*lik.op, ctx.y, x0, mu, lik.channel->scale(), o.inner_steps);
                  cg_products += cg.normal_products;
                  return cg.x;
                },
                /*start=*/{}};
-  if (o.start == "y") loop.start = diffpir_y_start(ctx, s, lik.channel->noise_std());
-  loop.return_state = o.output == "state";
+  if (o.start == DiffPirOptions::Start::kY) loop.start = diffpir_y_start(ctx, s, lik.channel->noise_std());
+  loop.return_state = o.output == DiffPirOptions::Output::kState;
   hqs_loop(ctx, loop, meter, result);
   result.cost = meter.finish(0, cg_products + data.grads());
   return result;
-}
-
-void enroll_diffpir(SolverRegistry& r) {
-  enroll<DiffPirOptions>(r, "diffpir",
-                         "DiffPIR (Zhu et al. 2023): Tweedie denoising + data proximal step + re-noising; "
-                         "likelihood=linear is seed 001's link-ignoring baseline",
-                         diffpir,
-                         {"diffpir:steps=3,inner_steps=3", "diffpir:steps=3,inner_steps=3,likelihood=linear,prox=cg"});
 }
 
 }  // namespace tweedie::solve

@@ -42,7 +42,8 @@ struct DiffPirOptions : LikelihoodOptions {
   // The code's separate `eta` (0 in every config) is not implemented.
   double zeta = 1.0;
   std::string eps = "corrected";  // corrected (DiffPIR) | denoiser | rescaled (ablations; hqs.h)
-  std::string prox = "adam";    // adam (seed 001 App. E) | cg (linear form only; DiffPIR's closed form)
+  enum class Prox { kAdam, kCg };  // Adam (seed 001 App. E) | CG (linear form only; DiffPIR's closed form)
+  Prox prox = Prox::kAdam;
   int64_t inner_steps = 50;     // Adam or CG iterations per data step (seed 001 App. E: 50)
   double lr = 0.1;              // Adam learning rate (seed 001 App. E)
   bool clip_denoised = true;    // DiffPIR uses p_sample's clipped pred_xstart
@@ -50,14 +51,16 @@ struct DiffPirOptions : LikelihoodOptions {
   // (main_ddpir_*.py): x_T = c ỹ + √(1 − ᾱ_T − c²(1 − ᾱ_{t_y})) z, c = √ᾱ_T/√ᾱ_{t_y}, t_y the base
   // step whose ρ̄ is nearest σ; ỹ = y when y has the image's shape, for a mask operator the kept
   // pixels with the missing ones black (Aᵀy − (1 − AᵀA1): the script's zero-filled [0, 1] image)
-  std::string start = "noise";
+  enum class Start { kNoise, kY };
+  Start start = Start::kNoise;
   // returned image: denoised = the last step's Tweedie x̂0 (ours; Algorithm 1's x_0) | state = the
   // last state x_{t_0} that step denoised (the code's output x_0 = x/2 + 0.5; its `x = x0` is
   // commented out), which keeps √(1 − ᾱ_0) = 0.01 of noise
-  std::string output = "denoised";
+  enum class Output { kDenoised, kState };
+  Output output = Output::kDenoised;
 
   std::string spacing() const { return timesteps.empty() ? "quad" : timesteps; }
-  static const OptionTable<DiffPirOptions>& table();
+  static const SolverTable<DiffPirOptions>& table();
 };
 
 Result diffpir(const SolveContext& ctx, const DiffPirOptions& options);

@@ -6,19 +6,19 @@
 
 namespace tweedie::solve {
 
-const OptionTable<DipOptions>& DipOptions::table() {
-  using O = DipOptions;
-  static const OptionTable<O> t(OptionTable<O>::join(
-      {{"iters", &O::iters, "Adam steps (default: self-diffusion's T*K, equal budgets)", at_least(1)},
-       {"input_channels", &O::input_channels, "channels of the fixed random input (DIP: 32)", at_least(1)},
-       {"input_scale", &O::input_scale, "input z ~ U(0, 1) * input_scale (DIP: 0.1)", positive()},
-       {"input_noise", &O::input_noise, "std of noise added to z at every step (DIP's reg_noise_std)", non_negative()},
-       {"patience", &O::patience, "early stopping: steps without relative improvement tol (0 = off)", at_least(0)},
-       {"tol", &O::tol, "relative loss improvement that resets the patience count", non_negative()},
-       {"report_every", &O::report_every, "steps per progress report", at_least(1)}},
-      UntrainedNetOptions::fields<O>()));
-  return t;
-}
+TWEEDIE_SOLVER_TABLE(DipOptions,
+    {"dip", {"dip:iters=4,report_every=2,width=4,depth=2,input_channels=2"},
+     "Deep Image Prior (Ulyanov et al. 2018): an untrained U-Net from a fixed random input fitted to y; no prior",
+     /*uses_prior=*/false},
+    OptionTable<O>::join(
+        {{"iters", &O::iters, "Adam steps (default: self-diffusion's T*K, equal budgets)", at_least(1)},
+         {"input_channels", &O::input_channels, "channels of the fixed random input (DIP: 32)", at_least(1)},
+         {"input_scale", &O::input_scale, "input z ~ U(0, 1) * input_scale (DIP: 0.1)", positive()},
+         {"input_noise", &O::input_noise, "std of noise added to z at every step (DIP's reg_noise_std)", non_negative()},
+         {"patience", &O::patience, "early stopping: steps without relative improvement tol (0 = off)", at_least(0)},
+         {"tol", &O::tol, "relative loss improvement that resets the patience count", non_negative()},
+         {"report_every", &O::report_every, "steps per progress report", at_least(1)}},
+        UntrainedNetOptions::fields<O>()))
 
 Result dip(const SolveContext& ctx, const DipOptions& o) {
   const std::string name = "dip";
@@ -51,12 +51,6 @@ Result dip(const SolveContext& ctx, const DipOptions& o) {
     batch.done(fit, x_star);
   }
   return batch.finish();
-}
-
-void enroll_dip(SolverRegistry& r) {
-  enroll<DipOptions>(
-      r, "dip", "Deep Image Prior (Ulyanov et al. 2018): an untrained U-Net from a fixed random input fitted to y; no prior",
-      dip, {"dip:iters=4,report_every=2,width=4,depth=2,input_channels=2"}, /*uses_prior=*/false);
 }
 
 }  // namespace tweedie::solve

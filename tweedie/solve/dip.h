@@ -27,7 +27,7 @@ struct DipOptions : UntrainedNetOptions {
   double tol = 1e-3;
   int64_t report_every = 100;  // steps per progress report
 
-  static const OptionTable<DipOptions>& table();
+  static const SolverTable<DipOptions>& table();
 };
 
 Result dip(const SolveContext& ctx, const DipOptions& options);

@@ -11,37 +11,38 @@ namespace tweedie::solve {
 
 using diffusion::index_tensor;
 
-const OptionTable<DpnpOptions>& DpnpOptions::table() {
-  using O = DpnpOptions;
-  static const OptionTable<O> t(
-      {{"eta_max", &O::eta_max, "η_max: the first coupling (VE noise level)", positive()},
-       {"eta_min", &O::eta_min, "η_min: the last coupling", positive()},
-       {"k_start", &O::k_start, "iterations at η_max before annealing", at_least(0)},
-       {"k", &O::k, "annealed iterations from η_max to η_min (geometric)", at_least(0)},
-       {"dds", &O::dds, "denoising diffusion sampler", {"ddim", "ddpm"}},
-       {"dds_grid", &O::dds_grid, "grid of dds=ddim: the code's gen_schedule, or geometric at ratio 1.1 below each "
-                                  "kept point (ours)", {"code", "ratio"}},
-       {"order", &O::order, "per η: PCS then DDS, or DDS then PCS ending on a DDS (auto: the code's, "
-                            "pcs-dds for dds=ddim, dds-pcs for dds=ddpm)", {"auto", "pcs-dds", "dds-pcs"}},
-       {"pcs_steps", &O::pcs_steps, "PCS iterations per outer step", at_least(1)},
-       {"pcs_scale", &O::pcs_scale, "s: PCS step scale", positive()},
-       sigma_field<O>("sigma", &O::sigma, "σ",
-                      "; PCS's ℓ = f/(2σ²) and step h = s min(σ², η²)/(reg + √f); the code's multiplier, 0.15"),
-       {"reg", &O::reg, "regulariser of PCS's adaptive step h = s min(σ², η²)/(reg + √f)", non_negative()},
-       {"likelihood", &O::likelihood, "PCS's misfit f: ‖y − A x‖², or σ_c² × the channel's deviance (‖y − A x‖² "
-                                      "for a Gaussian channel)", {"linear", "channel"}},
-       {"clip_denoised", &O::clip_denoised, "clamp x̂0 to [-1, 1] inside DDS (ε recomputed)"},
-       {"warm_start", &O::warm_start, "start from a DPS run instead of N(0, I)", {"none", "dps"}},
-       {"warm_steps", &O::warm_steps, "DPS steps of the warm start", at_least(1)},
-       {"warm_zeta", &O::warm_zeta, "DPS step ζ of the warm start", non_negative()}},
-      [](const O& o) -> std::string {
-        if (o.eta_min > o.eta_max)
-          return "eta_min (" + show_number(o.eta_min) + ") must not exceed eta_max (" + show_number(o.eta_max) + ")";
-        if (o.k_start + o.k == 0) return "k_start + k must be at least 1";
-        return "";
-      });
-  return t;
-}
+TWEEDIE_SOLVER_TABLE(DpnpOptions,
+    {"dpnp", {"dpnp:k_start=1,k=1,pcs_steps=3", "dpnp:k_start=1,k=1,pcs_steps=3,dds=ddpm"},
+     "DPnP (Xu & Chi 2024): split Gibbs, a proximal consistency sampler on the likelihood then a "
+     "denoising diffusion sampler at an annealed coupling η"},
+    {{"eta_max", &O::eta_max, "η_max: the first coupling (VE noise level)", positive()},
+     {"eta_min", &O::eta_min, "η_min: the last coupling", positive()},
+     {"k_start", &O::k_start, "iterations at η_max before annealing", at_least(0)},
+     {"k", &O::k, "annealed iterations from η_max to η_min (geometric)", at_least(0)},
+     {"dds", &O::dds, "denoising diffusion sampler", Choice<O::Dds>{{"ddim", O::Dds::kDdim}, {"ddpm", O::Dds::kDdpm}}},
+     {"dds_grid", &O::dds_grid, "grid of dds=ddim: the code's gen_schedule, or geometric at ratio 1.1 below each "
+                                "kept point (ours)", Choice<O::Grid>{{"code", O::Grid::kCode}, {"ratio", O::Grid::kRatio}}},
+     {"order", &O::order, "per η: PCS then DDS, or DDS then PCS ending on a DDS (auto: the code's, "
+                          "pcs-dds for dds=ddim, dds-pcs for dds=ddpm)",
+      Choice<O::Order>{{"auto", O::Order::kAuto}, {"pcs-dds", O::Order::kPcsDds}, {"dds-pcs", O::Order::kDdsPcs}}},
+     {"pcs_steps", &O::pcs_steps, "PCS iterations per outer step", at_least(1)},
+     {"pcs_scale", &O::pcs_scale, "s: PCS step scale", positive()},
+     sigma_field<O>("sigma", &O::sigma, "σ",
+                    "; PCS's ℓ = f/(2σ²) and step h = s min(σ², η²)/(reg + √f); the code's multiplier, 0.15"),
+     {"reg", &O::reg, "regulariser of PCS's adaptive step h = s min(σ², η²)/(reg + √f)", non_negative()},
+     {"likelihood", &O::likelihood, "PCS's misfit f: ‖y − A x‖², or σ_c² × the channel's deviance (‖y − A x‖² "
+                                    "for a Gaussian channel)", data_term_words()},
+     {"clip_denoised", &O::clip_denoised, "clamp x̂0 to [-1, 1] inside DDS (ε recomputed)"},
+     {"warm_start", &O::warm_start, "start from a DPS run instead of N(0, I)",
+      Choice<O::WarmStart>{{"none", O::WarmStart::kNone}, {"dps", O::WarmStart::kDps}}},
+     {"warm_steps", &O::warm_steps, "DPS steps of the warm start", at_least(1)},
+     {"warm_zeta", &O::warm_zeta, "DPS step ζ of the warm start", non_negative()}},
+    [](const O& o) -> std::string {
+      if (o.eta_min > o.eta_max)
+        return "eta_min (" + show_number(o.eta_min) + ") must not exceed eta_max (" + show_number(o.eta_max) + ")";
+      if (o.k_start + o.k == 0) return "k_start + k must be at least 1";
+      return "";
+    })
 
 std::vector<double> dpnp_etas(const DpnpOptions& o) {
   std::vector<double> e(static_cast<size_t>(o.k_start), o.eta_max);
@@ -208,8 +209,8 @@ DdsGrid ratio_grid(const diffusion::Schedule& base, double eta) {
 
 }  // namespace
 
-DdsGrid dpnp_ddim_grid(const diffusion::Schedule& base, double eta, const std::string& kind) {
-  return kind == "ratio" ? ratio_grid(base, eta) : code_grid(base, eta);
+DdsGrid dpnp_ddim_grid(const diffusion::Schedule& base, double eta, DpnpOptions::Grid kind) {
+  return kind == DpnpOptions::Grid::kRatio ? ratio_grid(base, eta) : code_grid(base, eta);
 }
 
 namespace {
@@ -229,7 +230,7 @@ torch::Tensor dpnp_dds(const diffusion::EpsDenoiser& prior, const torch::Tensor&
   torch::NoGradGuard no_grad;
   const auto& base = prior.base();
   const double e2 = eta * eta;
-  if (o.dds == "ddpm") {
+  if (o.dds == DpnpOptions::Dds::kDdpm) {
     // steps with τ_t = 1/ᾱ_t − 1 < η², from the noisiest down
     std::vector<int64_t> ts;
     for (int64_t t = 0; t < base.size(); ++t)
@@ -263,7 +264,7 @@ torch::Tensor dpnp_dds(const diffusion::EpsDenoiser& prior, const torch::Tensor&
 
 Result dpnp(const SolveContext& ctx, const DpnpOptions& o) {
   const auto& prior = ctx.prior;
-  const bool linear = o.likelihood == "linear";
+  const bool linear = o.likelihood == DataTerm::kLinear;
   require(linear || ctx.problem.channel != nullptr, "dpnp: likelihood=channel needs the problem's channel");
   const double sigma = resolve_sigma(ctx, o.sigma, "dpnp", false);
   // linear: the Gaussian channel of σ over A (σ_c = σ, f = ‖y − A x‖², ℓ = f/(2σ²))
@@ -276,11 +277,11 @@ Result dpnp(const SolveContext& ctx, const DpnpOptions& o) {
   int64_t warm_grads = 0, warm_network_grads = 0;
 
   torch::Tensor x;
-  if (o.warm_start == "dps") {
+  if (o.warm_start == DpnpOptions::WarmStart::kDps) {
     DpsOptions w;
     w.steps = o.warm_steps;
     w.zeta = o.warm_zeta;
-    w.likelihood = ctx.problem.channel ? "channel" : "linear";
+    w.likelihood = ctx.problem.channel ? DataTerm::kChannel : DataTerm::kLinear;
     SolveContext quiet{ctx.problem, ctx.y, ctx.prior, ctx.gen, {}};
     const Result warm = dps(quiet, w);
     x = warm.estimate;
@@ -304,13 +305,6 @@ Result dpnp(const SolveContext& ctx, const DpnpOptions& o) {
   result.estimate = x;
   result.cost = meter.finish(warm_network_grads, data.grads() + warm_grads);
   return result;
-}
-
-void enroll_dpnp(SolverRegistry& r) {
-  enroll<DpnpOptions>(r, "dpnp",
-                      "DPnP (Xu & Chi 2024): split Gibbs, a proximal consistency sampler on the likelihood then a "
-                      "denoising diffusion sampler at an annealed coupling η",
-                      dpnp, {"dpnp:k_start=1,k=1,pcs_steps=3", "dpnp:k_start=1,k=1,pcs_steps=3,dds=ddpm"});
 }
 
 }  // namespace tweedie::solve

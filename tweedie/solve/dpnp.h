@@ -48,24 +48,28 @@ struct DpnpOptions {
   double eta_min = 0.16;
   int64_t k_start = 4;          // iterations at η_max first
   int64_t k = 12;               // annealed iterations, η_max → η_min geometrically
-  std::string dds = "ddim";     // ddim (deterministic, §6.6) | ddpm (stochastic, §6.5)
-  std::string dds_grid = "code";  // the deterministic DDS's grid: code (gen_schedule) | ratio
+  enum class Dds { kDdim, kDdpm };  // deterministic (§6.6) | stochastic (§6.5)
+  Dds dds = Dds::kDdim;
+  enum class Grid { kCode, kRatio };  // the deterministic DDS's grid: the code's gen_schedule | ratio
+  Grid dds_grid = Grid::kCode;
   // Loop order per η (§6.2): the code's ddim-pnp runs PCS then DDS; its ddpm-pnp runs DDS then
   // PCS and returns after the last DDS (K DDS, K − 1 PCS). auto = the code's order for `dds`.
-  std::string order = "auto";   // auto | pcs-dds | dds-pcs
+  enum class Order { kAuto, kPcsDds, kDdsPcs };
+  Order order = Order::kAuto;
   int64_t pcs_steps = 1000;     // PCS iterations per outer step (likelihood gradients)
   double pcs_scale = 0.6;       // s (SR×4 FFHQ: 0.6; quantization 0.2; coded PR 0.8)
   double sigma = 0.15;          // σ of y = A x + σ n that PCS assumes (the code's multiplier, default
                                 // 0.15); kChannelSigma = the channel's noise σ
   double reg = 50;              // the step's regulariser in h
-  std::string likelihood = "linear";  // f: linear = ‖y − A x‖² | channel = σ_c² × the channel's deviance
+  DataTerm likelihood = DataTerm::kLinear;  // f: linear = ‖y − A x‖² | channel = σ_c² × the channel's deviance
   bool clip_denoised = true;    // clamp x̂0 to [-1, 1] inside DDS (the code: True)
-  std::string warm_start = "none";    // none | dps
+  enum class WarmStart { kNone, kDps };
+  WarmStart warm_start = WarmStart::kNone;
   int64_t warm_steps = 500;     // DPS steps of the warm start (the code: 500)
   double warm_zeta = 1.0;       // DPS step ζ of the warm start
 
-  bool pcs_first() const { return order == "pcs-dds" || (order == "auto" && dds == "ddim"); }
-  static const OptionTable<DpnpOptions>& table();
+  bool pcs_first() const { return order == Order::kPcsDds || (order == Order::kAuto && dds == Dds::kDdim); }
+  static const SolverTable<DpnpOptions>& table();
 };
 
 // η_0 … η_{K−1}: [η_max]×k_start ++ exp(linspace(log η_max, log η_min, k)).
@@ -109,7 +113,7 @@ struct DdsGrid {
   std::vector<double> abp;
   std::vector<int64_t> t;
 };
-DdsGrid dpnp_ddim_grid(const diffusion::Schedule& base, double eta, const std::string& kind);
+DdsGrid dpnp_ddim_grid(const diffusion::Schedule& base, double eta, DpnpOptions::Grid kind);
 
 // DDS: a draw of x0 given x_noisy = x0 + η w under the prior (both forms).
 torch::Tensor dpnp_dds(const diffusion::EpsDenoiser& prior, const torch::Tensor& x_noisy, double eta,

@@ -12,17 +12,17 @@ using diffusion::Schedule;
 
 // ---- DPS ---------------------------------------------------------------------------------------
 
-const OptionTable<DpsOptions>& DpsOptions::table() {
-  using O = DpsOptions;
-  static const OptionTable<O> t(OptionTable<O>::join(
-      {{"steps", &O::steps, "DDPM steps = NFE (each also one backward pass)", at_least(1)},
-       {"timesteps", &O::timesteps, "respacing of the base schedule (default: <steps>, guided-diffusion space_timesteps)",
-        Unset<O>{&O::respacing}},
-       {"zeta", &O::zeta, "step ζ on ∇‖y − A x̂0‖ (seed 001: 0.1; DPS configs 0.3–1)", non_negative()},
-       {"clip_denoised", &O::clip_denoised, "clamp x̂0 to [-1, 1]"}},
-      LikelihoodOptions::fields<O>(false)));
-  return t;
-}
+TWEEDIE_SOLVER_TABLE(DpsOptions,
+    {"dps", {"dps:steps=3", "dps:steps=3,likelihood=linear"},
+     "DPS (Chung et al. 2023): DDPM steps with the gradient of the data misfit through the network; "
+     "likelihood=linear is seed 001's link-ignoring baseline"},
+    OptionTable<O>::join(
+        {{"steps", &O::steps, "DDPM steps = NFE (each also one backward pass)", at_least(1)},
+         {"timesteps", &O::timesteps, "respacing of the base schedule (default: <steps>, guided-diffusion space_timesteps)",
+          Unset<O>{&O::respacing}},
+         {"zeta", &O::zeta, "step ζ on ∇‖y − A x̂0‖ (seed 001: 0.1; DPS configs 0.3–1)", non_negative()},
+         {"clip_denoised", &O::clip_denoised, "clamp x̂0 to [-1, 1]"}},
+        LikelihoodOptions::fields<O>(false)))
 
 namespace {
 
@@ -86,13 +86,6 @@ Result dps(const SolveContext& ctx, const DpsOptions& o) {
   result.estimate = x;
   result.cost = meter.finish(grads, grads);
   return result;
-}
-
-void enroll_dps(SolverRegistry& r) {
-  enroll<DpsOptions>(r, "dps",
-                     "DPS (Chung et al. 2023): DDPM steps with the gradient of the data misfit through the network; "
-                     "likelihood=linear is seed 001's link-ignoring baseline",
-                     dps, {"dps:steps=3", "dps:steps=3,likelihood=linear"});
 }
 
 }  // namespace tweedie::solve

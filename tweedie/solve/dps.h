@@ -42,7 +42,7 @@ struct DpsOptions : LikelihoodOptions {
   bool clip_denoised = true;    // DPS configs: clip_denoised True (x̂0 clamped before μ and the norm)
 
   std::string respacing() const { return timesteps.empty() ? std::to_string(steps) : timesteps; }
-  static const OptionTable<DpsOptions>& table();
+  static const SolverTable<DpsOptions>& table();
 };
 
 Result dps(const SolveContext& ctx, const DpsOptions& options);

@@ -5,15 +5,15 @@
 
 namespace tweedie::solve {
 
-const OptionTable<ExactOptions>& ExactOptions::table() {
-  using O = ExactOptions;
-  static const OptionTable<O> t({{"output", &O::output,
-                                  "sample: one exact posterior draw per item; mean: the posterior mean E[x | y]",
-                                  {"sample", "mean"}},
-                                 {"gibbs_steps", &O::gibbs_steps,
-                                  "sign channel: Gibbs sweeps per chain (the last state is the draw)", at_least(2)}});
-  return t;
-}
+TWEEDIE_SOLVER_TABLE(ExactOptions,
+    {"exact", {"exact", "exact:output=mean"},
+     "the exact posterior of a Gaussian-mixture prior (--prior gmm:FILE) under a linear operator and the "
+     "gaussian channel: exact draws or the posterior mean, the reference for posterior samplers (no NFE)",
+     /*uses_prior=*/true, /*reference=*/true},
+    {{"output", &O::output, "sample: one exact posterior draw per item; mean: the posterior mean E[x | y]",
+      Choice<O::Output>{{"sample", O::Output::kSample}, {"mean", O::Output::kMean}}},
+     {"gibbs_steps", &O::gibbs_steps, "sign channel: Gibbs sweeps per chain (the last state is the draw)",
+      at_least(2)}})
 
 ReferencePosterior reference_posterior(const Problem& problem) {
   const op::Operator& A = *problem.op;
@@ -59,28 +59,21 @@ Result exact(const SolveContext& ctx, const ExactOptions& o) {
   if (one_bit) {
     diffusion::ProbitGibbsOptions go;
     go.chains = 1;
-    go.warmup = o.output == "mean" ? o.gibbs_steps / 2 : o.gibbs_steps - 4;
+    go.warmup = o.output == ExactOptions::Output::kMean ? o.gibbs_steps / 2 : o.gibbs_steps - 4;
     go.iterations = o.gibbs_steps - go.warmup;
     const auto chain = diffusion::probit_gibbs(*mixture, dense, ctx.y.reshape({B, -1}), channel->noise_std(), go, ctx.gen);
     const torch::Tensor states = chain.draws.select(1, 0);  // [B, iterations, item...]
-    x = o.output == "mean" ? states.mean(1) : states.select(1, go.iterations - 1);
+    x = o.output == ExactOptions::Output::kMean ? states.mean(1) : states.select(1, go.iterations - 1);
   } else {
     const diffusion::GmmPosterior post(*mixture, dense, ctx.y.reshape({B, -1}), channel->noise_std(), "exact");
-    x = o.output == "mean" ? post.mean() : post.sample(1, ctx.gen).select(1, 0);
+    x = o.output == ExactOptions::Output::kMean ? post.mean() : post.sample(1, ctx.gen).select(1, 0);
   }
   result.estimate = x.to(ctx.y.device(), torch::kFloat32).contiguous();
   result.steps = 1;
-  Progress p{1, 1, 0, "", result.estimate, relative_misfit(A, result.estimate, ctx.y)};
+  StepReport p{1, 1, 0, "", result.estimate, relative_misfit(A, result.estimate, ctx.y)};
   result.stopped_early = !ctx.report(p);
   result.cost = meter.finish();
   return result;
-}
-
-void enroll_exact(SolverRegistry& r) {
-  enroll<ExactOptions>(r, "exact",
-                       "the exact posterior of a Gaussian-mixture prior (--prior gmm:FILE) under a linear operator and the "
-                       "gaussian channel: exact draws or the posterior mean, the reference for posterior samplers (no NFE)",
-                       exact, {"exact", "exact:output=mean"}, /*uses_prior=*/true, /*reference=*/true);
 }
 
 }  // namespace tweedie::solve

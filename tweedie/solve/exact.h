@@ -33,10 +33,11 @@ ReferencePosterior reference_posterior(const Problem& problem);
 const char* reference_posterior_name(ReferencePosterior kind);  // "closed form", "probit Gibbs", "MALA", "none"
 
 struct ExactOptions {
-  std::string output = "sample";  // sample | mean
+  enum class Output { kSample, kMean };  // one exact draw per item | the posterior mean
+  Output output = Output::kSample;
   int64_t gibbs_steps = 300;      // sign channel: Gibbs sweeps per chain
 
-  static const OptionTable<ExactOptions>& table();
+  static const SolverTable<ExactOptions>& table();
 };
 
 Result exact(const SolveContext& ctx, const ExactOptions& options);

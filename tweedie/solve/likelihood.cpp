@@ -31,7 +31,7 @@ double resolve_sigma(const SolveContext& ctx, double sigma, const std::string& s
 
 Problem likelihood_problem(const SolveContext& ctx, const LikelihoodOptions& o, const std::string& solver) {
   const Problem& pr = ctx.problem;
-  if (o.likelihood == "channel") {
+  if (o.likelihood == DataTerm::kChannel) {
     require(pr.channel != nullptr, solver + ": likelihood=channel needs the problem's channel (or use likelihood=linear)");
     return pr;
   }

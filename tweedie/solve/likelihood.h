@@ -57,8 +57,15 @@ double resolve_sigma(const SolveContext& ctx, double sigma, const std::string& s
 // 001's "linear versions, ignoring the non-linear link function"). Solvers take these options by
 // deriving from this struct and joining fields<O>() into their table; a solver whose paper fixes
 // another σ sets its own default (RED-diff: 1, the code's ‖y − A μ‖²/2).
+// The form of a data term, one meaning in every solver: kChannel = the problem's channel NLL,
+// kLinear = y = A x + σ n with the link ignored (LikelihoodOptions, MO's f, DPnP's misfit).
+enum class DataTerm { kChannel, kLinear };
+inline Choice<DataTerm> data_term_words() {
+  return {{"channel", DataTerm::kChannel}, {"linear", DataTerm::kLinear}};
+}
+
 struct LikelihoodOptions {
-  std::string likelihood = "channel";  // channel | linear
+  DataTerm likelihood = DataTerm::kChannel;
   double sigma = kChannelSigma;        // σ of the linear form (see sigma_field)
 
   // The option fields: `likelihood` and, where the solver has it, `sigma` (DPS has none: its step
@@ -68,7 +75,7 @@ struct LikelihoodOptions {
     std::vector<typename OptionTable<O>::Field> f = {
         {"likelihood", &O::likelihood,
          "data term: the problem's NLL (general form), or y = A x + σ n with the link ignored",
-         {"channel", "linear"}}};
+         data_term_words()}};
     if (with_sigma) f.push_back(sigma_field<O>("sigma", &O::sigma, "σ", "; used by likelihood=linear" + sigma_note));
     return f;
   }

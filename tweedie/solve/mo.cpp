@@ -19,7 +19,7 @@ std::string MoOptions::floor_check(double sigma_max) const {
 }
 
 Likelihood mo_likelihood(const SolveContext& ctx, const MoOptions& o, const std::string& solver) {
-  if (o.mo_likelihood == "channel") {
+  if (o.mo_likelihood == DataTerm::kChannel) {
     require(ctx.problem.channel != nullptr, solver + ": mo_likelihood=channel needs the problem's channel");
     return Likelihood(ctx.problem, ctx.y);
   }
@@ -69,27 +69,26 @@ torch::Tensor MoDenoiser::denoise(const torch::Tensor& x_tilde, const torch::Ten
 
 // ---- DPS-MO ------------------------------------------------------------------------------------
 
-const OptionTable<DpsMoOptions>& DpsMoOptions::table() {
-  using O = DpsMoOptions;
-  static const OptionTable<O> t(
-      OptionTable<O>::join(
-          {{"steps", &O::steps, "Euler steps S (NFE = S, or 2S with the projection)", at_least(1)},
-           {"sigma_max", &O::sigma_max, "σ of the first Karras point (EDM: 80)", positive()},
-           {"sigma_min", &O::sigma_min, "σ of the last Karras point (EDM: 0.002)", positive()},
-           {"rho", &O::rho, "Karras grid exponent ρ", positive()},
-           {"clip_denoised", &O::clip_denoised, "clamp the step's denoised estimate D_MO(x; σ) to [-1, 1], after MO (the Euler step uses it)"},
-           {"eta", &O::eta, "fresh-noise share of the Euler step: 0 re-uses the implied noise (x − D_MO)/σ (EDM's "
-                            "deterministic step), 1 the ancestral step with fresh noise", in_range(0, 1)}},
-          MoOptions::fields<O>()),
-      [](const O& o) -> std::string {
-        if (!(o.sigma_min < o.sigma_max))
-          return "sigma_min (" + show_number(o.sigma_min) + ") must be below sigma_max (" +
-                 show_number(o.sigma_max) + ")";
-        if (auto bad_floor = o.floor_check(o.sigma_max); !bad_floor.empty()) return bad_floor;
-        return o.check();
-      });
-  return t;
-}
+TWEEDIE_SOLVER_TABLE(DpsMoOptions,
+    {"dps-mo", {"dps-mo:steps=3,mo_steps=2", "dps-mo:steps=3,mo=false"},
+     "DPS-MO (seed 002): EDM Euler sampling with Measurements Optimization (SGLD on the data term, "
+     "then a denoiser projection) at every step; mo=false is the plain EDM sampler"},
+    OptionTable<O>::join(
+        {{"steps", &O::steps, "Euler steps S (NFE = S, or 2S with the projection)", at_least(1)},
+         {"sigma_max", &O::sigma_max, "σ of the first Karras point (EDM: 80)", positive()},
+         {"sigma_min", &O::sigma_min, "σ of the last Karras point (EDM: 0.002)", positive()},
+         {"rho", &O::rho, "Karras grid exponent ρ", positive()},
+         {"clip_denoised", &O::clip_denoised, "clamp the step's denoised estimate D_MO(x; σ) to [-1, 1], after MO (the Euler step uses it)"},
+         {"eta", &O::eta, "fresh-noise share of the Euler step: 0 re-uses the implied noise (x − D_MO)/σ (EDM's "
+                          "deterministic step), 1 the ancestral step with fresh noise", in_range(0, 1)}},
+        MoOptions::fields<O>()),
+    [](const O& o) -> std::string {
+      if (!(o.sigma_min < o.sigma_max))
+        return "sigma_min (" + show_number(o.sigma_min) + ") must be below sigma_max (" +
+               show_number(o.sigma_max) + ")";
+      if (auto bad_floor = o.floor_check(o.sigma_max); !bad_floor.empty()) return bad_floor;
+      return o.check();
+    })
 
 Result dps_mo(const SolveContext& ctx, const DpsMoOptions& o) {
   const Likelihood data = mo_likelihood(ctx, o, "dps-mo");
@@ -107,13 +106,6 @@ Result dps_mo(const SolveContext& ctx, const DpsMoOptions& o) {
   result.estimate = r.x;
   result.cost = meter.finish(0, data.grads());
   return result;
-}
-
-void enroll_mo(SolverRegistry& r) {
-  enroll<DpsMoOptions>(r, "dps-mo",
-                       "DPS-MO (seed 002): EDM Euler sampling with Measurements Optimization (SGLD on the data term, "
-                       "then a denoiser projection) at every step; mo=false is the plain EDM sampler",
-                       dps_mo, {"dps-mo:steps=3,mo_steps=2", "dps-mo:steps=3,mo=false"});
 }
 
 }  // namespace tweedie::solve

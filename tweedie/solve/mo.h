@@ -52,7 +52,7 @@ struct MoOptions {
   double mo_noise = 0;
   double mo_sigma_min = 0;     // floor of the projection level: σ_p = max(σ_i, σ_min)
   bool mo_project = true;      // re-noise and denoise after the SGLD steps (1 NFE)
-  std::string mo_likelihood = "channel";  // f: channel = −log p(y | A x) | linear = ‖y − A x‖²/(2σ²)
+  DataTerm mo_likelihood = DataTerm::kChannel;  // f: −log p(y | A x) | linear: ‖y − A x‖²/(2σ²)
   double mo_sigma = 0.7071067811865476;  // σ of f's linear form (likelihood.h); √½: the paper's ‖y − A x‖²
 
   // The option fields, for the tables of the solvers that embed MO (derived structs).
@@ -65,7 +65,7 @@ struct MoOptions {
             {"mo_sigma_min", &O::mo_sigma_min, "projection level floor: σ_p = max(σ_i, mo_sigma_min)", non_negative()},
             {"mo_project", &O::mo_project, "re-noise to σ_p and denoise after the SGLD steps (1 NFE)"},
             {"mo_likelihood", &O::mo_likelihood, "MO's data term f: the channel's NLL (Gaussian: ‖y − A x‖²/(2σ²)) or "
-                                                 "y = A x + mo_sigma n with the link ignored", {"channel", "linear"}},
+                                                 "y = A x + mo_sigma n with the link ignored", data_term_words()},
             sigma_field<O>("mo_sigma", &O::mo_sigma, "σ",
                            "; used by mo_likelihood=linear; 0.7071 gives the paper's literal ‖y − A x‖²")};
   }
@@ -114,7 +114,7 @@ class MoDenoiser final : public diffusion::Denoiser {
 // ---- DPS-MO: the EDM Euler sampler over D_MO (methods.md §5.2) ----------------------------------
 
 struct DpsMoOptions : diffusion::EdmOptions, MoOptions {
-  static const OptionTable<DpsMoOptions>& table();
+  static const SolverTable<DpsMoOptions>& table();
 };
 
 Result dps_mo(const SolveContext& ctx, const DpsMoOptions& options);

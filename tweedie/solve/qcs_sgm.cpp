@@ -10,29 +10,28 @@
 
 namespace tweedie::solve {
 
-const OptionTable<QcsSgmOptions>& QcsSgmOptions::table() {
-  using O = QcsSgmOptions;
-  static const OptionTable<O> t(
-      {{"sigma_begin", &O::sigma_begin, "largest noise level σ_1 (VE, [-1, 1] images)", positive()},
-       {"sigma_end", &O::sigma_end, "smallest noise level σ_L", positive()},
-       {"levels", &O::levels, "number of geometric noise levels L", at_least(1)},
-       {"steps_each", &O::steps_each, "Langevin steps per level (NFE = levels · steps_each)", at_least(1)},
-       {"step_lr", &O::step_lr, "ε: step α_c = ε (σ_c/σ_L)²", positive()},
-       {"likelihood_scale", &O::likelihood_scale, "λ: weight of the pseudo-likelihood score", non_negative()},
-       {"clip_denoised", &O::clip_denoised, "clamp D(x, σ) to [-1, 1] in the prior score (the authors: false)"},
-       {"phi_clamp", &O::phi_clamp,
-        "0: exact gradient of log Φ; c > 0: the authors' closed-form score with Φ clamped to [c, 1-c] "
-        "(b-bit: the bin mass to >= c; the authors: 1e-6)",
-        non_negative()}},
-      [](const O& o) -> std::string {
-        if (!(o.phi_clamp < 0.5)) return "need phi_clamp < 0.5, got " + show_number(o.phi_clamp);
-        if (!(o.sigma_begin >= o.sigma_end))
-          return "need sigma_begin >= sigma_end, got " + show_number(o.sigma_begin) + " and " +
-                 show_number(o.sigma_end);
-        return "";
-      });
-  return t;
-}
+TWEEDIE_SOLVER_TABLE(QcsSgmOptions,
+    {"qcs-sgm", {"qcs-sgm:levels=3,steps_each=2"},
+     "QCS-SGM (Meng & Kabashima 2023): annealed Langevin with the quantized pseudo-likelihood score; "
+     "sign, quantize or gaussian channels"},
+    {{"sigma_begin", &O::sigma_begin, "largest noise level σ_1 (VE, [-1, 1] images)", positive()},
+     {"sigma_end", &O::sigma_end, "smallest noise level σ_L", positive()},
+     {"levels", &O::levels, "number of geometric noise levels L", at_least(1)},
+     {"steps_each", &O::steps_each, "Langevin steps per level (NFE = levels · steps_each)", at_least(1)},
+     {"step_lr", &O::step_lr, "ε: step α_c = ε (σ_c/σ_L)²", positive()},
+     {"likelihood_scale", &O::likelihood_scale, "λ: weight of the pseudo-likelihood score", non_negative()},
+     {"clip_denoised", &O::clip_denoised, "clamp D(x, σ) to [-1, 1] in the prior score (the authors: false)"},
+     {"phi_clamp", &O::phi_clamp,
+      "0: exact gradient of log Φ; c > 0: the authors' closed-form score with Φ clamped to [c, 1-c] "
+      "(b-bit: the bin mass to >= c; the authors: 1e-6)",
+      non_negative()}},
+    [](const O& o) -> std::string {
+      if (!(o.phi_clamp < 0.5)) return "need phi_clamp < 0.5, got " + show_number(o.phi_clamp);
+      if (!(o.sigma_begin >= o.sigma_end))
+        return "need sigma_begin >= sigma_end, got " + show_number(o.sigma_begin) + " and " +
+               show_number(o.sigma_end);
+      return "";
+    })
 
 torch::Tensor row_norms_squared(const op::Operator& A, const torch::Device& device) {
   require(A.linear(), "qcs-sgm: needs a linear operator (its rows a_i), got " + A.name());
@@ -173,13 +172,6 @@ Result qcs_sgm(const SolveContext& ctx, const QcsSgmOptions& o) {
   result.estimate = x;
   result.cost = meter.finish(0, likelihood_grads);
   return result;
-}
-
-void enroll_qcs_sgm(SolverRegistry& r) {
-  enroll<QcsSgmOptions>(r, "qcs-sgm",
-                        "QCS-SGM (Meng & Kabashima 2023): annealed Langevin with the quantized pseudo-likelihood score; "
-                        "sign, quantize or gaussian channels",
-                        qcs_sgm, {"qcs-sgm:levels=3,steps_each=2"});
 }
 
 }  // namespace tweedie::solve

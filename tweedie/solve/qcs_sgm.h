@@ -51,7 +51,7 @@ struct QcsSgmOptions {
   // [c, 1 − c] (b-bit: the bin's mass to ≥ c); their code: c = 1e−6.
   double phi_clamp = 0;
 
-  static const OptionTable<QcsSgmOptions>& table();
+  static const SolverTable<QcsSgmOptions>& table();
 };
 
 Result qcs_sgm(const SolveContext& ctx, const QcsSgmOptions& options);

@@ -18,24 +18,33 @@ namespace {
 // RED-diff's fields, for RedDiffOptions and for structs derived from it.
 template <class O>
 std::vector<typename OptionTable<O>::Field> red_diff_fields() {
+  using W = RedDiffOptions::Weighting;
+  using I = RedDiffOptions::Init;
+  using Out = RedDiffOptions::Output;
   return {{"steps", &O::steps, "outer steps S = NFE (t on the uniform grid T/S)", at_least(1)},
           {"lr", &O::lr, "Adam learning rate on μ", positive()},
           {"lambda", &O::lambda, "λ: weight of the denoising regulariser (0 = least squares)", non_negative()},
           {"obs_weight", &O::obs_weight, "v: weight of the data term", positive()},
-          {"weighting", &O::weighting, "ω(σ_t) in w_t = λ ω(σ_t)", {"linear", "sqrt", "square", "const"}},
-          {"init", &O::init, "μ's start: A⁺y (needs an SVD view), Aᵀy or 0", {"pinv", "adjoint", "zeros"}},
-          {"likelihood", &O::likelihood, "data term: ‖y − A μ‖²/(2σ²) or the channel's NLL", {"linear", "channel"}},
+          {"weighting", &O::weighting, "ω(σ_t) in w_t = λ ω(σ_t)",
+           Choice<W>{{"linear", W::kLinear}, {"sqrt", W::kSqrt}, {"square", W::kSquare}, {"const", W::kConst}}},
+          {"init", &O::init, "μ's start: A⁺y (needs an SVD view), Aᵀy or 0",
+           Choice<I>{{"pinv", I::kPinv}, {"adjoint", I::kAdjoint}, {"zeros", I::kZeros}}},
+          {"likelihood", &O::likelihood, "data term: ‖y − A μ‖²/(2σ²) or the channel's NLL", data_term_words()},
           sigma_field<O>("sigma", &O::sigma, "σ", "; used by likelihood=linear; the code's weight is σ = 1"),
           {"output", &O::output,
            "returned image: μ after the last Adam step, or the code's x0_pred (μ before that step)",
-           {"mu", "x0_pred"}}};
+           Choice<Out>{{"mu", Out::kMu}, {"x0_pred", Out::kX0Pred}}}};
 }
 
-double weight(const std::string& w, double sigma) {
-  if (w == "linear") return sigma;
-  if (w == "sqrt") return std::sqrt(sigma);
-  if (w == "square") return sigma * sigma;
-  return 1.0;
+double weight(RedDiffOptions::Weighting w, double sigma) {
+  using W = RedDiffOptions::Weighting;
+  switch (w) {
+    case W::kLinear: return sigma;
+    case W::kSqrt: return std::sqrt(sigma);
+    case W::kSquare: return sigma * sigma;
+    case W::kConst: return 1.0;
+  }
+  throw InternalError("red-diff: unknown weighting");
 }
 
 // The RED-diff loop; `mo` (may be null) runs after each Adam step.
@@ -62,10 +71,11 @@ Result red_diff_loop(const SolveContext& ctx, const RedDiffOptions& o, const MoO
 
   // μ₀ = A⁺y | Aᵀy | 0
   torch::Tensor mu;
-  if (o.init == "pinv") {
+  using Init = RedDiffOptions::Init;
+  if (o.init == Init::kPinv) {
     const Spectral sp = spectral_measurement(ctx, 0.0, std::string(solver) + " init=pinv (or use init=adjoint or zeros)");
     mu = sp.svd->V(sp.pinv_y).reshape(shape);
-  } else if (o.init == "adjoint") {
+  } else if (o.init == Init::kAdjoint) {
     require(A.linear(), std::string(solver) + ": init=adjoint needs a linear operator, got " + A.name() +
                             " (use init=zeros)");
     torch::NoGradGuard no_grad;
@@ -96,7 +106,7 @@ Result red_diff_loop(const SolveContext& ctx, const RedDiffOptions& o, const MoO
     }
     // + ∇_μ v ℓ(μ)/m
     g = g + (o.obs_weight / m) * data.grad(mu);
-    if (o.output == "x0_pred") result.estimate = mu.clone();  // the code's x0_pred = μ before the step
+    if (o.output == RedDiffOptions::Output::kX0Pred) result.estimate = mu.clone();  // the code's x0_pred = μ before the step
     adam.step(mu, g);
     if (mo && mo->mo) {
       if (eta == 0) eta = mo_step_size(*mo_data, *mo, mu, ctx.gen);
@@ -105,41 +115,29 @@ Result red_diff_loop(const SolveContext& ctx, const RedDiffOptions& o, const MoO
     require_finite(mu, solver, K - k);
     if (!step_done(ctx, meter, result, K - k, K, "", mu, A)) break;
   }
-  if (o.output == "mu") result.estimate = mu;
+  if (o.output == RedDiffOptions::Output::kMu) result.estimate = mu;
   result.cost = meter.finish(0, data.grads() + (mo_data ? mo_data->grads() : 0));
   return result;
 }
 
 }  // namespace
 
-const OptionTable<RedDiffOptions>& RedDiffOptions::table() {
-  static const OptionTable<RedDiffOptions> t(red_diff_fields<RedDiffOptions>());
-  return t;
-}
+TWEEDIE_SOLVER_TABLE(RedDiffOptions,
+    {"red-diff", {"red-diff:steps=3,init=zeros", "red-diff:steps=3,init=zeros,likelihood=channel,output=x0_pred"},
+     "RED-diff (Mardani et al. 2024): Adam on μ of a variational posterior, denoising regulariser "
+     "w_t (ε̂ − ε) with SNR weighting, t descending a uniform grid"},
+    red_diff_fields<O>())
 
-const OptionTable<RedDiffMoOptions>& RedDiffMoOptions::table() {
-  using O = RedDiffMoOptions;
-  static const OptionTable<O> t(OptionTable<O>::join(red_diff_fields<O>(), MoOptions::fields<O>()),
-                                [](const O& o) { return o.check(); });
-  return t;
-}
+TWEEDIE_SOLVER_TABLE(RedDiffMoOptions,
+    {"red-diff-mo", {"red-diff-mo:steps=3,init=zeros,mo_steps=2"},
+     "RED-diff-MO (seed 002): RED-diff with Measurements Optimization (SGLD on the data term, "
+     "then a denoiser projection) after each Adam step; mo=false is RED-diff"},
+    OptionTable<O>::join(red_diff_fields<O>(), MoOptions::fields<O>()), [](const O& o) { return o.check(); })
 
 Result red_diff(const SolveContext& ctx, const RedDiffOptions& o) { return red_diff_loop(ctx, o, nullptr, "red-diff"); }
 
 Result red_diff_mo(const SolveContext& ctx, const RedDiffMoOptions& o) {
   return red_diff_loop(ctx, o, &o, "red-diff-mo");
-}
-
-void enroll_red_diff(SolverRegistry& r) {
-  enroll<RedDiffOptions>(r, "red-diff",
-                         "RED-diff (Mardani et al. 2024): Adam on μ of a variational posterior, denoising regulariser "
-                         "w_t (ε̂ − ε) with SNR weighting, t descending a uniform grid",
-                         red_diff,
-                         {"red-diff:steps=3,init=zeros", "red-diff:steps=3,init=zeros,likelihood=channel,output=x0_pred"});
-  enroll<RedDiffMoOptions>(r, "red-diff-mo",
-                           "RED-diff-MO (seed 002): RED-diff with Measurements Optimization (SGLD on the data term, "
-                           "then a denoiser projection) after each Adam step; mo=false is RED-diff",
-                           red_diff_mo, {"red-diff-mo:steps=3,init=zeros,mo_steps=2"});
 }
 
 }  // namespace tweedie::solve

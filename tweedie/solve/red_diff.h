@@ -31,24 +31,27 @@ namespace tweedie::solve {
 // form at σ = 1, the code's ‖y − A μ‖²/2.
 struct RedDiffOptions : LikelihoodOptions {
   RedDiffOptions() {
-    likelihood = "linear";
+    likelihood = DataTerm::kLinear;
     sigma = 1;
   }
   int64_t steps = 50;               // S = NFE (exp.num_steps default)
   double lr = 0.1;                  // Adam learning rate (the yaml's; the README example uses 0.5)
   double lambda = 0.25;             // λ, grad_term_weight
   double obs_weight = 1;            // v
-  std::string weighting = "linear"; // ω(σ_t): linear = σ_t | sqrt = √σ_t | square = σ_t² | const = 1
-  std::string init = "pinv";        // μ's start: pinv | adjoint | zeros
-  // returned image: mu = μ after the last Adam step (ours) | x0_pred = the code's return value,
+  enum class Weighting { kLinear, kSqrt, kSquare, kConst };  // ω(σ_t) = σ_t | √σ_t | σ_t² | 1
+  Weighting weighting = Weighting::kLinear;
+  enum class Init { kPinv, kAdjoint, kZeros };  // μ's start: A⁺y | Aᵀy | 0
+  Init init = Init::kPinv;
+  // returned image: kMu = μ after the last Adam step (ours) | kX0Pred = the code's return value,
   // x0_pred = μ + σ_x0 n of the last iteration (σ_x0 = 0), formed before that iteration's Adam step
-  std::string output = "mu";
+  enum class Output { kMu, kX0Pred };
+  Output output = Output::kMu;
 
-  static const OptionTable<RedDiffOptions>& table();
+  static const SolverTable<RedDiffOptions>& table();
 };
 
 struct RedDiffMoOptions : RedDiffOptions, MoOptions {
-  static const OptionTable<RedDiffMoOptions>& table();
+  static const SolverTable<RedDiffMoOptions>& table();
 };
 
 Result red_diff(const SolveContext& ctx, const RedDiffOptions& options);

@@ -6,24 +6,24 @@
 
 namespace tweedie::solve {
 
-const OptionTable<SelfDiffusionOptions>& SelfDiffusionOptions::table() {
-  using O = SelfDiffusionOptions;
-  static const OptionTable<O> t(
-      OptionTable<O>::join(
-          {{"steps", &O::steps, "T noise levels (seed code default 40)", at_least(1)},
-           {"iters", &O::iters, "K Adam steps per level (code default 100; paper's low-level tasks 150)", at_least(1)},
-           {"beta_start", &O::beta_start, "first beta of the increasing linspace schedule"},
-           {"beta_end", &O::beta_end, "last beta (sigma_max = sqrt(1 - prod(1 - beta)))"},
-           {"resample", &O::resample, "fresh noise at every level (false: the seed's w/o-eps ablation)"}},
-          UntrainedNetOptions::fields<O>()),
-      [](const O& o) -> std::string {
-        if (!(o.beta_start > 0 && o.beta_start <= o.beta_end && o.beta_end < 1))
-          return "need 0 < beta_start <= beta_end < 1, got " + show_number(o.beta_start) + " and " +
-                 show_number(o.beta_end) + " (the code's increasing schedule; methods.md §7.6)";
-        return "";
-      });
-  return t;
-}
+TWEEDIE_SOLVER_TABLE(SelfDiffusionOptions,
+    {"self-diffusion", {"self-diffusion:steps=3,iters=2,width=4,depth=2"},
+     "self-diffusion (seed 004): an untrained U-Net fitted to y while its input is re-noised "
+     "on a decreasing schedule; no prior",
+     /*uses_prior=*/false},
+    OptionTable<O>::join(
+        {{"steps", &O::steps, "T noise levels (seed code default 40)", at_least(1)},
+         {"iters", &O::iters, "K Adam steps per level (code default 100; paper's low-level tasks 150)", at_least(1)},
+         {"beta_start", &O::beta_start, "first beta of the increasing linspace schedule"},
+         {"beta_end", &O::beta_end, "last beta (sigma_max = sqrt(1 - prod(1 - beta)))"},
+         {"resample", &O::resample, "fresh noise at every level (false: the seed's w/o-eps ablation)"}},
+        UntrainedNetOptions::fields<O>()),
+    [](const O& o) -> std::string {
+      if (!(o.beta_start > 0 && o.beta_start <= o.beta_end && o.beta_end < 1))
+        return "need 0 < beta_start <= beta_end < 1, got " + show_number(o.beta_start) + " and " +
+               show_number(o.beta_end) + " (the code's increasing schedule; methods.md §7.6)";
+      return "";
+    })
 
 std::vector<double> self_diffusion_sigmas(int64_t T, double beta_start, double beta_end) {
   // β_i = linspace(β_start, β_end, T);  ᾱ_t = ∏_{i≤t} (1 − β_i);  σ_t = √(1 − ᾱ_t);  run t = T−1 … 0
@@ -63,13 +63,6 @@ Result self_diffusion(const SolveContext& ctx, const SelfDiffusionOptions& o) {
     batch.done(fit, x_hat);
   }
   return batch.finish();
-}
-
-void enroll_self_diffusion(SolverRegistry& r) {
-  enroll<SelfDiffusionOptions>(r, "self-diffusion",
-                               "self-diffusion (seed 004): an untrained U-Net fitted to y while its input is re-noised "
-                               "on a decreasing schedule; no prior",
-                               self_diffusion, {"self-diffusion:steps=3,iters=2,width=4,depth=2"}, /*uses_prior=*/false);
 }
 
 }  // namespace tweedie::solve

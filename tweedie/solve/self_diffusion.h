@@ -31,7 +31,7 @@ struct SelfDiffusionOptions : UntrainedNetOptions {
   double beta_end = 2e-2;
   bool resample = true;       // fresh ε at every level (false: the seed's "w/o ε_t" ablation)
 
-  static const OptionTable<SelfDiffusionOptions>& table();
+  static const SolverTable<SelfDiffusionOptions>& table();
 };
 
 // σ of each level in the order they run (idx = 0 … T−1, decreasing).

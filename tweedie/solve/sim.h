@@ -58,4 +58,7 @@ SimStart sim_start(const SolveContext& ctx, const SimOptions& options);
 
 Result sim_solve(const SolveContext& ctx, const SimOptions& options);
 
+// Enrols sim-dmis, sim-dmfis and sim-dms (one options struct, a table per variant; catalogue.cpp).
+void enroll_sim(SolverRegistry& r);
+
 }  // namespace tweedie::solve

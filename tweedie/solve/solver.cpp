@@ -89,44 +89,6 @@ void require_finite(const torch::Tensor& x, const std::string& solver, int64_t s
                      " (diverged: lower the step size / learning rate, or check the problem's scale)");
 }
 
-// One line per solver family; each enrolls its solvers (see the family's .cpp).
-void enroll_diff_onebit(SolverRegistry&);  // diff-onebit
-void enroll_sim(SolverRegistry&);          // sim-dmis, sim-dmfis, sim-dms
-void enroll_dps(SolverRegistry&);          // dps
-void enroll_diffpir(SolverRegistry&);      // diffpir
-void enroll_daps(SolverRegistry&);         // daps
-void enroll_qcs_sgm(SolverRegistry&);      // qcs-sgm
-void enroll_ddrm(SolverRegistry&);         // ddrm (SVD)
-void enroll_ddnm(SolverRegistry&);         // ddnm (SVD; DDNM+)
-void enroll_self_diffusion(SolverRegistry&);  // self-diffusion (no prior)
-void enroll_dip(SolverRegistry&);             // dip (no prior)
-void enroll_red_diff(SolverRegistry&);        // red-diff, red-diff-mo
-void enroll_mo(SolverRegistry&);              // dps-mo
-void enroll_dpnp(SolverRegistry&);            // dpnp
-void enroll_exact(SolverRegistry&);           // exact
-
-SolverRegistry& solver_registry() {
-  static SolverRegistry* registry = [] {
-    auto* r = new SolverRegistry("method");
-    enroll_diff_onebit(*r);
-    enroll_sim(*r);
-    enroll_dps(*r);
-    enroll_diffpir(*r);
-    enroll_daps(*r);
-    enroll_qcs_sgm(*r);
-    enroll_ddrm(*r);
-    enroll_ddnm(*r);
-    enroll_self_diffusion(*r);
-    enroll_dip(*r);
-    enroll_red_diff(*r);
-    enroll_mo(*r);
-    enroll_dpnp(*r);
-    enroll_exact(*r);
-    return r;
-  }();
-  return *registry;
-}
-
 Params resolve_solver(const std::string& name, const std::vector<std::string>& settings) {
   Spec spec{name, {}};
   for (auto& s : settings) {

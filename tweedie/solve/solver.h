@@ -50,8 +50,9 @@ struct Result {
   bool stopped_early = false;
 };
 
-// One outer step as a solver reports it.
-struct Progress {
+// One outer step as a solver reports it (StepReport, not tweedie::Progress: that is the terminal
+// progress bar of core/progress.h).
+struct StepReport {
   int64_t step = 0;       // 1-based outer step
   int64_t num_steps = 0;  // outer steps planned
   int64_t nfe = 0;        // NFE so far
@@ -65,7 +66,7 @@ struct Progress {
   const torch::Tensor* state = nullptr;
 };
 // Return false to stop the solver after this step.
-using Monitor = std::function<bool(const Progress&)>;
+using Monitor = std::function<bool(const StepReport&)>;
 
 // Everything a solver may read. `problem.channel` may be null for link-agnostic solvers
 // (SIM-DMIS must never read it; see contract 2).
@@ -76,7 +77,7 @@ struct SolveContext {
   torch::Generator& gen;                  // all randomness
   Monitor monitor;                        // may be empty
   // Calls the monitor (if any); false means stop.
-  bool report(const Progress& p) const { return !monitor || monitor(p); }
+  bool report(const StepReport& p) const { return !monitor || monitor(p); }
 };
 
 // Measures a solve: wall time and its activities, the prior's NFE and the peak resident set
@@ -154,20 +155,57 @@ SolverRegistry& solver_registry();
 // Parses "name" plus key=value settings (from --set) into validated Params of that solver.
 Params resolve_solver(const std::string& name, const std::vector<std::string>& settings);
 
-// Enrols `run` under `name`: its options struct O declares every field once (O::table(),
-// core/options.h), which yields the registry's parameters, the parsing of settings and the
-// resolved options of reports. `examples` are specs the shared solver tests run.
-//
-//   enroll<DpsOptions>(r, "dps", "DPS (Chung et al. 2023): ...", dps, {"dps:steps=3"});
-// uses_prior and reference as in SolverEntryFns.
+// What the registry shows of a solver: its name, the small specs the shared solver tests run, a
+// one-line help (the paper first), and SolverEntryFns' two flags.
+struct SolverCard {
+  std::string name;
+  std::vector<std::string> examples;
+  std::string help;
+  bool uses_prior = true;
+  bool reference = false;
+};
+
+// A solver's options table (core/options.h) with its card: the one declaration that yields the
+// registry entry, the parsing of settings and the resolved options of reports.
 template <class O>
-void enroll(SolverRegistry& r, std::string name, std::string help, Result (*run)(const SolveContext&, const O&),
-            std::vector<std::string> examples, bool uses_prior = true, bool reference = false) {
-  const auto& t = O::table();
+class SolverTable : public OptionTable<O> {
+ public:
+  using Field = typename OptionTable<O>::Field;
+  using Rule = typename OptionTable<O>::Rule;
+  SolverTable(SolverCard c, std::vector<Field> fields, Rule rule = {})
+      : OptionTable<O>(std::move(fields), std::move(rule)), card(std::move(c)) {}
+  SolverCard card;
+};
+
+// Defines `const SolverTable<X>& X::table()` (declared in X) from (card, fields[, rule]), with `O`
+// naming X inside; a macro, as gtest's TEST, because the alternative is the same five lines of
+// function, alias, static and return in every solver file:
+//
+//   TWEEDIE_SOLVER_TABLE(DpsOptions,
+//       {"dps", {"dps:steps=3"}, "DPS (Chung et al. 2023): ..."},
+//       {{"steps", &O::steps, "DDPM steps = NFE", at_least(1)},
+//        {"zeta", &O::zeta, "step ζ", non_negative()}})
+#define TWEEDIE_SOLVER_TABLE(X, ...)                              \
+  const ::tweedie::solve::SolverTable<X>& X::table() {            \
+    using O = X;                                                  \
+    static const ::tweedie::solve::SolverTable<O> t(__VA_ARGS__); \
+    return t;                                                     \
+  }
+
+// Enrols solvers whose options declare a SolverTable (O::table()), in order: enroll(registry,
+// dps, diffpir). The catalogue (catalogue.cpp) lists every built-in solver this way.
+template <class O>
+void enroll(SolverRegistry& r, Result (*run)(const SolveContext&, const O&)) {
+  const SolverTable<O>& t = O::table();
   SolverEntryFns fns([&t, run](const Params& p, const SolveContext& ctx) { return run(ctx, t.parse(p)); },
-                     [&t](const Params& p) { return t.to_json(t.parse(p)); }, uses_prior);
-  fns.reference = reference;
-  r.add({std::move(name), std::move(help), t.params(), std::move(fns), std::move(examples)});
+                     [&t](const Params& p) { return t.to_json(t.parse(p)); }, t.card.uses_prior);
+  fns.reference = t.card.reference;
+  r.add({t.card.name, t.card.help, t.params(), std::move(fns), t.card.examples});
+}
+template <class O, class... More>
+void enroll(SolverRegistry& r, Result (*run)(const SolveContext&, const O&), More... more) {
+  enroll(r, run);
+  enroll(r, more...);
 }
 
 }  // namespace tweedie::solve

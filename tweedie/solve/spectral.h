@@ -16,6 +16,13 @@
 
 namespace tweedie::solve {
 
+// Where DDRM's and DDNM+'s noise comes from (the `draws` option): kTweedie = one z per spectral coordinate and step;
+// kAuthors = the official code's draws (the same law), to replay noise recorded from it.
+enum class NoiseDraws { kTweedie, kAuthors };
+inline Choice<NoiseDraws> draws_words() {
+  return {{"tweedie", NoiseDraws::kTweedie}, {"authors", NoiseDraws::kAuthors}};
+}
+
 struct Spectral {
   static constexpr double kRelativeCutoff = 1e-3;  // s_i ≤ cutoff · max s counts as 0
   std::shared_ptr<const op::SvdView> svd;
