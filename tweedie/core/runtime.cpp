@@ -51,24 +51,34 @@ int usable_cpus() {
   return n;
 }
 
+namespace {
+// OpenBLAS's pool size, where the process has OpenBLAS (found at run time: LibTorch may link
+// another BLAS); false without it.
+bool set_blas_threads(int n) {
+  static const auto set = openblas_symbol<void (*)(int)>("openblas_set_num_threads");
+  if (set) set(n);
+  return set != nullptr;
+}
+}  // namespace
+
 int set_threads(int n) {
   if (n <= 0) n = usable_cpus();
   at::set_num_threads(n);
-  if (auto set = openblas_symbol<void (*)(int)>("openblas_set_num_threads")) set(n);
+  set_blas_threads(n);
   return at::get_num_threads();
 }
 
 int blas_threads() {
-  auto get = openblas_symbol<int (*)()>("openblas_get_num_threads");
+  static const auto get = openblas_symbol<int (*)()>("openblas_get_num_threads");
   return get ? get() : -1;
 }
 
 BlasThreads::BlasThreads(int n) : saved_(blas_threads()) {
-  if (auto set = openblas_symbol<void (*)(int)>("openblas_set_num_threads"); set && saved_ > 0) set(n);
+  if (saved_ > 0) set_blas_threads(n);
 }
 
 BlasThreads::~BlasThreads() {
-  if (auto set = openblas_symbol<void (*)(int)>("openblas_set_num_threads"); set && saved_ > 0) set(saved_);
+  if (saved_ > 0) set_blas_threads(saved_);
 }
 
 bool keep_freed_memory() {
