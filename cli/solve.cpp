@@ -45,7 +45,8 @@ class SolveCommand : public Command {
     app.add_option("--channel", channel_, "Inline problem: channel spec");
     app.add_option("--method", method_, "Solver (see --list)");
     app.add_option("--set", settings_, "Solver option KEY=VALUE (repeatable; see --list)");
-    app.add_option("--prior", model_, "Prior weights (.safetensors or .pt), or gmm:FILE for a Gaussian-mixture prior");
+    app.add_option("--prior", model_, "Prior weights (.safetensors or .pt), gmm:FILE for a Gaussian-mixture prior, or a prior by name "
+                   "(NAME:KEY=VALUE; built in: gaussian:var=0.25)");
     app.add_option("--arch", arch_, "Prior architecture JSON (default: beside the weights, or embedded)");
     app.add_option("--truth", truth_, "Ground truth for metrics (default: the problem's x.npy, if any)");
     app.add_option("--classifier", classifier_,

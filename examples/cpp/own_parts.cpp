@@ -12,12 +12,16 @@
 //   absgauss:m=256  a nonlinear one, |G x| with a seeded Gaussian G (phase retrieval): its Jacobians
 //                   come from autograd, so DPS, DAPS, RED-diff, DPnP and the MO methods run on it;
 //   laplace:b=0.05  a channel, y = z + Laplace(b) noise;
-//   landweber       a solver without a prior: x ← x − τ/‖A‖² · Aᵀ(A x − y), its options declared once.
+//   landweber       a solver without a prior: x ← x − τ/‖A‖² · Aᵀ(A x − y), its options declared once;
+//   meangauss:m=0.1 a prior by name, x0 ~ N(m, v I) with its exact ε: `--prior meangauss:m=0.1`,
+//                   a config's "prior", or Python's load_prior take it where they take a file.
 // Built from an installed tweedie (find_package) and run by tests/install/test_install.py.
 #include <tweedie/channel/channel.h>
 #include <tweedie/core/error.h>
 #include <tweedie/core/options.h>
 #include <tweedie/core/runtime.h>
+#include <tweedie/diffusion/gaussian_prior.h>
+#include <tweedie/diffusion/prior.h>
 #include <tweedie/op/registry.h>
 #include <tweedie/op/resize.h>
 #include <tweedie/op/svd.h>
@@ -171,6 +175,22 @@ extern "C" void tweedie_plugin_register() {
                                      return std::make_shared<Laplace>(b);
                                    },
                                    {"laplace:b=0.05"}});
+  diffusion::prior_registry().add(
+      {"meangauss", "x0 ~ N(m, v I), exact ε (examples/cpp/own_parts.cpp)",
+       {{"m", "0", "mean of each pixel"}, {"v", "0.25", "variance of each pixel"}},
+       [](const Params& p, torch::Device) {
+         const double m = p.real("m"), v = p.real("v");
+         if (!(v > 0)) throw InputError("meangauss: v must be positive");
+         diffusion::Prior prior;
+         prior.shape = {1, 32, 32};
+         prior.base = diffusion::make_schedule("linear", 1000);
+         prior.denoiser = std::make_shared<diffusion::EpsDenoiser>(
+             diffusion::gaussian_eps_model(prior.base, torch::full({1, 32, 32}, m), torch::full({1, 32, 32}, v)),
+             prior.base);
+         prior.about = {{"m", m}, {"v", v}};
+         return prior;
+       },
+       {"meangauss:m=0.1"}});
   // the options table gives the registry entry, the parameters, their parsing and the report
   solve::enroll(solve::solver_registry(), landweber);
 }

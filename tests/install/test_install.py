@@ -198,10 +198,10 @@ class InstalledPackage(unittest.TestCase):
         tweedie = self.p("bin", "tweedie")
         env = dict(self.env, TWEEDIE_PLUGINS=plugin)
 
-        def solve(name, op, channel, method, *sets):
+        def solve(name, op, channel, method, *sets, prior=None):
             out = os.path.join(self.tmp, "plugin-" + name)
             args = [tweedie, "solve", "--input", "fashion-mnist:test:0-1", "--op", op, "--channel", channel,
-                    "--method", method, "--threads", "2", "--quiet", "-o", out]
+                    "--method", method, "--threads", "2", "--quiet", "-o", out] + (["--prior", prior] if prior else [])
             for kv in sets:
                 args += ["--set", kv]
             sh(args, cwd=self.elsewhere, env=env)
@@ -221,6 +221,14 @@ class InstalledPackage(unittest.TestCase):
         self.assertEqual(report["cost"]["nfe"], 5)
         report, _ = solve("landweber", "box2s", "gaussian:sigma=0.05", "landweber", "steps=30")
         self.assertGreater(report["metrics"]["mean"]["psnr"], 15.0)  # a 2x2 average is mostly invertible
+        # a prior by name: the plugin's N(m, v I) at m = 0 is the built-in gaussian prior, bit for bit
+        report, est_plugin_prior = solve("dps-meangauss", "sr-avg:factor=2", "gaussian:sigma=0.05", "dps", "steps=5",
+                                         prior="meangauss:m=0,v=0.25")
+        self.assertEqual(report["prior"]["path"], "meangauss:m=0,v=0.25")
+        self.assertEqual(report["cost"]["nfe"], 5)
+        _, est_builtin_prior = solve("dps-gaussian", "sr-avg:factor=2", "gaussian:sigma=0.05", "dps", "steps=5",
+                                     prior="gaussian:var=0.25")
+        self.assertEqual(est_plugin_prior, est_builtin_prior)
         # an experiment config names them as built-in parts
         config = os.path.join(self.tmp, "plugin-experiment.json")
         with open(config, "w") as f:
@@ -237,9 +245,10 @@ class InstalledPackage(unittest.TestCase):
                 "x = tweedie.load_images('fashion-mnist:test:0-1'); "
                 "r = tweedie.solve('landweber', tweedie.Problem('box2s', shape=(1, 32, 32)), "
                 "tweedie.Problem('box2s', shape=(1, 32, 32)).simulate(x), steps=3); "
-                "print(p.y_shape, r.steps, 'landweber' in tweedie.solvers(), len(tweedie.plugins()))")
+                "print(p.y_shape, r.steps, 'landweber' in tweedie.solvers(), len(tweedie.plugins()), "
+                "tweedie.load_prior('meangauss:m=0.1').shape)")
         r = sh([PY, "-c", code], cwd=self.elsewhere, env=pyenv)
-        self.assertEqual(r.stdout.strip(), "(64,) 3 True 1")
+        self.assertEqual(r.stdout.strip(), "(64,) 3 True 1 (1, 32, 32)")
         del pyenv["TWEEDIE_PLUGINS"]
         r = sh([PY, "-c", f"import tweedie; tweedie.load_plugin({plugin!r}); tweedie.load_plugin({plugin!r}); "
                           "print(tweedie.Problem('box2s', shape=(1, 32, 32)).y_shape)"], cwd=self.elsewhere, env=pyenv)

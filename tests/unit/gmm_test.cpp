@@ -186,5 +186,30 @@ TEST(GmmPrior, FileRoundTripAndBadFiles) {
   EXPECT_EQ(prior.describe().at("components"), 3);
 }
 
+// A prior by name: load_prior("gaussian:...") builds the registry's entry, whose denoiser is the
+// exact one of N(0, var I) (D = v/(v + σ²) x̃), reports its spec and shape, and refuses bad settings
+// and an architecture file in one line.
+TEST(PriorRegistry, AGaussianPriorByNameIsTheExactDenoiser) {
+  const Prior p = load_prior("gaussian:var=0.5,channels=2,size=4");
+  EXPECT_EQ(p.path, "gaussian:var=0.5,channels=2,size=4");
+  EXPECT_EQ(p.item_shape(), (std::vector<int64_t>{2, 4, 4}));
+  EXPECT_EQ(p.describe().at("kind"), "by name");
+  auto x = torch::randn({3, 2, 4, 4}, torch::kFloat64);
+  for (double sigma : {0.1, 1.0, 10.0}) {
+    const auto d = p.denoiser->denoise(x, sigma).to(torch::kFloat64);
+    const auto want = (0.5 / (0.5 + sigma * sigma)) * x;
+    EXPECT_LT((d - want).abs().max().item<double>(), 1e-4 * (1 + want.abs().max().item<double>())) << sigma;
+  }
+  EXPECT_THROW(load_prior("gaussian:var=-1"), InputError);
+  EXPECT_THROW(load_prior("gaussian:mean=1"), InputError);  // unknown setting
+  EXPECT_THROW(load_prior("gaussian", torch::kCPU, "model.json"), InputError);
+  try {
+    load_prior("gaussian:var=0");
+    ADD_FAILURE() << "var=0 was accepted";
+  } catch (const InputError& e) {
+    EXPECT_EQ(std::string(e.what()), "prior gaussian: var must be positive, got 0");
+  }
+}
+
 }  // namespace
 }  // namespace tweedie::diffusion

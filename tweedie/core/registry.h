@@ -89,6 +89,8 @@ class Registry {
     entries_.push_back(std::make_unique<Entry>(std::move(e)));
   }
 
+  bool has(const std::string& name) const { return index_.count(name) > 0; }
+
   const Entry& find(const std::string& name) const {
     auto it = index_.find(name);
     if (it == index_.end()) throw InputError("unknown " + kind_ + " '" + name + "' (known: " + names() + ")");

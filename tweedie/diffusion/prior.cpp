@@ -6,6 +6,7 @@
 #include "tweedie/core/error.h"
 #include "tweedie/core/fs.h"
 #include "tweedie/core/json_input.h"
+#include "tweedie/diffusion/gaussian_prior.h"
 #include "tweedie/io/safetensors.h"
 #include "tweedie/io/tensors.h"
 
@@ -59,7 +60,44 @@ DiffusionConfig find_diffusion_config(const std::string& weights, const std::str
 
 }  // namespace
 
+PriorRegistry& prior_registry() {
+  static PriorRegistry* registry = [] {
+    auto* r = new PriorRegistry("prior");
+    r->add({"gaussian", "x0 ~ N(0, var I) with its exact ε on the linear 1000-step schedule (a control, no network)",
+            {{"var", "0.25", "variance of each pixel"},
+             {"channels", "1", "C of an item [C, size, size]"},
+             {"size", "32", "H = W of an item"}},
+            [](const Params& p, torch::Device) {
+              const double var = p.real("var");
+              const int64_t c = p.integer("channels"), n = p.integer("size");
+              if (!(var > 0)) p.fail("var must be positive, got " + show_number(var));
+              if (c < 1 || n < 1 || c * n * n > (int64_t(1) << 26))
+                p.fail("channels and size must be positive, with channels·size² at most 2^26");
+              Prior prior;
+              prior.shape = {c, n, n};
+              prior.base = make_schedule(prior.diffusion.schedule, prior.diffusion.steps);
+              prior.denoiser = std::make_shared<EpsDenoiser>(
+                  gaussian_eps_model(prior.base, torch::zeros({c, n, n}), torch::full({c, n, n}, var)), prior.base);
+              prior.about = {{"kind", "gaussian (exact score)"}, {"var", var}};
+              return prior;
+            },
+            {"gaussian:var=0.25,channels=1,size=8"}});
+    return r;
+  }();
+  return *registry;
+}
+
 Prior load_prior(const std::string& path, torch::Device device, const std::string& config_path) {
+  const std::string name = path.substr(0, path.find(':'));
+  if (prior_registry().has(name)) {
+    require(config_path.empty(), "prior " + name + ": a prior by name takes no architecture file");
+    const auto& entry = prior_registry().find(name);
+    Prior p = entry.make(prior_registry().resolve(parse_spec(path, "--prior")), device);
+    if (!p.denoiser || p.shape.empty() || p.net || p.gmm)
+      throw InternalError("prior " + name + ": its factory must set denoiser and shape (and no net or mixture)");
+    p.path = path;
+    return p;
+  }
   Prior p;
   const std::string prefix = kGmmPrefix;
   if (path.rfind(prefix, 0) == 0) {
@@ -95,6 +133,7 @@ Prior load_prior(const std::string& path, torch::Device device, const std::strin
 
 std::vector<int64_t> Prior::item_shape() const {
   if (gmm) return gmm->item_shape;
+  if (!net) return shape;
   const auto& c = net->config();
   return {c.in_channels, c.image_size, c.image_size};
 }
@@ -118,6 +157,10 @@ std::string Prior::item_text() const {
 }
 
 nlohmann::json Prior::describe() const {
+  if (!net && !gmm) {
+    return {{"path", path}, {"kind", "by name"}, {"item_shape", shape}, {"diffusion", diffusion.to_json()},
+            {"about", about}};
+  }
   if (gmm) {
     return {{"path", path},
             {"sha256", sha256},

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tweedie/core/registry.h"
 #include "tweedie/diffusion/denoiser.h"
 #include "tweedie/diffusion/gmm_prior.h"
 #include "tweedie/diffusion/schedule.h"
@@ -29,8 +30,10 @@ struct DiffusionConfig {
 };
 
 struct Prior {
-  UNet net{nullptr};                     // the ε-network; null for a GMM prior
+  UNet net{nullptr};                     // the ε-network; null for a GMM or a registered prior
   std::shared_ptr<const GaussianMixture> gmm;  // the mixture of a "gmm:" prior
+  std::vector<int64_t> shape;            // a registered prior's item shape (net and gmm null)
+  nlohmann::json about;                  // a registered prior's description for reports
   DiffusionConfig diffusion;
   Schedule base;                         // the training schedule (identity timestep map)
   std::shared_ptr<EpsDenoiser> denoiser;  // ε-adapter over `net`; learned_range if learn_sigma
@@ -44,10 +47,19 @@ struct Prior {
   void require_items(const std::vector<int64_t>& shape, const std::string& owner, const std::string& other) const;
 };
 
+// Priors by name: an entry (built in, or enrolled by a plugin: core/plugin.h, docs/extending.md)
+// builds a Prior from its settings, and every place that takes a prior path (the CLI's --prior,
+// experiment configs, Python's load_prior) takes NAME[:KEY=VALUE,...] instead. The factory fills
+// denoiser, base, diffusion, shape and about; load_prior sets path to the spec. Built in:
+// "gaussian", x0 ~ N(0, var I) with its exact ε (a control with no network).
+using PriorFactory = std::function<Prior(const Params&, torch::Device)>;
+using PriorRegistry = Registry<PriorFactory>;
+PriorRegistry& prior_registry();
+
 // The prefix that names a Gaussian-mixture prior file: "gmm:models/fmnist-gmm/gmm.safetensors".
 inline constexpr const char* kGmmPrefix = "gmm:";
 
-// Loads a prior from .safetensors or .pt weights (architecture: `config_path`, the JSON beside
+// Loads a prior by name (prior_registry: "NAME[:KEY=VALUE,...]"), or from .safetensors or .pt weights (architecture: `config_path`, the JSON beside
 // the weights, or the safetensors metadata), moves it to `device` and sets eval mode. A path
 // "gmm:FILE" loads a Gaussian-mixture prior (linear β, 1000 steps; it evaluates on the CPU in
 // float64 and returns tensors on the caller's device). A relative path that does not exist from
