@@ -347,7 +347,7 @@ TEST(Denoiser, LearnSigmaSplitAndLearnedRangeVariance) {
   const EpsDenoiser model(net, base, {VarianceType::kLearnedRange});
   const auto x = torch::randn({2, 3, 4, 4});
   const auto idx = torch::tensor({0, 42}, torch::kInt64);
-  const auto mv = model.p_mean_variance(s, x, idx, {false, {}});
+  const auto mv = model.p_mean_variance(s, x, idx, PredictOptions{false});
   EXPECT_TRUE(torch::equal(mv.eps, 0.5 * x));
   for (int64_t b = 0; b < 2; ++b) {
     const int64_t k = idx[b].item<int64_t>();
@@ -381,7 +381,7 @@ TEST(Ddim, EtaZeroStepIsAnEulerStepInTheVeScaling) {
   for (int64_t k : {1, 17, 49}) {
     const auto idx = index_tensor(k, 6);
     const auto x = q_sample(s, p.sample(6, gen), idx, torch::randn({6, 1, 8, 8}, gen));
-    const auto step = ddim_step(model, s, x, k, 0.0, torch::zeros_like(x), {false, {}});
+    const auto step = ddim_step(model, s, x, k, 0.0, torch::zeros_like(x), PredictOptions{false});
     const double ab = s.alphas_cumprod[k], abp = s.alphas_cumprod_prev[k];
     const double sig = std::sqrt((1 - ab) / ab), sig_prev = std::sqrt((1 - abp) / abp);
     const auto xt = x.to(torch::kFloat64) / std::sqrt(ab);
@@ -425,8 +425,8 @@ TEST(Ddim, StepArithmeticReproducesReferenceTrajectories) {
       };
       const EpsDenoiser model(net, base);
       const auto got =
-          reverse ? ddim_reverse_step(model, s, x_f, k, {false, {}}).x
-                  : ddim_step(model, s, x_f, k, 0.0, torch::zeros_like(x_f), {false, {}}).x;
+          reverse ? ddim_reverse_step(model, s, x_f, k, PredictOptions{false}).x
+                  : ddim_step(model, s, x_f, k, 0.0, torch::zeros_like(x_f), PredictOptions{false}).x;
       const double scale = want.abs().max().item<double>();
       worst = std::max(worst, (got.to(torch::kFloat64) - want).abs().max().item<double>() / scale);
     }

@@ -196,7 +196,6 @@ MeanVariance EpsDenoiser::p_mean_variance(const Schedule& s, const torch::Tensor
     mv.variance = extract(table, index, x_t.dim(), x_t.scalar_type(), x_t.device()).expand_as(x_t);
   }
   auto x0 = predict_x0_from_eps(s, x_t, index, out.eps);  // x̂0 = √(1/ᾱ) x_t − √(1/ᾱ−1) ε
-  if (options.denoised_fn) x0 = options.denoised_fn(x0, index);
   if (options.clip_denoised) x0 = x0.clamp(-1, 1);
   mv.pred_x0 = x0;
   mv.mean = q_posterior_mean(s, x0, x_t, index);  // μ̃ = coef1 x̂0 + coef2 x_t

@@ -38,10 +38,6 @@ namespace tweedie::diffusion {
 using EpsModel =
     std::function<torch::Tensor(const torch::Tensor& x_t, const torch::Tensor& t_model)>;
 
-// Applied to x̂0 before clipping (guided-diffusion `denoised_fn`); index is the [B] step index.
-using DenoisedFn =
-    std::function<torch::Tensor(const torch::Tensor& pred_x0, const torch::Tensor& index)>;
-
 // ---- the contract ---------------------------------------------------------------------------
 
 class Denoiser {
@@ -124,13 +120,12 @@ struct MeanVariance {
   torch::Tensor mean;          // μ̃(x_t, x̂0)
   torch::Tensor variance;      // σ² of p(x_{t−1} | x_t)
   torch::Tensor log_variance;  // log σ²
-  torch::Tensor pred_x0;       // x̂0 after denoised_fn and clipping
+  torch::Tensor pred_x0;       // x̂0 after clipping
   torch::Tensor eps;           // ε_θ as the network gave it
 };
 
 struct PredictOptions {
   bool clip_denoised = true;  // clamp x̂0 to [−1, 1] (guided-diffusion's default; DPS config)
-  DenoisedFn denoised_fn;     // optional, applied before clipping
 };
 
 class EpsDenoiser final : public Denoiser {
@@ -146,7 +141,8 @@ class EpsDenoiser final : public Denoiser {
   // Tweedie x̂0 = (x_t − √(1−ᾱ) ε)/√ᾱ, optionally clamped to [−1, 1].
   torch::Tensor pred_x0(const Schedule& s, const torch::Tensor& x_t, const torch::Tensor& index,
                         bool clip_denoised) const;
-  // guided-diffusion p_mean_variance (ε-prediction): x̂0 → denoised_fn → clip → μ̃, σ².
+  // guided-diffusion p_mean_variance (ε-prediction): x̂0 → clip → μ̃, σ² (guided-diffusion's
+  // denoised_fn hook is left out: no method here uses it).
   MeanVariance p_mean_variance(const Schedule& s, const torch::Tensor& x_t,
                                const torch::Tensor& index,
                                const PredictOptions& options = {}) const;

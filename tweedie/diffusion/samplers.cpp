@@ -67,14 +67,12 @@ SamplerResult descend(const EpsDenoiser& model, const Schedule& s, torch::Tensor
 
 nlohmann::json DdpmOptions::to_json() const {
   return {{"clip_denoised", clip_denoised},
-          {"denoised_fn", static_cast<bool>(denoised_fn)},
           {"start_index", start_index}};
 }
 
 nlohmann::json DdimOptions::to_json() const {
   return {{"eta", eta},
           {"clip_denoised", clip_denoised},
-          {"denoised_fn", static_cast<bool>(denoised_fn)},
           {"start_index", start_index}};
 }
 
@@ -82,8 +80,7 @@ nlohmann::json DdimInversionOptions::to_json() const {
   return {{"start_index", start_index},
           {"target_index", target_index},
           {"reference_loop", reference_loop},
-          {"clip_denoised", clip_denoised},
-          {"denoised_fn", static_cast<bool>(denoised_fn)}};
+          {"clip_denoised", clip_denoised}};
 }
 
 // ---- DDPM -----------------------------------------------------------------------------------
@@ -100,7 +97,7 @@ SamplerResult ddpm_sample(const EpsDenoiser& model, const Schedule& s, const tor
                           const DdpmOptions& options, torch::Generator& gen,
                           const StepMonitor& monitor) {
   const int64_t start = resolve_start(options.start_index, s, "ddpm_sample");
-  const PredictOptions predict{options.clip_denoised, options.denoised_fn};
+  const PredictOptions predict{options.clip_denoised};
   return descend(model, s, x, start, gen, monitor,
                  [&](const torch::Tensor& xk, int64_t k, const torch::Tensor& z) {
                    return ddpm_step(model, s, xk, k, z, predict);
@@ -132,7 +129,7 @@ SamplerResult ddim_sample(const EpsDenoiser& model, const Schedule& s, const tor
                           const StepMonitor& monitor) {
   require(options.eta >= 0.0, "ddim_sample: eta must be >= 0, got " + std::to_string(options.eta));
   const int64_t start = resolve_start(options.start_index, s, "ddim_sample");
-  const PredictOptions predict{options.clip_denoised, options.denoised_fn};
+  const PredictOptions predict{options.clip_denoised};
   return descend(model, s, x, start, gen, monitor,
                  [&](const torch::Tensor& xk, int64_t k, const torch::Tensor& z) {
                    return ddim_step(model, s, xk, k, options.eta, z, predict);
@@ -162,7 +159,7 @@ SamplerResult ddim_invert(const EpsDenoiser& model, const Schedule& s, const tor
           "ddim_invert: need 0 <= start_index <= target_index < " + std::to_string(n) + ", got " +
               std::to_string(start) + " and " + std::to_string(options.target_index));
   torch::NoGradGuard no_grad;
-  const PredictOptions predict{options.clip_denoised, options.denoised_fn};
+  const PredictOptions predict{options.clip_denoised};
   SamplerResult result;
   result.x = x;
   const int64_t nfe0 = model.nfe();

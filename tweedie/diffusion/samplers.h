@@ -29,7 +29,7 @@ struct StepInfo {
   int64_t index = 0;             // respaced index k of the model evaluation
   int64_t model_t = 0;           // base timestep the network saw (timestep_map[k])
   const torch::Tensor& x;        // state after the step
-  const torch::Tensor& pred_x0;  // x̂0 used in the step (after denoised_fn and clipping)
+  const torch::Tensor& pred_x0;  // x̂0 used in the step (after clipping)
 };
 // Return false to stop early.
 using StepMonitor = std::function<bool(const StepInfo&)>;
@@ -51,7 +51,6 @@ struct StepOutput {
 
 struct DdpmOptions {
   bool clip_denoised = true;  // guided-diffusion p_sample_loop default; DPS clip_denoised: True
-  DenoisedFn denoised_fn;     // optional, applied to x̂0 before clipping
   int64_t start_index = -1;   // x is at this respaced index; −1 = the last (x_T ~ N(0, I))
   nlohmann::json to_json() const;
 };
@@ -71,7 +70,6 @@ SamplerResult ddpm_sample(const EpsDenoiser& model, const Schedule& s, const tor
 struct DdimOptions {
   double eta = 0.0;           // DDIM eq. 16 η: 0 = deterministic DDIM, 1 = DDPM-like
   bool clip_denoised = true;  // guided-diffusion ddim_sample_loop default
-  DenoisedFn denoised_fn;     // optional, applied to x̂0 before clipping
   int64_t start_index = -1;   // x is at this respaced index; −1 = the last
   nlohmann::json to_json() const;
 };
@@ -101,7 +99,6 @@ struct DdimInversionOptions {
   bool reference_loop = false;
   // methods.md §1.5: no clipping keeps the map invertible (ddim_reverse_sample defaults to True).
   bool clip_denoised = false;
-  DenoisedFn denoised_fn;
   nlohmann::json to_json() const;
 };
 

@@ -48,7 +48,7 @@ Result dps(const SolveContext& ctx, const DpsOptions& o) {
   const int64_t K = s.size();
   const auto device = ctx.y.device();
   const op::Shape shape = op::with_batch(ctx.y.size(0), lik.op->in_shape());
-  const diffusion::PredictOptions predict{o.clip_denoised, {}};
+  const diffusion::PredictOptions predict{o.clip_denoised};
   CostMeter meter(prior);
   Result result;
   int64_t grads = 0;
