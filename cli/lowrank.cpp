@@ -167,6 +167,7 @@ class LowRankCommand : public Command {
     return [&bar](const IterationStats& s) {
       double shown = std::isnan(s.error) ? s.residual : s.error;
       bar.update(s.iteration, (std::isnan(s.error) ? "residual " : "error ") + fmt("%.3e", shown));
+      return true;
     };
   }
 

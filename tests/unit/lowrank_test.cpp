@@ -405,10 +405,19 @@ TEST(LowRankStop, DivergenceAndMonitor) {
   o.eta = 50;  // far beyond stability
   int64_t seen = 0;
   auto gen = make_generator(2);
-  auto res = solve_matrix(p, o, gen, [&](const IterationStats& s) { EXPECT_EQ(s.iteration, seen++); });
+  auto res = solve_matrix(p, o, gen, [&](const IterationStats& s) {
+    EXPECT_EQ(s.iteration, seen++);
+    return true;
+  });
   EXPECT_EQ(res.stop, "diverged");
   EXPECT_EQ(seen, static_cast<int64_t>(res.history.size()));
   EXPECT_LT(res.iterations, 200);
+  // a monitor that returns false stops the run after that row, as a solver's does
+  o.eta = 0.5;
+  auto gen2 = make_generator(2);
+  auto stopped = solve_matrix(p, o, gen2, [](const IterationStats& s) { return s.iteration < 3; });
+  EXPECT_EQ(stopped.stop, "stopped");
+  EXPECT_EQ(stopped.history.size(), 4u);
 }
 
 TEST(LowRankPlot, SvgHasOneLinePerSeriesAndEscapesLabels) {

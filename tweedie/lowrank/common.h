@@ -56,8 +56,9 @@ struct IterationStats {
   double seconds = 0;     // wall time since the solver started, initialisation included
 };
 
-// Receives every row as it is produced (progress lines, live plots). Never prints by itself.
-using Monitor = std::function<void(const IterationStats&)>;
+// Receives every row as it is produced (progress lines, live plots) and returns false to stop the
+// run after it (stop reason "stopped"), as a solver's monitor does (solve/solver.h). Never prints.
+using Monitor = std::function<bool(const IterationStats&)>;
 
 struct StopOptions {
   int64_t max_iterations = 1000;  // MS.m / MC.m / RPCA.m: T = 1000
@@ -98,8 +99,10 @@ auto solve_timed(InitFn init, RunFn run) {
 inline std::string record(std::vector<IterationStats>& history, const IterationStats& s, const Monitor& monitor,
                           const StopOptions& o) {
   history.push_back(s);
-  if (monitor) monitor(s);
-  return stop_reason(s, o);
+  const std::string why = stop_reason(s, o);
+  if (why.empty() && monitor && !monitor(s)) return "stopped";
+  if (!why.empty() && monitor) monitor(s);
+  return why;
 }
 
 inline void validate(const StopOptions& o) {
