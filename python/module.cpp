@@ -718,12 +718,10 @@ void register_errors(py::module_& m) {
   });
 }
 
-}  // namespace
-}  // namespace tweedie::python
+// ---- the module, one function per part ------------------------------------------------------
 
-PYBIND11_MODULE(_core, m) {
-  using namespace tweedie;
-  using namespace tweedie::python;
+// The module: version, data directory, errors, plugins, Ctrl-C.
+void bind_module(py::module_& m) {
   m.doc() = "tweedie: diffusion-prior solvers for inverse problems, on torch tensors (docs/python.md).";
   m.attr("__version__") = TWEEDIE_VERSION;
   // The shipped prior as found now (core/data_dir.h): an absolute path wherever the data directory is.
@@ -749,7 +747,10 @@ PYBIND11_MODULE(_core, m) {
     py::gil_scoped_acquire gil;
     check();
   });
+}
 
+// Tweedie.Prior, load_prior and the prior cache.
+void bind_priors(py::module_& m) {
   py::class_<PyPrior>(m, "Prior", R"(A diffusion prior: the denoiser D(x, sigma) ~ E[x0 | x] in the variance-exploding
 scaling x = x0 + sigma n, and the eps-network on its discrete schedule.
 
@@ -807,7 +808,10 @@ the named beta schedule. load_prior() loads a trained one.)")
         "Loads a diffusion prior: .safetensors or .pt weights (architecture from `config`, the JSON beside "
         "the weights, or the safetensors metadata), or 'gmm:FILE' for the exact-score Gaussian mixture. "
         "Default: the shipped Fashion-MNIST prior.");
+}
 
+// Tweedie.Problem (operators and channels, built in or your own) and load_problem.
+void bind_problems(py::module_& m) {
   py::class_<PyProblem>(m, "Problem", py::is_final(), R"(A measurement problem: an operator A and a channel p(y | A x).
 
 Problem(op, channel="gaussian:sigma=0.05", *, shape, seed=0): op a spec as for `tweedie simulate`
@@ -868,7 +872,10 @@ CLI. Problem cannot be subclassed: give your forward model as a tweedie.Operator
         return py::make_tuple(PyProblem{lp.problem}, lp.y);
       },
       py::arg("path"), "Reads a problem directory written by `tweedie simulate` (or its problem.json): (Problem, y).");
+}
 
+// Solve(), its result, and the registries (solvers, operators, channels).
+void bind_solvers(py::module_& m) {
   py::class_<SolveOutput>(m, "SolveResult", "What solve() returns; unpacks as (estimate, cost).")
       .def_readonly("estimate", &SolveOutput::estimate, "The estimate [B, *shape] (with samples=K: the draws' mean).")
       .def_readonly("samples", &SolveOutput::samples, "With samples=K: the K draws per item [B, K, *shape]; else None.")
@@ -924,7 +931,10 @@ Returns a SolveResult (estimate, cost, options, steps); `x, cost = solve(...)` u
   m.def(
       "channels", [] { return registry_table(channel::channel_registry()); },
       "Every channel spec name with its parameters, as solvers().");
+}
 
+// Load_images and the image metrics.
+void bind_images_and_metrics(py::module_& m) {
   m.def("load_images", &data::load_reference, py::arg("ref"),
         "Images as every tweedie command names them, float32 [N, C, H, W] in [-1, 1]: "
         "'fashion-mnist:test:0-7' (Debian's dataset-fashion-mnist, padded to 32x32), a test image name "
@@ -951,4 +961,16 @@ Returns a SolveResult (estimate, cost, options, steps); `x, cost = solve(...)` u
       },
       py::arg("estimate"), py::arg("truth"),
       "Every image metric of `tweedie metrics` (without the classifier ones): {count, images, mean, metrics}.");
+}
+
+}  // namespace
+}  // namespace tweedie::python
+
+PYBIND11_MODULE(_core, m) {
+  using namespace tweedie::python;
+  bind_module(m);
+  bind_priors(m);
+  bind_problems(m);
+  bind_solvers(m);
+  bind_images_and_metrics(m);
 }
