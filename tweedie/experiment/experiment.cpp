@@ -344,11 +344,8 @@ json Runner::run_cell(size_t i) {
       ActivityScope metrics_scope(Activity::kMetrics);
       m = metric::compute_image_metrics(solved.estimate, s.x, s.classifier ? &s.classifier : nullptr);
     }
-    json metrics = {{"psnr", to_vector(m.psnr)},
-                    {"ssim", to_vector(m.ssim)},
-                    {"cosine", to_vector(m.cosine)},
-                    {"rel_norm_error", to_vector(m.rel_norm_error)},
-                    {"classifier_feature_distance", to_vector(m.classifier_feature_distance)}};
+    json metrics = json::object();
+    for (const auto& metric : metric::per_image_metrics()) metrics[metric.name] = to_vector(m.*metric.values);
     if (m.classifier_frechet_distance) metrics["classifier_frechet_distance"] = *m.classifier_frechet_distance;
     json posterior;
     if (cfg.samples > 0) {
@@ -417,13 +414,9 @@ json Runner::run_cell(size_t i) {
     // is kept as failed (no metrics; a blank column in the comparison) instead of ending the run.
     fs::create_directories(dir);
     io::write_npy((dir / "estimate.npy").string(), torch::zeros_like(s.x));
-    json empty = json::array();
-    r = {{"cost", solve::Cost{}.to_json()},
-         {"failed", e.what()},
-         {"metrics",
-          {{"psnr", empty}, {"ssim", empty}, {"cosine", empty}, {"rel_norm_error", empty},
-           {"classifier_feature_distance", empty}}},
-         {"solve_calls", 0}};
+    json empty_metrics = json::object();
+    for (const auto& metric : metric::per_image_metrics()) empty_metrics[metric.name] = json::array();
+    r = {{"cost", solve::Cost{}.to_json()}, {"failed", e.what()}, {"metrics", empty_metrics}, {"solve_calls", 0}};
   }
   r["description"] = st.descriptions[i];
   // Written last and atomically: a cell is stored exactly when its cell.json is (a process killed

@@ -14,6 +14,7 @@
 #include "tweedie/io/npy.h"
 #include "tweedie/io/png.h"
 #include "tweedie/io/plot.h"
+#include "tweedie/metric/suite.h"
 
 namespace tweedie::experiment::detail {
 
@@ -114,8 +115,9 @@ class Sweep {
 void write_results_csv(const std::vector<Cell>& cells, const std::vector<json>& results, int64_t n,
                        const fs::path& out) {
   std::ostringstream csv;
-  csv << "problem,label,method,setting,image,psnr,ssim,cosine,rel_norm_error,classifier_feature_distance,nfe,"
-         "seconds_per_image\n";
+  csv << "problem,label,method,setting,image,";
+  for (const auto& metric : metric::per_image_metrics()) csv << metric.name << ",";
+  csv << "nfe,seconds_per_image\n";
   csv << std::setprecision(10);
   for (size_t i = 0; i < cells.size(); ++i) {
     const json& m = results[i]["metrics"];
@@ -126,9 +128,9 @@ void write_results_csv(const std::vector<Cell>& cells, const std::vector<json>& 
         return v.size() > static_cast<size_t>(k) && !v[k].is_null() ? fmt(v[k].get<double>(), 6) : std::string();
       };
       csv << cells[i].problem->name << "," << cells[i].method->label << "," << cells[i].method->method << ",\""
-          << setting_text(cells[i]) << "\"," << k << "," << at("psnr") << "," << at("ssim") << "," << at("cosine") << ","
-          << at("rel_norm_error") << "," << at("classifier_feature_distance") << ","
-          << results[i]["cost"]["nfe"].get<int64_t>() << "," << spi << "\n";
+          << setting_text(cells[i]) << "\"," << k << ",";
+      for (const auto& metric : metric::per_image_metrics()) csv << at(metric.name) << ",";
+      csv << results[i]["cost"]["nfe"].get<int64_t>() << "," << spi << "\n";
     }
   }
   atomic_write_file((out / "results.csv").string(), csv.str());

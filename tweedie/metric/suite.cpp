@@ -12,18 +12,26 @@
 namespace tweedie::metric {
 namespace {
 
-// The per-image columns in order, with their tensors.
+// The per-image columns in order, with their tensors (those computed: the classifier's may not be).
 std::vector<std::pair<std::string, torch::Tensor>> columns(const ImageMetrics& m) {
-  std::vector<std::pair<std::string, torch::Tensor>> out = {
-      {"psnr", m.psnr}, {"ssim", m.ssim}, {"cosine", m.cosine}, {"rel_norm_error", m.rel_norm_error}};
-  if (m.classifier_feature_distance.defined())
-    out.emplace_back("classifier_feature_distance", m.classifier_feature_distance);
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (const auto& metric : per_image_metrics())
+    if ((m.*metric.values).defined()) out.emplace_back(metric.name, m.*metric.values);
   return out;
 }
 
 nlohmann::json number(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
 
 }  // namespace
+
+const std::vector<PerImageMetric>& per_image_metrics() {
+  static const std::vector<PerImageMetric> list = {{"psnr", &ImageMetrics::psnr},
+                                                   {"ssim", &ImageMetrics::ssim},
+                                                   {"cosine", &ImageMetrics::cosine},
+                                                   {"rel_norm_error", &ImageMetrics::rel_norm_error},
+                                                   {"classifier_feature_distance", &ImageMetrics::classifier_feature_distance}};
+  return list;
+}
 
 const std::vector<MetricInfo>& metric_infos() {
   static const std::vector<MetricInfo> infos = {

@@ -41,6 +41,14 @@ struct ImageMetrics {
   int64_t count() const { return psnr.size(0); }
 };
 
+// The per-image metrics, in the order of every report, CSV and table: the one list their names
+// come from (metric_infos() describes them, with the set-level Fréchet distance).
+struct PerImageMetric {
+  const char* name;
+  torch::Tensor ImageMetrics::*values;
+};
+const std::vector<PerImageMetric>& per_image_metrics();
+
 // All metrics of estimate vs truth ([B, C, H, W], same shape, [-1, 1]). `classifier` may be
 // null; when given, the images must suit it (classifier_accepts) or an InputError is thrown.
 ImageMetrics compute_image_metrics(const torch::Tensor& estimate, const torch::Tensor& truth,
