@@ -15,7 +15,6 @@ and the PSNR of x0'. Runs through the tweedie Python module (build/python).
 
     PYTHONPATH=build/python /usr/bin/python3 experiments/scripts/hqs_eps_trace.py -o results/gmm-world/eps-trace
 """
-import argparse
 import json
 import math
 import os
@@ -24,19 +23,9 @@ import numpy as np
 import torch
 
 import tweedie
+from gmm_world import setup
 
-ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-ap.add_argument("-o", "--out", default="results/gmm-world/eps-trace")
-ap.add_argument("--count", type=int, default=100, help="mixture draws (results/gmm-world/draws.npy)")
-ap.add_argument("--steps", type=int, default=20)
-ap.add_argument("--lambda_", type=float, default=0.05)
-args = ap.parse_args()
-torch.set_num_threads(1)
-
-prior = tweedie.load_prior("gmm:models/fmnist-gmm/gmm.safetensors")
-x_true = torch.from_numpy(np.load("results/gmm-world/draws.npy")[: args.count]).float()
-problem = tweedie.Problem("gaussian:ratio=0.5", "sign:sigma=0.28", shape=tuple(x_true.shape[1:]))
-y = problem.simulate(x_true)
+args, prior, x_true, problem, y = setup(__doc__.split("\n")[0], "results/gmm-world/eps-trace")
 
 # The schedule Diff-OneBit walks: ddim<steps> of the linear 1000-step schedule, t = 0, T/K, ...
 betas = np.linspace(1e-4, 0.02, 1000, dtype=np.float64)

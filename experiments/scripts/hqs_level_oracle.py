@@ -17,7 +17,6 @@ matters, it does not. Both zeta = 0 and zeta = 1 run with and without the oracle
 
     PYTHONPATH=build/python /usr/bin/python3 experiments/scripts/hqs_level_oracle.py -o results/gmm-world/level-oracle
 """
-import argparse
 import json
 import os
 import time
@@ -26,20 +25,9 @@ import numpy as np
 import torch
 
 import tweedie
+from gmm_world import PRIOR, setup
 
-ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-ap.add_argument("-o", "--out", default="results/gmm-world/level-oracle")
-ap.add_argument("--count", type=int, default=100, help="mixture draws (results/gmm-world/draws.npy)")
-ap.add_argument("--steps", type=int, default=20)
-ap.add_argument("--lambda_", type=float, default=0.05)
-args = ap.parse_args()
-torch.set_num_threads(1)
-
-PRIOR = "gmm:models/fmnist-gmm/gmm.safetensors"
-prior = tweedie.load_prior(PRIOR)
-x_true = torch.from_numpy(np.load("results/gmm-world/draws.npy")[: args.count]).float()
-problem = tweedie.Problem("gaussian:ratio=0.5", "sign:sigma=0.28", shape=tuple(x_true.shape[1:]))
-y = problem.simulate(x_true)
+args, prior, x_true, problem, y = setup(__doc__.split("\n")[0], "results/gmm-world/level-oracle")
 
 
 class LevelOracle:
