@@ -280,7 +280,7 @@ Result dpnp(const SolveContext& ctx, const DpnpOptions& o) {
   if (o.warm_start == DpnpOptions::WarmStart::kDps) {
     DpsOptions w;
     w.steps = o.warm_steps;
-    w.zeta = o.warm_zeta;
+    w.step_size = o.warm_zeta;
     w.likelihood = ctx.problem.channel ? DataTerm::kChannel : DataTerm::kLinear;
     SolveContext quiet{ctx.problem, ctx.y, ctx.prior, ctx.gen, {}};
     const Result warm = dps(quiet, w);

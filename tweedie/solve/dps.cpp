@@ -20,7 +20,7 @@ TWEEDIE_SOLVER_TABLE(DpsOptions,
         {{"steps", &O::steps, "DDPM steps = NFE (each also one backward pass)", at_least(1)},
          {"timesteps", &O::timesteps, "respacing of the base schedule (default: <steps>, guided-diffusion space_timesteps)",
           Unset<O>{&O::respacing}},
-         {"zeta", &O::zeta, "step ζ on ∇‖y − A x̂0‖ (seed 001: 0.1; DPS configs 0.3–1)", non_negative()},
+         {"zeta", &O::step_size, "step ζ on ∇‖y − A x̂0‖ (seed 001: 0.1; DPS configs 0.3–1)", non_negative()},
          {"clip_denoised", &O::clip_denoised, "clamp x̂0 to [-1, 1]"}},
         LikelihoodOptions::fields<O>(false)))
 
@@ -79,7 +79,7 @@ Result dps(const SolveContext& ctx, const DpsOptions& o) {
     }
     ++grads;
     // x_{t−1} = x' − ζ g
-    x = x_next - o.zeta * g;
+    x = x_next - o.step_size * g;
     require_finite(x, "dps", K - k);
     if (!step_done(ctx, meter, result, K - k, K, "", x0, *lik.op)) break;
   }

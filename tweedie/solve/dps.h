@@ -38,7 +38,10 @@ namespace tweedie::solve {
 struct DpsOptions : LikelihoodOptions {
   int64_t steps = 1000;         // DDPM steps = NFE; DPS configs: timestep_respacing 1000
   std::string timesteps;        // respacing of the base schedule; "" = space_timesteps(T, "<steps>")
-  double zeta = 0.1;            // step ζ; seed 001 App. E: 0.1 (DPS configs 0.3–1.0 are "too large for CS")
+  // The guidance step, option `zeta` (the DPS paper's ζ_i); in code `step_size`, because ζ is the
+  // fresh-noise share everywhere else (hqs.h: Diff-OneBit, DiffPIR). Seed 001 App. E: 0.1 (DPS
+  // configs 0.3–1.0 are "too large for CS").
+  double step_size = 0.1;
   bool clip_denoised = true;    // DPS configs: clip_denoised True (x̂0 clamped before μ and the norm)
 
   std::string respacing() const { return timesteps.empty() ? std::to_string(steps) : timesteps; }

@@ -184,7 +184,7 @@ class SolverTable : public OptionTable<O> {
 //   TWEEDIE_SOLVER_TABLE(DpsOptions,
 //       {"dps", {"dps:steps=3"}, "DPS (Chung et al. 2023): ..."},
 //       {{"steps", &O::steps, "DDPM steps = NFE", at_least(1)},
-//        {"zeta", &O::zeta, "step ζ", non_negative()}})
+//        {"zeta", &O::step_size, "step ζ", non_negative()}})
 #define TWEEDIE_SOLVER_TABLE(X, ...)                              \
   const ::tweedie::solve::SolverTable<X>& X::table() {            \
     using O = X;                                                  \
