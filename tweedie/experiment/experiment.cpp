@@ -360,7 +360,20 @@ json Runner::run_cell(size_t i) {
           // from its own seed: the same reference in every cell, whichever rank makes it
           torch::Generator ref_gen = make_generator(cfg.seed + 1);
           PosteriorReference ref;
-          switch (solve::reference_posterior(problem)) {
+          // a sampled reference is kept beside the cells (references/PROBLEM.safetensors), keyed
+          // by what it was sampled from, so a resumed run reuses it
+          const auto kind = solve::reference_posterior(problem);
+          const std::string ref_path = (st.out / "references" / (c.problem->name + ".safetensors")).string();
+          const std::string ref_key =
+              json{{"op", c.problem->op}, {"channel", c.problem->channel}, {"images", cfg.images}, {"seed", cfg.seed},
+                   {"reference_draws", cfg.reference_draws}, {"samples", K}, {"prior", s.prior.sha256}}
+                  .dump();
+          const auto kept = kind == solve::ReferencePosterior::kClosedForm ? std::nullopt
+                                                                           : load_reference(ref_path, ref_key);
+          switch (kept ? solve::ReferencePosterior::kNone : kind) {
+            case solve::ReferencePosterior::kNone:
+              ref = *kept;
+              break;
             case solve::ReferencePosterior::kClosedForm: {
               const diffusion::GmmPosterior post(*s.prior.gmm, op::dense_matrix(*problem.op, s.device), y.reshape({N, -1}),
                                                  problem.channel->noise_std(), "experiment " + cfg.name);
@@ -389,6 +402,7 @@ json Runner::run_cell(size_t i) {
               ref = mala_reference(*s.prior.gmm, problem, y, cfg.reference_draws, K, mo, ref_gen);
             }
           }
+          if (!kept && kind != solve::ReferencePosterior::kClosedForm) save_reference(ref_path, ref, ref_key);
           found = st.references.emplace(c.problem->name, std::move(ref)).first;
         }
         posterior = score_draws(*s.prior.gmm, found->second, draws.samples).to_json();

@@ -1,5 +1,9 @@
 #include "tweedie/experiment/posterior_scores.h"
 
+#include <filesystem>
+
+#include "tweedie/io/safetensors.h"
+
 #include <cmath>
 
 #include "tweedie/core/error.h"
@@ -118,6 +122,45 @@ PosteriorReference pooled_reference(const diffusion::GaussianMixture& prior, con
 }
 
 }  // namespace
+
+namespace {
+const std::vector<std::pair<std::string, Tensor PosteriorReference::*>>& cached_fields() {
+  static const std::vector<std::pair<std::string, Tensor PosteriorReference::*>> f = {
+      {"draws", &PosteriorReference::draws},   {"floor", &PosteriorReference::floor},
+      {"mean", &PosteriorReference::mean},     {"total_var", &PosteriorReference::total_var},
+      {"weights", &PosteriorReference::weights}, {"rhat", &PosteriorReference::rhat},
+      {"ess", &PosteriorReference::ess}};
+  return f;
+}
+}  // namespace
+
+void save_reference(const std::string& path, const PosteriorReference& ref, const std::string& key) {
+  io::TensorMap tensors;
+  for (const auto& [name, field] : cached_fields()) tensors[name] = (ref.*field).to(torch::kCPU).contiguous();
+  const nlohmann::json meta = {{"key", key},          {"kind", ref.kind},       {"rhat_max", ref.rhat_max},
+                               {"ess_min", ref.ess_min}, {"accept", ref.accept}, {"jump_accept", ref.jump_accept}};
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  io::write_safetensors(path, tensors, {{"tweedie.reference", meta.dump()}});
+}
+
+std::optional<PosteriorReference> load_reference(const std::string& path, const std::string& key) {
+  if (!std::filesystem::exists(path)) return std::nullopt;
+  try {
+    const auto st = io::read_safetensors(path);
+    const auto meta = nlohmann::json::parse(st.metadata.at("tweedie.reference"));
+    if (meta.at("key").get<std::string>() != key) return std::nullopt;
+    PosteriorReference ref;
+    for (const auto& [name, field] : cached_fields()) ref.*field = st.tensors.at(name);
+    ref.kind = meta.at("kind").get<std::string>();
+    ref.rhat_max = meta.at("rhat_max").get<double>();
+    ref.ess_min = meta.at("ess_min").get<double>();
+    ref.accept = meta.at("accept").get<double>();
+    ref.jump_accept = meta.at("jump_accept").get<double>();
+    return ref;
+  } catch (const std::exception&) {
+    return std::nullopt;  // a damaged or foreign file: sample anew (and overwrite it)
+  }
+}
 
 PosteriorReference gibbs_reference(const diffusion::GaussianMixture& prior, const Tensor& A, const Tensor& y,
                                    double sigma, int64_t R, int64_t K, const diffusion::ProbitGibbsOptions& o,

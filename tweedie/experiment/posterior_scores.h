@@ -22,6 +22,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <optional>
 #include <string>
 
 #include "tweedie/diffusion/gmm_gibbs.h"
@@ -48,6 +49,12 @@ struct PosteriorReference {
 };
 
 // The exact posterior's reference: R and K exact draws, its moments and marginals.
+// A sampled reference (Gibbs, MALA) kept on disk, so a resumed run does not sample it again (the
+// 1-bit one takes most of an hour): `key` names what it was sampled from; a file made for another
+// key, or unreadable, is ignored (nullopt) and the caller samples anew. Written atomically.
+void save_reference(const std::string& path, const PosteriorReference& ref, const std::string& key);
+std::optional<PosteriorReference> load_reference(const std::string& path, const std::string& key);
+
 PosteriorReference exact_reference(const diffusion::GmmPosterior& post, int64_t R, int64_t K, torch::Generator& gen);
 // The Gibbs sampler's for 1-bit y [B, M] (±1): of its pooled kept states, R + K evenly spaced ones
 // per item, K of them (every (R + K)/K-th) the floor and the other R the reference; the moments and
