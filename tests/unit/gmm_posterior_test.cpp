@@ -4,6 +4,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include <unistd.h>
 
 #include "support/random_gmm.h"
 #include "tweedie/core/error.h"
@@ -395,6 +399,36 @@ TEST(ExactSolver, GivesThePosteriorMeanAndSeededDrawsOnAMixturePriorAndRefusesEl
   const auto agree = (one_bit.op->apply(s1.estimate).sign() == y1).to(torch::kFloat64).mean().item<double>();
   EXPECT_GT(agree, 0.8);
   EXPECT_NE(message("gaussian:sigma=0", prior).find("sigma > 0"), std::string::npos);
+}
+
+TEST(PosteriorScores, ASampledReferenceIsKeptUnderItsKeyOnly) {
+  // save_reference/load_reference: the same key gives the same tensors and diagnostics back;
+  // another key, a missing file or a damaged one gives nothing (the caller samples anew)
+  const Linear c = linear_case({1, 3, 3}, 3, 3, 12, 0.3, 62);
+  torch::Generator gy = make_generator(7);
+  const auto xb = c.g.sample(3, gy).reshape({3, -1});
+  const auto y = (at::matmul(xb, c.A.t()) + c.sigma * at::randn({3, c.A.size(0)}, gy, kF64)).sign();
+  ProbitGibbsOptions o;
+  o.chains = 2;
+  o.iterations = 40;
+  torch::Generator g = make_generator(2);
+  const auto ref = experiment::gibbs_reference(c.g, c.A, y, c.sigma, 20, 4, o, g);
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("tweedie-ref-" + std::to_string(::getpid())) / "references" / "p.safetensors")
+                               .string();
+  experiment::save_reference(path, ref, "key-1");
+  const auto back = experiment::load_reference(path, "key-1");
+  ASSERT_TRUE(back.has_value());
+  EXPECT_TRUE(torch::equal(back->draws, ref.draws));
+  EXPECT_TRUE(torch::equal(back->floor, ref.floor));
+  EXPECT_TRUE(torch::equal(back->rhat, ref.rhat));
+  EXPECT_EQ(back->kind, "gibbs");
+  EXPECT_EQ(back->rhat_max, ref.rhat_max);
+  EXPECT_FALSE(experiment::load_reference(path, "key-2").has_value());
+  EXPECT_FALSE(experiment::load_reference(path + ".none", "key-1").has_value());
+  { std::ofstream(path, std::ios::trunc) << "not a safetensors file"; }
+  EXPECT_FALSE(experiment::load_reference(path, "key-1").has_value());
+  std::filesystem::remove_all(std::filesystem::path(path).parent_path().parent_path());
 }
 
 }  // namespace
