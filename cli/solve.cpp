@@ -46,7 +46,7 @@ class SolveCommand : public Command {
     app.add_option("--method", method_, "Solver (see --list)");
     app.add_option("--set", settings_, "Solver option KEY=VALUE (repeatable; see --list)");
     app.add_option("--prior", model_, "Prior weights (.safetensors or .pt), gmm:FILE for a Gaussian-mixture prior, or a prior by name "
-                   "(NAME:KEY=VALUE; built in: gaussian:var=0.25)");
+                   "(NAME:KEY=VALUE; see --list)");
     app.add_option("--arch", arch_, "Prior architecture JSON (default: beside the weights, or embedded)");
     app.add_option("--truth", truth_, "Ground truth for metrics (default: the problem's x.npy, if any)");
     app.add_option("--classifier", classifier_,
@@ -72,7 +72,9 @@ class SolveCommand : public Command {
 
   int run() override {
     if (list_) {
-      std::cout << solve::solver_registry().help();
+      std::cout << solve::solver_registry().help()
+                << "\npriors by name (--prior NAME:KEY=VALUE; or a weights file, or gmm:FILE):\n"
+                << diffusion::prior_registry().help();
       return 0;
     }
     require(!method_.empty(), "--method is required (see 'tweedie solve --list')");

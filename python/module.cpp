@@ -926,6 +926,10 @@ Returns a SolveResult (estimate, cost, options, steps); `x, cost = solve(...)` u
       "Every solver: {name: {help, uses_prior, reference, options: {key: {default, help}}, examples}} (defaults as "
       "text; None when unset). reference: a closed form (exact) that runs only on a Gaussian-mixture prior.");
   m.def(
+      "priors", [] { return registry_table(diffusion::prior_registry()); },
+      "Every prior by name (load_prior('NAME:KEY=VALUE'), solve(prior=...)) with its parameters, as solvers(); "
+      "files (.safetensors, gmm:FILE) are not listed.");
+  m.def(
       "operators", [] { return registry_table(op::operator_registry()); },
       "Every operator spec name with its parameters, as solvers().");
   m.def(

@@ -32,6 +32,7 @@ from ._core import (  # noqa: F401
     metrics,
     operators,
     plugins,
+    priors,
     psnr,
     rel_norm_error,
     solve,

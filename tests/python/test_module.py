@@ -310,6 +310,15 @@ def test_solvers_show_every_option_with_its_default_and_everything_has_a_docstri
     assert os.path.exists(tweedie.DEFAULT_PRIOR)
 
 
+def test_priors_by_name_are_listed_and_load(tweedie):
+    table = tweedie.priors()
+    assert table["gaussian"]["options"]["var"]["default"] == "0.25"
+    prior = tweedie.load_prior("gaussian:var=0.5,size=8")
+    assert prior.shape == (1, 8, 8)
+    x = torch.randn(2, 1, 8, 8)
+    assert torch.allclose(prior.denoise(x, 1.0), x * (0.5 / 1.5), atol=1e-5)
+
+
 def test_type_stubs_cover_every_public_name(tweedie):
     import ast
 
