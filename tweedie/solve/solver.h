@@ -9,7 +9,8 @@
 //
 // Solvers are enrolled in the solver registry by name ("diff-onebit", "sim-dmis", ...) with
 // their parameters and defaults, so `tweedie solve --method NAME --set key=value`, the
-// experiment runner and the shared solver tests reach every one of them the same way.
+// experiment runner and the shared solver tests reach every one of them the same way. Each
+// declares its options once, with its card, in a SolverTable (below); catalogue.cpp enrols them.
 #include <torch/torch.h>
 
 #include <nlohmann/json.hpp>
