@@ -65,7 +65,6 @@ class PyRef {
   PyRef& operator=(const PyRef&) = delete;
   const py::object& get() const { return obj_; }
   operator const py::object&() const { return obj_; }  // NOLINT: used as the object it holds
-  const py::object* operator->() const { return &obj_; }
 
  private:
   py::object obj_;
@@ -459,7 +458,7 @@ class PyChannel : public channel::Channel {
     {
       py::gil_scoped_acquire gil;
       py::object g = py::reinterpret_steal<py::object>(THPGenerator_Wrap(gen));
-      py::object out = obj_->attr("simulate")(z, g);
+      py::object out = obj_.get().attr("simulate")(z, g);
       if (!THPVariable_Check(out.ptr()))
         throw InputError(who_ + ".simulate: must return a torch.Tensor, returned " + class_name(out));
       y = out.cast<torch::Tensor>();
@@ -494,7 +493,7 @@ class PyChannel : public channel::Channel {
   void validate(const torch::Tensor& y) const override {
     Channel::validate(y);  // finite
     py::gil_scoped_acquire gil;
-    if (has_method(obj_, "validate")) obj_->attr("validate")(y);  // raises to refuse
+    if (has_method(obj_, "validate")) obj_.get().attr("validate")(y);  // raises to refuse
   }
 
  private:

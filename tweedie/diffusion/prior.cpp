@@ -9,6 +9,7 @@
 #include "tweedie/diffusion/gaussian_prior.h"
 #include "tweedie/io/safetensors.h"
 #include "tweedie/io/tensors.h"
+#include "tweedie/op/operator.h"
 
 namespace tweedie::diffusion {
 
@@ -141,13 +142,8 @@ std::vector<int64_t> Prior::item_shape() const {
 void Prior::require_items(const std::vector<int64_t>& shape, const std::string& owner, const std::string& other) const {
   const auto want = item_shape();
   if (shape == want) return;
-  auto text = [](const std::vector<int64_t>& s) {
-    std::string t;
-    for (auto d : s) t += (t.empty() ? "" : ", ") + std::to_string(d);
-    return "[" + t + "]";
-  };
-  throw InputError((owner.empty() ? "" : owner + ": ") + "the prior " + path + " makes items " + text(want) + " but " +
-                   other + " " + text(shape));
+  throw InputError((owner.empty() ? "" : owner + ": ") + "the prior " + path + " makes items " + op::shape_text(want) +
+                   " but " + other + " " + op::shape_text(shape));
 }
 
 std::string Prior::item_text() const {

@@ -368,12 +368,10 @@ json Runner::run_cell(size_t i) {
               json{{"op", c.problem->op}, {"channel", c.problem->channel}, {"images", cfg.images}, {"seed", cfg.seed},
                    {"reference_draws", cfg.reference_draws}, {"samples", K}, {"prior", s.prior.sha256}}
                   .dump();
-          const auto kept = kind == solve::ReferencePosterior::kClosedForm ? std::nullopt
-                                                                           : load_reference(ref_path, ref_key);
-          switch (kept ? solve::ReferencePosterior::kNone : kind) {
-            case solve::ReferencePosterior::kNone:
-              ref = *kept;
-              break;
+          const bool sampled = kind != solve::ReferencePosterior::kClosedForm;
+          auto kept = sampled ? load_reference(ref_path, ref_key) : std::nullopt;
+          if (kept) ref = std::move(*kept);
+          else switch (kind) {
             case solve::ReferencePosterior::kClosedForm: {
               const diffusion::GmmPosterior post(*s.prior.gmm, op::dense_matrix(*problem.op, s.device), y.reshape({N, -1}),
                                                  problem.channel->noise_std(), "experiment " + cfg.name);
@@ -402,7 +400,7 @@ json Runner::run_cell(size_t i) {
               ref = mala_reference(*s.prior.gmm, problem, y, cfg.reference_draws, K, mo, ref_gen);
             }
           }
-          if (!kept && kind != solve::ReferencePosterior::kClosedForm) save_reference(ref_path, ref, ref_key);
+          if (sampled && !kept) save_reference(ref_path, ref, ref_key);
           found = st.references.emplace(c.problem->name, std::move(ref)).first;
         }
         posterior = score_draws(*s.prior.gmm, found->second, draws.samples).to_json();

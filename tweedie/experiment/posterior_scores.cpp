@@ -124,7 +124,9 @@ PosteriorReference pooled_reference(const diffusion::GaussianMixture& prior, con
 }  // namespace
 
 namespace {
-const std::vector<std::pair<std::string, Tensor PosteriorReference::*>>& cached_fields() {
+// The per-item tensors of a sampled reference (Gibbs, MALA), by name: what is kept on disk, and
+// what item-by-item runs are joined along.
+const std::vector<std::pair<std::string, Tensor PosteriorReference::*>>& sampled_fields() {
   static const std::vector<std::pair<std::string, Tensor PosteriorReference::*>> f = {
       {"draws", &PosteriorReference::draws},   {"floor", &PosteriorReference::floor},
       {"mean", &PosteriorReference::mean},     {"total_var", &PosteriorReference::total_var},
@@ -136,7 +138,7 @@ const std::vector<std::pair<std::string, Tensor PosteriorReference::*>>& cached_
 
 void save_reference(const std::string& path, const PosteriorReference& ref, const std::string& key) {
   io::TensorMap tensors;
-  for (const auto& [name, field] : cached_fields()) tensors[name] = (ref.*field).to(torch::kCPU).contiguous();
+  for (const auto& [name, field] : sampled_fields()) tensors[name] = (ref.*field).to(torch::kCPU).contiguous();
   const nlohmann::json meta = {{"key", key},          {"kind", ref.kind},       {"rhat_max", ref.rhat_max},
                                {"ess_min", ref.ess_min}, {"accept", ref.accept}, {"jump_accept", ref.jump_accept}};
   std::filesystem::create_directories(std::filesystem::path(path).parent_path());
@@ -150,7 +152,7 @@ std::optional<PosteriorReference> load_reference(const std::string& path, const 
     const auto meta = nlohmann::json::parse(st.metadata.at("tweedie.reference"));
     if (meta.at("key").get<std::string>() != key) return std::nullopt;
     PosteriorReference ref;
-    for (const auto& [name, field] : cached_fields()) ref.*field = st.tensors.at(name);
+    for (const auto& [name, field] : sampled_fields()) ref.*field = st.tensors.at(name);
     ref.kind = meta.at("kind").get<std::string>();
     ref.rhat_max = meta.at("rhat_max").get<double>();
     ref.ess_min = meta.at("ess_min").get<double>();
@@ -176,15 +178,11 @@ PosteriorReference gibbs_reference(const diffusion::GaussianMixture& prior, cons
   }
   require(!parts.empty(), "posterior reference: no measurements");
   PosteriorReference ref = parts[0];
-  auto cat = [&](Tensor PosteriorReference::*field) {
+  for (const auto& [name, field] : sampled_fields()) {  // every per-item tensor of a sampled reference
     std::vector<Tensor> pieces;
     for (const auto& p : parts) pieces.push_back(p.*field);
     ref.*field = torch::cat(pieces, 0);
-  };
-  for (auto field : {&PosteriorReference::draws, &PosteriorReference::floor, &PosteriorReference::mean,
-                     &PosteriorReference::total_var, &PosteriorReference::weights, &PosteriorReference::rhat,
-                     &PosteriorReference::ess})
-    cat(field);
+  }
   ref.rhat_max = ref.rhat.max().item<double>();
   ref.ess_min = ref.ess.min().item<double>();
   return ref;

@@ -99,10 +99,9 @@ auto solve_timed(InitFn init, RunFn run) {
 inline std::string record(std::vector<IterationStats>& history, const IterationStats& s, const Monitor& monitor,
                           const StopOptions& o) {
   history.push_back(s);
+  const bool go_on = !monitor || monitor(s);
   const std::string why = stop_reason(s, o);
-  if (why.empty() && monitor && !monitor(s)) return "stopped";
-  if (!why.empty() && monitor) monitor(s);
-  return why;
+  return why.empty() && !go_on ? "stopped" : why;
 }
 
 inline void validate(const StopOptions& o) {
